@@ -1,0 +1,116 @@
+# nanocell build. `make` builds ./nanocell; `make test` installs what is missing (Debian 12, as
+# root), starts the engines and runs every test; see README.md for the other targets.
+
+CC ?= cc
+PKGS := libcurl yajl libseccomp libcap
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+	-Wformat-security -Wswitch-default
+OPT ?= -O2 -g
+CFLAGS_ALL := -std=gnu17 -D_GNU_SOURCE $(OPT) $(WARN) -Isrc $(PKG_CFLAGS) $(SAN) $(CFLAGS)
+LDFLAGS_ALL := $(SAN) $(LDFLAGS)
+
+# BUILD is per flavour, so `make asan` never mixes objects with the normal build.
+BUILD ?= build
+BIN ?= nanocell
+
+SRC_MAIN := src/main.c $(wildcard src/cmd/*.c)
+SRC_LIB := $(filter-out $(SRC_MAIN),$(wildcard src/*.c src/*/*.c))
+OBJ_LIB := $(SRC_LIB:%.c=$(BUILD)/%.o)
+OBJ_MAIN := $(SRC_MAIN:%.c=$(BUILD)/%.o)
+LIB := $(BUILD)/libnanocell.a
+
+# Test support: the fake engine and helpers, linked into every test binary.
+SRC_TSUP := $(wildcard tests/support/*.c)
+OBJ_TSUP := $(SRC_TSUP:%.c=$(BUILD)/%.o)
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/unit/test_*.c))
+INTEG_TESTS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(wildcard tests/integration/test_*.c))
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+REPLAYS := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/fuzz/replay_%,$(FUZZ_SRC))
+
+# Static programs that run inside containers (test images, reference agent).
+STATIC_PROGS := $(patsubst %.c,$(BUILD)/static/%,$(wildcard tests/probe/*.c images/*/*.c))
+
+.PHONY: all deps test check tests asan fuzz fmt fmt-check check-banned clean images
+
+all: $(BIN)
+
+deps:
+	@scripts/install-deps.sh
+
+$(BIN): $(OBJ_MAIN) $(LIB)
+	@test -n "$(PKG_LIBS)" || { echo "missing libraries ($(PKGS)): run scripts/install-deps.sh" >&2; exit 1; }
+	$(CC) $(LDFLAGS_ALL) -o $@ $(OBJ_MAIN) $(LIB) $(PKG_LIBS)
+
+$(LIB): $(OBJ_LIB)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/unit/%: tests/unit/%.c $(OBJ_TSUP) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -Itests -o $@ $< $(OBJ_TSUP) $(LIB) $(PKG_LIBS) $(CMOCKA_LIBS) -lpthread $(LDFLAGS_ALL)
+
+$(BUILD)/tests/integration/%: tests/integration/%.c $(OBJ_TSUP) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -Itests -o $@ $< $(OBJ_TSUP) $(LIB) $(PKG_LIBS) $(CMOCKA_LIBS) -lpthread $(LDFLAGS_ALL)
+
+$(BUILD)/tests/support/%.o: tests/support/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -Itests -MMD -MP -c -o $@ $<
+
+# Replay binaries: each fuzz target with a plain main() that runs it over files and directories.
+$(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -Itests -o $@ $< tests/fuzz/replay_main.c $(LIB) $(PKG_LIBS) $(LDFLAGS_ALL)
+
+$(BUILD)/static/%: %.c
+	@mkdir -p $(@D)
+	$(CC) -std=gnu17 -D_GNU_SOURCE -O2 $(WARN) -static -o $@ $<
+
+tests: $(BIN) $(UNIT_TESTS) $(INTEG_TESTS) $(REPLAYS) $(STATIC_PROGS)
+
+images: $(STATIC_PROGS)
+
+# The one test command (README, .ci/run): installs what is missing, builds, brings up Docker and
+# Podman, and runs every layer. It ends with "N passed, N failed, N skipped".
+test:
+	@scripts/install-deps.sh
+	@$(MAKE) --no-print-directory check
+
+check: tests
+	@tests/run.sh
+
+# The same suite under AddressSanitizer and UBSan, in its own build directory.
+asan:
+	@scripts/install-deps.sh
+	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/nanocell OPT="-O1 -g" \
+		SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" tests
+	@NANOCELL_BIN=build/asan/nanocell NANOCELL_BUILD=build/asan \
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 tests/run.sh
+
+# libFuzzer (clang): each target runs for FUZZ_SECONDS, starting from its committed corpus.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@scripts/fuzz.sh $(FUZZ_SECONDS)
+
+FMT_FILES = $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' 2>/dev/null || find src tests images -name '*.[ch]')
+fmt:
+	clang-format -i $(FMT_FILES)
+
+fmt-check:
+	@clang-format --dry-run --Werror $(FMT_FILES)
+
+check-banned:
+	@scripts/check-banned.sh
+
+clean:
+	rm -rf build $(BIN)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,395 @@
+/* The only file that includes yajl (see json.h). Parsing uses yajl's tree API after a pre-scan
+ * that enforces what yajl_tree_parse does not: no embedded NUL (yajl reads up to strlen), no
+ * comments (yajl_tree_parse turns them on), and a nesting bound (yajl_tree_free recurses). */
+#include "util/json.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_tree.h>
+
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+/* nc_json is never defined: a nc_json * is a yajl_val in disguise. */
+static inline yajl_val Y(const nc_json *v)
+{
+    return (yajl_val)(uintptr_t)v;
+}
+
+static int prescan(const char *text, size_t len, nc_error **err)
+{
+    size_t depth = 0;
+    bool in_string = false, escaped = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (c == '\0')
+            return nc_error_set(err, EINVAL, "invalid json: NUL byte at offset %zu", i);
+        if (in_string) {
+            if (escaped)
+                escaped = false;
+            else if (c == '\\')
+                escaped = true;
+            else if (c == '"')
+                in_string = false;
+            continue;
+        }
+        switch (c) {
+        case '"':
+            in_string = true;
+            break;
+        case '[':
+        case '{':
+            if (++depth > JSON_MAX_DEPTH)
+                return nc_error_set(err, EINVAL,
+                                    "invalid json: nesting deeper than %d at offset %zu",
+                                    JSON_MAX_DEPTH, i);
+            break;
+        case ']':
+        case '}':
+            if (depth)
+                depth--;
+            break;
+        case '/':
+            return nc_error_set(err, EINVAL, "invalid json: comment or stray '/' at offset %zu", i);
+        default:
+            break;
+        }
+    }
+    return 0;
+}
+
+static const char *find_duplicate_key(yajl_val v)
+{
+    if (YAJL_IS_OBJECT(v)) {
+        size_t n = v->u.object.len;
+        for (size_t i = 0; i < n; i++) {
+            for (size_t j = i + 1; j < n; j++)
+                if (strcmp(v->u.object.keys[i], v->u.object.keys[j]) == 0)
+                    return v->u.object.keys[i];
+            const char *d = find_duplicate_key(v->u.object.values[i]);
+            if (d)
+                return d;
+        }
+    } else if (YAJL_IS_ARRAY(v)) {
+        for (size_t i = 0; i < v->u.array.len; i++) {
+            const char *d = find_duplicate_key(v->u.array.values[i]);
+            if (d)
+                return d;
+        }
+    }
+    return NULL;
+}
+
+int json_parse(const char *text, size_t len, nc_json **ret_root, nc_error **err)
+{
+    int r = prescan(text, len, err);
+    if (r < 0)
+        return r;
+    _cleanup_free_ char *copy = xstrndup(text, len);
+    char errbuf[256]; /* yajl's message; truncated by yajl itself to this size */
+    errbuf[0] = '\0';
+    yajl_val root = yajl_tree_parse(copy, errbuf, sizeof(errbuf));
+    if (!root) {
+        /* yajl's messages span lines and quote the input; keep the first line. */
+        errbuf[strcspn(errbuf, "\n")] = '\0';
+        return nc_error_set(err, EINVAL, "invalid json: %s", errbuf[0] ? errbuf : "parse error");
+    }
+    const char *dup = find_duplicate_key(root);
+    if (dup) {
+        r = nc_error_set(err, EINVAL, "invalid json: duplicate key '%s'", dup);
+        yajl_tree_free(root);
+        return r;
+    }
+    *ret_root = (nc_json *)root;
+    return 0;
+}
+
+void json_free(nc_json *root)
+{
+    if (root)
+        yajl_tree_free(Y(root));
+}
+
+bool json_is_object(const nc_json *v)
+{
+    return v && YAJL_IS_OBJECT(Y(v));
+}
+
+bool json_is_array(const nc_json *v)
+{
+    return v && YAJL_IS_ARRAY(Y(v));
+}
+
+bool json_is_string(const nc_json *v)
+{
+    return v && YAJL_IS_STRING(Y(v));
+}
+
+bool json_is_number(const nc_json *v)
+{
+    return v && YAJL_IS_NUMBER(Y(v));
+}
+
+bool json_is_integer(const nc_json *v)
+{
+    return v && YAJL_IS_INTEGER(Y(v));
+}
+
+bool json_is_bool(const nc_json *v)
+{
+    return v && (YAJL_IS_TRUE(Y(v)) || YAJL_IS_FALSE(Y(v)));
+}
+
+bool json_is_null(const nc_json *v)
+{
+    return v && YAJL_IS_NULL(Y(v));
+}
+
+const nc_json *json_get(const nc_json *v, const char *key)
+{
+    if (!json_is_object(v))
+        return NULL;
+    yajl_val o = Y(v);
+    for (size_t i = 0; i < o->u.object.len; i++)
+        if (strcmp(o->u.object.keys[i], key) == 0)
+            return (const nc_json *)o->u.object.values[i];
+    return NULL;
+}
+
+const char *json_string(const nc_json *v)
+{
+    return json_is_string(v) ? Y(v)->u.string : NULL;
+}
+
+bool json_int(const nc_json *v, int64_t *out)
+{
+    if (!json_is_integer(v))
+        return false;
+    *out = YAJL_GET_INTEGER(Y(v));
+    return true;
+}
+
+bool json_bool(const nc_json *v, bool *out)
+{
+    if (!json_is_bool(v))
+        return false;
+    *out = YAJL_IS_TRUE(Y(v));
+    return true;
+}
+
+size_t json_array_len(const nc_json *v)
+{
+    return json_is_array(v) ? Y(v)->u.array.len : 0;
+}
+
+const nc_json *json_array_at(const nc_json *v, size_t i)
+{
+    return i < json_array_len(v) ? (const nc_json *)Y(v)->u.array.values[i] : NULL;
+}
+
+size_t json_object_len(const nc_json *v)
+{
+    return json_is_object(v) ? Y(v)->u.object.len : 0;
+}
+
+const char *json_object_key(const nc_json *v, size_t i)
+{
+    return i < json_object_len(v) ? Y(v)->u.object.keys[i] : NULL;
+}
+
+const nc_json *json_object_value(const nc_json *v, size_t i)
+{
+    return i < json_object_len(v) ? (const nc_json *)Y(v)->u.object.values[i] : NULL;
+}
+
+/* --- generator --- */
+
+struct nc_jgen {
+    yajl_gen gen;
+    yajl_gen_status first_error; /* yajl_gen_status_ok until a call fails */
+    int depth;
+    bool any_value;
+};
+
+nc_jgen *jgen_new(void)
+{
+    nc_jgen *g = xnew0(nc_jgen);
+    g->gen = yajl_gen_alloc(NULL);
+    if (!g->gen)
+        abort(); /* yajl_gen_alloc fails only on OOM */
+    yajl_gen_config(g->gen, yajl_gen_validate_utf8, 1);
+    g->first_error = yajl_gen_status_ok;
+    return g;
+}
+
+void jgen_free(nc_jgen *g)
+{
+    if (!g)
+        return;
+    yajl_gen_free(g->gen);
+    free(g);
+}
+
+static void note(nc_jgen *g, yajl_gen_status s)
+{
+    if (s != yajl_gen_status_ok && g->first_error == yajl_gen_status_ok)
+        g->first_error = s;
+    g->any_value = true;
+}
+
+void jgen_obj_open(nc_jgen *g)
+{
+    note(g, yajl_gen_map_open(g->gen));
+    g->depth++;
+}
+
+void jgen_obj_close(nc_jgen *g)
+{
+    note(g, yajl_gen_map_close(g->gen));
+    g->depth--;
+}
+
+void jgen_arr_open(nc_jgen *g)
+{
+    note(g, yajl_gen_array_open(g->gen));
+    g->depth++;
+}
+
+void jgen_arr_close(nc_jgen *g)
+{
+    note(g, yajl_gen_array_close(g->gen));
+    g->depth--;
+}
+
+void jgen_strn(nc_jgen *g, const char *s, size_t n)
+{
+    note(g, yajl_gen_string(g->gen, (const unsigned char *)s, n));
+}
+
+void jgen_str(nc_jgen *g, const char *s)
+{
+    jgen_strn(g, s, strlen(s));
+}
+
+void jgen_key(nc_jgen *g, const char *key)
+{
+    jgen_str(g, key);
+}
+
+void jgen_int(nc_jgen *g, int64_t v)
+{
+    note(g, yajl_gen_integer(g->gen, (long long)v));
+}
+
+void jgen_bool(nc_jgen *g, bool v)
+{
+    note(g, yajl_gen_bool(g->gen, v));
+}
+
+void jgen_null(nc_jgen *g)
+{
+    note(g, yajl_gen_null(g->gen));
+}
+
+void jgen_kv_str(nc_jgen *g, const char *key, const char *s)
+{
+    jgen_key(g, key);
+    jgen_str(g, s);
+}
+
+void jgen_kv_int(nc_jgen *g, const char *key, int64_t v)
+{
+    jgen_key(g, key);
+    jgen_int(g, v);
+}
+
+void jgen_kv_bool(nc_jgen *g, const char *key, bool v)
+{
+    jgen_key(g, key);
+    jgen_bool(g, v);
+}
+
+static int cmp_keys(const void *a, const void *b, void *ctx)
+{
+    const char *const *keys = ctx;
+    return strcmp(keys[*(const size_t *)a], keys[*(const size_t *)b]);
+}
+
+void jgen_value(nc_jgen *g, const nc_json *jv, bool sort_keys)
+{
+    yajl_val v = Y(jv);
+    if (!v) {
+        jgen_null(g);
+    } else if (YAJL_IS_OBJECT(v)) {
+        size_t n = v->u.object.len;
+        _cleanup_free_ size_t *order = xreallocarray(NULL, n ? n : 1, sizeof(size_t));
+        for (size_t i = 0; i < n; i++)
+            order[i] = i;
+        if (sort_keys)
+            qsort_r(order, n, sizeof(size_t), cmp_keys, (void *)v->u.object.keys);
+        jgen_obj_open(g);
+        for (size_t i = 0; i < n; i++) {
+            jgen_key(g, v->u.object.keys[order[i]]);
+            jgen_value(g, (const nc_json *)v->u.object.values[order[i]], sort_keys);
+        }
+        jgen_obj_close(g);
+    } else if (YAJL_IS_ARRAY(v)) {
+        jgen_arr_open(g);
+        for (size_t i = 0; i < v->u.array.len; i++)
+            jgen_value(g, (const nc_json *)v->u.array.values[i], sort_keys);
+        jgen_arr_close(g);
+    } else if (YAJL_IS_STRING(v)) {
+        jgen_str(g, v->u.string);
+    } else if (YAJL_IS_NUMBER(v)) {
+        /* Keep the number's original text (yajl keeps it), so doubles round-trip exactly. */
+        const char *t = v->u.number.r;
+        note(g, yajl_gen_number(g->gen, t, strlen(t)));
+    } else if (YAJL_IS_TRUE(v)) {
+        jgen_bool(g, true);
+    } else if (YAJL_IS_FALSE(v)) {
+        jgen_bool(g, false);
+    } else {
+        jgen_null(g);
+    }
+}
+
+static const char *gen_status_str(yajl_gen_status s)
+{
+    switch (s) {
+    case yajl_gen_status_ok:
+        return "ok";
+    case yajl_gen_keys_must_be_strings:
+        return "a value was written where an object key belongs";
+    case yajl_max_depth_exceeded:
+        return "nesting too deep";
+    case yajl_gen_in_error_state:
+        return "generator already failed";
+    case yajl_gen_generation_complete:
+        return "more than one top-level value";
+    case yajl_gen_invalid_number:
+        return "invalid number";
+    case yajl_gen_no_buf:
+        return "no buffer";
+    case yajl_gen_invalid_string:
+        return "string is not valid utf-8";
+    default:
+        return "unknown generator error";
+    }
+}
+
+int jgen_finish(nc_jgen *g, strbuf *out, nc_error **err)
+{
+    if (g->first_error != yajl_gen_status_ok)
+        return nc_error_set(err, EINVAL, "generate json: %s", gen_status_str(g->first_error));
+    if (!g->any_value || g->depth != 0)
+        return nc_error_set(err, EINVAL, "generate json: document is not complete");
+    const unsigned char *buf;
+    size_t len;
+    yajl_gen_status s = yajl_gen_get_buf(g->gen, &buf, &len);
+    if (s != yajl_gen_status_ok)
+        return nc_error_set(err, EINVAL, "generate json: %s", gen_status_str(s));
+    strbuf_add(out, buf, len);
+    return 0;
+}
