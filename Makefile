@@ -43,36 +43,46 @@ deps:
 
 $(BIN): $(OBJ_MAIN) $(LIB)
 	@test -n "$(PKG_LIBS)" || { echo "missing libraries ($(PKGS)): run scripts/install-deps.sh" >&2; exit 1; }
-	$(CC) $(LDFLAGS_ALL) -o $@ $(OBJ_MAIN) $(LIB) $(PKG_LIBS)
+	@$(if $(V),,echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(OBJ_MAIN) $(LIB) $(PKG_LIBS)
 
 $(LIB): $(OBJ_LIB)
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
+
+# V=1 shows full command lines.
+Q := $(if $(V),,@)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
+	@$(if $(V),,echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
 
 $(BUILD)/tests/unit/%: tests/unit/%.c $(OBJ_TSUP) $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) -Itests -o $@ $< $(OBJ_TSUP) $(LIB) $(PKG_LIBS) $(CMOCKA_LIBS) -lpthread $(LDFLAGS_ALL)
+	@$(if $(V),,echo "  TEST    $@")
+	$(Q)$(CC) $(CFLAGS_ALL) -Itests -o $@ $< $(OBJ_TSUP) $(LIB) $(PKG_LIBS) $(CMOCKA_LIBS) -lpthread $(LDFLAGS_ALL)
 
 $(BUILD)/tests/integration/%: tests/integration/%.c $(OBJ_TSUP) $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) -Itests -o $@ $< $(OBJ_TSUP) $(LIB) $(PKG_LIBS) $(CMOCKA_LIBS) -lpthread $(LDFLAGS_ALL)
+	@$(if $(V),,echo "  TEST    $@")
+	$(Q)$(CC) $(CFLAGS_ALL) -Itests -o $@ $< $(OBJ_TSUP) $(LIB) $(PKG_LIBS) $(CMOCKA_LIBS) -lpthread $(LDFLAGS_ALL)
 
 $(BUILD)/tests/support/%.o: tests/support/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) -Itests -MMD -MP -c -o $@ $<
+	@$(if $(V),,echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS_ALL) -Itests -MMD -MP -c -o $@ $<
 
 # Replay binaries: each fuzz target with a plain main() that runs it over files and directories.
 $(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) -Itests -o $@ $< tests/fuzz/replay_main.c $(LIB) $(PKG_LIBS) $(LDFLAGS_ALL)
+	@$(if $(V),,echo "  REPLAY  $@")
+	$(Q)$(CC) $(CFLAGS_ALL) -Itests -o $@ $< tests/fuzz/replay_main.c $(LIB) $(PKG_LIBS) $(LDFLAGS_ALL)
 
 $(BUILD)/static/%: %.c
 	@mkdir -p $(@D)
-	$(CC) -std=gnu17 -D_GNU_SOURCE -O2 $(WARN) -static -o $@ $<
+	@$(if $(V),,echo "  STATIC  $@")
+	$(Q)$(CC) -std=gnu17 -D_GNU_SOURCE -O2 $(WARN) -static -o $@ $<
 
 tests: $(BIN) $(UNIT_TESTS) $(INTEG_TESTS) $(REPLAYS) $(STATIC_PROGS)
 

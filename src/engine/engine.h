@@ -1,0 +1,112 @@
+/* A connection to one container engine (Docker Engine, or Podman's Docker-compatible API):
+ * discovery, version negotiation, and the one call path every endpoint goes through.
+ *
+ * engine_open() walks the candidates of endpoint.h, checks each socket (missing, not a socket,
+ * permission denied), pings it, and negotiates the API version: min(engine, ENGINE_API_MAX),
+ * refusing engines older than ENGINE_API_MIN. Every later path is prefixed "/v1.NN".
+ *
+ * Errors from the engine carry the HTTP status (nc_error.http_status) and the engine's own
+ * message, read from the JSON "message" field (Docker and Podman) or the raw text (Docker's
+ * hijacked replies): "404 No such container: abc". Callers add what they were doing. */
+#ifndef NC_ENGINE_ENGINE_H
+#define NC_ENGINE_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "engine/endpoint.h"
+#include "engine/http.h"
+#include "util/error.h"
+#include "util/json.h"
+#include "util/strbuf.h"
+
+#define ENGINE_API_MIN 40 /* v1.40: Docker 19.03, Podman 3 */
+#define ENGINE_API_MAX 47 /* v1.47: the newest we speak */
+
+#define ENGINE_DEFAULT_CONNECT_TIMEOUT_MS 5000
+#define ENGINE_DEFAULT_REQUEST_TIMEOUT_MS 30000
+#define ENGINE_DEFAULT_MAX_RESPONSE (8u * 1024 * 1024)
+
+typedef struct engine_opts {
+    const char *host;        /* --host or engine.host; NULL or "" to discover */
+    const char *host_source; /* names the host's origin in messages, e.g. "--host" */
+    long connect_timeout_ms;
+    long request_timeout_ms;
+    size_t max_response_bytes;
+} engine_opts;
+
+typedef enum engine_kind { ENGINE_DOCKER, ENGINE_PODMAN } engine_kind;
+
+/* Fields are read-only for users of the engine. */
+typedef struct engine {
+    engine_endpoint ep;
+    engine_kind kind;
+    int api_minor;    /* the negotiated version is 1.<api_minor> */
+    int server_api;   /* the engine's own maximum, 1.<server_api> */
+    char *api_prefix; /* "/v1.NN" */
+    char *server;     /* the Server header, e.g. "Docker/20.10.24 (linux)" */
+    char *libpod_api; /* Podman's Libpod-Api-Version, NULL for Docker */
+    http_opts http_opts;
+    http_client *http; /* one handle, reused: keep-alive across calls */
+} engine;
+
+/* Finds and connects to an engine. When report is not NULL, one line per candidate tried is
+ * appended to it ("unix:///var/run/docker.sock (default Docker socket): missing"), for
+ * `nanocell doctor`. The error names every candidate and why it failed. */
+int engine_open(const engine_opts *o, strbuf *report, engine **ret, nc_error **err);
+void engine_free(engine *e);
+NC_DEFINE_CLEANUP(engine *, engine_free)
+#define _cleanup_engine_ _cleanup_(engine_freep)
+
+const char *engine_kind_name(engine_kind k);
+
+/* Makes one API call. target is relative to the version prefix, query included
+ * ("/containers/json?all=1"). A non-NULL json_body is sent as application/json. On 2xx or 304
+ * it returns the status (the caller decides what 304 means) and, when ret_json is not NULL,
+ * the parsed body (NULL when the body is empty). Any other status is an error with the
+ * engine's message. */
+int engine_call(engine *e, const char *method, const char *target, const char *json_body,
+                nc_json **ret_json, nc_error **err);
+
+/* Like engine_call, for replies that are not JSON: on 2xx or 304 the reply is left in *resp
+ * (release it with http_response_release); on failure nothing is left to release. */
+int engine_call_raw(engine *e, const char *method, const char *target, const char *json_body,
+                    http_response *resp, nc_error **err);
+
+/* Turns a non-2xx reply into an error: "<status> <engine message>". The errno follows the
+ * status (404 ENOENT, 409 EBUSY, 400 EINVAL, 401/403 EACCES, 501 ENOSYS, 503 EAGAIN, else
+ * EIO). Returns the negative errno. */
+int engine_reply_error(long status, const char *body, size_t len, nc_error **err);
+
+typedef struct engine_info {
+    char *server_version; /* engine release, e.g. "20.10.24+dfsg1" or "4.3.1" */
+    char *min_api;        /* oldest API version the engine serves, e.g. "1.12" */
+    char *os;
+    char *kernel;
+    char *cgroup_version; /* "1" or "2"; NULL when the engine does not say */
+    char *cgroup_driver;
+    char *default_runtime;
+    char **runtimes;         /* names the engine has configured; not proof they work */
+    char **security_options; /* e.g. "name=seccomp,profile=default", "name=rootless" */
+    bool rootless;
+    bool seccomp;
+    bool apparmor;
+    bool selinux;
+    bool userns;
+    bool memory_limit; /* what the engine says its cgroups support */
+    bool swap_limit;
+    bool pids_limit;
+    bool cpu_cfs_quota;
+    int64_t ncpu;
+    int64_t mem_total;
+} engine_info;
+
+/* GET /info and /version. Fields an engine leaves out stay NULL/false. */
+int engine_get_info(engine *e, engine_info *ret, nc_error **err);
+void engine_info_release(engine_info *i);
+
+/* Percent-encodes s for a URL query value or path segment: everything but RFC 3986 unreserved
+ * characters. Returns an allocated string. */
+char *engine_url_escape(const char *s);
+
+#endif

@@ -1,0 +1,428 @@
+/* libcurl behind http.h. Every handle gets the same fixed rules (curl's docs/examples and
+ * ../shared/reference/docker-api.md §2.4): a Unix socket path, NOSIGNAL, an error buffer,
+ * http only, no proxy, no redirects, an empty "Expect:" header, and a byte cap enforced in the
+ * write callback. */
+#include "engine/http.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util/timeutil.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+NC_DEFINE_CLEANUP(struct curl_slist *, curl_slist_free_all)
+#define _cleanup_slist_ _cleanup_(curl_slist_free_allp)
+
+/* State shared by the sync and async paths: what one transfer is receiving. */
+struct transfer {
+    http_response resp;
+    size_t max_body;
+    size_t header_bytes;
+    http_data_cb cb;
+    void *userdata;
+    bool headers_done;
+    bool over_cap;
+    bool headers_over_cap;
+    bool aborted_by_cb;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+struct http_client {
+    http_opts opts;
+    char *socket_path;
+    CURL *curl;
+    struct transfer t;
+};
+
+struct http_async {
+    CURLM *multi;
+    CURL *curl;
+    http_opts opts;
+    bool done;
+    CURLcode result;
+    struct transfer t;
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+static void curl_init_once(void)
+{
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        abort(); /* fails only when out of memory */
+}
+
+const char *http_response_header(const http_response *r, const char *name)
+{
+    for (size_t i = 0; i < r->nheaders; i++)
+        if (strcasecmp(r->headers[i].name, name) == 0)
+            return r->headers[i].value;
+    return NULL;
+}
+
+static void headers_clear(http_response *r)
+{
+    for (size_t i = 0; i < r->nheaders; i++) {
+        free(r->headers[i].name);
+        free(r->headers[i].value);
+    }
+    free(r->headers);
+    r->headers = NULL;
+    r->nheaders = 0;
+}
+
+void http_response_release(http_response *r)
+{
+    headers_clear(r);
+    strbuf_release(&r->body);
+    r->status = 0;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
+{
+    struct transfer *t = userdata;
+    size_t len = size * nmemb;
+    t->header_bytes += len;
+    if (t->header_bytes > HTTP_MAX_HEADER_BYTES) {
+        t->headers_over_cap = true;
+        return 0;
+    }
+    /* A status line starts a new response (after a 1xx, or a retried request). */
+    if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+        headers_clear(&t->resp);
+        t->headers_done = false;
+        const char *sp = memchr(data, ' ', len);
+        t->resp.status = sp && data + len - sp > 3 ? strtol(sp + 1, NULL, 10) : 0;
+        return len;
+    }
+    size_t end = len;
+    while (end && (data[end - 1] == '\r' || data[end - 1] == '\n'))
+        end--;
+    if (end == 0) {
+        /* The blank line ends a head; async_step checks that it was not a 1xx one. */
+        t->headers_done = true;
+        return len;
+    }
+    const char *colon = memchr(data, ':', end);
+    if (!colon)
+        return len; /* obs-fold or junk: curl has already judged the framing */
+    if (t->resp.nheaders >= HTTP_MAX_HEADERS) {
+        t->headers_over_cap = true;
+        return 0;
+    }
+    size_t nlen = (size_t)(colon - data);
+    const char *v = colon + 1;
+    while (v < data + end && (*v == ' ' || *v == '\t'))
+        v++;
+    t->resp.headers =
+        xreallocarray(t->resp.headers, t->resp.nheaders + 1, sizeof(*t->resp.headers));
+    t->resp.headers[t->resp.nheaders].name = xstrndup(data, nlen);
+    t->resp.headers[t->resp.nheaders].value = xstrndup(v, (size_t)(data + end - v));
+    t->resp.nheaders++;
+    return len;
+}
+
+static size_t on_data(char *data, size_t size, size_t nmemb, void *userdata)
+{
+    struct transfer *t = userdata;
+    size_t len = size * nmemb;
+    /* Only a successful reply is a stream; an error reply is kept for its message. */
+    if (t->cb && t->resp.status >= 200 && t->resp.status <= 299) {
+        if (t->cb(data, len, t->userdata) != 0) {
+            t->aborted_by_cb = true;
+            return 0;
+        }
+        return len;
+    }
+    if (len > t->max_body || t->resp.body.len > t->max_body - len) {
+        t->over_cap = true;
+        return 0;
+    }
+    strbuf_add(&t->resp.body, data, len);
+    return len;
+}
+
+static void transfer_reset(struct transfer *t, size_t max_body, http_data_cb cb, void *userdata)
+{
+    http_response_release(&t->resp);
+    t->max_body = max_body;
+    t->header_bytes = 0;
+    t->cb = cb;
+    t->userdata = userdata;
+    t->headers_done = t->over_cap = t->headers_over_cap = t->aborted_by_cb = false;
+    t->errbuf[0] = '\0';
+}
+
+/* Options every handle carries. String options are copied by curl and can fail on OOM only. */
+static int setup_handle(CURL *h, const http_opts *o, struct transfer *t, nc_error **err)
+{
+    if (curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, o->socket_path) != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http") != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_NOPROXY, "*") != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_USERAGENT, "nanocell") != CURLE_OK)
+        return nc_error_set(err, ENOMEM, "configure http handle for '%s'", o->socket_path);
+    (void)curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    (void)curl_easy_setopt(h, CURLOPT_ERRORBUFFER, t->errbuf);
+    (void)curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    (void)curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    (void)curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)o->connect_timeout_ms);
+    (void)curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    (void)curl_easy_setopt(h, CURLOPT_HEADERDATA, t);
+    (void)curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    (void)curl_easy_setopt(h, CURLOPT_WRITEDATA, t);
+    return 0;
+}
+
+/* Per-request options. body may be NULL. The URL host is only the Host: header. */
+static int setup_request(CURL *h, const char *method, const char *target, const char *body,
+                         size_t body_len, struct curl_slist *headers, nc_error **err)
+{
+    _cleanup_free_ char *url = xasprintf("http://localhost%s", target);
+    if (curl_easy_setopt(h, CURLOPT_URL, url) != CURLE_OK)
+        return nc_error_set(err, EINVAL, "invalid request target '%s'", target);
+    (void)curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    (void)curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, (char *)NULL);
+    (void)curl_easy_setopt(h, CURLOPT_HTTPGET, 1L); /* also clears NOBODY and POST */
+    if (strcmp(method, "GET") == 0)
+        return 0;
+    if (strcmp(method, "HEAD") == 0) {
+        (void)curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+        return 0;
+    }
+    if (strcmp(method, "POST") == 0 || body) {
+        /* Always give curl the body and its size: without them it reads this process's stdin
+         * and sends it chunked, which the engine rejects. */
+        (void)curl_easy_setopt(h, CURLOPT_POST, 1L);
+        (void)curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
+        (void)curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? body_len : 0));
+    }
+    if (strcmp(method, "POST") != 0 &&
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method) != CURLE_OK)
+        return nc_error_set(err, ENOMEM, "set request method '%s'", method);
+    return 0;
+}
+
+static int map_curl_error(CURLcode rc, const struct transfer *t, const http_opts *o,
+                          long timeout_ms, nc_error **err)
+{
+    const char *detail = t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc);
+    switch (rc) {
+    case CURLE_OK:
+        return 0;
+    case CURLE_COULDNT_CONNECT:
+        return nc_error_set(err, ECONNREFUSED, "cannot connect to engine socket '%s': %s",
+                            o->socket_path, detail);
+    case CURLE_OPERATION_TIMEDOUT:
+        return nc_error_set(err, ETIMEDOUT, "engine did not answer within %ld ms", timeout_ms);
+    case CURLE_GOT_NOTHING:
+        return nc_error_set(err, ECONNRESET, "engine closed the connection without a reply");
+    case CURLE_PARTIAL_FILE:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+        return nc_error_set(err, ECONNRESET, "engine hung up mid-reply: %s", detail);
+    case CURLE_WRITE_ERROR:
+        if (t->over_cap)
+            return nc_error_set(err, EFBIG, "engine reply body exceeds the %zu-byte limit",
+                                t->max_body);
+        if (t->headers_over_cap)
+            return nc_error_set(err, EPROTO, "engine reply headers exceed %d bytes or %d lines",
+                                HTTP_MAX_HEADER_BYTES, HTTP_MAX_HEADERS);
+        if (t->aborted_by_cb)
+            return nc_error_set(err, ECANCELED, "stream stopped by its reader");
+        return nc_error_set(err, EIO, "write reply: %s", detail);
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_BAD_CONTENT_ENCODING:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_HTTP2:
+        return nc_error_set(err, EPROTO, "malformed reply from engine: %s", detail);
+    case CURLE_OUT_OF_MEMORY:
+        return nc_error_set(err, ENOMEM, "out of memory in libcurl");
+    default:
+        return nc_error_set(err, EIO, "engine request failed: %s", detail);
+    }
+}
+
+http_client *http_client_new(const http_opts *opts)
+{
+    pthread_once(&curl_once, curl_init_once);
+    http_client *c = xnew0(http_client);
+    c->socket_path = xstrdup(opts->socket_path);
+    c->opts = *opts;
+    c->opts.socket_path = c->socket_path;
+    return c;
+}
+
+void http_client_free(http_client *c)
+{
+    if (!c)
+        return;
+    if (c->curl)
+        curl_easy_cleanup(c->curl);
+    http_response_release(&c->t.resp);
+    free(c->socket_path);
+    free(c);
+}
+
+const http_opts *http_client_opts(const http_client *c)
+{
+    return &c->opts;
+}
+
+static struct curl_slist *request_headers(const char *content_type)
+{
+    struct curl_slist *h = curl_slist_append(NULL, "Expect:");
+    if (h && content_type) {
+        _cleanup_free_ char *ct = xasprintf("Content-Type: %s", content_type);
+        struct curl_slist *n = curl_slist_append(h, ct);
+        if (!n) {
+            curl_slist_free_all(h);
+            return NULL;
+        }
+        h = n;
+    }
+    if (!h)
+        abort(); /* curl_slist_append fails only when out of memory */
+    return h;
+}
+
+int http_request(http_client *c, const char *method, const char *target, const char *content_type,
+                 const char *body, size_t body_len, http_response *resp, nc_error **err)
+{
+    if (!c->curl) {
+        c->curl = curl_easy_init();
+        if (!c->curl)
+            return nc_error_set(err, ENOMEM, "create http handle");
+        int r = setup_handle(c->curl, &c->opts, &c->t, err);
+        if (r < 0) {
+            curl_easy_cleanup(TAKE_PTR(c->curl));
+            return r;
+        }
+    }
+    transfer_reset(&c->t, c->opts.max_body, NULL, NULL);
+    _cleanup_slist_ struct curl_slist *headers = request_headers(body ? content_type : NULL);
+    int r = setup_request(c->curl, method, target, body, body_len, headers, err);
+    if (r < 0)
+        return r;
+    (void)curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, (long)c->opts.timeout_ms);
+    CURLcode rc = curl_easy_perform(c->curl);
+    /* The handle keeps a pointer to the header list; drop it before the list goes. */
+    (void)curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
+    r = map_curl_error(rc, &c->t, &c->opts, c->opts.timeout_ms, err);
+    if (r < 0) {
+        http_response_release(&c->t.resp);
+        return r;
+    }
+    long status = 0;
+    (void)curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+    c->t.resp.status = status;
+    *resp = c->t.resp;
+    c->t.resp = (http_response)HTTP_RESPONSE_INIT;
+    return 0;
+}
+
+/* --- async --- */
+
+static int async_step(http_async *a, long timeout_ms, bool until_headers, nc_error **err)
+{
+    uint64_t deadline = mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+    for (;;) {
+        int running = 0;
+        CURLMcode mc = curl_multi_perform(a->multi, &running);
+        if (mc != CURLM_OK)
+            return nc_error_set(err, EIO, "drive engine request: %s", curl_multi_strerror(mc));
+        int left;
+        CURLMsg *msg;
+        while ((msg = curl_multi_info_read(a->multi, &left)))
+            if (msg->msg == CURLMSG_DONE) {
+                a->done = true;
+                a->result = msg->data.result;
+            }
+        if (a->done) {
+            int r = map_curl_error(a->result, &a->t, &a->opts, timeout_ms, err);
+            if (r < 0)
+                return r;
+            long status = 0;
+            (void)curl_easy_getinfo(a->curl, CURLINFO_RESPONSE_CODE, &status);
+            a->t.resp.status = status;
+            return 1;
+        }
+        if (until_headers && a->t.headers_done) {
+            long status = 0;
+            (void)curl_easy_getinfo(a->curl, CURLINFO_RESPONSE_CODE, &status);
+            if (status >= 200) {
+                a->t.resp.status = status;
+                return 0;
+            }
+            a->t.headers_done = false; /* a 1xx interim head */
+        }
+        uint64_t now = mono_ms();
+        if (now >= deadline)
+            return until_headers
+                       ? nc_error_set(err, ETIMEDOUT, "engine sent no reply headers within %ld ms",
+                                      timeout_ms)
+                       : 0;
+        uint64_t wait = deadline - now;
+        mc = curl_multi_poll(a->multi, NULL, 0, (int)(wait > 1000 ? 1000 : wait), NULL);
+        if (mc != CURLM_OK)
+            return nc_error_set(err, EIO, "wait for engine: %s", curl_multi_strerror(mc));
+    }
+}
+
+int http_async_start(const http_opts *opts, const char *method, const char *target,
+                     long header_timeout_ms, http_data_cb cb, void *userdata, http_async **ret,
+                     nc_error **err)
+{
+    pthread_once(&curl_once, curl_init_once);
+    _cleanup_(http_async_freep) http_async *a = xnew0(http_async);
+    a->opts = *opts;
+    a->multi = curl_multi_init();
+    a->curl = curl_easy_init();
+    if (!a->multi || !a->curl)
+        return nc_error_set(err, ENOMEM, "create http handle");
+    transfer_reset(&a->t, opts->max_body, cb, userdata);
+    int r = setup_handle(a->curl, opts, &a->t, err);
+    if (r < 0)
+        return r;
+    r = setup_request(a->curl, method, target, NULL, 0, NULL, err);
+    if (r < 0)
+        return r;
+    /* No overall timeout: a wait or a stream lasts as long as the container does. The caller
+     * bounds each pump instead. */
+    if (curl_multi_add_handle(a->multi, a->curl) != CURLM_OK)
+        return nc_error_set(err, ENOMEM, "register http handle");
+    r = async_step(a, header_timeout_ms, true, err);
+    if (r < 0)
+        return r;
+    *ret = TAKE_PTR(a);
+    return 0;
+}
+
+int http_async_pump(http_async *a, long timeout_ms, nc_error **err)
+{
+    if (a->done)
+        return 1;
+    return async_step(a, timeout_ms, false, err);
+}
+
+const http_response *http_async_response(const http_async *a)
+{
+    return &a->t.resp;
+}
+
+void http_async_free(http_async *a)
+{
+    if (!a)
+        return;
+    if (a->multi && a->curl)
+        curl_multi_remove_handle(a->multi, a->curl);
+    if (a->curl)
+        curl_easy_cleanup(a->curl);
+    if (a->multi)
+        curl_multi_cleanup(a->multi);
+    http_response_release(&a->t.resp);
+    free(a);
+}

@@ -1,0 +1,16 @@
+/* Monotonic time and deadlines, in milliseconds. */
+#ifndef NC_UTIL_TIMEUTIL_H
+#define NC_UTIL_TIMEUTIL_H
+
+#include <stdint.h>
+
+/* Milliseconds on CLOCK_MONOTONIC: for deadlines and durations, never for wall time. */
+uint64_t mono_ms(void);
+/* Milliseconds since the epoch (CLOCK_REALTIME): for timestamps shown to people and in names. */
+uint64_t wall_ms(void);
+/* Milliseconds left until deadline (a mono_ms() value), 0 once it has passed. */
+uint64_t ms_until(uint64_t deadline);
+/* Sleeps for ms milliseconds, resuming after signals. */
+void sleep_ms(uint64_t ms);
+
+#endif
