@@ -1,0 +1,189 @@
+/* src/util/json.c: the parser's refusals (NUL, comments, depth, duplicates, trailing bytes,
+ * bad UTF-8), accessors on absent values, and the generator (escaping, misuse, canonical
+ * sorted output). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <string.h>
+
+#include "util/json.h"
+#include "util/xalloc.h"
+
+static nc_json *parse_ok(const char *s)
+{
+    nc_json *root = NULL;
+    nc_error *err = NULL;
+    if (json_parse(s, strlen(s), &root, &err) < 0)
+        fail_msg("parse '%s': %s", s, nc_error_msg(err));
+    return root;
+}
+
+static void parse_fails(const char *s, size_t len, const char *want)
+{
+    nc_json *root = NULL;
+    nc_error *err = NULL;
+    assert_int_equal(json_parse(s, len, &root, &err), -EINVAL);
+    assert_null(root);
+    if (!strstr(err->msg, want))
+        fail_msg("error for input %zu bytes: got '%s', want '%s'", len, err->msg, want);
+    nc_error_free(err);
+}
+
+static void test_accessors(void **state)
+{
+    (void)state;
+    _cleanup_json_ nc_json *r = parse_ok("{\"State\":{\"Status\":\"exited\",\"ExitCode\":137,"
+                                         "\"OOMKilled\":true,\"Pid\":0},\"Names\":[\"/a\",\"/b\"],"
+                                         "\"F\":1.5,\"Big\":99999999999999999999,\"N\":null,"
+                                         "\"S\":\"caf\\u00e9 \\\"q\\\"\"}");
+    const nc_json *st = json_get(r, "State");
+    assert_string_equal(json_string(json_get(st, "Status")), "exited");
+    int64_t code = 0;
+    assert_true(json_int(json_get(st, "ExitCode"), &code));
+    assert_int_equal(code, 137);
+    bool oom = false;
+    assert_true(json_bool(json_get(st, "OOMKilled"), &oom));
+    assert_true(oom);
+    assert_int_equal(json_array_len(json_get(r, "Names")), 2);
+    assert_string_equal(json_string(json_array_at(json_get(r, "Names"), 1)), "/b");
+    assert_null(json_array_at(json_get(r, "Names"), 2));
+    /* Wrong types and absent members answer "absent". */
+    int64_t v = 42;
+    assert_false(json_int(json_get(r, "F"), &v));
+    assert_false(json_int(json_get(r, "Big"), &v));
+    assert_int_equal(v, 42);
+    assert_true(json_is_null(json_get(r, "N")));
+    assert_null(json_string(json_get(st, "ExitCode")));
+    assert_null(json_get(json_get(json_get(r, "Nope"), "x"), "y"));
+    assert_int_equal(json_array_len(st), 0);
+    assert_int_equal(json_object_len(st), 4);
+    assert_string_equal(json_object_key(st, 1), "ExitCode");
+    assert_string_equal(json_string(json_get(r, "S")), "caf\xc3\xa9 \"q\"");
+}
+
+static void test_refusals(void **state)
+{
+    (void)state;
+    parse_fails("{\"a\":1} x", 9, "invalid json");
+    parse_fails("{\"a\":1}\0", 8, "NUL byte at offset 7");
+    parse_fails("{\"a\":1 /* c */}", 15, "comment");
+    parse_fails("{\"a\":1,\"a\":2}", 13, "duplicate key 'a'");
+    parse_fails("{\"x\":{\"b\":1,\"b\":2}}", 19, "duplicate key 'b'");
+    parse_fails("", 0, "invalid json");
+    parse_fails("[1,]", 4, "invalid json");
+    parse_fails("{\"s\":\"\xff\"}", 8, "invalid json");
+    strbuf deep = STRBUF_INIT;
+    for (int i = 0; i < JSON_MAX_DEPTH + 1; i++)
+        strbuf_addch(&deep, '[');
+    for (int i = 0; i < JSON_MAX_DEPTH + 1; i++)
+        strbuf_addch(&deep, ']');
+    parse_fails(deep.buf, deep.len, "nesting deeper than 64");
+    /* Exactly the bound is fine. */
+    strbuf_reset(&deep);
+    for (int i = 0; i < JSON_MAX_DEPTH; i++)
+        strbuf_addch(&deep, '[');
+    for (int i = 0; i < JSON_MAX_DEPTH; i++)
+        strbuf_addch(&deep, ']');
+    json_free(parse_ok(deep.buf));
+    /* Brackets inside strings do not count. */
+    json_free(parse_ok("{\"s\":\"[[[[[[{{{{/*\\\"]]\"}"));
+    strbuf_release(&deep);
+}
+
+static void test_generator(void **state)
+{
+    (void)state;
+    _cleanup_jgen_ nc_jgen *g = jgen_new();
+    jgen_obj_open(g);
+    jgen_kv_str(g, "s", "a\"b\\c\n\x01/");
+    jgen_kv_int(g, "i", -5);
+    jgen_kv_bool(g, "t", true);
+    jgen_key(g, "n");
+    jgen_null(g);
+    jgen_key(g, "a");
+    jgen_arr_open(g);
+    jgen_strn(g, "xyz", 2);
+    jgen_arr_close(g);
+    jgen_obj_close(g);
+    strbuf out = STRBUF_INIT;
+    assert_int_equal(jgen_finish(g, &out, NULL), 0);
+    assert_string_equal(out.buf,
+                        "{\"s\":\"a\\\"b\\\\c\\n\\u0001/\",\"i\":-5,\"t\":true,\"n\":null,\"a\":[\"xy\"]}");
+    /* Round trip. */
+    _cleanup_json_ nc_json *r = parse_ok(out.buf);
+    assert_string_equal(json_string(json_get(r, "s")), "a\"b\\c\n\x01/");
+    strbuf_release(&out);
+}
+
+static void test_generator_misuse(void **state)
+{
+    (void)state;
+    strbuf out = STRBUF_INIT;
+    nc_error *err = NULL;
+    nc_jgen *g = jgen_new();
+    jgen_obj_open(g);
+    jgen_int(g, 1); /* a number where a key belongs */
+    jgen_obj_close(g);
+    assert_int_equal(jgen_finish(g, &out, &err), -EINVAL);
+    assert_non_null(strstr(err->msg, "key"));
+    nc_error_free(err);
+    err = NULL;
+    jgen_free(g);
+
+    g = jgen_new();
+    jgen_arr_open(g);
+    assert_int_equal(jgen_finish(g, &out, &err), -EINVAL);
+    assert_non_null(strstr(err->msg, "not complete"));
+    nc_error_free(err);
+    err = NULL;
+    jgen_free(g);
+
+    g = jgen_new();
+    jgen_str(g, "bad \xc3\x28 utf8");
+    assert_int_equal(jgen_finish(g, &out, &err), -EINVAL);
+    assert_non_null(strstr(err->msg, "utf-8"));
+    nc_error_free(err);
+    jgen_free(g);
+    assert_int_equal(out.len, 0);
+}
+
+static void test_canonical(void **state)
+{
+    (void)state;
+    _cleanup_json_ nc_json *a = parse_ok("{ \"b\": [1, 2.50, {\"z\":1,\"a\":2}], \"a\": \"x\" }");
+    _cleanup_json_ nc_json *b = parse_ok("{\"a\":\"x\",\"b\":[1,2.50,{\"a\":2,\"z\":1}]}");
+    strbuf sa = STRBUF_INIT, sb = STRBUF_INIT;
+    nc_jgen *g = jgen_new();
+    jgen_value(g, a, true);
+    assert_int_equal(jgen_finish(g, &sa, NULL), 0);
+    jgen_free(g);
+    g = jgen_new();
+    jgen_value(g, b, true);
+    assert_int_equal(jgen_finish(g, &sb, NULL), 0);
+    jgen_free(g);
+    assert_string_equal(sa.buf, "{\"a\":\"x\",\"b\":[1,2.50,{\"a\":2,\"z\":1}]}");
+    assert_string_equal(sa.buf, sb.buf);
+    /* Unsorted keeps the order of the input. */
+    strbuf_reset(&sa);
+    g = jgen_new();
+    jgen_value(g, a, false);
+    assert_int_equal(jgen_finish(g, &sa, NULL), 0);
+    jgen_free(g);
+    assert_string_equal(sa.buf, "{\"b\":[1,2.50,{\"z\":1,\"a\":2}],\"a\":\"x\"}");
+    strbuf_release(&sa);
+    strbuf_release(&sb);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_accessors),        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_generator),        cmocka_unit_test(test_generator_misuse),
+        cmocka_unit_test(test_canonical),
+    };
+    return cmocka_run_group_tests_name("json", tests, NULL, NULL);
+}
