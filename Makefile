@@ -35,6 +35,8 @@ REPLAYS := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/fuzz/replay_%,$(FUZZ_SRC))
 STATIC_PROGS := $(patsubst %.c,$(BUILD)/static/%,$(wildcard tests/probe/*.c images/*/*.c))
 
 .PHONY: all deps test check tests asan fuzz fmt fmt-check check-banned clean images
+# Keep every object: chained pattern rules would otherwise delete support objects after use.
+.SECONDARY:
 
 all: $(BIN)
 

@@ -38,8 +38,9 @@ static void sink_release(struct sink *s)
 
 static void frame(strbuf *sb, uint8_t type, const void *payload, uint32_t len)
 {
-    uint8_t h[8] = {type, 0, 0, 0, (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
-                    (uint8_t)len};
+    uint8_t h[8] = {
+        type,        0, 0, 0, (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
+        (uint8_t)len};
     strbuf_add(sb, h, 8);
     strbuf_add(sb, payload, len);
 }
@@ -268,10 +269,10 @@ static void test_raw_mode(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_every_split_point), cmocka_unit_test(test_byte_at_a_time),
-        cmocka_unit_test(test_no_copy_slices),    cmocka_unit_test(test_corrupt_header),
+        cmocka_unit_test(test_every_split_point),  cmocka_unit_test(test_byte_at_a_time),
+        cmocka_unit_test(test_no_copy_slices),     cmocka_unit_test(test_corrupt_header),
         cmocka_unit_test(test_engine_error_frame), cmocka_unit_test(test_truncated),
-        cmocka_unit_test(test_huge_frame_header), cmocka_unit_test(test_callback_error),
+        cmocka_unit_test(test_huge_frame_header),  cmocka_unit_test(test_callback_error),
         cmocka_unit_test(test_raw_mode),
     };
     return cmocka_run_group_tests_name("demux", tests, NULL, NULL);

@@ -299,10 +299,14 @@ static void test_http_head(void **state)
     http_head_release(&h);
 
     const char *bad[] = {
-        "HTTP/2 200 OK\r\n\r\n",         "HTTP/1.1 2x0 OK\r\n\r\n",
-        "HTTP/1.1 099 x\r\n\r\n",        "HTTP/1.1 200OK\r\n\r\n",
-        "HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n", "HTTP/1.1 200 OK\r\n: x\r\n\r\n",
-        "HTTP/1.1 200 OK\r\nA: b\x01\r\n\r\n",     "HTTP/1.1 200 OK\r\nA\r\n\r\n",
+        "HTTP/2 200 OK\r\n\r\n",
+        "HTTP/1.1 2x0 OK\r\n\r\n",
+        "HTTP/1.1 099 x\r\n\r\n",
+        "HTTP/1.1 200OK\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n",
+        "HTTP/1.1 200 OK\r\n: x\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nA: b\x01\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nA\r\n\r\n",
         "HTTP/1.1 200 OK\rX: y\r\n\r\n",
     };
     for (size_t i = 0; i < NC_ARRAY_SIZE(bad); i++) {
@@ -390,11 +394,11 @@ static void test_events_split(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_reply_errors),       cmocka_unit_test(test_create_reply),
-        cmocka_unit_test(test_container_list),     cmocka_unit_test(test_state_wait_image),
-        cmocka_unit_test(test_filter_and_escape),  cmocka_unit_test(test_valid_ref),
-        cmocka_unit_test(test_endpoint_parse),     cmocka_unit_test(test_endpoint_candidates),
-        cmocka_unit_test(test_http_head),          cmocka_unit_test(test_events_split),
+        cmocka_unit_test(test_reply_errors),      cmocka_unit_test(test_create_reply),
+        cmocka_unit_test(test_container_list),    cmocka_unit_test(test_state_wait_image),
+        cmocka_unit_test(test_filter_and_escape), cmocka_unit_test(test_valid_ref),
+        cmocka_unit_test(test_endpoint_parse),    cmocka_unit_test(test_endpoint_candidates),
+        cmocka_unit_test(test_http_head),         cmocka_unit_test(test_events_split),
     };
     return cmocka_run_group_tests_name("engine-parse", tests, NULL, NULL);
 }

@@ -111,8 +111,9 @@ static void test_generator(void **state)
     jgen_obj_close(g);
     strbuf out = STRBUF_INIT;
     assert_int_equal(jgen_finish(g, &out, NULL), 0);
-    assert_string_equal(out.buf,
-                        "{\"s\":\"a\\\"b\\\\c\\n\\u0001/\",\"i\":-5,\"t\":true,\"n\":null,\"a\":[\"xy\"]}");
+    assert_string_equal(
+        out.buf,
+        "{\"s\":\"a\\\"b\\\\c\\n\\u0001/\",\"i\":-5,\"t\":true,\"n\":null,\"a\":[\"xy\"]}");
     /* Round trip. */
     _cleanup_json_ nc_json *r = parse_ok(out.buf);
     assert_string_equal(json_string(json_get(r, "s")), "a\"b\\c\n\x01/");
@@ -181,8 +182,8 @@ static void test_canonical(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_accessors),        cmocka_unit_test(test_refusals),
-        cmocka_unit_test(test_generator),        cmocka_unit_test(test_generator_misuse),
+        cmocka_unit_test(test_accessors), cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_generator), cmocka_unit_test(test_generator_misuse),
         cmocka_unit_test(test_canonical),
     };
     return cmocka_run_group_tests_name("json", tests, NULL, NULL);
