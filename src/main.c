@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "cmd/commands.h"
 #include "util/banned.h"
 
 #define NANOCELL_VERSION "0.1.0"
@@ -14,6 +15,9 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"doctor", cmd_doctor, "check the configuration and the engine, and report problems"},
+    {"ps", cmd_ps, "list the containers this install owns"},
+    {"gc", cmd_gc, "remove this install's orphaned containers"},
     {NULL, NULL, NULL},
 };
 

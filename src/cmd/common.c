@@ -1,0 +1,34 @@
+#include "cmd/common.h"
+
+#include "cmd/cmd.h"
+#include "util/log.h"
+#include "util/banned.h"
+
+int cmd_load_config(const char *path, nc_config **ret)
+{
+    _cleanup_error_ nc_error *err = NULL;
+    _cleanup_config_ nc_config *c = NULL;
+    if (config_load(path, &c, &err) < 0 || config_resolve(c, &err) < 0) {
+        log_error("%s", nc_error_msg(err));
+        return EXIT_USAGE;
+    }
+    *ret = TAKE_PTR(c);
+    return 0;
+}
+
+int cmd_open_engine(const nc_config *c, const char *host_flag, strbuf *report, engine **ret)
+{
+    engine_opts o = {
+        .host = host_flag ? host_flag : c->engine_host,
+        .host_source = host_flag ? "--host" : "config key engine.host",
+        .connect_timeout_ms = (long)c->engine_connect_timeout_ms,
+        .request_timeout_ms = (long)c->engine_request_timeout_ms,
+        .max_response_bytes = c->engine_max_response,
+    };
+    _cleanup_error_ nc_error *err = NULL;
+    if (engine_open(&o, report, ret, &err) < 0) {
+        log_error("%s", nc_error_msg(err));
+        return EXIT_ENGINE;
+    }
+    return 0;
+}

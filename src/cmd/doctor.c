@@ -1,0 +1,133 @@
+/* nanocell doctor: what nanocell found on this host and whether it can do its job here. It
+ * prints the engine it chose and why, what that engine is and supports, and every problem.
+ * Exit status: 0 all is well, 1 problems found, 2 bad configuration, 3 no engine. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "cmd/commands.h"
+#include "cmd/common.h"
+#include "util/log.h"
+#include "util/strv.h"
+#include "util/banned.h"
+
+static const char usage_text[] =
+    "usage: nanocell doctor [--config FILE] [--host URI]\n"
+    "\n"
+    "Checks the configuration, finds the container engine and reports what it\n"
+    "supports: API version, OCI runtimes, cgroup version, rootless mode, seccomp,\n"
+    "resource limits. Exits 0 when all is well, 1 when problems were found,\n"
+    "2 on a configuration error and 3 when no engine answers.\n";
+
+static const char *yes_no(bool b)
+{
+    return b ? "yes" : "no";
+}
+
+static void print_strv(const char *label, char **v, const char *suffix)
+{
+    printf("%-12s", label);
+    for (size_t i = 0; v && v[i]; i++)
+        printf("%s%s", i ? ", " : "", v[i]);
+    printf("%s%s\n", v ? "" : "(none reported)", suffix ? suffix : "");
+}
+
+int cmd_doctor(int argc, char **argv)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"host", required_argument, NULL, 'H'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *config_path = NULL, *host = NULL;
+    int o;
+    while ((o = getopt_long(argc, argv, "c:H:h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'H':
+            host = optarg;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return EXIT_OK;
+        default:
+            fputs(usage_text, stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        fputs(usage_text, stderr);
+        return EXIT_USAGE;
+    }
+    _cleanup_config_ nc_config *cfg = NULL;
+    int rc = cmd_load_config(config_path, &cfg);
+    if (rc)
+        return rc;
+    printf("%-12s%s\n", "config", cfg->path ? cfg->path : "built-in defaults (no config file)");
+    printf("%-12s%s\n", "data dir", cfg->data_dir);
+    printf("%-12s%s\n", "install id", cfg->install_id);
+
+    _cleanup_strbuf_ strbuf report = STRBUF_INIT;
+    _cleanup_engine_ engine *e = NULL;
+    rc = cmd_open_engine(cfg, host, &report, &e);
+    printf("\nengine candidates:\n");
+    for (const char *line = strbuf_str(&report); *line;) {
+        const char *nl = strchr(line, '\n');
+        int n = nl ? (int)(nl - line) : (int)strlen(line);
+        printf("  %.*s\n", n, line);
+        line += n + (nl ? 1 : 0);
+    }
+    if (rc) {
+        printf("\nno engine: start Docker (scripts/engine-up.sh) or Podman "
+               "(scripts/podman-up.sh), or point --host / DOCKER_HOST at an engine socket\n");
+        return rc;
+    }
+    _cleanup_error_ nc_error *err = NULL;
+    engine_info info = {0};
+    if (engine_get_info(e, &info, &err) < 0) {
+        log_error("%s", nc_error_msg(err));
+        return EXIT_ENGINE;
+    }
+    int problems = 0;
+    printf("\n%-12s%s %s at %s (%s)\n", "engine", engine_kind_name(e->kind),
+           info.server_version ? info.server_version : "(version unknown)", e->ep.uri,
+           e->ep.source);
+    printf("%-12s1.%d in use (engine serves up to 1.%d, from %s)\n", "api", e->api_minor,
+           e->server_api, info.min_api ? info.min_api : "?");
+    print_strv("runtimes", info.runtimes, NULL);
+    printf("%-12s%s\n", "default rt", info.default_runtime ? info.default_runtime : "?");
+    printf("%-12sv%s, %s driver\n", "cgroups", info.cgroup_version ? info.cgroup_version : "?",
+           info.cgroup_driver ? info.cgroup_driver : "?");
+    printf("%-12s%s\n", "rootless", yes_no(info.rootless));
+    printf("%-12s%s\n", "seccomp", info.seccomp ? "supported" : "NOT supported");
+    printf("%-12smemory %s, swap %s, pids %s, cpu quota %s\n", "limits", yes_no(info.memory_limit),
+           yes_no(info.swap_limit), yes_no(info.pids_limit), yes_no(info.cpu_cfs_quota));
+    printf("%-12s%s, kernel %s\n", "host", info.os ? info.os : "?",
+           info.kernel ? info.kernel : "?");
+
+    printf("\n");
+    if (!info.seccomp) {
+        printf("problem: the engine has no seccomp support: agents cannot be confined\n");
+        problems++;
+    }
+    if (!info.memory_limit || !info.pids_limit) {
+        printf(
+            "problem: the engine cannot enforce %s%s%s limits\n", info.memory_limit ? "" : "memory",
+            !info.memory_limit && !info.pids_limit ? " and " : "", info.pids_limit ? "" : "pids");
+        problems++;
+    }
+    if (info.rootless && e->kind == ENGINE_PODMAN && info.cgroup_version &&
+        strcmp(info.cgroup_version, "1") == 0) {
+        printf("problem: rootless Podman on cgroup v1 accepts memory and pids limits but does "
+               "not apply them\n");
+        problems++;
+    }
+    if (problems)
+        printf("%d problem%s found\n", problems, problems > 1 ? "s" : "");
+    else
+        printf("ok: no problems found\n");
+    engine_info_release(&info);
+    return problems ? EXIT_AGENT_ERROR : EXIT_OK;
+}

@@ -1,0 +1,98 @@
+/* nanocell gc: removes this install's orphaned containers, those whose owning nanocell process
+ * is gone (crashed, killed, or from before a reboot). --all removes every container of this
+ * install, live owner or not. */
+#include <getopt.h>
+#include <stdio.h>
+
+#include "cmd/cmd.h"
+#include "cmd/commands.h"
+#include "cmd/common.h"
+#include "orch/owner.h"
+#include "util/log.h"
+#include "util/banned.h"
+
+static const char usage_text[] =
+    "usage: nanocell gc [--config FILE] [--host URI] [--all]\n"
+    "\n"
+    "Removes the containers of this install whose owning nanocell process is gone.\n"
+    "--all also removes those whose owner still runs (stopping their turns).\n"
+    "Exits 0 when every removal worked, 1 when one failed, 3 without an engine.\n";
+
+struct gc_stats {
+    int failed;
+};
+
+static void report(const engine_container_summary *c, reap_action what, const nc_error *err,
+                   void *userdata)
+{
+    struct gc_stats *s = userdata;
+    const char *group = engine_summary_label(c, NC_LABEL_GROUP);
+    switch (what) {
+    case REAP_REMOVED:
+        printf("removed %.12s (group %s, %s)\n", c->id, group ? group : "-",
+               c->state ? c->state : "?");
+        break;
+    case REAP_KEPT_LIVE_OWNER:
+        printf("kept    %.12s (group %s): its owner is still running\n", c->id,
+               group ? group : "-");
+        break;
+    case REAP_FAILED:
+        s->failed++;
+        log_error("remove container %.12s: %s", c->id, nc_error_msg(err));
+        break;
+    default:
+        break;
+    }
+}
+
+int cmd_gc(int argc, char **argv)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"host", required_argument, NULL, 'H'},
+                                         {"all", no_argument, NULL, 'a'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *config_path = NULL, *host = NULL;
+    bool all = false;
+    int o;
+    while ((o = getopt_long(argc, argv, "c:H:ah", opts, NULL)) != -1) {
+        switch (o) {
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'H':
+            host = optarg;
+            break;
+        case 'a':
+            all = true;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return EXIT_OK;
+        default:
+            fputs(usage_text, stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        fputs(usage_text, stderr);
+        return EXIT_USAGE;
+    }
+    _cleanup_config_ nc_config *cfg = NULL;
+    int rc = cmd_load_config(config_path, &cfg);
+    if (rc)
+        return rc;
+    _cleanup_engine_ engine *e = NULL;
+    rc = cmd_open_engine(cfg, host, NULL, &e);
+    if (rc)
+        return rc;
+    struct gc_stats stats = {0};
+    _cleanup_error_ nc_error *err = NULL;
+    int removed = reap_orphans(e, cfg->install_id, all, report, &stats, &err);
+    if (removed < 0) {
+        log_error("%s", nc_error_msg(err));
+        return EXIT_ENGINE;
+    }
+    printf("removed %d container%s\n", removed, removed == 1 ? "" : "s");
+    return stats.failed ? EXIT_AGENT_ERROR : EXIT_OK;
+}

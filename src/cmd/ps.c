@@ -1,0 +1,119 @@
+/* nanocell ps: the containers this install owns (by its install label), whatever their state,
+ * with their group, run and whether their owner process still lives. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "cmd/commands.h"
+#include "cmd/common.h"
+#include "orch/owner.h"
+#include "util/json.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+static const char usage_text[] =
+    "usage: nanocell ps [--config FILE] [--host URI] [--json]\n"
+    "\n"
+    "Lists the containers that carry this install's label, running or not.\n"
+    "--json prints one JSON object per line.\n";
+
+/* "live pid N", "gone" or "-" for a container without an owner label. */
+static char *owner_text(const char *owner)
+{
+    if (!owner)
+        return xstrdup("-");
+    const char *pid = strchr(owner, '/');
+    long p = pid ? strtol(pid + 1, NULL, 10) : 0;
+    return owner_alive(owner) ? xasprintf("live pid %ld", p) : xstrdup("gone");
+}
+
+static void print_json(const engine_container_summary *c, const char *owner)
+{
+    _cleanup_jgen_ nc_jgen *g = jgen_new();
+    jgen_obj_open(g);
+    jgen_kv_str(g, "id", c->id);
+    jgen_kv_str(g, "name", c->name);
+    jgen_kv_str(g, "group", engine_summary_label(c, NC_LABEL_GROUP) ?: "");
+    jgen_kv_str(g, "run", engine_summary_label(c, NC_LABEL_RUN) ?: "");
+    jgen_kv_str(g, "state", c->state ?: "");
+    jgen_kv_str(g, "status", c->status ?: "");
+    jgen_kv_str(g, "image", c->image ?: "");
+    jgen_kv_int(g, "created", c->created);
+    jgen_kv_str(g, "owner", owner);
+    jgen_obj_close(g);
+    _cleanup_strbuf_ strbuf out = STRBUF_INIT;
+    if (jgen_finish(g, &out, NULL) == 0)
+        printf("%s\n", out.buf);
+}
+
+int cmd_ps(int argc, char **argv)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"host", required_argument, NULL, 'H'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *config_path = NULL, *host = NULL;
+    bool json = false;
+    int o;
+    while ((o = getopt_long(argc, argv, "c:H:jh", opts, NULL)) != -1) {
+        switch (o) {
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'H':
+            host = optarg;
+            break;
+        case 'j':
+            json = true;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return EXIT_OK;
+        default:
+            fputs(usage_text, stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        fputs(usage_text, stderr);
+        return EXIT_USAGE;
+    }
+    _cleanup_config_ nc_config *cfg = NULL;
+    int rc = cmd_load_config(config_path, &cfg);
+    if (rc)
+        return rc;
+    _cleanup_engine_ engine *e = NULL;
+    rc = cmd_open_engine(cfg, host, NULL, &e);
+    if (rc)
+        return rc;
+    _cleanup_free_ char *label = xasprintf(NC_LABEL_INSTALL "=%s", cfg->install_id);
+    char *labels[] = {label, NULL};
+    engine_container_summary *list = NULL;
+    size_t n = 0;
+    _cleanup_error_ nc_error *err = NULL;
+    if (engine_container_list(e, labels, &list, &n, &err) < 0) {
+        log_error("list containers: %s", nc_error_msg(err));
+        return EXIT_ENGINE;
+    }
+    if (!json)
+        printf("%-12s  %-16s  %-28s  %-8s  %-14s  %s\n", "CONTAINER", "GROUP", "RUN", "STATE",
+               "OWNER", "STATUS");
+    for (size_t i = 0; i < n; i++) {
+        const engine_container_summary *c = &list[i];
+        _cleanup_free_ char *owner = owner_text(engine_summary_label(c, NC_LABEL_OWNER));
+        if (json) {
+            print_json(c, owner);
+            continue;
+        }
+        printf("%-12.12s  %-16s  %-28s  %-8s  %-14s  %s\n", c->id,
+               engine_summary_label(c, NC_LABEL_GROUP) ?: "-",
+               engine_summary_label(c, NC_LABEL_RUN) ?: "-", c->state ?: "-", owner,
+               c->status ?: "");
+    }
+    engine_container_summaries_free(list, n);
+    return EXIT_OK;
+}

@@ -1,0 +1,424 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine/endpoint.h"
+#include "util/fileutil.h"
+#include "util/strbuf.h"
+#include "util/toml.h"
+#include "util/units.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+enum key_type { K_STRING, K_BOOL, K_INT, K_SIZE, K_DURATION };
+
+struct key {
+    const char *name; /* dotted, as written in the file */
+    enum key_type type;
+    size_t offset;   /* into nc_config */
+    const char *def; /* the default, as TOML value text */
+    int64_t min;     /* bounds for K_INT, K_SIZE (bytes), K_DURATION (ms); min == max: none */
+    int64_t max;
+    int (*check)(const char *value, nc_error **err); /* extra validation for strings */
+};
+
+static int check_install_id(const char *v, nc_error **err)
+{
+    if (!*v)
+        return 0;
+    if (strlen(v) > 32)
+        return nc_error_set(err, EINVAL, "install id '%s' is longer than 32 characters", v);
+    for (const char *p = v; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_')
+            return nc_error_set(err, EINVAL,
+                                "install id '%s' may only hold letters, digits, - and _", v);
+    return 0;
+}
+
+static int check_absolute_or_empty(const char *v, nc_error **err)
+{
+    if (*v && v[0] != '/')
+        return nc_error_set(err, EINVAL, "'%s' must be an absolute path", v);
+    return 0;
+}
+
+static int check_engine_host(const char *v, nc_error **err)
+{
+    if (!*v)
+        return 0;
+    engine_endpoint ep = {0};
+    int r = endpoint_parse(v, "config", &ep, err);
+    endpoint_release(&ep);
+    return r < 0 ? nc_error_wrap(err, "engine address '%s'", v) : 0;
+}
+
+#define OFF(field) offsetof(nc_config, field)
+#define MS(s) ((int64_t)(s)*1000)
+#define MIB ((int64_t)1024 * 1024)
+
+static const struct key keys[] = {
+    {"install.id", K_STRING, OFF(install_id), "\"\"", 0, 0, check_install_id},
+    {"install.data_dir", K_STRING, OFF(data_dir), "\"\"", 0, 0, check_absolute_or_empty},
+    {"engine.host", K_STRING, OFF(engine_host), "\"\"", 0, 0, check_engine_host},
+    {"engine.connect_timeout", K_DURATION, OFF(engine_connect_timeout_ms), "\"5s\"", 100, MS(300),
+     NULL},
+    {"engine.request_timeout", K_DURATION, OFF(engine_request_timeout_ms), "\"30s\"", 100, MS(3600),
+     NULL},
+    {"engine.max_response_size", K_SIZE, OFF(engine_max_response), "\"8m\"", 64 * 1024, 1024 * MIB,
+     NULL},
+};
+
+/* Everything a value is checked against, as one error path: "file:line:col: key 'k': why". */
+static int key_error(const char *file, const toml_node *n, const char *key, nc_error **err,
+                     int code, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static int key_error(const char *file, const toml_node *n, const char *key, nc_error **err,
+                     int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    _cleanup_free_ char *why = xvasprintf(fmt, ap);
+    va_end(ap);
+    return nc_error_set(err, code, "%s:%u:%u: key '%s': %s", file, n->line, n->col, key, why);
+}
+
+static int set_value(const struct key *k, const toml_node *v, void *base, const char *file,
+                     nc_error **err)
+{
+    void *field = (char *)base + k->offset;
+    _cleanup_error_ nc_error *verr = NULL;
+    uint64_t u = 0;
+    switch (k->type) {
+    case K_STRING:
+        if (v->type != TOML_STRING)
+            return key_error(file, v, k->name, err, EINVAL, "expected a string, got %s",
+                             toml_type_name(v->type));
+        if (k->check && k->check(v->str, &verr) < 0)
+            return key_error(file, v, k->name, err, verr->code, "%s", verr->msg);
+        free(*(char **)field);
+        *(char **)field = xstrdup(v->str);
+        return 0;
+    case K_BOOL:
+        if (v->type != TOML_BOOL)
+            return key_error(file, v, k->name, err, EINVAL, "expected true or false, got %s",
+                             toml_type_name(v->type));
+        *(bool *)field = v->boolean;
+        return 0;
+    case K_INT:
+        if (v->type != TOML_INTEGER)
+            return key_error(file, v, k->name, err, EINVAL, "expected an integer, got %s",
+                             toml_type_name(v->type));
+        if (k->min != k->max && (v->integer < k->min || v->integer > k->max))
+            return key_error(file, v, k->name, err, ERANGE, "%lld is outside %lld..%lld",
+                             (long long)v->integer, (long long)k->min, (long long)k->max);
+        *(int64_t *)field = v->integer;
+        return 0;
+    case K_SIZE:
+        if (v->type == TOML_INTEGER && v->integer >= 0)
+            u = (uint64_t)v->integer;
+        else if (v->type != TOML_STRING)
+            return key_error(file, v, k->name, err, EINVAL, "expected a size such as \"64m\"");
+        else if (parse_size(v->str, &u, &verr) < 0)
+            return key_error(file, v, k->name, err, EINVAL, "%s", verr->msg);
+        break;
+    case K_DURATION:
+        if (v->type != TOML_STRING)
+            return key_error(file, v, k->name, err, EINVAL,
+                             "expected a duration with a unit, such as \"30s\"");
+        if (parse_duration_ms(v->str, &u, &verr) < 0)
+            return key_error(file, v, k->name, err, EINVAL, "%s", verr->msg);
+        break;
+    default:
+        return nc_error_set(err, EINVAL, "key '%s' has no type", k->name);
+    }
+    if (k->min != k->max && (u < (uint64_t)k->min || u > (uint64_t)k->max)) {
+        _cleanup_free_ char *lo = k->type == K_SIZE ? format_size((uint64_t)k->min)
+                                                    : format_duration_ms((uint64_t)k->min);
+        _cleanup_free_ char *hi = k->type == K_SIZE ? format_size((uint64_t)k->max)
+                                                    : format_duration_ms((uint64_t)k->max);
+        return key_error(file, v, k->name, err, ERANGE, "must be between %s and %s", lo, hi);
+    }
+    *(uint64_t *)field = u;
+    return 0;
+}
+
+static const struct key *find_key(const char *name)
+{
+    for (size_t i = 0; i < NC_ARRAY_SIZE(keys); i++)
+        if (strcmp(keys[i].name, name) == 0)
+            return &keys[i];
+    return NULL;
+}
+
+bool config_valid_group_name(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > CONFIG_GROUP_NAME_MAX || !isalnum((unsigned char)name[0]))
+        return false;
+    for (size_t i = 1; i < n; i++)
+        if (!isalnum((unsigned char)name[i]) && name[i] != '-' && name[i] != '_')
+            return false;
+    return strcasecmp(name, "global") != 0;
+}
+
+static int parse_group(nc_config *c, const toml_node *t, const char *file, nc_error **err)
+{
+    nc_group_config g = {0};
+    for (size_t i = 0; i < t->len; i++) {
+        const char *k = t->keys[i];
+        const toml_node *v = t->items[i];
+        if (strcmp(k, "name") == 0) {
+            if (v->type != TOML_STRING || !config_valid_group_name(v->str)) {
+                free(g.name);
+                return key_error(file, v, "group.name", err, EINVAL,
+                                 "a group name is 1-64 letters, digits, - or _, starting with a "
+                                 "letter or digit, and not 'global'");
+            }
+            free(g.name);
+            g.name = xstrdup(v->str);
+        } else if (strcmp(k, "main") == 0) {
+            if (v->type != TOML_BOOL) {
+                free(g.name);
+                return key_error(file, v, "group.main", err, EINVAL, "expected true or false");
+            }
+            g.main = v->boolean;
+        } else {
+            free(g.name);
+            return key_error(file, v, k, err, EINVAL, "unknown key in [[group]]");
+        }
+    }
+    if (!g.name)
+        return nc_error_set(err, EINVAL, "%s:%u:%u: [[group]] needs a name", file, t->line, t->col);
+    if (config_group(c, g.name)) {
+        int r = nc_error_set(err, EEXIST, "%s:%u:%u: group '%s' is defined twice", file, t->line,
+                             t->col, g.name);
+        free(g.name);
+        return r;
+    }
+    c->groups = xreallocarray(c->groups, c->ngroups + 1, sizeof(*c->groups));
+    c->groups[c->ngroups++] = g;
+    return 0;
+}
+
+/* Applies every value in table t, whose dotted prefix is prefix ("" at the root). */
+static int apply_table(nc_config *c, const toml_node *t, const char *prefix, const char *file,
+                       nc_error **err)
+{
+    for (size_t i = 0; i < t->len; i++) {
+        const toml_node *v = t->items[i];
+        _cleanup_free_ char *name =
+            *prefix ? xasprintf("%s.%s", prefix, t->keys[i]) : xstrdup(t->keys[i]);
+        if (!*prefix && strcmp(name, "group") == 0) {
+            if (v->type != TOML_ARRAY || !v->is_table_array)
+                return key_error(file, v, "group", err, EINVAL,
+                                 "groups are written as [[group]] tables");
+            for (size_t g = 0; g < v->len; g++) {
+                int r = parse_group(c, v->items[g], file, err);
+                if (r < 0)
+                    return r;
+            }
+            continue;
+        }
+        const struct key *k = find_key(name);
+        if (!k && v->type == TOML_TABLE) {
+            int r = apply_table(c, v, name, file, err);
+            if (r < 0)
+                return r;
+            continue;
+        }
+        if (!k)
+            return key_error(file, v, name, err, EINVAL, "unknown key");
+        int r = set_value(k, v, c, file, err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+nc_config *config_defaults(void)
+{
+    nc_config *c = xnew0(nc_config);
+    for (size_t i = 0; i < NC_ARRAY_SIZE(keys); i++) {
+        _cleanup_free_ char *text = xasprintf("v = %s\n", keys[i].def);
+        _cleanup_(toml_freep) toml_node *root = NULL;
+        nc_error *err = NULL;
+        if (toml_parse(text, strlen(text), "default", &root, &err) < 0 ||
+            set_value(&keys[i], toml_get(root, "v"), c, "default", &err) < 0) {
+            /* A broken built-in default is a bug that tests catch; never run with it. */
+            fprintf(stderr, "nanocell: default for '%s': %s\n", keys[i].name, nc_error_msg(err));
+            abort();
+        }
+    }
+    return c;
+}
+
+int config_parse(const char *text, size_t len, const char *filename, nc_config **ret,
+                 nc_error **err)
+{
+    _cleanup_(toml_freep) toml_node *root = NULL;
+    int r = toml_parse(text, len, filename, &root, err);
+    if (r < 0)
+        return r;
+    _cleanup_config_ nc_config *c = config_defaults();
+    r = apply_table(c, root, "", filename, err);
+    if (r < 0)
+        return r;
+    c->path = xstrdup(filename);
+    *ret = TAKE_PTR(c);
+    return 0;
+}
+
+static int load_file(const char *path, nc_config **ret, nc_error **err)
+{
+    _cleanup_strbuf_ strbuf text = STRBUF_INIT;
+    int r = read_file(path, TOML_MAX_FILE_SIZE, &text, err);
+    if (r < 0)
+        return nc_error_wrap(err, "read config");
+    return config_parse(text.buf ? text.buf : "", text.len, path, ret, err);
+}
+
+int config_load(const char *explicit_path, nc_config **ret, nc_error **err)
+{
+    if (explicit_path)
+        return load_file(explicit_path, ret, err);
+    const char *env = secure_getenv("NANOCELL_CONFIG");
+    if (env && *env)
+        return load_file(env, ret, err);
+    _cleanup_free_ char *user = NULL;
+    const char *xdg = secure_getenv("XDG_CONFIG_HOME");
+    const char *home = secure_getenv("HOME");
+    if (xdg && *xdg)
+        user = xasprintf("%s/nanocell/config.toml", xdg);
+    else if (home && *home)
+        user = xasprintf("%s/.config/nanocell/config.toml", home);
+    const char *candidates[] = {user, "/etc/nanocell/config.toml"};
+    for (size_t i = 0; i < NC_ARRAY_SIZE(candidates); i++) {
+        if (!candidates[i])
+            continue;
+        if (access(candidates[i], F_OK) == 0)
+            return load_file(candidates[i], ret, err);
+    }
+    *ret = config_defaults();
+    return 0;
+}
+
+void config_free(nc_config *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < NC_ARRAY_SIZE(keys); i++)
+        if (keys[i].type == K_STRING)
+            free(*(char **)((char *)c + keys[i].offset));
+    for (size_t i = 0; i < c->ngroups; i++)
+        free(c->groups[i].name);
+    free(c->groups);
+    free(c->path);
+    free(c);
+}
+
+const nc_group_config *config_group(const nc_config *c, const char *name)
+{
+    for (size_t i = 0; i < c->ngroups; i++)
+        if (strcmp(c->groups[i].name, name) == 0)
+            return &c->groups[i];
+    return NULL;
+}
+
+static char *default_data_dir(void)
+{
+    if (geteuid() == 0)
+        return xstrdup("/var/lib/nanocell");
+    const char *xdg = secure_getenv("XDG_DATA_HOME");
+    if (xdg && *xdg)
+        return xasprintf("%s/nanocell", xdg);
+    const char *home = secure_getenv("HOME");
+    return xasprintf("%s/.local/share/nanocell", home && *home ? home : "/tmp");
+}
+
+/* Reads data_dir/install-id, or creates it with 12 random hex characters. */
+static int resolve_install_id(nc_config *c, nc_error **err)
+{
+    _cleanup_free_ char *path = xasprintf("%s/install-id", c->data_dir);
+    _cleanup_strbuf_ strbuf id = STRBUF_INIT;
+    int r = read_file(path, 64, &id, NULL);
+    if (r == 0) {
+        while (id.len && isspace((unsigned char)id.buf[id.len - 1]))
+            strbuf_truncate(&id, id.len - 1);
+        if (check_install_id(strbuf_str(&id), NULL) < 0 || !id.len)
+            return nc_error_set(err, EINVAL, "'%s' does not hold a valid install id", path);
+        free(c->install_id);
+        c->install_id = strbuf_detach(&id, NULL);
+        return 0;
+    }
+    uint8_t rnd[6];
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+        return nc_error_set(err, errno, "getrandom: %s", strerror(errno));
+    _cleanup_free_ char *fresh =
+        xasprintf("%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
+    _cleanup_free_ char *line = xasprintf("%s\n", fresh);
+    r = write_file_atomic(path, line, strlen(line), 0600, err);
+    if (r < 0)
+        return nc_error_wrap(err, "store install id");
+    free(c->install_id);
+    c->install_id = TAKE_PTR(fresh);
+    return 0;
+}
+
+int config_resolve(nc_config *c, nc_error **err)
+{
+    if (!c->data_dir || !*c->data_dir) {
+        free(c->data_dir);
+        c->data_dir = default_data_dir();
+    }
+    int r = mkdir_p(c->data_dir, 0700, err);
+    if (r < 0)
+        return nc_error_wrap(err, "data dir '%s'", c->data_dir);
+    if (!c->install_id || !*c->install_id)
+        return resolve_install_id(c, err);
+    return 0;
+}
+
+char *config_diff(const nc_config *a, const nc_config *b)
+{
+    for (size_t i = 0; i < NC_ARRAY_SIZE(keys); i++) {
+        const void *fa = (const char *)a + keys[i].offset;
+        const void *fb = (const char *)b + keys[i].offset;
+        bool same;
+        switch (keys[i].type) {
+        case K_STRING:
+            same = strcmp(*(char *const *)fa, *(char *const *)fb) == 0;
+            break;
+        case K_BOOL:
+            same = *(const bool *)fa == *(const bool *)fb;
+            break;
+        default:
+            same = *(const uint64_t *)fa == *(const uint64_t *)fb;
+            break;
+        }
+        if (!same)
+            return xasprintf("key '%s' differs", keys[i].name);
+    }
+    if (a->ngroups != b->ngroups)
+        return xasprintf("%zu groups against %zu", a->ngroups, b->ngroups);
+    for (size_t i = 0; i < a->ngroups; i++)
+        if (strcmp(a->groups[i].name, b->groups[i].name) != 0 ||
+            a->groups[i].main != b->groups[i].main)
+            return xasprintf("group %zu differs", i);
+    return NULL;
+}
+
+const char *const *config_key_names(void)
+{
+    static const char *names[NC_ARRAY_SIZE(keys) + 1];
+    for (size_t i = 0; i < NC_ARRAY_SIZE(keys); i++)
+        names[i] = keys[i].name;
+    return names;
+}

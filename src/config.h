@@ -1,0 +1,76 @@
+/* nanocell's configuration: one TOML file (the subset in util/toml.h), with a built-in default
+ * for every key, so no file is needed at all.
+ *
+ * The keys are a table (config.c, in the style of redis' config.c): each has a type, a
+ * default written as TOML text and bounds. Defaults are parsed by the same code as the file,
+ * and config.example.toml spells out every key with its default (a test checks both agree).
+ * Unknown keys, wrong types and out-of-range values are errors with file:line:column: a typo
+ * must never silently leave a sandbox weaker than its author meant.
+ *
+ * Where the file is: --config, then $NANOCELL_CONFIG (both must exist), then
+ * $XDG_CONFIG_HOME/nanocell/config.toml (~/.config/...), then /etc/nanocell/config.toml (used
+ * when present). */
+#ifndef NC_CONFIG_H
+#define NC_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/cleanup.h"
+#include "util/error.h"
+
+/* A group's folder name: [A-Za-z0-9][A-Za-z0-9_-]{0,63}, and not "global" (any case). */
+#define CONFIG_GROUP_NAME_MAX 64
+
+typedef struct nc_group_config {
+    char *name;
+    bool main; /* the main group: may have read-write extra mounts; others are forced read-only */
+} nc_group_config;
+
+typedef struct nc_config {
+    char *path; /* the file that was read; NULL when the defaults stand alone */
+
+    /* [install] */
+    char *install_id; /* labels this install's containers; "" = generated, kept in data_dir */
+    char *data_dir;   /* groups, logs and state; "" = per-user default (see config_resolve) */
+
+    /* [engine] */
+    char *engine_host; /* "" = discover */
+    uint64_t engine_connect_timeout_ms;
+    uint64_t engine_request_timeout_ms;
+    uint64_t engine_max_response;
+
+    nc_group_config *groups; /* [[group]] entries, in file order */
+    size_t ngroups;
+} nc_config;
+
+/* Loads the configuration: the file found as described above, or the defaults. explicit_path
+ * is --config (NULL when not given). */
+int config_load(const char *explicit_path, nc_config **ret, nc_error **err);
+/* Parses a configuration from text (filename is for messages only). */
+int config_parse(const char *text, size_t len, const char *filename, nc_config **ret,
+                 nc_error **err);
+/* The built-in defaults. */
+nc_config *config_defaults(void);
+void config_free(nc_config *c);
+NC_DEFINE_CLEANUP(nc_config *, config_free)
+#define _cleanup_config_ _cleanup_(config_freep)
+
+/* Fills in what the defaults leave to the environment: data_dir ("" becomes
+ * $XDG_DATA_HOME/nanocell, ~/.local/share/nanocell, or /var/lib/nanocell for root), and
+ * install_id ("" becomes the id stored in data_dir/install-id, created on first use). Creates
+ * data_dir (mode 0700) if needed. */
+int config_resolve(nc_config *c, nc_error **err);
+
+/* The [[group]] entry named name, or NULL. */
+const nc_group_config *config_group(const nc_config *c, const char *name);
+bool config_valid_group_name(const char *name);
+
+/* Compares two configurations key by key. Returns NULL when equal, else an allocated text
+ * naming the first differing key. */
+char *config_diff(const nc_config *a, const nc_config *b);
+/* Every key name in the schema, NULL-terminated (for docs and tests). */
+const char *const *config_key_names(void);
+
+#endif

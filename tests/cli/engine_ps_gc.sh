@@ -1,0 +1,68 @@
+#!/bin/bash
+# ps, gc and doctor against a real engine (NANOCELL_TEST_SOCKET, NANOCELL_TEST_ENGINE). The
+# containers are made with curl on the API, labelled as this install's with a live owner, a
+# dead owner, and as another install's.
+. "$(dirname "$0")/lib.sh"
+sock=$NANOCELL_TEST_SOCKET
+install="clitest$$"
+other="other$$"
+export NANOCELL_CONFIG="$TMP/config.toml"
+printf '[install]\nid = "%s"\ndata_dir = "%s/data"\n[engine]\nhost = "unix://%s"\n' \
+	"$install" "$TMP" "$sock" >"$NANOCELL_CONFIG"
+
+api() { curl -sf --unix-socket "$sock" -H 'Content-Type: application/json' "$@"; }
+boot=$(cat /proc/sys/kernel/random/boot_id)
+sleep 300 &
+live_pid=$!
+live_start=$(sed 's/.*) //' /proc/$live_pid/stat | cut -d' ' -f20)
+# mk NAME INSTALL OWNER: creates a container, prints its id.
+mk() {
+	api -X POST "http://localhost/v1.41/containers/create?name=$1" -d "{\"Image\":\"nanocell-test:latest\",\"Cmd\":[\"true\"],\"Labels\":{\"nanocell.install\":\"$2\",\"nanocell.group\":\"g1\",\"nanocell.run\":\"r-$1\",\"nanocell.owner\":\"$3\"},\"HostConfig\":{\"NetworkMode\":\"none\"}}" | sed 's/.*"Id":"\([0-9a-f]*\)".*/\1/'
+}
+live=$(mk "nc-cli-live-$$" "$install" "$boot/$live_pid/$live_start")
+dead=$(mk "nc-cli-dead-$$" "$install" "$boot/999999/1")
+stale=$(mk "nc-cli-stale-$$" "$install" "00000000-0000-0000-0000-000000000000/$live_pid/$live_start")
+foreign=$(mk "nc-cli-foreign-$$" "$other" "$boot/999999/1")
+[ -n "$live" ] && [ -n "$dead" ] && [ -n "$foreign" ] && ok "test containers created" || not_ok "test containers created"
+
+run "$NC" doctor
+expect_rc "doctor is happy with the engine" 0
+expect_match "doctor names the engine" "$OUT" "engine +(Docker|Podman) "
+expect_match "doctor reports the API version in use" "$OUT" "api +1\.[0-9]+ in use"
+expect_match "doctor reports the install id" "$OUT" "install id +$install"
+
+run "$NC" ps
+expect_rc "ps exits 0" 0
+expect_match "ps lists the live-owned container" "$OUT" "${live:0:12} .*live pid $live_pid"
+expect_match "ps lists the dead-owned container" "$OUT" "${dead:0:12} .*gone"
+expect_match "ps shows the group and run" "$OUT" "${dead:0:12} +g1 +r-nc-cli-dead"
+expect_no_match "ps leaves out another install's container" "$OUT" "${foreign:0:12}"
+run "$NC" ps --json
+expect_match "ps --json prints objects" "$OUT" "\"id\":\"$dead\".*\"owner\":\"gone\""
+
+run "$NC" gc
+expect_rc "gc exits 0" 0
+expect_match "gc removes the dead owner's container" "$OUT" "removed ${dead:0:12}"
+expect_match "gc removes a container from before a reboot" "$OUT" "removed ${stale:0:12}"
+expect_match "gc keeps the live owner's container" "$OUT" "kept +${live:0:12}"
+run "$NC" ps
+expect_no_match "the orphans are gone" "$OUT" "${dead:0:12}|${stale:0:12}"
+expect_match "the live one stays" "$OUT" "${live:0:12}"
+
+kill $live_pid
+wait $live_pid 2>/dev/null
+run "$NC" gc
+expect_match "once its owner dies, gc removes it" "$OUT" "removed ${live:0:12}"
+run "$NC" ps
+expect_rc "ps still works" 0
+[ "$(echo "$OUT" | wc -l)" -eq 1 ] && ok "ps is empty but for its header" || not_ok "ps is empty" "$OUT"
+
+if api "http://localhost/v1.41/containers/$foreign/json" >/dev/null; then
+	ok "another install's container was never touched"
+else
+	not_ok "another install's container was never touched"
+fi
+run "$NC" gc --all
+expect_match "gc --all reports nothing of another install" "$OUT" "removed 0 containers"
+api -X DELETE "http://localhost/v1.41/containers/$foreign?force=1" >/dev/null
+done_testing

@@ -1,0 +1,223 @@
+/* src/config.c: defaults, config.example.toml (must parse to exactly the defaults and name
+ * every key), errors with file:line:column, groups, the search order and install id. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "util/fileutil.h"
+#include "util/toml.h"
+#include "util/xalloc.h"
+
+static nc_config *parse_ok(const char *text)
+{
+    nc_config *c = NULL;
+    nc_error *err = NULL;
+    if (config_parse(text, strlen(text), "t.toml", &c, &err) < 0)
+        fail_msg("parse: %s", nc_error_msg(err));
+    return c;
+}
+
+static void parse_fails(const char *text, const char *want)
+{
+    nc_config *c = NULL;
+    nc_error *err = NULL;
+    assert_true(config_parse(text, strlen(text), "t.toml", &c, &err) < 0);
+    assert_null(c);
+    if (strcmp(err->msg, want) != 0)
+        fail_msg("config error:\n got  '%s'\n want '%s'", err->msg, want);
+    nc_error_free(err);
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    _cleanup_config_ nc_config *c = config_defaults();
+    assert_string_equal(c->engine_host, "");
+    assert_int_equal(c->engine_connect_timeout_ms, 5000);
+    assert_int_equal(c->engine_request_timeout_ms, 30000);
+    assert_int_equal(c->engine_max_response, 8u * 1024 * 1024);
+    assert_string_equal(c->install_id, "");
+    assert_int_equal(c->ngroups, 0);
+    assert_null(c->path);
+}
+
+/* The example documents every key with its default: it must parse to exactly the defaults,
+ * and every key of the schema must be set in it (uncommented). */
+static void test_example_is_the_defaults(void **state)
+{
+    (void)state;
+    const char *root = getenv("NANOCELL_ROOT");
+    _cleanup_free_ char *path = xasprintf("%s/config.example.toml", root ? root : ".");
+    _cleanup_strbuf_ strbuf text = STRBUF_INIT;
+    nc_error *err = NULL;
+    if (read_file(path, 1 << 20, &text, &err) < 0)
+        fail_msg("%s", nc_error_msg(err));
+    _cleanup_config_ nc_config *c = NULL;
+    if (config_parse(text.buf, text.len, path, &c, &err) < 0)
+        fail_msg("%s", nc_error_msg(err));
+    _cleanup_config_ nc_config *d = config_defaults();
+    _cleanup_free_ char *diff = config_diff(c, d);
+    if (diff)
+        fail_msg("config.example.toml differs from the built-in defaults: %s", diff);
+    _cleanup_(toml_freep) toml_node *tree = NULL;
+    assert_int_equal(toml_parse(text.buf, text.len, path, &tree, NULL), 0);
+    for (const char *const *k = config_key_names(); *k; k++) {
+        _cleanup_free_ char *name = xstrdup(*k);
+        const toml_node *n = tree;
+        for (char *part = name, *dot; n && part; part = dot) {
+            dot = strchr(part, '.');
+            if (dot)
+                *dot++ = '\0';
+            n = toml_get(n, part);
+        }
+        if (!n)
+            fail_msg("config.example.toml does not document key '%s'", *k);
+    }
+}
+
+static void test_values(void **state)
+{
+    (void)state;
+    _cleanup_config_ nc_config *c = parse_ok("[install]\nid = \"team-a\"\ndata_dir = \"/srv/nc\"\n"
+                                             "[engine]\nhost = \"unix:///run/x.sock\"\n"
+                                             "request_timeout = \"2m\"\nmax_response_size = 65536\n"
+                                             "connect_timeout = \"250ms\"\n"
+                                             "[[group]]\nname = \"main\"\nmain = true\n"
+                                             "[[group]]\nname = \"family_chat-1\"\n");
+    assert_string_equal(c->install_id, "team-a");
+    assert_string_equal(c->data_dir, "/srv/nc");
+    assert_string_equal(c->engine_host, "unix:///run/x.sock");
+    assert_int_equal(c->engine_request_timeout_ms, 120000);
+    assert_int_equal(c->engine_connect_timeout_ms, 250);
+    assert_int_equal(c->engine_max_response, 65536);
+    assert_int_equal(c->ngroups, 2);
+    assert_true(config_group(c, "main")->main);
+    assert_false(config_group(c, "family_chat-1")->main);
+    assert_null(config_group(c, "other"));
+    assert_string_equal(c->path, "t.toml");
+    /* Dotted keys mean the same as tables. */
+    _cleanup_config_ nc_config *d = parse_ok("engine.request_timeout = \"2m\"\n");
+    assert_int_equal(d->engine_request_timeout_ms, 120000);
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    parse_fails("[engine]\nrequest_timout = \"5s\"\n",
+                "t.toml:2:18: key 'engine.request_timout': unknown key");
+    parse_fails("[engin]\nhost = \"\"\n", "t.toml:2:8: key 'engin.host': unknown key");
+    parse_fails("[engine]\nrequest_timeout = 30\n",
+                "t.toml:2:19: key 'engine.request_timeout': expected a duration with a unit, "
+                "such as \"30s\"");
+    parse_fails("[engine]\nrequest_timeout = \"30\"\n",
+                "t.toml:2:19: key 'engine.request_timeout': invalid duration '30': missing unit");
+    parse_fails("[engine]\nrequest_timeout = \"2d\"\n",
+                "t.toml:2:19: key 'engine.request_timeout': invalid duration '2d': unknown unit "
+                "'d'");
+    parse_fails("[engine]\nrequest_timeout = \"50ms\"\n",
+                "t.toml:2:19: key 'engine.request_timeout': must be between 100ms and 1h");
+    parse_fails("[engine]\nmax_response_size = \"1k\"\n",
+                "t.toml:2:21: key 'engine.max_response_size': must be between 64k and 1g");
+    parse_fails("[engine]\nhost = \"tcp://1.2.3.4:2375\"\n",
+                "t.toml:2:8: key 'engine.host': engine address 'tcp://1.2.3.4:2375': tcp "
+                "engines are not supported yet; use a unix:// socket, or forward the remote one "
+                "with 'ssh -L /tmp/engine.sock:/var/run/docker.sock'");
+    parse_fails("[engine]\nhost = true\n",
+                "t.toml:2:8: key 'engine.host': expected a string, got boolean");
+    parse_fails("[install]\nid = \"a b\"\n",
+                "t.toml:2:6: key 'install.id': install id 'a b' may only hold letters, digits, - "
+                "and _");
+    parse_fails("[install]\ndata_dir = \"rel/dir\"\n",
+                "t.toml:2:12: key 'install.data_dir': 'rel/dir' must be an absolute path");
+    parse_fails("[[group]]\nmain = true\n", "t.toml:1:1: [[group]] needs a name");
+    parse_fails("[[group]]\nname = \"Global\"\n",
+                "t.toml:2:8: key 'group.name': a group name is 1-64 letters, digits, - or _, "
+                "starting with a letter or digit, and not 'global'");
+    parse_fails("[[group]]\nname = \"a\"\n[[group]]\nname = \"a\"\n",
+                "t.toml:3:1: group 'a' is defined twice");
+    parse_fails("[[group]]\nname = \"a\"\nmemroy = \"1g\"\n",
+                "t.toml:3:10: key 'memroy': unknown key in [[group]]");
+    parse_fails("group = \"x\"\n",
+                "t.toml:1:9: key 'group': groups are written as [[group]] tables");
+}
+
+static void test_group_names(void **state)
+{
+    (void)state;
+    assert_true(config_valid_group_name("main"));
+    assert_true(config_valid_group_name("whatsapp_family-chat"));
+    assert_true(config_valid_group_name("0"));
+    assert_false(config_valid_group_name(""));
+    assert_false(config_valid_group_name("-x"));
+    assert_false(config_valid_group_name("_x"));
+    assert_false(config_valid_group_name("a/b"));
+    assert_false(config_valid_group_name(".."));
+    assert_false(config_valid_group_name("GLOBAL"));
+    char n[70];
+    memset(n, 'a', 65);
+    n[65] = '\0';
+    assert_false(config_valid_group_name(n));
+    n[64] = '\0';
+    assert_true(config_valid_group_name(n));
+}
+
+static void test_search_order_and_install_id(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/nanocell-config-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    _cleanup_free_ char *xdg = xasprintf("%s/xdg", dir);
+    _cleanup_free_ char *cfgdir = xasprintf("%s/xdg/nanocell", dir);
+    _cleanup_free_ char *cfg = xasprintf("%s/config.toml", cfgdir);
+    _cleanup_free_ char *data = xasprintf("%s/data", dir);
+    assert_int_equal(mkdir_p(cfgdir, 0700, NULL), 0);
+    _cleanup_free_ char *text = xasprintf("[install]\ndata_dir = \"%s\"\n", data);
+    assert_int_equal(write_file_atomic(cfg, text, strlen(text), 0600, NULL), 0);
+    setenv("XDG_CONFIG_HOME", xdg, 1);
+    unsetenv("NANOCELL_CONFIG");
+    nc_config *c = NULL;
+    nc_error *err = NULL;
+    assert_int_equal(config_load(NULL, &c, &err), 0);
+    assert_string_equal(c->path, cfg);
+    assert_int_equal(config_resolve(c, &err), 0);
+    assert_int_equal(strlen(c->install_id), 12);
+    _cleanup_free_ char *first = xstrdup(c->install_id);
+    config_free(c);
+    /* The id is kept: the next load finds the same. */
+    assert_int_equal(config_load(NULL, &c, &err), 0);
+    assert_int_equal(config_resolve(c, &err), 0);
+    assert_string_equal(c->install_id, first);
+    config_free(c);
+    /* An explicit path that does not exist is an error, never a silent fallback. */
+    setenv("NANOCELL_CONFIG", "/nonexistent/nanocell.toml", 1);
+    assert_int_equal(config_load(NULL, &c, &err), -ENOENT);
+    assert_non_null(strstr(err->msg, "/nonexistent/nanocell.toml"));
+    nc_error_free(err);
+    err = NULL;
+    assert_int_equal(config_load("/nonexistent/x.toml", &c, &err), -ENOENT);
+    nc_error_free(err);
+    unsetenv("NANOCELL_CONFIG");
+    unsetenv("XDG_CONFIG_HOME");
+    _cleanup_free_ char *rm = xasprintf("rm -rf '%s'", dir);
+    assert_int_equal(system(rm), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),    cmocka_unit_test(test_example_is_the_defaults),
+        cmocka_unit_test(test_values),      cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_group_names), cmocka_unit_test(test_search_order_and_install_id),
+    };
+    return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}
