@@ -219,7 +219,7 @@ static int parse_array(parser *p, toml_node **ret)
     int r = new_node(p, TOML_ARRAY, start, &arr);
     if (r < 0)
         return r;
-    for (;;) {
+    for (bool after_item = false;;) {
         r = toml_lex_skip_blank(&p->lx);
         if (r < 0)
             return r;
@@ -227,6 +227,16 @@ static int parse_array(parser *p, toml_node **ret)
             return toml_lex_error(&p->lx, start, "unterminated array");
         if (toml_lex_at(&p->lx, ']'))
             break;
+        if (after_item) {
+            if (!toml_lex_at(&p->lx, ',')) {
+                char buf[TOML_LEX_DESCRIBE_SIZE];
+                return toml_lex_error(&p->lx, p->lx.pos, "expected ',' or ']' in array, found %s",
+                                      toml_lex_describe(&p->lx, p->lx.pos, buf));
+            }
+            p->lx.pos++;
+            after_item = false;
+            continue;
+        }
         if (toml_lex_at(&p->lx, ','))
             return toml_lex_error(&p->lx, p->lx.pos, "unexpected ',' in array");
         if (!toml_lex_at(&p->lx, '"') && !toml_lex_at(&p->lx, '\''))
@@ -236,19 +246,7 @@ static int parse_array(parser *p, toml_node **ret)
         if (r < 0)
             return r;
         append(arr, NULL, item);
-        r = toml_lex_skip_blank(&p->lx);
-        if (r < 0)
-            return r;
-        if (p->lx.pos >= p->lx.len)
-            return toml_lex_error(&p->lx, start, "unterminated array");
-        if (toml_lex_at(&p->lx, ']'))
-            break;
-        if (!toml_lex_at(&p->lx, ',')) {
-            char buf[TOML_LEX_DESCRIBE_SIZE];
-            return toml_lex_error(&p->lx, p->lx.pos, "expected ',' or ']' in array, found %s",
-                                  toml_lex_describe(&p->lx, p->lx.pos, buf));
-        }
-        p->lx.pos++;
+        after_item = true;
     }
     p->lx.pos++;
     *ret = TAKE_PTR(arr);

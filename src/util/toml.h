@@ -25,7 +25,11 @@
  *   times, inline tables, hexadecimal/octal/binary integers, arrays of anything but strings.
  * - TOML 1.0's rules on redefinition hold: no duplicate key, no table defined twice, a dotted
  *   key cannot extend a table defined elsewhere, a header cannot name a table made by dotted
- *   keys, `[[x]]` cannot name a table or a value, `[x]` cannot name an array of tables.
+ *   keys, `[[x]]` cannot name a table or a value, `[x]` cannot name an array of tables. Where
+ *   readers disagree we take the strict side: dotted keys extend only tables that dotted keys
+ *   of the same section made, so `[a.b.c]` then `[a]` then `b.x = 1` is an error here (tomllib
+ *   accepts it; toml-lang/toml#846). Every document this parser accepts means the same to
+ *   other TOML 1.0 readers.
  *
  * Limits, so that hostile input costs bounded memory and stack: TOML_MAX_FILE_SIZE bytes,
  * TOML_MAX_DEPTH keys on the path from the root to any value (header parts plus key parts), and

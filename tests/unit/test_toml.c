@@ -485,6 +485,9 @@ static void test_error_semantic(void **state)
          "t.toml:3:4: table 'g.sandbox' is already defined by dotted keys"},
         {"[a.b.c]\nz = 9\n[a]\nb.c.t = 1\n",
          "t.toml:4:1: table 'b' is defined elsewhere and cannot be extended by dotted keys"},
+        /* The strict reading (see toml.h): b was only created implicitly, still refused. */
+        {"[a.b.c]\n[a]\nb.x = 1\n",
+         "t.toml:3:1: table 'b' is defined elsewhere and cannot be extended by dotted keys"},
         {"[a.b.c.d]\n[a]\nb.c.d.k = 1\n",
          "t.toml:3:1: table 'b' is defined elsewhere and cannot be extended by dotted keys"},
         {"[[a.g]]\n[a]\ng.x = 1\n", "t.toml:3:1: key 'g' is already defined as an array of tables"},
