@@ -14,21 +14,30 @@
 #include "engine/endpoint.h"
 #include "util/fileutil.h"
 #include "util/strbuf.h"
+#include "util/strv.h"
 #include "util/toml.h"
 #include "util/units.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-enum key_type { K_STRING, K_BOOL, K_INT, K_SIZE, K_DURATION };
+/* K_STRINGS is an array of strings; K_CPUS a decimal string stored as nano-CPUs. */
+enum key_type { K_STRING, K_BOOL, K_INT, K_SIZE, K_DURATION, K_STRINGS, K_CPUS };
+
+/* Keys live in nc_config (BASE_CONFIG) or in sandbox_settings (BASE_SANDBOX). Sandbox keys
+ * have a value per group: the global one, or the group's override. */
+enum key_base { BASE_CONFIG, BASE_SANDBOX };
 
 struct key {
     const char *name; /* dotted, as written in the file */
     enum key_type type;
-    size_t offset;   /* into nc_config */
+    enum key_base base;
+    size_t offset;   /* into nc_config or sandbox_settings */
     const char *def; /* the default, as TOML value text */
     int64_t min;     /* bounds for K_INT, K_SIZE (bytes), K_DURATION (ms); min == max: none */
     int64_t max;
-    int (*check)(const char *value, nc_error **err); /* extra validation for strings */
+    /* extra validation of each string (K_STRING, each K_STRINGS element), or of a number */
+    int (*check)(const char *value, nc_error **err);
+    int (*check_num)(uint64_t value, nc_error **err);
 };
 
 static int check_install_id(const char *v, nc_error **err)
@@ -61,20 +70,69 @@ static int check_engine_host(const char *v, nc_error **err)
     return r < 0 ? nc_error_wrap(err, "engine address '%s'", v) : 0;
 }
 
-#define OFF(field) offsetof(nc_config, field)
+static int check_seccomp_profile(const char *v, nc_error **err)
+{
+    if (*v && strcmp(v, "unconfined") != 0 && v[0] != '/')
+        return nc_error_set(err, EINVAL,
+                            "'%s' must be \"\" (the built-in profile), an absolute path, or "
+                            "\"unconfined\"",
+                            v);
+    return 0;
+}
+
+static int check_runtime(const char *v, nc_error **err)
+{
+    for (const char *p = v; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr("._-", *p))
+            return nc_error_set(err, EINVAL, "runtime name '%s' is not valid", v);
+    return 0;
+}
+
+static int check_memory(uint64_t v, nc_error **err)
+{
+    /* Docker refuses less than 6 MiB; 0 means no limit (a loosening doctor reports). */
+    if (v && v < 6 * 1024 * 1024)
+        return nc_error_set(err, ERANGE, "a memory limit must be 0 (none) or at least 6m");
+    return 0;
+}
+
+#define OFF(field) BASE_CONFIG, offsetof(nc_config, field)
+#define SOFF(field) BASE_SANDBOX, offsetof(sandbox_settings, field)
 #define MS(s) ((int64_t)(s)*1000)
 #define MIB ((int64_t)1024 * 1024)
 
 static const struct key keys[] = {
-    {"install.id", K_STRING, OFF(install_id), "\"\"", 0, 0, check_install_id},
-    {"install.data_dir", K_STRING, OFF(data_dir), "\"\"", 0, 0, check_absolute_or_empty},
-    {"engine.host", K_STRING, OFF(engine_host), "\"\"", 0, 0, check_engine_host},
+    {"install.id", K_STRING, OFF(install_id), "\"\"", 0, 0, check_install_id, NULL},
+    {"install.data_dir", K_STRING, OFF(data_dir), "\"\"", 0, 0, check_absolute_or_empty, NULL},
+    {"engine.host", K_STRING, OFF(engine_host), "\"\"", 0, 0, check_engine_host, NULL},
     {"engine.connect_timeout", K_DURATION, OFF(engine_connect_timeout_ms), "\"5s\"", 100, MS(300),
-     NULL},
+     NULL, NULL},
     {"engine.request_timeout", K_DURATION, OFF(engine_request_timeout_ms), "\"30s\"", 100, MS(3600),
-     NULL},
+     NULL, NULL},
     {"engine.max_response_size", K_SIZE, OFF(engine_max_response), "\"8m\"", 64 * 1024, 1024 * MIB,
-     NULL},
+     NULL, NULL},
+    {"sandbox.read_only_rootfs", K_BOOL, SOFF(read_only_rootfs), "true", 0, 0, NULL, NULL},
+    {"sandbox.no_new_privileges", K_BOOL, SOFF(no_new_privileges), "true", 0, 0, NULL, NULL},
+    {"sandbox.cap_add", K_STRINGS, SOFF(cap_add), "[]", 0, 0, sandbox_check_cap, NULL},
+    {"sandbox.network", K_STRING, SOFF(network), "\"none\"", 0, 0, sandbox_check_network, NULL},
+    {"sandbox.memory", K_SIZE, SOFF(memory), "\"512m\"", 0, 1024 * 1024 * MIB, NULL, check_memory},
+    {"sandbox.pids_limit", K_INT, SOFF(pids_limit), "256", 0, 1000000, NULL, NULL},
+    {"sandbox.cpus", K_CPUS, SOFF(nano_cpus), "\"1\"", 0, 0, NULL, NULL},
+    {"sandbox.nofile", K_INT, SOFF(nofile), "1024", 16, 1048576, NULL, NULL},
+    {"sandbox.nproc", K_INT, SOFF(nproc), "512", 16, 1048576, NULL, NULL},
+    {"sandbox.user", K_STRING, SOFF(user), "\"1000:1000\"", 0, 0, sandbox_check_user, NULL},
+    {"sandbox.tmp_size", K_SIZE, SOFF(tmp_size), "\"64m\"", MIB, 16 * 1024 * MIB, NULL, NULL},
+    {"sandbox.seccomp_profile", K_STRING, SOFF(seccomp_profile), "\"\"", 0, 0,
+     check_seccomp_profile, NULL},
+    {"sandbox.init", K_BOOL, SOFF(init), "true", 0, 0, NULL, NULL},
+    {"sandbox.mounts", K_STRINGS, SOFF(mounts), "[]", 0, 0, NULL, NULL},
+    {"sandbox.on_rejected_mount", K_STRING, SOFF(on_rejected_mount), "\"refuse\"", 0, 0,
+     sandbox_check_on_rejected, NULL},
+    {"sandbox.allow_unenforced", K_STRINGS, SOFF(allow_unenforced), "[]", 0, 0,
+     sandbox_check_unenforced, NULL},
+    {"sandbox.runtime", K_STRING, SOFF(runtime), "\"\"", 0, 0, check_runtime, NULL},
+    {"sandbox.mount_allowlist", K_STRING, OFF(mount_allowlist), "\"\"", 0, 0,
+     check_absolute_or_empty, NULL},
 };
 
 /* Everything a value is checked against, as one error path: "file:line:col: key 'k': why". */
@@ -136,6 +194,30 @@ static int set_value(const struct key *k, const toml_node *v, void *base, const 
         if (parse_duration_ms(v->str, &u, &verr) < 0)
             return key_error(file, v, k->name, err, EINVAL, "%s", verr->msg);
         break;
+    case K_STRINGS: {
+        if (v->type != TOML_ARRAY || v->is_table_array)
+            return key_error(file, v, k->name, err, EINVAL, "expected an array of strings");
+        char **list = NULL;
+        for (size_t i = 0; i < v->len; i++) {
+            if (k->check && k->check(v->items[i]->str, &verr) < 0) {
+                strv_free(list);
+                return key_error(file, v->items[i], k->name, err, verr->code, "%s", verr->msg);
+            }
+            strv_push(&list, v->items[i]->str);
+        }
+        strv_free(*(char ***)field);
+        *(char ***)field = list;
+        return 0;
+    }
+    case K_CPUS: {
+        int64_t nano = 0;
+        if (v->type != TOML_STRING)
+            return key_error(file, v, k->name, err, EINVAL, "expected a string such as \"1\"");
+        if (sandbox_check_cpus(v->str, &nano, &verr) < 0)
+            return key_error(file, v, k->name, err, verr->code, "%s", verr->msg);
+        *(int64_t *)field = nano;
+        return 0;
+    }
     default:
         return nc_error_set(err, EINVAL, "key '%s' has no type", k->name);
     }
@@ -146,8 +228,18 @@ static int set_value(const struct key *k, const toml_node *v, void *base, const 
                                                     : format_duration_ms((uint64_t)k->max);
         return key_error(file, v, k->name, err, ERANGE, "must be between %s and %s", lo, hi);
     }
+    if (k->check_num && k->check_num(u, &verr) < 0)
+        return key_error(file, v, k->name, err, verr->code, "%s", verr->msg);
     *(uint64_t *)field = u;
     return 0;
+}
+
+/* Where a key's value lives, for the global configuration or a group's sandbox settings. */
+static void *key_base(const struct key *k, nc_config *c, sandbox_settings *group)
+{
+    if (k->base == BASE_SANDBOX)
+        return group ? group : &c->sandbox;
+    return c;
 }
 
 static const struct key *find_key(const char *name)
@@ -169,38 +261,62 @@ bool config_valid_group_name(const char *name)
     return strcasecmp(name, "global") != 0;
 }
 
+/* Applies a group's `sandbox` table (from [group.sandbox] or dotted keys) on top of the copy
+ * of the global settings it starts from. */
+static int apply_group_sandbox(nc_config *c, nc_group_config *g, const toml_node *t,
+                               const char *file, nc_error **err)
+{
+    for (size_t i = 0; i < t->len; i++) {
+        _cleanup_free_ char *name = xasprintf("sandbox.%s", t->keys[i]);
+        const struct key *k = find_key(name);
+        if (!k)
+            return key_error(file, t->items[i], name, err, EINVAL, "unknown key in [[group]]");
+        if (k->base != BASE_SANDBOX)
+            return key_error(file, t->items[i], name, err, EINVAL,
+                             "can only be set globally, not per group");
+        int r = set_value(k, t->items[i], key_base(k, c, &g->sandbox), file, err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
 static int parse_group(nc_config *c, const toml_node *t, const char *file, nc_error **err)
 {
     nc_group_config g = {0};
-    for (size_t i = 0; i < t->len; i++) {
+    sandbox_settings_copy(&g.sandbox, &c->sandbox);
+    int r = 0;
+    for (size_t i = 0; i < t->len && r == 0; i++) {
         const char *k = t->keys[i];
         const toml_node *v = t->items[i];
         if (strcmp(k, "name") == 0) {
-            if (v->type != TOML_STRING || !config_valid_group_name(v->str)) {
+            if (v->type != TOML_STRING || !config_valid_group_name(v->str))
+                r = key_error(file, v, "group.name", err, EINVAL,
+                              "a group name is 1-64 letters, digits, - or _, starting with a "
+                              "letter or digit, and not 'global'");
+            else {
                 free(g.name);
-                return key_error(file, v, "group.name", err, EINVAL,
-                                 "a group name is 1-64 letters, digits, - or _, starting with a "
-                                 "letter or digit, and not 'global'");
+                g.name = xstrdup(v->str);
             }
-            free(g.name);
-            g.name = xstrdup(v->str);
         } else if (strcmp(k, "main") == 0) {
-            if (v->type != TOML_BOOL) {
-                free(g.name);
-                return key_error(file, v, "group.main", err, EINVAL, "expected true or false");
-            }
-            g.main = v->boolean;
+            if (v->type != TOML_BOOL)
+                r = key_error(file, v, "group.main", err, EINVAL, "expected true or false");
+            else
+                g.main = v->boolean;
+        } else if (strcmp(k, "sandbox") == 0 && v->type == TOML_TABLE) {
+            r = apply_group_sandbox(c, &g, v, file, err);
         } else {
-            free(g.name);
-            return key_error(file, v, k, err, EINVAL, "unknown key in [[group]]");
+            r = key_error(file, v, k, err, EINVAL, "unknown key in [[group]]");
         }
     }
-    if (!g.name)
-        return nc_error_set(err, EINVAL, "%s:%u:%u: [[group]] needs a name", file, t->line, t->col);
-    if (config_group(c, g.name)) {
-        int r = nc_error_set(err, EEXIST, "%s:%u:%u: group '%s' is defined twice", file, t->line,
-                             t->col, g.name);
+    if (r == 0 && !g.name)
+        r = nc_error_set(err, EINVAL, "%s:%u:%u: [[group]] needs a name", file, t->line, t->col);
+    if (r == 0 && config_group(c, g.name))
+        r = nc_error_set(err, EEXIST, "%s:%u:%u: group '%s' is defined twice", file, t->line,
+                         t->col, g.name);
+    if (r < 0) {
         free(g.name);
+        sandbox_settings_release(&g.sandbox);
         return r;
     }
     c->groups = xreallocarray(c->groups, c->ngroups + 1, sizeof(*c->groups));
@@ -217,14 +333,11 @@ static int apply_table(nc_config *c, const toml_node *t, const char *prefix, con
         _cleanup_free_ char *name =
             *prefix ? xasprintf("%s.%s", prefix, t->keys[i]) : xstrdup(t->keys[i]);
         if (!*prefix && strcmp(name, "group") == 0) {
+            /* Groups start from the global settings, which may come later in the file: they
+             * are applied in a second pass (config_parse). */
             if (v->type != TOML_ARRAY || !v->is_table_array)
                 return key_error(file, v, "group", err, EINVAL,
                                  "groups are written as [[group]] tables");
-            for (size_t g = 0; g < v->len; g++) {
-                int r = parse_group(c, v->items[g], file, err);
-                if (r < 0)
-                    return r;
-            }
             continue;
         }
         const struct key *k = find_key(name);
@@ -236,7 +349,7 @@ static int apply_table(nc_config *c, const toml_node *t, const char *prefix, con
         }
         if (!k)
             return key_error(file, v, name, err, EINVAL, "unknown key");
-        int r = set_value(k, v, c, file, err);
+        int r = set_value(k, v, key_base(k, c, NULL), file, err);
         if (r < 0)
             return r;
     }
@@ -251,7 +364,8 @@ nc_config *config_defaults(void)
         _cleanup_(toml_freep) toml_node *root = NULL;
         nc_error *err = NULL;
         if (toml_parse(text, strlen(text), "default", &root, &err) < 0 ||
-            set_value(&keys[i], toml_get(root, "v"), c, "default", &err) < 0) {
+            set_value(&keys[i], toml_get(root, "v"), key_base(&keys[i], c, NULL), "default", &err) <
+                0) {
             /* A broken built-in default is a bug that tests catch; never run with it. */
             fprintf(stderr, "nanocell: default for '%s': %s\n", keys[i].name, nc_error_msg(err));
             abort();
@@ -271,6 +385,12 @@ int config_parse(const char *text, size_t len, const char *filename, nc_config *
     r = apply_table(c, root, "", filename, err);
     if (r < 0)
         return r;
+    const toml_node *groups = toml_get(root, "group");
+    for (size_t g = 0; groups && g < groups->len; g++) {
+        r = parse_group(c, groups->items[g], filename, err);
+        if (r < 0)
+            return r;
+    }
     c->path = xstrdup(filename);
     *ret = TAKE_PTR(c);
     return 0;
@@ -315,10 +435,13 @@ void config_free(nc_config *c)
     if (!c)
         return;
     for (size_t i = 0; i < NC_ARRAY_SIZE(keys); i++)
-        if (keys[i].type == K_STRING)
+        if (keys[i].base == BASE_CONFIG && keys[i].type == K_STRING)
             free(*(char **)((char *)c + keys[i].offset));
-    for (size_t i = 0; i < c->ngroups; i++)
+    sandbox_settings_release(&c->sandbox);
+    for (size_t i = 0; i < c->ngroups; i++) {
         free(c->groups[i].name);
+        sandbox_settings_release(&c->groups[i].sandbox);
+    }
     free(c->groups);
     free(c->path);
     free(c);
@@ -330,6 +453,12 @@ const nc_group_config *config_group(const nc_config *c, const char *name)
         if (strcmp(c->groups[i].name, name) == 0)
             return &c->groups[i];
     return NULL;
+}
+
+const sandbox_settings *config_sandbox(const nc_config *c, const char *group)
+{
+    const nc_group_config *g = group ? config_group(c, group) : NULL;
+    return g ? &g->sandbox : &c->sandbox;
 }
 
 static char *default_data_dir(void)
@@ -386,15 +515,31 @@ int config_resolve(nc_config *c, nc_error **err)
     return 0;
 }
 
-char *config_diff(const nc_config *a, const nc_config *b)
+static bool same_strv(char *const *a, char *const *b)
+{
+    size_t n = strv_len(a);
+    if (n != strv_len(b))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(a[i], b[i]) != 0)
+            return false;
+    return true;
+}
+
+static const char *diff_keys(const void *a, const void *b, enum key_base base)
 {
     for (size_t i = 0; i < NC_ARRAY_SIZE(keys); i++) {
+        if (keys[i].base != base)
+            continue;
         const void *fa = (const char *)a + keys[i].offset;
         const void *fb = (const char *)b + keys[i].offset;
         bool same;
         switch (keys[i].type) {
         case K_STRING:
             same = strcmp(*(char *const *)fa, *(char *const *)fb) == 0;
+            break;
+        case K_STRINGS:
+            same = same_strv(*(char **const *)fa, *(char **const *)fb);
             break;
         case K_BOOL:
             same = *(const bool *)fa == *(const bool *)fb;
@@ -404,14 +549,28 @@ char *config_diff(const nc_config *a, const nc_config *b)
             break;
         }
         if (!same)
-            return xasprintf("key '%s' differs", keys[i].name);
+            return keys[i].name;
     }
+    return NULL;
+}
+
+char *config_diff(const nc_config *a, const nc_config *b)
+{
+    const char *k = diff_keys(a, b, BASE_CONFIG);
+    if (!k)
+        k = diff_keys(&a->sandbox, &b->sandbox, BASE_SANDBOX);
+    if (k)
+        return xasprintf("key '%s' differs", k);
     if (a->ngroups != b->ngroups)
         return xasprintf("%zu groups against %zu", a->ngroups, b->ngroups);
-    for (size_t i = 0; i < a->ngroups; i++)
+    for (size_t i = 0; i < a->ngroups; i++) {
         if (strcmp(a->groups[i].name, b->groups[i].name) != 0 ||
             a->groups[i].main != b->groups[i].main)
             return xasprintf("group %zu differs", i);
+        k = diff_keys(&a->groups[i].sandbox, &b->groups[i].sandbox, BASE_SANDBOX);
+        if (k)
+            return xasprintf("group '%s': key '%s' differs", a->groups[i].name, k);
+    }
     return NULL;
 }
 

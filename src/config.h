@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sandbox/settings.h"
 #include "util/cleanup.h"
 #include "util/error.h"
 
@@ -26,6 +27,7 @@
 typedef struct nc_group_config {
     char *name;
     bool main; /* the main group: may have read-write extra mounts; others are forced read-only */
+    sandbox_settings sandbox; /* the global [sandbox] with this group's overrides */
 } nc_group_config;
 
 typedef struct nc_config {
@@ -40,6 +42,10 @@ typedef struct nc_config {
     uint64_t engine_connect_timeout_ms;
     uint64_t engine_request_timeout_ms;
     uint64_t engine_max_response;
+
+    /* [sandbox]: the settings of every group without its own overrides */
+    sandbox_settings sandbox;
+    char *mount_allowlist; /* sandbox.mount_allowlist: global only; "" = default path */
 
     nc_group_config *groups; /* [[group]] entries, in file order */
     size_t ngroups;
@@ -65,6 +71,8 @@ int config_resolve(nc_config *c, nc_error **err);
 
 /* The [[group]] entry named name, or NULL. */
 const nc_group_config *config_group(const nc_config *c, const char *name);
+/* The sandbox settings for a group: its [[group]] overrides, or the global ones. */
+const sandbox_settings *config_sandbox(const nc_config *c, const char *group);
 bool config_valid_group_name(const char *name);
 
 /* Compares two configurations key by key. Returns NULL when equal, else an allocated text

@@ -49,6 +49,56 @@ static void test_defaults(void **state)
     assert_string_equal(c->install_id, "");
     assert_int_equal(c->ngroups, 0);
     assert_null(c->path);
+    const sandbox_settings *s = &c->sandbox;
+    assert_true(s->read_only_rootfs);
+    assert_true(s->no_new_privileges);
+    assert_null(s->cap_add);
+    assert_string_equal(s->network, "none");
+    assert_int_equal(s->memory, 512u * 1024 * 1024);
+    assert_int_equal(s->pids_limit, 256);
+    assert_int_equal(s->nano_cpus, 1000000000);
+    assert_int_equal(s->nofile, 1024);
+    assert_int_equal(s->nproc, 512);
+    assert_string_equal(s->user, "1000:1000");
+    assert_int_equal(s->tmp_size, 64u * 1024 * 1024);
+    assert_string_equal(s->seccomp_profile, "");
+    assert_true(s->init);
+    assert_null(s->mounts);
+    assert_string_equal(s->on_rejected_mount, "refuse");
+    strbuf loose = STRBUF_INIT;
+    assert_int_equal(sandbox_settings_loosened(s, s, &loose), 0);
+    strbuf_release(&loose);
+}
+
+static void test_group_overrides(void **state)
+{
+    (void)state;
+    /* The global [sandbox] comes after the groups: they still start from it. */
+    _cleanup_config_ nc_config *c = parse_ok("[[group]]\nname = \"big\"\n"
+                                             "[group.sandbox]\nmemory = \"2g\"\ncpus = \"0.25\"\n"
+                                             "cap_add = [\"net_bind_service\"]\n"
+                                             "[[group]]\nname = \"plain\"\nsandbox.nofile = 64\n"
+                                             "[sandbox]\npids_limit = 64\nnetwork = \"bridge\"\n");
+    const sandbox_settings *big = config_sandbox(c, "big");
+    const sandbox_settings *plain = config_sandbox(c, "plain");
+    const sandbox_settings *other = config_sandbox(c, "unlisted");
+    assert_int_equal(big->memory, 2ull * 1024 * 1024 * 1024);
+    assert_int_equal(big->nano_cpus, 250000000);
+    assert_string_equal(big->cap_add[0], "net_bind_service");
+    assert_int_equal(big->pids_limit, 64);
+    assert_string_equal(big->network, "bridge");
+    assert_int_equal(plain->memory, 512u * 1024 * 1024);
+    assert_int_equal(plain->pids_limit, 64);
+    assert_int_equal(plain->nofile, 64);
+    assert_int_equal(big->nofile, 1024);
+    assert_ptr_equal(other, &c->sandbox);
+    _cleanup_config_ nc_config *d = config_defaults();
+    strbuf loose = STRBUF_INIT;
+    assert_int_equal(sandbox_settings_loosened(big, &d->sandbox, &loose), 3);
+    assert_non_null(strstr(loose.buf, "cap_add 'net_bind_service'"));
+    assert_non_null(strstr(loose.buf, "network 'bridge'"));
+    assert_non_null(strstr(loose.buf, "memory raised"));
+    strbuf_release(&loose);
 }
 
 /* The example documents every key with its default: it must parse to exactly the defaults,
@@ -215,9 +265,13 @@ static void test_search_order_and_install_id(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),    cmocka_unit_test(test_example_is_the_defaults),
-        cmocka_unit_test(test_values),      cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_group_names), cmocka_unit_test(test_search_order_and_install_id),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_example_is_the_defaults),
+        cmocka_unit_test(test_values),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_group_names),
+        cmocka_unit_test(test_group_overrides),
+        cmocka_unit_test(test_search_order_and_install_id),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
