@@ -125,11 +125,11 @@ int sandbox_check_cap(const char *v, nc_error **err)
 int sandbox_check_unenforced(const char *v, nc_error **err)
 {
     if (strcmp(v, SANDBOX_UNENFORCED_MEMORY) == 0 || strcmp(v, SANDBOX_UNENFORCED_PIDS) == 0 ||
-        strcmp(v, SANDBOX_UNENFORCED_RUNTIME) == 0)
+        strcmp(v, SANDBOX_UNENFORCED_RUNTIME) == 0 || strcmp(v, SANDBOX_UNENFORCED_CGROUPNS) == 0)
         return 0;
     return nc_error_set(err, EINVAL,
-                        "'%s' is not a check that can be waived: use \"memory\", \"pids\" or "
-                        "\"runtime\"",
+                        "'%s' is not a check that can be waived: use \"memory\", \"pids\", "
+                        "\"cgroupns\" or \"runtime\"",
                         v);
 }
 

@@ -1,0 +1,65 @@
+/* The hardened container spec: one function turns a group's resolved sandbox settings into the
+ * body of POST /containers/create.
+ *
+ * Always: Privileged false, CapDrop ALL (plus only the configured CapAdd), no devices, no
+ * published ports, IpcMode private, CgroupnsMode private (API >= 1.41), ulimit core=0,
+ * MemorySwap equal to Memory (no swap), NanoCpus only (never CpuQuota/CpuPeriod), never
+ * OomKillDisable, AutoRemove false (nanocell reads the exit status and OOMKilled, then removes
+ * the container itself), LogConfig none (agent output is read through attach and never written
+ * to the engine's log files), stdin open once, no TTY.
+ *
+ * Engine differences (../shared/reference/docker-api.md §3):
+ * - Docker takes the seccomp profile inline ("seccomp=<JSON>"); Podman reads the same option
+ *   as a file path on the engine host, so it gets the path of the written profile.
+ * - Podman with ReadonlyRootfs mounts writable tmpfs on /tmp, /var/tmp, /run and /dev/shm
+ *   without noexec or a size; nanocell declares all four itself, noexec,nosuid,nodev,size=.
+ * - With API >= 1.44, read-only binds ask ReadOnlyForceRecursive; below that the mount policy
+ *   refuses read-only sources with mounts under them. */
+#ifndef NC_SANDBOX_SPEC_H
+#define NC_SANDBOX_SPEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "engine/engine.h"
+#include "sandbox/settings.h"
+#include "util/error.h"
+#include "util/strbuf.h"
+
+typedef struct sandbox_mount {
+    const char *source; /* absolute host path, already resolved and checked */
+    const char *target; /* absolute path in the container */
+    bool read_only;
+} sandbox_mount;
+
+typedef struct sandbox_spec {
+    const sandbox_settings *settings;
+    const char *image;
+    char *const *cmd; /* NULL: the image's command */
+    char *const *env; /* "KEY=value"; never a secret */
+    const char *workdir;
+    /* labels */
+    const char *install_id;
+    const char *group;
+    const char *run_id;
+    const char *owner;
+    const sandbox_mount *mounts;
+    size_t nmounts;
+    const char *seccomp_json;   /* canonical profile (Docker); unused when unconfined */
+    const char *seccomp_path;   /* the same profile written to a file (Podman) */
+    const char *seccomp_digest; /* recorded as a label */
+    engine_kind kind;
+    int api_minor;
+} sandbox_spec;
+
+/* The tmpfs mount points nanocell declares on an engine, NULL-terminated. */
+const char *const *sandbox_tmpfs_targets(engine_kind kind);
+/* Their options, e.g. "rw,noexec,nosuid,nodev,size=67108864". Allocated. */
+char *sandbox_tmpfs_options(const sandbox_settings *s);
+/* The SecurityOpt entry for seccomp, as sent. Allocated. */
+char *sandbox_seccomp_opt(const sandbox_spec *s);
+
+/* Appends the create body to out. */
+int sandbox_spec_json(const sandbox_spec *s, strbuf *out, nc_error **err);
+
+#endif

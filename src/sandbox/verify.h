@@ -1,0 +1,29 @@
+/* Fail-closed verification that the engine built the container nanocell asked for.
+ *
+ * After create, sandbox_verify_inspect() compares every hardening field of the inspect document
+ * with the spec (CIS Docker Benchmark §5 and the stricter checks of
+ * ../shared/reference/security.md §1.3). After start, sandbox_verify_runtime() reads the
+ * container's init process from /proc on this host: capabilities, no_new_privs, seccomp mode,
+ * namespaces, the network devices, the cgroup memory and pids limits, and the mounts. Engines
+ * drop settings silently (rootless Podman on cgroup v1 accepts Memory and PidsLimit and applies
+ * neither; Podman 4's compat API ignores CgroupnsMode), and only the kernel's view tells.
+ *
+ * Both append one line per check to report, for the run log: "ok NAME", "waived NAME: why"
+ * (sandbox.allow_unenforced) or "FAILED NAME: why". Any failure makes them return -EPERM with
+ * an error naming every failed check; the caller removes the container and refuses the turn. */
+#ifndef NC_SANDBOX_VERIFY_H
+#define NC_SANDBOX_VERIFY_H
+
+#include <stdint.h>
+
+#include "sandbox/spec.h"
+#include "util/json.h"
+
+int sandbox_verify_inspect(const sandbox_spec *want, const nc_json *inspect, strbuf *report,
+                           nc_error **err);
+
+/* proc_root is "/proc" (tests point it elsewhere); cgroup_root is "/sys/fs/cgroup". */
+int sandbox_verify_runtime(const sandbox_spec *want, int64_t pid, const char *proc_root,
+                           const char *cgroup_root, strbuf *report, nc_error **err);
+
+#endif

@@ -1,0 +1,61 @@
+#include "sandbox/verify_report.h"
+
+#include <errno.h>
+#include <stdarg.h>
+
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+void vreport_ok(vreport *v, const char *name)
+{
+    if (v->report)
+        strbuf_addf(v->report, "ok %s\n", name);
+}
+
+static void line(vreport *v, const char *tag, const char *name, const char *fmt, va_list ap)
+{
+    _cleanup_free_ char *why = xvasprintf(fmt, ap);
+    if (v->report)
+        strbuf_addf(v->report, "%s %s: %s\n", tag, name, why);
+    if (tag[0] == 'F') {
+        strbuf_addf(&v->failed, "%s%s: %s", v->nfailed ? "; " : "", name, why);
+        v->nfailed++;
+    }
+}
+
+void vreport_fail(vreport *v, const char *name, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    line(v, "FAILED", name, fmt, ap);
+    va_end(ap);
+}
+
+void vreport_waive(vreport *v, const char *name, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    line(v, "waived", name, fmt, ap);
+    va_end(ap);
+}
+
+void vreport_check(vreport *v, bool ok, const char *name, const char *fmt, ...)
+{
+    if (ok) {
+        vreport_ok(v, name);
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    line(v, "FAILED", name, fmt, ap);
+    va_end(ap);
+}
+
+int vreport_finish(vreport *v, const char *what, nc_error **err)
+{
+    int r = 0;
+    if (v->nfailed)
+        r = nc_error_set(err, EPERM, "%s: %s", what, strbuf_str(&v->failed));
+    strbuf_release(&v->failed);
+    return r;
+}

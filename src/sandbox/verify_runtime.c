@@ -1,0 +1,364 @@
+/* sandbox_verify_runtime: the kernel's view of the container's init process. Everything is read
+ * under proc_root and cgroup_root, so tests can hand it a prepared tree. A file that cannot be
+ * read is a failure (nothing can be confirmed from it), never a pass. */
+#include "sandbox/verify.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/capability.h>
+#include <unistd.h>
+
+#include "sandbox/verify_report.h"
+#include "util/fileutil.h"
+#include "util/strv.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+#define PROC_FILE_MAX (256 * 1024)
+
+/* The value of "Key:\tvalue" in a /proc status text, or NULL. Allocated. */
+static char *status_field(const char *status, const char *key)
+{
+    size_t klen = strlen(key);
+    for (const char *p = status; p && *p;) {
+        const char *nl = strchr(p, '\n');
+        if (strncmp(p, key, klen) == 0 && p[klen] == ':') {
+            const char *v = p + klen + 1;
+            while (*v == ' ' || *v == '\t')
+                v++;
+            return xstrndup(v, nl ? (size_t)(nl - v) : strlen(v));
+        }
+        p = nl ? nl + 1 : NULL;
+    }
+    return NULL;
+}
+
+static uint64_t cap_mask(char *const *caps)
+{
+    uint64_t mask = 0;
+    for (size_t i = 0; caps && caps[i]; i++) {
+        _cleanup_free_ char *name =
+            strncasecmp(caps[i], "cap_", 4) == 0 ? xstrdup(caps[i]) : xasprintf("cap_%s", caps[i]);
+        for (char *p = name; *p; p++)
+            *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+        cap_value_t c;
+        if (cap_from_name(name, &c) == 0 && c >= 0 && c < 64)
+            mask |= 1ull << c;
+    }
+    return mask;
+}
+
+static void check_status(vreport *v, const sandbox_spec *s, const char *status)
+{
+    const sandbox_settings *st = s->settings;
+    /* The engine's pid must be the container's init: pid 1 in its own pid namespace. */
+    _cleanup_free_ char *nspid = status_field(status, "NSpid");
+    const char *last = nspid ? strrchr(nspid, '\t') : NULL;
+    last = last ? last + 1 : nspid;
+    vreport_check(v, nspid && strchr(nspid, '\t') && last && strcmp(last, "1") == 0, "runtime.init",
+                  "the process is not pid 1 of its own pid namespace (NSpid %s)",
+                  nspid ? nspid : "missing");
+    uint64_t allowed = cap_mask(st->cap_add);
+    const char *const sets[] = {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"};
+    for (size_t i = 0; i < NC_ARRAY_SIZE(sets); i++) {
+        _cleanup_free_ char *val = status_field(status, sets[i]);
+        char *end = NULL;
+        uint64_t caps = val ? strtoull(val, &end, 16) : ~0ull;
+        _cleanup_free_ char *name = xasprintf("runtime.%s", sets[i]);
+        vreport_check(v, val && end && !*end && (caps & ~allowed) == 0, name, "%s, allowed %016llx",
+                      val ? val : "missing", (unsigned long long)allowed);
+    }
+    _cleanup_free_ char *nnp = status_field(status, "NoNewPrivs");
+    if (st->no_new_privileges)
+        vreport_check(v, nnp && strcmp(nnp, "1") == 0, "runtime.NoNewPrivs", "%s, asked 1",
+                      nnp ? nnp : "missing");
+    _cleanup_free_ char *seccomp = status_field(status, "Seccomp");
+    if (strcmp(st->seccomp_profile, "unconfined") != 0)
+        vreport_check(v, seccomp && strcmp(seccomp, "2") == 0, "runtime.Seccomp",
+                      "mode %s, asked 2 (filter)", seccomp ? seccomp : "missing");
+}
+
+static void check_namespaces(vreport *v, const sandbox_spec *s, const char *proc, int64_t pid)
+{
+    const char *const kinds[] = {"net", "ipc", "cgroup", "pid", "mnt", "uts"};
+    for (size_t i = 0; i < NC_ARRAY_SIZE(kinds); i++) {
+        _cleanup_free_ char *mine = xasprintf("%s/self/ns/%s", proc, kinds[i]);
+        _cleanup_free_ char *theirs = xasprintf("%s/%lld/ns/%s", proc, (long long)pid, kinds[i]);
+        char a[128], b[128]; /* "cgroup:[4026531835]" fits with room to spare */
+        ssize_t na = readlink(mine, a, sizeof(a) - 1);
+        ssize_t nb = readlink(theirs, b, sizeof(b) - 1);
+        _cleanup_free_ char *name = xasprintf("runtime.ns.%s", kinds[i]);
+        if (na < 0 || nb < 0) {
+            vreport_fail(v, name, "cannot read '%s': %s", nb < 0 ? theirs : mine, strerror(errno));
+            continue;
+        }
+        a[na] = b[nb] = '\0';
+        bool shared = strcmp(a, b) == 0;
+        if (shared && strcmp(kinds[i], "cgroup") == 0 &&
+            sandbox_allows_unenforced(s->settings, SANDBOX_UNENFORCED_CGROUPNS))
+            vreport_waive(v, name, "shares the host's cgroup namespace (%s)", b);
+        else
+            vreport_check(v, !shared, name, "shares the host's namespace %s%s", b,
+                          strcmp(kinds[i], "cgroup") == 0
+                              ? " (Podman 4's compat API ignores CgroupnsMode; waive with "
+                                "sandbox.allow_unenforced = [\"cgroupns\"])"
+                              : "");
+    }
+}
+
+static void check_network(vreport *v, const sandbox_spec *s, const char *proc, int64_t pid)
+{
+    if (strcmp(s->settings->network, "none") != 0)
+        return;
+    _cleanup_free_ char *path = xasprintf("%s/%lld/net/dev", proc, (long long)pid);
+    _cleanup_strbuf_ strbuf dev = STRBUF_INIT;
+    _cleanup_error_ nc_error *rerr = NULL;
+    if (read_file(path, PROC_FILE_MAX, &dev, &rerr) < 0) {
+        vreport_fail(v, "runtime.network", "%s", rerr->msg);
+        return;
+    }
+    _cleanup_strbuf_ strbuf others = STRBUF_INIT;
+    int line = 0;
+    for (const char *p = strbuf_str(&dev); *p; line++) {
+        const char *nl = strchr(p, '\n');
+        const char *colon = strchr(p, ':');
+        if (line >= 2 && colon && (!nl || colon < nl)) {
+            const char *n = p;
+            while (*n == ' ')
+                n++;
+            if ((size_t)(colon - n) != 2 || strncmp(n, "lo", 2) != 0)
+                strbuf_addf(&others, "%s%.*s", others.len ? ", " : "", (int)(colon - n), n);
+        }
+        p = nl ? nl + 1 : p + strlen(p);
+    }
+    vreport_check(v, others.len == 0, "runtime.network", "interfaces besides lo: %s",
+                  strbuf_str(&others));
+}
+
+/* The cgroup path of controller ("memory", "pids") for the process: the v1 hierarchy that
+ * lists it, else the v2 one ("0::"). *v2 tells which. NULL when neither. Allocated. */
+static char *cgroup_path(const char *cgroups, const char *controller, bool *v2)
+{
+    char *unified = NULL;
+    for (const char *p = cgroups; *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        _cleanup_free_ char *line = xstrndup(p, len);
+        char *c1 = strchr(line, ':');
+        char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (c2) {
+            *c2 = '\0';
+            const char *ctrls = c1 + 1, *path = c2 + 1;
+            if (!*ctrls && strncmp(line, "0", 1) == 0 && !unified)
+                unified = xstrdup(path);
+            for (const char *q = ctrls; *ctrls;) {
+                const char *comma = strchr(q, ',');
+                size_t n = comma ? (size_t)(comma - q) : strlen(q);
+                if (n == strlen(controller) && strncmp(q, controller, n) == 0) {
+                    free(unified);
+                    *v2 = false;
+                    return xstrdup(path);
+                }
+                if (!comma)
+                    break;
+                q = comma + 1;
+            }
+        }
+        p += len + (nl ? 1 : 0);
+    }
+    *v2 = true;
+    return unified;
+}
+
+static void check_limit(vreport *v, const sandbox_spec *s, const char *cgroups, const char *cgroot,
+                        const char *controller, uint64_t want, const char *waiver)
+{
+    _cleanup_free_ char *name = xasprintf("runtime.cgroup.%s", controller);
+    if (want == 0) {
+        vreport_ok(v, name);
+        return;
+    }
+    bool v2 = false;
+    _cleanup_free_ char *path = cgroup_path(cgroups, controller, &v2);
+    bool mem = strcmp(controller, "memory") == 0;
+    _cleanup_free_ char *file =
+        path ? (v2 ? xasprintf("%s%s/%s", cgroot, path, mem ? "memory.max" : "pids.max")
+                   : xasprintf("%s/%s%s/%s", cgroot, controller, path,
+                               mem ? "memory.limit_in_bytes" : "pids.max"))
+             : NULL;
+    _cleanup_strbuf_ strbuf text = STRBUF_INIT;
+    bool read_ok = file && read_file(file, 4096, &text, NULL) == 0;
+    char *end = NULL;
+    uint64_t got = read_ok ? strtoull(strbuf_str(&text), &end, 10) : 0;
+    /* cgroup v2 says "max"; v1 says LONG_MAX rounded to a page (9223372036854771712). */
+    bool unlimited = !read_ok || strncmp(strbuf_str(&text), "max", 3) == 0 ||
+                     (end && *end && *end != '\n') || got >= (1ull << 62);
+    /* The kernel may round a memory limit down to a page; never up. */
+    bool ok = !unlimited && (mem ? got <= want && got > 0 : got == want);
+    if (ok) {
+        vreport_ok(v, name);
+        return;
+    }
+    _cleanup_free_ char *have = !read_ok    ? xasprintf("cannot be read (%s)", file ? file : "none")
+                                : unlimited ? xstrdup("has none")
+                                            : xasprintf("has %llu", (unsigned long long)got);
+    _cleanup_free_ char *why =
+        xasprintf("the engine accepted a %s limit of %llu but the "
+                  "container's cgroup '%s' %s (rootless Podman on cgroup "
+                  "v1 does this)",
+                  controller, (unsigned long long)want, path ? path : "?", have);
+    if (sandbox_allows_unenforced(s->settings, waiver))
+        vreport_waive(v, name, "%s", why);
+    else
+        vreport_fail(v, name, "%s; waive with sandbox.allow_unenforced = [\"%s\"]", why, waiver);
+}
+
+/* One line of mountinfo, split into the fields used here. */
+struct mnt {
+    char *target;
+    char *opts; /* per-mount: "ro,nosuid,nodev,noexec,relatime" */
+    char *fstype;
+    char *super; /* per-superblock: "rw,size=65536k" */
+};
+
+static bool parse_mountinfo_line(char *line, struct mnt *m)
+{
+    /* id parent maj:min root target opts [optional...] - fstype source super */
+    char *f[6];
+    char *save = NULL;
+    for (int i = 0; i < 6; i++) {
+        f[i] = strtok_r(i ? NULL : line, " ", &save);
+        if (!f[i])
+            return false;
+    }
+    char *t;
+    while ((t = strtok_r(NULL, " ", &save)) && strcmp(t, "-") != 0)
+        ;
+    if (!t)
+        return false;
+    m->target = f[4];
+    m->opts = f[5];
+    m->fstype = strtok_r(NULL, " ", &save);
+    (void)strtok_r(NULL, " ", &save);
+    m->super = strtok_r(NULL, " ", &save);
+    return m->fstype && m->super;
+}
+
+static bool opt_in(const char *opts, const char *opt)
+{
+    size_t n = strlen(opt);
+    for (const char *p = opts; p && *p;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (len == n && strncmp(p, opt, n) == 0)
+            return true;
+        p = comma ? comma + 1 : NULL;
+    }
+    return false;
+}
+
+static bool under(const char *path, const char *dir)
+{
+    size_t n = strlen(dir);
+    return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
+static void check_mounts(vreport *v, const sandbox_spec *s, const char *proc, int64_t pid)
+{
+    _cleanup_free_ char *path = xasprintf("%s/%lld/mountinfo", proc, (long long)pid);
+    _cleanup_strbuf_ strbuf text = STRBUF_INIT;
+    _cleanup_error_ nc_error *rerr = NULL;
+    if (read_file(path, PROC_FILE_MAX, &text, &rerr) < 0) {
+        vreport_fail(v, "runtime.mounts", "%s", rerr->msg);
+        return;
+    }
+    struct mnt *mounts = NULL;
+    size_t n = 0;
+    for (char *line = text.buf, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+        nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        struct mnt m;
+        if (parse_mountinfo_line(line, &m)) {
+            mounts = xreallocarray(mounts, n + 1, sizeof(*mounts));
+            mounts[n++] = m;
+        }
+    }
+    /* The last mount on a target is the one in effect. */
+    const struct mnt *root = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(mounts[i].target, "/") == 0)
+            root = &mounts[i];
+    if (s->settings->read_only_rootfs)
+        vreport_check(v, root && opt_in(root->opts, "ro"), "runtime.mounts./", "the root is %s",
+                      root ? root->opts : "missing");
+    _cleanup_free_ char *size_k =
+        xasprintf("size=%lluk", (unsigned long long)(s->settings->tmp_size / 1024));
+    for (const char *const *t = sandbox_tmpfs_targets(s->kind); *t; t++) {
+        const struct mnt *m = NULL;
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(mounts[i].target, *t) == 0)
+                m = &mounts[i];
+        _cleanup_free_ char *name = xasprintf("runtime.mounts.%s", *t);
+        vreport_check(v,
+                      m && strcmp(m->fstype, "tmpfs") == 0 && opt_in(m->opts, "noexec") &&
+                          opt_in(m->opts, "nosuid") && opt_in(m->opts, "nodev") &&
+                          opt_in(m->super, size_k),
+                      name, "%s %s %s, asked tmpfs noexec,nosuid,nodev,%s", m ? m->fstype : "",
+                      m ? m->opts : "missing", m ? m->super : "", size_k);
+    }
+    for (size_t k = 0; k < s->nmounts; k++) {
+        const sandbox_mount *want = &s->mounts[k];
+        const struct mnt *m = NULL;
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(mounts[i].target, want->target) == 0)
+                m = &mounts[i];
+        _cleanup_free_ char *name = xasprintf("runtime.mounts.%s", want->target);
+        bool ok = m && opt_in(m->opts, want->read_only ? "ro" : "rw");
+        /* A read-only bind is only read-only if every mount below it is too. */
+        const char *writable_below = NULL;
+        for (size_t i = 0; ok && want->read_only && i < n; i++)
+            if (under(mounts[i].target, want->target) && !opt_in(mounts[i].opts, "ro"))
+                writable_below = mounts[i].target;
+        vreport_check(v, ok && !writable_below, name, "%s%s%s", m ? m->opts : "missing",
+                      writable_below ? "; writable below it: " : "",
+                      writable_below ? writable_below : "");
+    }
+    free(mounts);
+}
+
+int sandbox_verify_runtime(const sandbox_spec *s, int64_t pid, const char *proc, const char *cgroot,
+                           strbuf *report, nc_error **err)
+{
+    vreport v = {.report = report};
+    _cleanup_free_ char *status_path = xasprintf("%s/%lld/status", proc, (long long)pid);
+    _cleanup_strbuf_ strbuf status = STRBUF_INIT;
+    _cleanup_error_ nc_error *rerr = NULL;
+    if (pid <= 0 || read_file(status_path, PROC_FILE_MAX, &status, &rerr) < 0) {
+        const char *why = pid <= 0 ? "the engine reported no pid" : rerr->msg;
+        if (sandbox_allows_unenforced(s->settings, SANDBOX_UNENFORCED_RUNTIME)) {
+            vreport_waive(&v, "runtime", "the container's process cannot be inspected: %s", why);
+            return vreport_finish(&v, "", err);
+        }
+        vreport_fail(&v, "runtime",
+                     "the container's process cannot be inspected from here (%s); "
+                     "waive with sandbox.allow_unenforced = [\"runtime\"]",
+                     why);
+        return vreport_finish(&v, "the running container could not be verified", err);
+    }
+    check_status(&v, s, strbuf_str(&status));
+    check_namespaces(&v, s, proc, pid);
+    check_network(&v, s, proc, pid);
+    _cleanup_free_ char *cg_path = xasprintf("%s/%lld/cgroup", proc, (long long)pid);
+    _cleanup_strbuf_ strbuf cgroups = STRBUF_INIT;
+    if (read_file(cg_path, PROC_FILE_MAX, &cgroups, NULL) < 0)
+        strbuf_addstr(&cgroups, "");
+    check_limit(&v, s, strbuf_str(&cgroups), cgroot, "memory", s->settings->memory,
+                SANDBOX_UNENFORCED_MEMORY);
+    check_limit(&v, s, strbuf_str(&cgroups), cgroot, "pids", (uint64_t)s->settings->pids_limit,
+                SANDBOX_UNENFORCED_PIDS);
+    check_mounts(&v, s, proc, pid);
+    return vreport_finish(&v, "the running container is not confined as asked", err);
+}

@@ -1,0 +1,734 @@
+/* The hardened spec and its verification.
+ * - The create body holds every hardening field, in each engine's form.
+ * - Inspect: an engine-shaped inspect document (Docker's or Podman's, as both really answer)
+ *   passes; weakening any single field makes sandbox_launch refuse the container, name the
+ *   field, and remove it, all through the fake engine.
+ * - Runtime: a prepared /proc and cgroup tree passes; weakening any single fact fails, and
+ *   the documented waivers turn exactly their failure into "waived". */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "sandbox/launch.h"
+#include "sandbox/spec.h"
+#include "sandbox/verify.h"
+#include "support/fake_engine.h"
+#include "util/fileutil.h"
+#include "util/strv.h"
+#include "util/xalloc.h"
+
+#define SECCOMP_JSON "{\"defaultAction\":\"SCMP_ACT_ERRNO\"}"
+#define SECCOMP_PATH "/var/lib/nanocell/seccomp/abc.json"
+
+static nc_config *cfg;
+static sandbox_mount test_mounts[] = {
+    {"/srv/groups/g1", "/workspace/group", false},
+    {"/srv/extra/docs", "/workspace/extra/docs", true},
+};
+
+static sandbox_spec make_spec(engine_kind kind)
+{
+    return (sandbox_spec){
+        .settings = &cfg->sandbox,
+        .image = "nanocell-test:latest",
+        .install_id = "inst1",
+        .group = "g1",
+        .run_id = "run1",
+        .owner = "boot/1/2",
+        .mounts = test_mounts,
+        .nmounts = 2,
+        .seccomp_json = SECCOMP_JSON,
+        .seccomp_path = SECCOMP_PATH,
+        .seccomp_digest = "abc",
+        .kind = kind,
+        .api_minor = 41,
+    };
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    cfg = config_defaults();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    config_free(cfg);
+    fake_free_responses();
+    return 0;
+}
+
+static nc_json *build(const sandbox_spec *s)
+{
+    strbuf out = STRBUF_INIT;
+    nc_error *err = NULL;
+    if (sandbox_spec_json(s, &out, &err) < 0)
+        fail_msg("spec: %s", nc_error_msg(err));
+    nc_json *root = NULL;
+    assert_int_equal(json_parse(out.buf, out.len, &root, NULL), 0);
+    strbuf_release(&out);
+    return root;
+}
+
+static const char *str_at(const nc_json *root, const char *a, const char *b)
+{
+    return json_string(json_get(b ? json_get(root, a) : root, b ? b : a));
+}
+
+static void test_spec_docker(void **state)
+{
+    (void)state;
+    sandbox_spec s = make_spec(ENGINE_DOCKER);
+    _cleanup_json_ nc_json *j = build(&s);
+    const nc_json *hc = json_get(j, "HostConfig");
+    bool b;
+    int64_t i;
+    assert_string_equal(str_at(j, "User", NULL), "1000:1000");
+    assert_true(json_bool(json_get(j, "OpenStdin"), &b) && b);
+    assert_true(json_bool(json_get(j, "StdinOnce"), &b) && b);
+    assert_true(json_bool(json_get(j, "Tty"), &b) && !b);
+    assert_string_equal(str_at(json_get(j, "Labels"), "nanocell.install", NULL), "inst1");
+    assert_string_equal(str_at(json_get(j, "Labels"), "nanocell.owner", NULL), "boot/1/2");
+    assert_true(json_bool(json_get(hc, "ReadonlyRootfs"), &b) && b);
+    assert_true(json_bool(json_get(hc, "Privileged"), &b) && !b);
+    assert_string_equal(json_string(json_array_at(json_get(hc, "CapDrop"), 0)), "ALL");
+    assert_int_equal(json_array_len(json_get(hc, "CapAdd")), 0);
+    assert_string_equal(json_string(json_array_at(json_get(hc, "SecurityOpt"), 0)),
+                        "no-new-privileges");
+    assert_string_equal(json_string(json_array_at(json_get(hc, "SecurityOpt"), 1)),
+                        "seccomp=" SECCOMP_JSON);
+    assert_string_equal(str_at(hc, "NetworkMode", NULL), "none");
+    assert_true(json_int(json_get(hc, "PidsLimit"), &i) && i == 256);
+    assert_true(json_int(json_get(hc, "Memory"), &i) && i == 512 * 1024 * 1024);
+    assert_true(json_int(json_get(hc, "MemorySwap"), &i) && i == 512 * 1024 * 1024);
+    assert_true(json_int(json_get(hc, "NanoCpus"), &i) && i == 1000000000);
+    assert_null(json_get(hc, "CpuQuota"));
+    assert_null(json_get(hc, "OomKillDisable"));
+    assert_null(json_get(hc, "MaskedPaths"));
+    assert_int_equal(json_array_len(json_get(hc, "Ulimits")), 3);
+    assert_string_equal(str_at(json_array_at(json_get(hc, "Ulimits"), 2), "Name", NULL), "core");
+    assert_string_equal(str_at(json_get(hc, "Tmpfs"), "/tmp", NULL),
+                        "rw,noexec,nosuid,nodev,size=67108864");
+    assert_int_equal(json_object_len(json_get(hc, "Tmpfs")), 1);
+    assert_string_equal(str_at(hc, "IpcMode", NULL), "private");
+    assert_string_equal(str_at(hc, "CgroupnsMode", NULL), "private");
+    assert_true(json_bool(json_get(hc, "Init"), &b) && b);
+    assert_true(json_bool(json_get(hc, "AutoRemove"), &b) && !b);
+    assert_string_equal(str_at(json_get(hc, "LogConfig"), "Type", NULL), "none");
+    assert_int_equal(json_array_len(json_get(hc, "Devices")), 0);
+    const nc_json *m = json_array_at(json_get(hc, "Mounts"), 1);
+    assert_string_equal(str_at(m, "Source", NULL), "/srv/extra/docs");
+    assert_true(json_bool(json_get(m, "ReadOnly"), &b) && b);
+    assert_string_equal(str_at(json_get(m, "BindOptions"), "Propagation", NULL), "rprivate");
+    assert_null(json_get(json_get(m, "BindOptions"), "ReadOnlyForceRecursive"));
+}
+
+static void test_spec_podman_and_api44(void **state)
+{
+    (void)state;
+    sandbox_spec s = make_spec(ENGINE_PODMAN);
+    s.api_minor = 44;
+    _cleanup_json_ nc_json *j = build(&s);
+    const nc_json *hc = json_get(j, "HostConfig");
+    assert_string_equal(json_string(json_array_at(json_get(hc, "SecurityOpt"), 1)),
+                        "seccomp=" SECCOMP_PATH);
+    const char *const want[] = {"/tmp", "/var/tmp", "/run", "/dev/shm"};
+    for (size_t k = 0; k < NC_ARRAY_SIZE(want); k++)
+        assert_string_equal(str_at(json_get(hc, "Tmpfs"), want[k], NULL),
+                            "rw,noexec,nosuid,nodev,size=67108864");
+    bool b;
+    const nc_json *m = json_array_at(json_get(hc, "Mounts"), 1);
+    assert_true(json_bool(json_get(json_get(m, "BindOptions"), "ReadOnlyForceRecursive"), &b) && b);
+    /* Refusals. */
+    s.seccomp_path = NULL;
+    strbuf out = STRBUF_INIT;
+    nc_error *err = NULL;
+    assert_int_equal(sandbox_spec_json(&s, &out, &err), -EINVAL);
+    assert_non_null(strstr(err->msg, "no seccomp profile for the Podman engine"));
+    nc_error_free(err);
+    strbuf_release(&out);
+}
+
+/* --- engine-shaped inspect documents --- */
+
+/* One field of the inspect document per member; the defaults match the spec. */
+struct inspect {
+    engine_kind kind;
+    const char *user;
+    bool ro;
+    bool privileged;
+    bool drop_all;         /* Docker: CapDrop ["ALL"]; Podman: the default list */
+    const char *skip_drop; /* Podman: a default cap left out of CapDrop */
+    const char *cap_add;
+    bool nnp;
+    const char *seccomp; /* the SecurityOpt seccomp entry */
+    const char *network;
+    int64_t pids, memory, swap, nano, quota, period;
+    bool oom_kill_disable;
+    int64_t nofile, nproc, core;
+    const char *tmp_opts;
+    const char *ipc, *cgroupns, *pid_mode, *userns;
+    bool init;
+    bool device, port, masked_empty;
+    const char *mount_src; /* of /workspace/group */
+    bool extra_ro;         /* /workspace/extra/docs */
+    bool socket_mount;
+};
+
+static struct inspect inspect_defaults(engine_kind kind)
+{
+    return (struct inspect){
+        .kind = kind,
+        .user = "1000:1000",
+        .ro = true,
+        .drop_all = true,
+        .nnp = true,
+        .seccomp = kind == ENGINE_PODMAN ? "seccomp=" SECCOMP_PATH : "seccomp=" SECCOMP_JSON,
+        .network = "none",
+        .pids = 256,
+        .memory = 536870912,
+        .swap = 536870912,
+        .nano = 1000000000,
+        .quota = kind == ENGINE_PODMAN ? 100000 : 0,
+        .period = kind == ENGINE_PODMAN ? 100000 : 0,
+        .nofile = 1024,
+        .nproc = 512,
+        .core = 0,
+        .tmp_opts = kind == ENGINE_PODMAN
+                        ? "rw,noexec,nosuid,nodev,size=67108864,rprivate,tmpcopyup"
+                        : "rw,noexec,nosuid,nodev,size=67108864",
+        .ipc = kind == ENGINE_PODMAN ? "shareable" : "private",
+        .cgroupns = kind == ENGINE_PODMAN ? "" : "private",
+        .pid_mode = "",
+        .userns = "",
+        .init = true,
+        .mount_src = "/srv/groups/g1",
+        .extra_ro = true,
+    };
+}
+
+static void kv_ulimit(nc_jgen *g, const struct inspect *x, const char *name, int64_t v)
+{
+    _cleanup_free_ char *n =
+        x->kind == ENGINE_PODMAN ? xasprintf("RLIMIT_%s", name) : xstrdup(name);
+    for (char *p = n; x->kind == ENGINE_PODMAN && *p; p++)
+        *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+    jgen_obj_open(g);
+    jgen_kv_str(g, "Name", n);
+    jgen_kv_int(g, "Hard", v);
+    jgen_kv_int(g, "Soft", v);
+    jgen_obj_close(g);
+}
+
+static void mount_entry(nc_jgen *g, const char *src, const char *dst, bool rw)
+{
+    jgen_obj_open(g);
+    jgen_kv_str(g, "Type", "bind");
+    jgen_kv_str(g, "Source", src);
+    jgen_kv_str(g, "Destination", dst);
+    jgen_kv_bool(g, "RW", rw);
+    jgen_kv_str(g, "Propagation", "rprivate");
+    jgen_obj_close(g);
+}
+
+static char *inspect_json(const struct inspect *x)
+{
+    static const char *const podman_drop[] = {
+        "AUDIT_WRITE",      "CHOWN",   "DAC_OVERRIDE", "FOWNER", "FSETID",  "KILL",   "MKNOD",
+        "NET_BIND_SERVICE", "NET_RAW", "SETFCAP",      "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"};
+    nc_jgen *g = jgen_new();
+    jgen_obj_open(g);
+    jgen_kv_str(g, "Id", "abc");
+    jgen_key(g, "State");
+    jgen_obj_open(g);
+    jgen_kv_str(g, "Status", "created");
+    jgen_obj_close(g);
+    jgen_key(g, "Config");
+    jgen_obj_open(g);
+    jgen_kv_str(g, "User", x->user);
+    jgen_obj_close(g);
+    jgen_key(g, "HostConfig");
+    jgen_obj_open(g);
+    jgen_kv_bool(g, "ReadonlyRootfs", x->ro);
+    jgen_kv_bool(g, "Privileged", x->privileged);
+    jgen_key(g, "CapDrop");
+    jgen_arr_open(g);
+    if (x->kind == ENGINE_DOCKER && x->drop_all)
+        jgen_str(g, "ALL");
+    for (size_t i = 0; x->kind == ENGINE_PODMAN && x->drop_all && i < 14; i++)
+        if (!x->skip_drop || strcmp(x->skip_drop, podman_drop[i]) != 0)
+            jgen_str(g, podman_drop[i]);
+    jgen_arr_close(g);
+    jgen_key(g, "CapAdd");
+    if (x->cap_add) {
+        jgen_arr_open(g);
+        jgen_str(g, x->cap_add);
+        jgen_arr_close(g);
+    } else {
+        jgen_null(g);
+    }
+    jgen_key(g, "SecurityOpt");
+    jgen_arr_open(g);
+    if (x->nnp)
+        jgen_str(g, "no-new-privileges");
+    if (x->seccomp)
+        jgen_str(g, x->seccomp);
+    jgen_arr_close(g);
+    jgen_kv_str(g, "NetworkMode", x->network);
+    jgen_kv_int(g, "PidsLimit", x->pids);
+    jgen_kv_int(g, "Memory", x->memory);
+    jgen_kv_int(g, "MemorySwap", x->swap);
+    jgen_kv_int(g, "NanoCpus", x->nano);
+    jgen_kv_int(g, "CpuQuota", x->quota);
+    jgen_kv_int(g, "CpuPeriod", x->period);
+    jgen_kv_bool(g, "OomKillDisable", x->oom_kill_disable);
+    jgen_key(g, "Ulimits");
+    jgen_arr_open(g);
+    kv_ulimit(g, x, "nofile", x->nofile);
+    kv_ulimit(g, x, "nproc", x->nproc);
+    kv_ulimit(g, x, "core", x->core);
+    jgen_arr_close(g);
+    jgen_key(g, "Tmpfs");
+    jgen_obj_open(g);
+    for (const char *const *t = sandbox_tmpfs_targets(x->kind); *t; t++)
+        jgen_kv_str(g, *t, x->tmp_opts);
+    jgen_obj_close(g);
+    jgen_kv_str(g, "IpcMode", x->ipc);
+    jgen_kv_str(g, "CgroupnsMode", x->cgroupns);
+    jgen_kv_str(g, "PidMode", x->pid_mode);
+    jgen_kv_str(g, "UsernsMode", x->userns);
+    jgen_kv_bool(g, "Init", x->init);
+    jgen_key(g, "Devices");
+    jgen_arr_open(g);
+    if (x->device) {
+        jgen_obj_open(g);
+        jgen_kv_str(g, "PathOnHost", "/dev/sda");
+        jgen_obj_close(g);
+    }
+    jgen_arr_close(g);
+    jgen_key(g, "PortBindings");
+    jgen_obj_open(g);
+    if (x->port) {
+        jgen_key(g, "80/tcp");
+        jgen_null(g);
+    }
+    jgen_obj_close(g);
+    jgen_kv_bool(g, "PublishAllPorts", false);
+    if (x->masked_empty) {
+        jgen_key(g, "MaskedPaths");
+        jgen_arr_open(g);
+        jgen_arr_close(g);
+    }
+    jgen_obj_close(g);
+    jgen_key(g, "Mounts");
+    jgen_arr_open(g);
+    mount_entry(g, x->mount_src, "/workspace/group", true);
+    mount_entry(g, "/srv/extra/docs", "/workspace/extra/docs", !x->extra_ro);
+    if (x->socket_mount)
+        mount_entry(g, "/run/docker.sock", "/var/run/docker.sock", true);
+    jgen_arr_close(g);
+    jgen_obj_close(g);
+    strbuf out = STRBUF_INIT;
+    assert_int_equal(jgen_finish(g, &out, NULL), 0);
+    jgen_free(g);
+    return strbuf_detach(&out, NULL);
+}
+
+typedef void (*weaken_fn)(struct inspect *x);
+#define WEAKEN(name, body)                                                                         \
+    static void name(struct inspect *x)                                                            \
+    {                                                                                              \
+        body;                                                                                      \
+    }
+WEAKEN(w_user, x->user = "0:0")
+WEAKEN(w_ro, x->ro = false)
+WEAKEN(w_priv, x->privileged = true)
+WEAKEN(w_drop, x->drop_all = false)
+WEAKEN(w_drop_one, x->skip_drop = "NET_RAW")
+WEAKEN(w_capadd, x->cap_add = "SYS_ADMIN")
+WEAKEN(w_nnp, x->nnp = false)
+WEAKEN(w_seccomp, x->seccomp = "seccomp=unconfined")
+WEAKEN(w_seccomp_gone, x->seccomp = NULL)
+WEAKEN(w_net, x->network = "bridge")
+WEAKEN(w_pids, x->pids = 0)
+WEAKEN(w_mem, x->memory = 0)
+WEAKEN(w_swap, x->swap = -1)
+WEAKEN(w_cpu, x->nano = 0)
+WEAKEN(w_oom, x->oom_kill_disable = true)
+WEAKEN(w_nofile, x->nofile = 1048576)
+WEAKEN(w_nproc, x->nproc = 0)
+WEAKEN(w_core, x->core = -1)
+WEAKEN(w_tmp_exec, x->tmp_opts = "rw,nosuid,nodev,size=67108864")
+WEAKEN(w_tmp_size, x->tmp_opts = "rw,noexec,nosuid,nodev")
+WEAKEN(w_ipc, x->ipc = "host")
+WEAKEN(w_cgns, x->cgroupns = "host")
+WEAKEN(w_pid, x->pid_mode = "host")
+WEAKEN(w_userns, x->userns = "host")
+WEAKEN(w_init, x->init = false)
+WEAKEN(w_device, x->device = true)
+WEAKEN(w_port, x->port = true)
+WEAKEN(w_masked, x->masked_empty = true)
+WEAKEN(w_mount_src, x->mount_src = "/")
+WEAKEN(w_mount_rw, x->extra_ro = false)
+WEAKEN(w_socket, x->socket_mount = true)
+
+static const struct {
+    const char *field;
+    weaken_fn weaken;
+    bool docker_only;
+    bool podman_only;
+} weakenings[] = {
+    {"Config.User", w_user, false, false},
+    {"HostConfig.ReadonlyRootfs", w_ro, false, false},
+    {"HostConfig.Privileged", w_priv, false, false},
+    {"HostConfig.CapDrop", w_drop, false, false},
+    {"HostConfig.CapDrop", w_drop_one, false, true},
+    {"HostConfig.CapAdd", w_capadd, false, false},
+    {"HostConfig.SecurityOpt.no-new-privileges", w_nnp, false, false},
+    {"HostConfig.SecurityOpt.seccomp", w_seccomp, false, false},
+    {"HostConfig.SecurityOpt.seccomp", w_seccomp_gone, false, false},
+    {"HostConfig.NetworkMode", w_net, false, false},
+    {"HostConfig.PidsLimit", w_pids, false, false},
+    {"HostConfig.Memory", w_mem, false, false},
+    {"HostConfig.MemorySwap", w_swap, false, false},
+    {"HostConfig.NanoCpus", w_cpu, false, false},
+    {"HostConfig.OomKillDisable", w_oom, false, false},
+    {"HostConfig.Ulimits.nofile", w_nofile, false, false},
+    {"HostConfig.Ulimits.nproc", w_nproc, false, false},
+    {"HostConfig.Ulimits.core", w_core, false, false},
+    {"HostConfig.Tmpfs./tmp", w_tmp_exec, false, false},
+    {"HostConfig.Tmpfs./tmp", w_tmp_size, false, false},
+    {"HostConfig.IpcMode", w_ipc, false, false},
+    {"HostConfig.CgroupnsMode", w_cgns, true, false},
+    {"HostConfig.PidMode", w_pid, false, false},
+    {"HostConfig.UsernsMode", w_userns, false, false},
+    {"HostConfig.Init", w_init, false, false},
+    {"HostConfig.Devices", w_device, false, false},
+    {"HostConfig.PortBindings", w_port, false, false},
+    {"HostConfig.MaskedPaths", w_masked, false, false},
+    {"Mounts./workspace/group", w_mount_src, false, false},
+    {"Mounts./workspace/extra/docs", w_mount_rw, false, false},
+    {"Mounts.engine-socket", w_socket, false, false},
+};
+
+static void test_inspect_accepts(void **state)
+{
+    (void)state;
+    for (int k = 0; k < 2; k++) {
+        engine_kind kind = k ? ENGINE_PODMAN : ENGINE_DOCKER;
+        sandbox_spec s = make_spec(kind);
+        struct inspect x = inspect_defaults(kind);
+        _cleanup_free_ char *text = inspect_json(&x);
+        _cleanup_json_ nc_json *doc = NULL;
+        assert_int_equal(json_parse(text, strlen(text), &doc, NULL), 0);
+        strbuf report = STRBUF_INIT;
+        nc_error *err = NULL;
+        if (sandbox_verify_inspect(&s, doc, &report, &err) < 0)
+            fail_msg("%s: %s", engine_kind_name(kind), nc_error_msg(err));
+        assert_null(strstr(report.buf, "FAILED"));
+        assert_non_null(strstr(report.buf, "ok HostConfig.SecurityOpt.seccomp\n"));
+        strbuf_release(&report);
+    }
+}
+
+/* Each weakened field, through sandbox_launch on the fake engine: refused, named, removed. */
+static void test_inspect_refuses_each_weakened_field(void **state)
+{
+    (void)state;
+    for (int k = 0; k < 2; k++) {
+        engine_kind kind = k ? ENGINE_PODMAN : ENGINE_DOCKER;
+        for (size_t w = 0; w < NC_ARRAY_SIZE(weakenings); w++) {
+            if ((weakenings[w].docker_only && kind != ENGINE_DOCKER) ||
+                (weakenings[w].podman_only && kind != ENGINE_PODMAN))
+                continue;
+            struct inspect x = inspect_defaults(kind);
+            weakenings[w].weaken(&x);
+            _cleanup_free_ char *doc = inspect_json(&x);
+            struct fake_exchange script[] = {
+                {.method = "POST",
+                 .path = "/v1.41/containers/create?name=nc-weak",
+                 .body_contains = "\"CapDrop\":[\"ALL\"]",
+                 .response = fake_json(201, "{\"Id\":\"abc\",\"Warnings\":[]}")},
+                {.method = "GET",
+                 .path = "/v1.41/containers/abc/json",
+                 .response = fake_json(200, doc)},
+                {.method = "DELETE",
+                 .path = "/v1.41/containers/abc?v=1&force=1",
+                 .response = fake_text(204, NULL, "")},
+            };
+            struct fake_engine_opts o = {.api_version = "1.41",
+                                         .libpod_version = kind == ENGINE_PODMAN ? "4.3.1" : NULL};
+            struct fake_engine *fe = fake_engine_start(script, 3, &o);
+            _cleanup_free_ char *host = xasprintf("unix://%s", fake_engine_socket(fe));
+            engine_opts eo = {.host = host, .host_source = "test"};
+            engine *e = NULL;
+            nc_error *err = NULL;
+            assert_int_equal(engine_open(&eo, NULL, &e, &err), 0);
+            sandbox_spec s = make_spec(kind);
+            sandbox_container *c = NULL;
+            int r = sandbox_launch(e, &s, "nc-weak", NULL, &c, &err);
+            if (r != -EPERM || !strstr(nc_error_msg(err), weakenings[w].field))
+                fail_msg("%s, weakened %s: got %d '%s'", engine_kind_name(kind),
+                         weakenings[w].field, r, nc_error_msg(err));
+            assert_null(c);
+            nc_error_free(err);
+            engine_free(e);
+            char *report = NULL;
+            if (fake_engine_stop(fe, &report) != 0)
+                fail_msg("%s, weakened %s: %s", engine_kind_name(kind), weakenings[w].field,
+                         report);
+            fake_engine_free(fe);
+        }
+    }
+}
+
+/* Docker reports a limit it dropped only as a create warning: that is a refusal too. */
+static void test_create_warning_is_fatal(void **state)
+{
+    (void)state;
+    struct fake_exchange script[] = {
+        {.method = "POST",
+         .path = "/v1.41/containers/create?name=nc-warn",
+         .response = fake_json(201, "{\"Id\":\"abc\",\"Warnings\":[\"Your kernel does not support "
+                                    "PIDs limit capabilities or the cgroup is not mounted. PIDs "
+                                    "limit discarded.\"]}")},
+        {.method = "DELETE",
+         .path = "/v1.41/containers/abc?v=1&force=1",
+         .response = fake_text(204, NULL, "")},
+    };
+    struct fake_engine_opts o = {.api_version = "1.41"};
+    struct fake_engine *fe = fake_engine_start(script, 2, &o);
+    _cleanup_free_ char *host = xasprintf("unix://%s", fake_engine_socket(fe));
+    engine_opts eo = {.host = host, .host_source = "test"};
+    engine *e = NULL;
+    nc_error *err = NULL;
+    assert_int_equal(engine_open(&eo, NULL, &e, &err), 0);
+    sandbox_spec s = make_spec(ENGINE_DOCKER);
+    sandbox_container *c = NULL;
+    assert_int_equal(sandbox_launch(e, &s, "nc-warn", NULL, &c, &err), -EPERM);
+    assert_non_null(strstr(err->msg, "PIDs limit discarded"));
+    nc_error_free(err);
+    engine_free(e);
+    char *report = NULL;
+    if (fake_engine_stop(fe, &report) != 0)
+        fail_msg("%s", report);
+    fake_engine_free(fe);
+}
+
+/* --- runtime --- */
+
+static char *tree;
+
+static void put(const char *rel, const char *text)
+{
+    _cleanup_free_ char *path = xasprintf("%s/%s", tree, rel);
+    _cleanup_free_ char *dir = xstrdup(path);
+    *strrchr(dir, '/') = '\0';
+    assert_int_equal(mkdir_p(dir, 0755, NULL), 0);
+    assert_int_equal(write_file_atomic(path, text, strlen(text), 0644, NULL), 0);
+}
+
+static void link_ns(const char *who, const char *ns, const char *target)
+{
+    _cleanup_free_ char *dir = xasprintf("%s/proc/%s/ns", tree, who);
+    assert_int_equal(mkdir_p(dir, 0755, NULL), 0);
+    _cleanup_free_ char *path = xasprintf("%s/%s", dir, ns);
+    unlink(path);
+    assert_int_equal(symlink(target, path), 0);
+}
+
+#define GOOD_STATUS                                                                                \
+    "Name:\tdocker-init\nNSpid:\t4242\t1\nCapInh:\t0000000000000000\nCapPrm:\t0000000000000000\n"  \
+    "CapEff:\t0000000000000000\nCapBnd:\t0000000000000000\nCapAmb:\t0000000000000000\n"            \
+    "NoNewPrivs:\t1\nSeccomp:\t2\nSeccomp_filters:\t1\n"
+#define GOOD_MOUNTINFO                                                                             \
+    "1 0 0:1 / / ro,relatime - overlay overlay rw,lowerdir=x\n"                                    \
+    "2 1 0:2 / /tmp rw,nosuid,nodev,noexec,relatime - tmpfs tmpfs rw,size=65536k\n"                \
+    "3 1 0:3 / /workspace/group rw,relatime - ext4 /dev/vda rw\n"                                  \
+    "4 1 0:3 / /workspace/extra/docs ro,relatime - ext4 /dev/vda rw\n"
+
+static void build_tree(const char *status, const char *mountinfo, const char *mem, const char *pids,
+                       const char *netdev, bool share_cgroupns)
+{
+    char tmpl[] = "/tmp/nanocell-proc-XXXXXX";
+    tree = xstrdup(mkdtemp(tmpl));
+    put("proc/4242/status", status);
+    put("proc/4242/mountinfo", mountinfo);
+    put("proc/4242/net/dev", netdev);
+    put("proc/4242/cgroup", "12:pids:/docker/abc\n8:memory:/docker/abc\n0::/\n");
+    put("cg/memory/docker/abc/memory.limit_in_bytes", mem);
+    put("cg/pids/docker/abc/pids.max", pids);
+    const char *const ns[] = {"net", "ipc", "cgroup", "pid", "mnt", "uts"};
+    for (size_t i = 0; i < NC_ARRAY_SIZE(ns); i++) {
+        _cleanup_free_ char *host = xasprintf("%s:[40265318%02zu]", ns[i], i);
+        _cleanup_free_ char *cont = xasprintf("%s:[40265322%02zu]", ns[i], i);
+        link_ns("self", ns[i], host);
+        bool shared = share_cgroupns && strcmp(ns[i], "cgroup") == 0;
+        link_ns("4242", ns[i], shared ? host : cont);
+    }
+}
+
+static void drop_tree(void)
+{
+    _cleanup_free_ char *rm = xasprintf("rm -rf '%s'", tree);
+    assert_int_equal(system(rm), 0);
+    free(tree);
+    tree = NULL;
+}
+
+#define LO_ONLY "Inter-|   Receive\n face |bytes\n    lo:       0       0    0    0    0     0\n"
+
+static int run_runtime(const sandbox_spec *s, strbuf *report, nc_error **err)
+{
+    _cleanup_free_ char *proc = xasprintf("%s/proc", tree);
+    _cleanup_free_ char *cg = xasprintf("%s/cg", tree);
+    return sandbox_verify_runtime(s, 4242, proc, cg, report, err);
+}
+
+static void expect_runtime(const char *status, const char *mountinfo, const char *mem,
+                           const char *pids, const char *netdev, bool share_cgroupns,
+                           const char *failed)
+{
+    build_tree(status, mountinfo, mem, pids, netdev, share_cgroupns);
+    sandbox_spec s = make_spec(ENGINE_DOCKER);
+    strbuf report = STRBUF_INIT;
+    nc_error *err = NULL;
+    int r = run_runtime(&s, &report, &err);
+    if (!failed && r != 0)
+        fail_msg("runtime: %s\n%s", nc_error_msg(err), report.buf);
+    if (failed && (r != -EPERM || !strstr(nc_error_msg(err), failed)))
+        fail_msg("want '%s' to fail, got %d '%s'", failed, r, nc_error_msg(err));
+    nc_error_free(err);
+    strbuf_release(&report);
+    drop_tree();
+}
+
+static void test_runtime(void **state)
+{
+    (void)state;
+    const char *mem = "536870912\n", *pids = "256\n";
+    expect_runtime(GOOD_STATUS, GOOD_MOUNTINFO, mem, pids, LO_ONLY, false, NULL);
+    /* The kernel may round a memory limit down to a page. */
+    expect_runtime(GOOD_STATUS, GOOD_MOUNTINFO, "536866816\n", pids, LO_ONLY, false, NULL);
+
+    static const struct {
+        const char *from, *to, *failed;
+    } status_cases[] = {
+        {"CapEff:\t0000000000000000", "CapEff:\t0000000000200000", "runtime.CapEff"},
+        {"CapPrm:\t0000000000000000", "CapPrm:\t00000000a80425fb", "runtime.CapPrm"},
+        {"CapBnd:\t0000000000000000", "CapBnd:\t00000000a80425fb", "runtime.CapBnd"},
+        {"CapAmb:\t0000000000000000", "CapAmb:\t0000000000000400", "runtime.CapAmb"},
+        {"CapInh:\t0000000000000000", "CapInh:\t0000000000000001", "runtime.CapInh"},
+        {"NoNewPrivs:\t1", "NoNewPrivs:\t0", "runtime.NoNewPrivs"},
+        {"Seccomp:\t2", "Seccomp:\t0", "runtime.Seccomp"},
+        {"NSpid:\t4242\t1", "NSpid:\t4242", "runtime.init"},
+        {"NSpid:\t4242\t1", "NSpid:\t4242\t7", "runtime.init"},
+    };
+    for (size_t i = 0; i < NC_ARRAY_SIZE(status_cases); i++) {
+        strbuf st = STRBUF_INIT;
+        const char *at = strstr(GOOD_STATUS, status_cases[i].from);
+        strbuf_add(&st, GOOD_STATUS, (size_t)(at - GOOD_STATUS));
+        strbuf_addstr(&st, status_cases[i].to);
+        strbuf_addstr(&st, at + strlen(status_cases[i].from));
+        expect_runtime(st.buf, GOOD_MOUNTINFO, mem, pids, LO_ONLY, false, status_cases[i].failed);
+        strbuf_release(&st);
+    }
+    expect_runtime(GOOD_STATUS, GOOD_MOUNTINFO, "9223372036854771712\n", pids, LO_ONLY, false,
+                   "runtime.cgroup.memory");
+    expect_runtime(GOOD_STATUS, GOOD_MOUNTINFO, mem, "max\n", LO_ONLY, false,
+                   "runtime.cgroup.pids");
+    expect_runtime(GOOD_STATUS, GOOD_MOUNTINFO, mem, pids,
+                   LO_ONLY "  eth0:       0       0    0    0    0     0\n", false,
+                   "runtime.network");
+    expect_runtime(GOOD_STATUS, GOOD_MOUNTINFO, mem, pids, LO_ONLY, true, "runtime.ns.cgroup");
+    expect_runtime(GOOD_STATUS,
+                   "1 0 0:1 / / rw,relatime - overlay overlay rw\n"
+                   "2 1 0:2 / /tmp rw,nosuid,nodev,noexec - tmpfs tmpfs rw,size=65536k\n"
+                   "3 1 0:3 / /workspace/group rw - ext4 x rw\n"
+                   "4 1 0:3 / /workspace/extra/docs ro - ext4 x rw\n",
+                   mem, pids, LO_ONLY, false, "runtime.mounts./");
+    expect_runtime(GOOD_STATUS,
+                   "1 0 0:1 / / ro - overlay overlay rw\n"
+                   "2 1 0:2 / /tmp rw,nosuid,nodev - tmpfs tmpfs rw,size=65536k\n"
+                   "3 1 0:3 / /workspace/group rw - ext4 x rw\n"
+                   "4 1 0:3 / /workspace/extra/docs ro - ext4 x rw\n",
+                   mem, pids, LO_ONLY, false, "runtime.mounts./tmp");
+    expect_runtime(GOOD_STATUS,
+                   GOOD_MOUNTINFO "5 4 0:9 / /workspace/extra/docs/sub rw - tmpfs t rw\n", mem,
+                   pids, LO_ONLY, false, "writable below it: /workspace/extra/docs/sub");
+    expect_runtime(GOOD_STATUS,
+                   "1 0 0:1 / / ro - overlay overlay rw\n"
+                   "2 1 0:2 / /tmp rw,nosuid,nodev,noexec - tmpfs tmpfs rw,size=65536k\n"
+                   "4 1 0:3 / /workspace/extra/docs ro - ext4 x rw\n",
+                   mem, pids, LO_ONLY, false, "runtime.mounts./workspace/group");
+}
+
+static void test_runtime_waivers(void **state)
+{
+    (void)state;
+    char *waive[] = {"memory", "pids", "cgroupns", NULL};
+    char **saved = cfg->sandbox.allow_unenforced;
+    cfg->sandbox.allow_unenforced = waive;
+    build_tree(GOOD_STATUS, GOOD_MOUNTINFO, "9223372036854771712\n", "max\n", LO_ONLY, true);
+    sandbox_spec s = make_spec(ENGINE_DOCKER);
+    strbuf report = STRBUF_INIT;
+    nc_error *err = NULL;
+    if (run_runtime(&s, &report, &err) < 0)
+        fail_msg("waived checks still failed: %s", nc_error_msg(err));
+    if (!strstr(report.buf, "waived runtime.cgroup.memory: the engine accepted a memory limit of "
+                            "536870912 but the container's cgroup '/docker/abc' has none"))
+        fail_msg("report:\n%s", report.buf);
+    assert_non_null(strstr(report.buf, "ok runtime.init\n"));
+    assert_non_null(strstr(report.buf, "ok runtime.Seccomp\n"));
+    assert_non_null(strstr(report.buf, "ok runtime.mounts./tmp\n"));
+    assert_non_null(strstr(report.buf, "waived runtime.cgroup.pids"));
+    assert_non_null(strstr(report.buf, "waived runtime.ns.cgroup"));
+    strbuf_release(&report);
+    /* A waiver covers only its own check. */
+    cfg->sandbox.allow_unenforced = (char *[]){"memory", NULL};
+    assert_int_equal(run_runtime(&s, NULL, &err), -EPERM);
+    assert_null(strstr(err->msg, "runtime.cgroup.memory"));
+    assert_non_null(strstr(err->msg, "runtime.cgroup.pids"));
+    assert_non_null(strstr(err->msg, "allow_unenforced = [\"pids\"]"));
+    nc_error_free(err);
+    err = NULL;
+    drop_tree();
+    /* No process to look at. */
+    cfg->sandbox.allow_unenforced = NULL;
+    build_tree(GOOD_STATUS, GOOD_MOUNTINFO, "1", "1", LO_ONLY, false);
+    _cleanup_free_ char *proc = xasprintf("%s/proc", tree);
+    assert_int_equal(sandbox_verify_runtime(&s, 999, proc, "/x", NULL, &err), -EPERM);
+    assert_non_null(strstr(err->msg, "cannot be inspected from here"));
+    nc_error_free(err);
+    err = NULL;
+    cfg->sandbox.allow_unenforced = (char *[]){"runtime", NULL};
+    assert_int_equal(sandbox_verify_runtime(&s, 999, proc, "/x", NULL, &err), 0);
+    drop_tree();
+    cfg->sandbox.allow_unenforced = saved;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_spec_docker),
+        cmocka_unit_test(test_spec_podman_and_api44),
+        cmocka_unit_test(test_inspect_accepts),
+        cmocka_unit_test(test_inspect_refuses_each_weakened_field),
+        cmocka_unit_test(test_create_warning_is_fatal),
+        cmocka_unit_test(test_runtime),
+        cmocka_unit_test(test_runtime_waivers),
+    };
+    return cmocka_run_group_tests_name("sandbox-verify", tests, setup, teardown);
+}
