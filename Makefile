@@ -19,7 +19,8 @@ BIN ?= nanocell
 
 SRC_MAIN := src/main.c $(wildcard src/cmd/*.c)
 SRC_LIB := $(filter-out $(SRC_MAIN),$(wildcard src/*.c src/*/*.c))
-OBJ_LIB := $(SRC_LIB:%.c=$(BUILD)/%.o)
+ASM_LIB := $(wildcard src/*/*.S)
+OBJ_LIB := $(SRC_LIB:%.c=$(BUILD)/%.o) $(ASM_LIB:%.S=$(BUILD)/%.o)
 OBJ_MAIN := $(SRC_MAIN:%.c=$(BUILD)/%.o)
 LIB := $(BUILD)/libnanocell.a
 
@@ -59,6 +60,13 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	@$(if $(V),,echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
+
+# Embedded data (.incbin) is assembled from the repository root; the data files are listed.
+$(BUILD)/src/sandbox/builtin_profile.o: policies/seccomp/agent.json
+$(BUILD)/%.o: %.S
+	@mkdir -p $(@D)
+	@$(if $(V),,echo "  AS      $<")
+	$(Q)$(CC) -c -o $@ $<
 
 $(BUILD)/tests/unit/%: tests/unit/%.c $(OBJ_TSUP) $(LIB)
 	@mkdir -p $(@D)

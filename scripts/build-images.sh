@@ -5,13 +5,16 @@
 # digest has not changed is left alone.
 #   nanocell-test:latest   busybox, plus the escape probe (tests/probe) when built
 #   nanocell-agent:latest  the reference agent (images/agent) and busybox, when built
-# Environment: DOCKER_SOCK / PODMAN_SOCK override the sockets checked.
+# Environment: DOCKER_SOCK / PODMAN_SOCK / ROOTLESS_SOCK override the sockets checked (the last
+# defaults to the rootless Podman service of scripts/podman-rootless-up.sh, when it runs).
 set -eu
 cd "$(dirname "$0")/.."
 build=${NANOCELL_BUILD:-build}
 stage=$build/images
 docker_sock=${DOCKER_SOCK:-/var/run/docker.sock}
 podman_sock=${PODMAN_SOCK:-/run/podman/podman.sock}
+rootless_uid=$(id -u nanocell-rootless 2>/dev/null || echo none)
+rootless_sock=${ROOTLESS_SOCK:-/run/user/$rootless_uid/podman/podman.sock}
 
 # The images are FROM scratch: busybox must be the static build (package busybox-static).
 busybox=/bin/busybox
@@ -53,10 +56,11 @@ image() {
 	tarball=$stage/$(echo "$name" | tr ':/' '__').tar
 	tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$dir" -cf "$tarball" .
 	digest=$(sha256sum "$tarball" | cut -c1-64)
-	for e in docker podman; do
+	for e in docker podman rootless-podman; do
 		case $e in
 		docker) sock=$docker_sock cli="docker -H unix://$docker_sock" ;;
 		podman) sock=$podman_sock cli="podman --url unix://$podman_sock" ;;
+		rootless-podman) sock=$rootless_sock cli="podman --url unix://$rootless_sock" ;;
 		esac
 		[ -x /usr/bin/docker ] && [ $e = docker ] && cli="/usr/bin/docker -H unix://$docker_sock"
 		ping "$sock" || continue

@@ -11,7 +11,7 @@ out=build/fuzz-clang
 mkdir -p "$out" build/fuzz-corpus build/fuzz-crashes
 cflags="-std=gnu17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Isrc -Itests $(pkg-config --cflags libcurl yajl libseccomp libcap)"
 libs="$(pkg-config --libs libcurl yajl libseccomp libcap) -lpthread"
-srcs=$(find src -name '*.c' ! -name main.c ! -path 'src/cmd/*')
+srcs=$(find src \( -name '*.c' -o -name '*.S' \) ! -name main.c ! -path 'src/cmd/*')
 status=0
 for f in tests/fuzz/fuzz_*.c; do
 	name=$(basename "$f" .c | sed 's/^fuzz_//')
