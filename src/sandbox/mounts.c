@@ -345,7 +345,7 @@ char *mount_allowlist_describe(const mount_allowlist *a)
     size_t usable = 0;
     for (size_t i = 0; i < a->nroots; i++) {
         const mount_root *r = &a->roots[i];
-        strbuf_addf(&sb, "  root '%s'", r->path);
+        strbuf_addf(&sb, "  line %u: root '%s'", r->line, r->path);
         if (!r->real) {
             strbuf_addf(&sb, ": matches nothing (%s)", strerror(r->real_errno));
         } else {

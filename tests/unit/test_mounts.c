@@ -190,10 +190,10 @@ static void test_describe(void **state)
         xasprintf("[[root]]\npath = '~/.ssh'\nread_write = true\ndescription = 'oops'\n");
     _cleanup_mount_allowlist_ mount_allowlist *a = parse_ok(text);
     _cleanup_free_ char *d3 = mount_allowlist_describe(a);
-    _cleanup_free_ char *want = xasprintf(
-        "  root '%s': read-write for the main group, read-only for others; every path in it "
-        "matches blocked pattern '.ssh' (oops)\n",
-        keys);
+    _cleanup_free_ char *want = xasprintf("  line 1: root '%s': read-write for the main group, "
+                                          "read-only for others; every path in it "
+                                          "matches blocked pattern '.ssh' (oops)\n",
+                                          keys);
     if (!strstr(d3, want))
         fail_msg("describe:\n%s\nwant:\n%s", d3, want);
     assert_int_equal(rmdir(keys), 0);
