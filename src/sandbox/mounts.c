@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util/fileutil.h"
@@ -331,6 +332,20 @@ int mount_allowlist_load(const char *path, mount_allowlist **ret, nc_error **err
                             path);
     if (r < 0)
         return nc_error_set(err, -r, "read mount allowlist: %s", rerr->msg);
+    /* The allowlist decides what leaves the host: like sshd's StrictModes, refuse one that
+     * someone else could have written. */
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return nc_error_set(err, errno, "stat mount allowlist '%s': %s", path, strerror(errno));
+    if (st.st_mode & 022)
+        return nc_error_set(err, EPERM,
+                            "mount allowlist '%s' is writable by group or others (mode %04o): "
+                            "run chmod go-w on it",
+                            path, (unsigned)(st.st_mode & 07777));
+    if (st.st_uid != 0 && st.st_uid != geteuid())
+        return nc_error_set(err, EPERM,
+                            "mount allowlist '%s' is owned by uid %u, neither root nor this user",
+                            path, (unsigned)st.st_uid);
     return mount_allowlist_parse(text.buf ? text.buf : "", text.len, path, ret, err);
 }
 

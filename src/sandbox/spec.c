@@ -123,10 +123,10 @@ static void host_config(nc_jgen *g, const sandbox_spec *s)
         jgen_key(g, "BindOptions");
         jgen_obj_open(g);
         jgen_kv_str(g, "Propagation", "rprivate");
-        /* Read-only binds are recursive only from 1.44; below, the mount policy refuses
-         * read-only sources with mounts under them. */
-        if (m->read_only && s->api_minor >= 44)
-            jgen_kv_bool(g, "ReadOnlyForceRecursive", true);
+        /* Nothing mounted below a source comes along (a ~/.ssh mounted inside an allowed
+         * root, say), so read-only binds need no recursive read-only either: the engines
+         * differ there (below API 1.44 and on Podman it is not recursive). */
+        jgen_kv_bool(g, "NonRecursive", true);
         jgen_obj_close(g);
         jgen_obj_close(g);
     }

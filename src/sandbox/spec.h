@@ -13,8 +13,10 @@
  *   as a file path on the engine host, so it gets the path of the written profile.
  * - Podman with ReadonlyRootfs mounts writable tmpfs on /tmp, /var/tmp, /run and /dev/shm
  *   without noexec or a size; nanocell declares all four itself, noexec,nosuid,nodev,size=.
- * - With API >= 1.44, read-only binds ask ReadOnlyForceRecursive; below that the mount policy
- *   refuses read-only sources with mounts under them. */
+ *
+ * Binds are non-recursive (BindOptions.NonRecursive, API 1.40): nothing mounted below a source is
+ * carried into the container, so a read-only bind is read-only throughout on every engine and
+ * API version. The runtime check verifies that nothing appears below a bind target. */
 #ifndef NC_SANDBOX_SPEC_H
 #define NC_SANDBOX_SPEC_H
 

@@ -317,14 +317,22 @@ static void check_mounts(vreport *v, const sandbox_spec *s, const char *proc, in
                 m = &mounts[i];
         _cleanup_free_ char *name = xasprintf("runtime.mounts.%s", want->target);
         bool ok = m && opt_in(m->opts, want->read_only ? "ro" : "rw");
-        /* A read-only bind is only read-only if every mount below it is too. */
-        const char *writable_below = NULL;
-        for (size_t i = 0; ok && want->read_only && i < n; i++)
-            if (under(mounts[i].target, want->target) && !opt_in(mounts[i].opts, "ro"))
-                writable_below = mounts[i].target;
-        vreport_check(v, ok && !writable_below, name, "%s%s%s", m ? m->opts : "missing",
-                      writable_below ? "; writable below it: " : "",
-                      writable_below ? writable_below : "");
+        /* Binds are non-recursive: a mount below one that nanocell did not ask for came from
+         * the host (or the engine ignored NonRecursive), and a read-only bind is only
+         * read-only if nothing writable is mounted below it. */
+        const char *below = NULL;
+        for (size_t i = 0; ok && i < n; i++) {
+            if (!under(mounts[i].target, want->target) ||
+                strcmp(mounts[i].target, want->target) == 0)
+                continue;
+            bool ours = false;
+            for (size_t j = 0; j < s->nmounts; j++)
+                ours |= strcmp(s->mounts[j].target, mounts[i].target) == 0;
+            if (!ours || (want->read_only && !opt_in(mounts[i].opts, "ro")))
+                below = mounts[i].target;
+        }
+        vreport_check(v, ok && !below, name, "%s%s%s", m ? m->opts : "missing",
+                      below ? "; mounted below it: " : "", below ? below : "");
     }
     free(mounts);
 }

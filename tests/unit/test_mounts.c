@@ -272,6 +272,28 @@ static void test_load(void **state)
     assert_int_equal(a->nroots, 1);
     mount_allowlist_free(a);
 
+    /* One that others could write is refused, like sshd's StrictModes. */
+    assert_int_equal(chmod(path, 0664), 0);
+    err = NULL;
+    assert_int_equal(mount_allowlist_load(path, &a, &err), -EPERM);
+    _cleanup_free_ char *want3 = xasprintf("mount allowlist '%s' is writable by group or others "
+                                           "(mode 0664): run chmod go-w on it",
+                                           path);
+    assert_string_equal(nc_error_msg(err), want3);
+    nc_error_free(err);
+    err = NULL;
+    assert_int_equal(chmod(path, 0644), 0);
+    if (geteuid() == 0) {
+        assert_int_equal(chown(path, 4242, 4242), 0);
+        assert_int_equal(mount_allowlist_load(path, &a, &err), -EPERM);
+        assert_non_null(strstr(nc_error_msg(err), "is owned by uid 4242"));
+        nc_error_free(err);
+        err = NULL;
+        assert_int_equal(chown(path, 0, 0), 0);
+    }
+    assert_int_equal(mount_allowlist_load(path, &a, &err), 0);
+    mount_allowlist_free(a);
+
     /* A directory is not an allowlist. */
     assert_int_equal(mount_allowlist_load(base, &a, &err), -EISDIR);
     nc_error_free(err);

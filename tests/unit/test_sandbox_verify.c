@@ -132,7 +132,7 @@ static void test_spec_docker(void **state)
     assert_string_equal(str_at(m, "Source", NULL), "/srv/extra/docs");
     assert_true(json_bool(json_get(m, "ReadOnly"), &b) && b);
     assert_string_equal(str_at(json_get(m, "BindOptions"), "Propagation", NULL), "rprivate");
-    assert_null(json_get(json_get(m, "BindOptions"), "ReadOnlyForceRecursive"));
+    assert_true(json_bool(json_get(json_get(m, "BindOptions"), "NonRecursive"), &b) && b);
 }
 
 static void test_spec_podman_and_api44(void **state)
