@@ -34,6 +34,9 @@ rootfs() {
 	rm -rf "$dir"
 	mkdir -p "$dir/bin" "$dir/usr/bin" "$dir/tmp" "$dir/etc" "$dir/workspace" "$dir/dev" \
 		"$dir/proc" "$dir/sys" "$dir/run" "$dir/var/tmp"
+	# A tmpfs mounted on /tmp takes the mode of the image's directory (runc's tmpcopyup), so a
+	# 0755 /tmp would leave a non-root agent no scratch space.
+	chmod 1777 "$dir/tmp" "$dir/var/tmp"
 	cp "$busybox" "$dir/bin/busybox"
 	for applet in $("$busybox" --list); do
 		[ "$applet" = busybox ] || ln -sf busybox "$dir/bin/$applet"
