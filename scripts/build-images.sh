@@ -3,7 +3,8 @@
 # static binaries (busybox-static and our own programs), packed as a reproducible tarball and
 # imported into every engine that answers (Docker and rootful Podman). An image whose tarball
 # digest has not changed is left alone.
-#   nanocell-test:latest   busybox, plus the escape probe (tests/probe) when built
+#   nanocell-test:latest   busybox, plus the escape probe (tests/probe) when built, and its
+#                          setuid-root copy /usr/bin/nanocell-probe-suid (mode 4755)
 #   nanocell-agent:latest  the reference agent (images/agent) and busybox, when built
 # Environment: DOCKER_SOCK / PODMAN_SOCK / ROOTLESS_SOCK override the sockets checked (the last
 # defaults to the rootless Podman service of scripts/podman-rootless-up.sh, when it runs).
@@ -36,6 +37,9 @@ rootfs() {
 	rm -rf "$dir"
 	mkdir -p "$dir/bin" "$dir/usr/bin" "$dir/tmp" "$dir/etc" "$dir/workspace" "$dir/dev" \
 		"$dir/proc" "$dir/sys" "$dir/run" "$dir/var/tmp"
+	# A tmpfs mounted on /tmp takes the mode of the image's directory (runc's tmpcopyup), so a
+	# 0755 /tmp would leave a non-root agent no scratch space.
+	chmod 1777 "$dir/tmp" "$dir/var/tmp"
 	cp "$busybox" "$dir/bin/busybox"
 	for applet in $("$busybox" --list); do
 		[ "$applet" = busybox ] || ln -sf busybox "$dir/bin/$applet"
@@ -79,8 +83,11 @@ image() {
 mkdir -p "$stage"
 probe=$build/static/tests/probe/probe
 set --
-[ -x "$probe" ] && set -- "$probe" /usr/bin/nanocell-probe
+[ -x "$probe" ] && set -- "$probe" /usr/bin/nanocell-probe "$probe" /usr/bin/nanocell-probe-suid
 rootfs "$stage/test" "$@"
+# The probe runs itself through this copy to prove no_new_privs: the setuid bit must not take.
+# tar --owner=0 makes it root's.
+[ -x "$probe" ] && chmod 4755 "$stage/test/usr/bin/nanocell-probe-suid"
 image nanocell-test:latest "$stage/test" '["/bin/sh"]'
 
 agent=$build/static/images/agent/agent
