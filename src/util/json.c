@@ -171,6 +171,26 @@ bool json_int(const nc_json *v, int64_t *out)
     return true;
 }
 
+bool json_uint64(const nc_json *v, uint64_t *out)
+{
+    if (!json_is_number(v))
+        return false;
+    const char *t = Y(v)->u.number.r;
+    if (!t || !*t)
+        return false;
+    uint64_t n = 0;
+    for (; *t; t++) {
+        if (*t < '0' || *t > '9')
+            return false;
+        unsigned d = (unsigned)(*t - '0');
+        if (n > (UINT64_MAX - d) / 10)
+            return false;
+        n = n * 10 + d;
+    }
+    *out = n;
+    return true;
+}
+
 bool json_bool(const nc_json *v, bool *out)
 {
     if (!json_is_bool(v))

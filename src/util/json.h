@@ -44,6 +44,10 @@ const char *json_string(const nc_json *v);
 /* Stores an integer value in *out and returns true; false (and *out untouched) when v is not an
  * integer that fits in int64_t. */
 bool json_int(const nc_json *v, int64_t *out);
+/* Stores a non-negative integer up to UINT64_MAX in *out and returns true; false (and *out
+ * untouched) for anything else: negative, fractional or exponent forms, or too large. Reads the
+ * number's text, so values above INT64_MAX (bit masks, seccomp argument values) survive. */
+bool json_uint64(const nc_json *v, uint64_t *out);
 /* Stores a boolean in *out and returns true; false when v is not true/false. */
 bool json_bool(const nc_json *v, bool *out);
 

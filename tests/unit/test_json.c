@@ -179,12 +179,37 @@ static void test_canonical(void **state)
     strbuf_release(&sb);
 }
 
+/* Unsigned 64-bit values come from the number's text, so masks above INT64_MAX survive. */
+static void test_uint64(void **state)
+{
+    (void)state;
+    _cleanup_json_ nc_json *r = parse_ok("[0,42,9223372036854775807,9223372036854775808,"
+                                         "18446744073709551615,18446744073709551616,-1,1.0,1e3,"
+                                         "\"7\",null,-0]");
+    static const struct {
+        bool ok;
+        uint64_t v;
+    } want[] = {
+        {true, 0},          {true, 42}, {true, INT64_MAX}, {true, (uint64_t)INT64_MAX + 1},
+        {true, UINT64_MAX}, {false, 0}, {false, 0},        {false, 0},
+        {false, 0},         {false, 0}, {false, 0},        {false, 0},
+    };
+    assert_int_equal(json_array_len(r), sizeof(want) / sizeof(want[0]));
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        uint64_t v = 12345;
+        bool ok = json_uint64(json_array_at(r, i), &v);
+        if (ok != want[i].ok || (ok && v != want[i].v) || (!ok && v != 12345))
+            fail_msg("element %zu: ok=%d v=%llu", i, ok, (unsigned long long)v);
+    }
+    assert_false(json_uint64(NULL, &(uint64_t){0}));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_accessors), cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_generator), cmocka_unit_test(test_generator_misuse),
-        cmocka_unit_test(test_canonical),
+        cmocka_unit_test(test_canonical), cmocka_unit_test(test_uint64),
     };
     return cmocka_run_group_tests_name("json", tests, NULL, NULL);
 }
