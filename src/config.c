@@ -507,7 +507,8 @@ int config_resolve(nc_config *c, nc_error **err)
         free(c->data_dir);
         c->data_dir = default_data_dir();
     }
-    int r = mkdir_p(c->data_dir, 0700, err);
+    /* 0711: a rootless Podman service, another user, must reach data_dir/seccomp. */
+    int r = mkdir_p(c->data_dir, 0711, err);
     if (r < 0)
         return nc_error_wrap(err, "data dir '%s'", c->data_dir);
     if (!c->install_id || !*c->install_id)

@@ -66,7 +66,7 @@ NC_DEFINE_CLEANUP(nc_config *, config_free)
 /* Fills in what the defaults leave to the environment: data_dir ("" becomes
  * $XDG_DATA_HOME/nanocell, ~/.local/share/nanocell, or /var/lib/nanocell for root), and
  * install_id ("" becomes the id stored in data_dir/install-id, created on first use). Creates
- * data_dir (mode 0700) if needed. */
+ * data_dir (mode 0711: traversable, not listable) if needed. */
 int config_resolve(nc_config *c, nc_error **err);
 
 /* The [[group]] entry named name, or NULL. */

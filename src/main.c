@@ -18,6 +18,7 @@ static const struct command commands[] = {
     {"doctor", cmd_doctor, "check the configuration and the engine, and report problems"},
     {"ps", cmd_ps, "list the containers this install owns"},
     {"gc", cmd_gc, "remove this install's orphaned containers"},
+    {"policy", cmd_policy, "validate seccomp profiles and mount allowlists ('policy check')"},
     {NULL, NULL, NULL},
 };
 

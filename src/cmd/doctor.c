@@ -8,8 +8,12 @@
 #include "cmd/cmd.h"
 #include "cmd/commands.h"
 #include "cmd/common.h"
+#include "sandbox/mounts.h"
+#include "sandbox/prepare.h"
+#include "sandbox/seccomp.h"
 #include "util/log.h"
 #include "util/strv.h"
+#include "util/xalloc.h"
 #include "util/banned.h"
 
 static const char usage_text[] =
@@ -23,6 +27,55 @@ static const char usage_text[] =
 static const char *yes_no(bool b)
 {
     return b ? "yes" : "no";
+}
+
+/* The sandbox as configured: seccomp profile, mount allowlist, loosened settings. Returns the
+ * number of problems. */
+static int report_sandbox(const nc_config *cfg)
+{
+    int problems = 0;
+    printf("\nsandbox:\n");
+    _cleanup_(seccomp_policy_freep) seccomp_policy *pol = NULL;
+    _cleanup_error_ nc_error *err = NULL;
+    if (sandbox_load_seccomp(&cfg->sandbox, &pol, &err) < 0) {
+        printf("problem: seccomp profile: %s\n", nc_error_msg(err));
+        problems++;
+    } else if (pol) {
+        printf("  seccomp   %s: %zu rules, sha256 %.16s...\n", pol->source, pol->nrules,
+               pol->digest);
+    } else {
+        printf("  seccomp   unconfined\n");
+    }
+    _cleanup_(mount_allowlist_freep) mount_allowlist *allow = NULL;
+    nc_error_free(TAKE_PTR(err));
+    if (mount_allowlist_load(*cfg->mount_allowlist ? cfg->mount_allowlist : NULL, &allow, &err) < 0)
+        printf("  mounts    %s\n", nc_error_msg(err));
+    else
+        printf("  mounts    allowlist '%s' with %zu root%s\n", allow->source, allow->nroots,
+               allow->nroots == 1 ? "" : "s");
+    _cleanup_config_ nc_config *hardened = config_defaults();
+    _cleanup_strbuf_ strbuf loose = STRBUF_INIT;
+    int n = sandbox_settings_loosened(&cfg->sandbox, &hardened->sandbox, &loose);
+    for (size_t i = 0; i < cfg->ngroups; i++) {
+        _cleanup_strbuf_ strbuf g = STRBUF_INIT;
+        if (sandbox_settings_loosened(&cfg->groups[i].sandbox, &hardened->sandbox, &g) > 0) {
+            for (char *line = g.buf; line && *line;) {
+                char *nl = strchr(line, '\n');
+                strbuf_addf(&loose, "group '%s': %.*s\n", cfg->groups[i].name,
+                            nl ? (int)(nl - line) : (int)strlen(line), line);
+                n++;
+                line = nl ? nl + 1 : NULL;
+            }
+        }
+    }
+    if (!n)
+        printf("  loosened  nothing: every container gets the hardened defaults\n");
+    for (char *line = loose.buf; line && *line;) {
+        char *nl = strchr(line, '\n');
+        printf("  loosened  %.*s\n", nl ? (int)(nl - line) : (int)strlen(line), line);
+        line = nl ? nl + 1 : NULL;
+    }
+    return problems;
 }
 
 static void print_strv(const char *label, char **v, const char *suffix)
@@ -107,7 +160,16 @@ int cmd_doctor(int argc, char **argv)
     printf("%-12s%s, kernel %s\n", "host", info.os ? info.os : "?",
            info.kernel ? info.kernel : "?");
 
+    problems += report_sandbox(cfg);
     printf("\n");
+    const sandbox_settings *sb = &cfg->sandbox;
+    if (e->kind == ENGINE_PODMAN && info.cgroup_version && strcmp(info.cgroup_version, "1") == 0 &&
+        !sandbox_allows_unenforced(sb, SANDBOX_UNENFORCED_CGROUPNS)) {
+        printf("problem: Podman's Docker-compatible API ignores CgroupnsMode and puts containers "
+               "in the host's cgroup namespace on cgroup v1: nanocell refuses them unless "
+               "sandbox.allow_unenforced includes \"cgroupns\"\n");
+        problems++;
+    }
     if (!info.seccomp) {
         printf("problem: the engine has no seccomp support: agents cannot be confined\n");
         problems++;
@@ -118,10 +180,15 @@ int cmd_doctor(int argc, char **argv)
             !info.memory_limit && !info.pids_limit ? " and " : "", info.pids_limit ? "" : "pids");
         problems++;
     }
+    bool limits_waived = sandbox_allows_unenforced(sb, SANDBOX_UNENFORCED_MEMORY) &&
+                         sandbox_allows_unenforced(sb, SANDBOX_UNENFORCED_PIDS) &&
+                         sandbox_allows_unenforced(sb, SANDBOX_UNENFORCED_CPU) &&
+                         sandbox_allows_unenforced(sb, SANDBOX_UNENFORCED_ULIMITS);
     if (info.rootless && e->kind == ENGINE_PODMAN && info.cgroup_version &&
-        strcmp(info.cgroup_version, "1") == 0) {
+        strcmp(info.cgroup_version, "1") == 0 && !limits_waived) {
         printf("problem: rootless Podman on cgroup v1 accepts memory and pids limits but does "
-               "not apply them\n");
+               "not apply them (nor CPU quotas or ulimits): nanocell refuses its containers "
+               "unless sandbox.allow_unenforced waives them\n");
         problems++;
     }
     if (problems)

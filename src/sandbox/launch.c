@@ -7,8 +7,11 @@
 #include "engine/container.h"
 #include "sandbox/verify.h"
 #include "util/strv.h"
+#include "util/timeutil.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
+
+#define REMOVE_ATTEMPTS 4
 
 void sandbox_container_free(sandbox_container *c)
 {
@@ -16,10 +19,37 @@ void sandbox_container_free(sandbox_container *c)
         return;
     engine_attach_free(c->attach);
     engine_wait_free(c->wait);
+    oomwatch_free(c->oom);
     strbuf_release(&c->report);
     free(c->id);
     free(c->name);
     free(c);
+}
+
+/* Removes id and confirms it is gone. Podman can answer a forced removal of a container that
+ * is exiting at that moment and still keep it: the state is asked afterwards, and the removal
+ * retried a few times. */
+static int remove_confirmed(engine *e, const char *id, nc_error **err)
+{
+    _cleanup_error_ nc_error *rerr = NULL;
+    for (int attempt = 0; attempt < REMOVE_ATTEMPTS; attempt++) {
+        if (attempt)
+            sleep_ms(100u * (unsigned)attempt);
+        nc_error_free(TAKE_PTR(rerr));
+        int r = engine_container_remove(e, id, true, &rerr);
+        if (r < 0 && r != -ENOENT)
+            continue;
+        engine_state st = {0};
+        nc_error_free(TAKE_PTR(rerr));
+        r = engine_container_state(e, id, &st, &rerr);
+        engine_state_release(&st);
+        if (r == -ENOENT)
+            return 0;
+        if (!rerr)
+            nc_error_set(&rerr, EBUSY, "the engine still lists it after removal");
+    }
+    return nc_error_set_http(err, rerr->code, rerr->http_status, "remove container %.12s: %s", id,
+                             rerr->msg);
 }
 
 int sandbox_container_remove(engine *e, sandbox_container *c, nc_error **err)
@@ -29,22 +59,22 @@ int sandbox_container_remove(engine *e, sandbox_container *c, nc_error **err)
         /* Close our ends first: a pending wait or attach must not hold the removal up. */
         engine_attach_free(TAKE_PTR(c->attach));
         engine_wait_free(TAKE_PTR(c->wait));
-        _cleanup_error_ nc_error *rerr = NULL;
-        r = engine_container_remove(e, c->id, true, &rerr);
-        if (r == -ENOENT)
-            r = 0;
-        else if (r < 0)
-            r = nc_error_set_http(err, rerr->code, rerr->http_status, "remove container %.12s: %s",
-                                  c->id, rerr->msg);
+        r = remove_confirmed(e, c->id, err);
     }
     sandbox_container_free(c);
     return r;
 }
 
-/* Fails the launch: removes what was created, keeps the first error. */
-static int abort_launch(engine *e, sandbox_container *c, int r)
+/* Fails the launch: removes what was created. A failed removal is added to the error, since
+ * it leaves a container behind (the next start's reaper takes it). */
+static int abort_launch(engine *e, sandbox_container *c, int r, nc_error **err)
 {
-    sandbox_container_remove(e, c, NULL);
+    _cleanup_error_ nc_error *rerr = NULL;
+    if (sandbox_container_remove(e, c, &rerr) < 0 && err && *err) {
+        char *msg = xasprintf("%s; and %s", (*err)->msg, rerr->msg);
+        free((*err)->msg);
+        (*err)->msg = msg;
+    }
     return r;
 }
 
@@ -73,35 +103,50 @@ int sandbox_launch(engine *e, const sandbox_spec *spec, const char *name,
                             nc_error_set(err, EPERM,
                                          "the engine created container '%s' with warnings, so "
                                          "it is not the one asked for: %s",
-                                         name, all));
+                                         name, all),
+                            err);
     }
     _cleanup_json_ nc_json *inspect = NULL;
     r = engine_container_inspect(e, c->id, &inspect, err);
     if (r < 0)
-        return abort_launch(e, c, nc_error_wrap(err, "inspect container '%s'", name));
+        return abort_launch(e, c, nc_error_wrap(err, "inspect container '%s'", name), err);
     r = sandbox_verify_inspect(spec, inspect, &c->report, err);
     if (r < 0)
-        return abort_launch(e, c, nc_error_wrap(err, "container '%s'", name));
+        return abort_launch(e, c, nc_error_wrap(err, "container '%s'", name), err);
     r = engine_attach_open(e, c->id, &c->attach, err);
     if (r < 0)
-        return abort_launch(e, c, nc_error_wrap(err, "attach to container '%s'", name));
+        return abort_launch(e, c, nc_error_wrap(err, "attach to container '%s'", name), err);
     r = engine_wait_begin(e, c->id, "next-exit", &c->wait, err);
     if (r < 0)
-        return abort_launch(e, c, nc_error_wrap(err, "wait for container '%s'", name));
+        return abort_launch(e, c, nc_error_wrap(err, "wait for container '%s'", name), err);
     r = engine_container_start(e, c->id, err);
     if (r < 0)
-        return abort_launch(e, c, nc_error_wrap(err, "start container '%s'", name));
+        return abort_launch(e, c, nc_error_wrap(err, "start container '%s'", name), err);
     engine_state st = {0};
     r = engine_container_state(e, c->id, &st, err);
     if (r < 0)
-        return abort_launch(e, c, nc_error_wrap(err, "inspect container '%s'", name));
+        return abort_launch(e, c, nc_error_wrap(err, "inspect container '%s'", name), err);
     c->pid = st.pid;
     engine_state_release(&st);
-    r = sandbox_verify_runtime(spec, c->pid, opts && opts->proc_root ? opts->proc_root : "/proc",
-                               opts && opts->cgroup_root ? opts->cgroup_root : "/sys/fs/cgroup",
-                               &c->report, err);
-    if (r < 0)
-        return abort_launch(e, c, nc_error_wrap(err, "container '%s'", name));
+    const char *proc = opts && opts->proc_root ? opts->proc_root : "/proc";
+    const char *cgroot = opts && opts->cgroup_root ? opts->cgroup_root : "/sys/fs/cgroup";
+    r = sandbox_verify_runtime(spec, c->pid, proc, cgroot, &c->report, err);
+    if (r < 0) {
+        /* A process that is gone cannot be verified: say so rather than blame the engine. */
+        engine_state after = {0};
+        if (engine_container_state(e, c->id, &after, NULL) == 0 && !after.running)
+            nc_error_wrap(err,
+                          "container '%s' exited (status %lld) before it could be verified; "
+                          "an agent must read its input from stdin before anything else",
+                          name, (long long)after.exit_code);
+        else
+            nc_error_wrap(err, "container '%s'", name);
+        engine_state_release(&after);
+        return abort_launch(e, c, r, err);
+    }
+    _cleanup_error_ nc_error *oerr = NULL;
+    if (oomwatch_open(c->pid, proc, cgroot, &c->oom, &oerr) < 0)
+        strbuf_addf(&c->report, "note oom-watch: %s\n", oerr->msg);
     *ret = c;
     return 0;
 }

@@ -15,6 +15,7 @@
 #include "engine/attach.h"
 #include "engine/engine.h"
 #include "engine/wait.h"
+#include "sandbox/oomwatch.h"
 #include "sandbox/spec.h"
 
 typedef struct sandbox_container {
@@ -23,6 +24,7 @@ typedef struct sandbox_container {
     int64_t pid;           /* the container's init on the engine host */
     engine_attach *attach; /* stdio, hijacked before start */
     engine_wait *wait;     /* registered before start */
+    oomwatch *oom;         /* the host's own view of OOM kills; NULL when unavailable */
     strbuf report;         /* verification lines, for the run log */
 } sandbox_container;
 

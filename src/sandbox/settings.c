@@ -124,12 +124,15 @@ int sandbox_check_cap(const char *v, nc_error **err)
 
 int sandbox_check_unenforced(const char *v, nc_error **err)
 {
-    if (strcmp(v, SANDBOX_UNENFORCED_MEMORY) == 0 || strcmp(v, SANDBOX_UNENFORCED_PIDS) == 0 ||
-        strcmp(v, SANDBOX_UNENFORCED_RUNTIME) == 0 || strcmp(v, SANDBOX_UNENFORCED_CGROUPNS) == 0)
-        return 0;
+    static const char *const names[] = {SANDBOX_UNENFORCED_MEMORY,   SANDBOX_UNENFORCED_PIDS,
+                                        SANDBOX_UNENFORCED_CPU,      SANDBOX_UNENFORCED_ULIMITS,
+                                        SANDBOX_UNENFORCED_CGROUPNS, SANDBOX_UNENFORCED_RUNTIME};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(v, names[i]) == 0)
+            return 0;
     return nc_error_set(err, EINVAL,
                         "'%s' is not a check that can be waived: use \"memory\", \"pids\", "
-                        "\"cgroupns\" or \"runtime\"",
+                        "\"cpu\", \"ulimits\", \"cgroupns\" or \"runtime\"",
                         v);
 }
 

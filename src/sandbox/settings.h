@@ -17,6 +17,8 @@
 /* Verification failures an operator may choose to tolerate (sandbox.allow_unenforced). */
 #define SANDBOX_UNENFORCED_MEMORY "memory"     /* the engine did not apply the memory limit */
 #define SANDBOX_UNENFORCED_PIDS "pids"         /* the engine did not apply the pids limit */
+#define SANDBOX_UNENFORCED_CPU "cpu"           /* the engine did not apply the CPU quota */
+#define SANDBOX_UNENFORCED_ULIMITS "ulimits"   /* the engine did not apply nofile/nproc/core */
 #define SANDBOX_UNENFORCED_RUNTIME "runtime"   /* the container's process cannot be inspected */
 #define SANDBOX_UNENFORCED_CGROUPNS "cgroupns" /* the engine left the host's cgroup namespace */
 

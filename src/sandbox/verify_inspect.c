@@ -109,29 +109,40 @@ static void check_security_opt(vreport *v, const sandbox_spec *s, const nc_json 
                   "the engine does not hold the profile nanocell sent");
 }
 
+/* Limits the engine reports as not set can be waived (sandbox.allow_unenforced), for engines
+ * that cannot apply them: rootless Podman 4 on cgroup v1 reports Memory, PidsLimit and NanoCpus
+ * as 0 and no Ulimits. */
 static void check_limits(vreport *v, const sandbox_settings *st, const nc_json *hc)
 {
+    bool waive_mem = sandbox_allows_unenforced(st, SANDBOX_UNENFORCED_MEMORY);
     int64_t pids = get_int(json_get(hc, "PidsLimit"), 0);
     if (st->pids_limit == 0)
         vreport_check(v, pids <= 0, "HostConfig.PidsLimit", "%lld, asked unlimited",
                       (long long)pids);
     else
-        vreport_check(v, pids == st->pids_limit, "HostConfig.PidsLimit", "%lld, asked %lld",
-                      (long long)pids, (long long)st->pids_limit);
+        vreport_check_waivable(v, pids == st->pids_limit,
+                               pids <= 0 && sandbox_allows_unenforced(st, SANDBOX_UNENFORCED_PIDS),
+                               "HostConfig.PidsLimit", "%lld, asked %lld", (long long)pids,
+                               (long long)st->pids_limit);
     int64_t mem = get_int(json_get(hc, "Memory"), 0);
     int64_t swap = get_int(json_get(hc, "MemorySwap"), 0);
-    vreport_check(v, mem == (int64_t)st->memory, "HostConfig.Memory", "%lld, asked %llu",
-                  (long long)mem, (unsigned long long)st->memory);
-    vreport_check(v, st->memory ? swap == mem : swap <= 0, "HostConfig.MemorySwap",
-                  "%lld, asked %llu (no swap)", (long long)swap, (unsigned long long)st->memory);
+    vreport_check_waivable(v, mem == (int64_t)st->memory, mem == 0 && waive_mem,
+                           "HostConfig.Memory", "%lld, asked %llu", (long long)mem,
+                           (unsigned long long)st->memory);
+    vreport_check_waivable(v, st->memory ? swap == mem : swap <= 0,
+                           mem == 0 && swap <= 0 && waive_mem, "HostConfig.MemorySwap",
+                           "%lld, asked %llu (no swap)", (long long)swap,
+                           (unsigned long long)st->memory);
     int64_t nano = get_int(json_get(hc, "NanoCpus"), 0);
     int64_t quota = get_int(json_get(hc, "CpuQuota"), 0);
     int64_t period = get_int(json_get(hc, "CpuPeriod"), 0);
     /* Podman echoes NanoCpus and also sets the equivalent CFS quota. */
     bool cpu_ok = nano == st->nano_cpus &&
                   (quota == 0 || (period > 0 && quota * 1000000000 / period == st->nano_cpus));
-    vreport_check(v, cpu_ok, "HostConfig.NanoCpus", "%lld (quota %lld/%lld), asked %lld",
-                  (long long)nano, (long long)quota, (long long)period, (long long)st->nano_cpus);
+    vreport_check_waivable(
+        v, cpu_ok, nano == 0 && quota <= 0 && sandbox_allows_unenforced(st, SANDBOX_UNENFORCED_CPU),
+        "HostConfig.NanoCpus", "%lld (quota %lld/%lld), asked %lld", (long long)nano,
+        (long long)quota, (long long)period, (long long)st->nano_cpus);
     vreport_check(v, !get_bool(json_get(hc, "OomKillDisable")), "HostConfig.OomKillDisable",
                   "the OOM killer is disabled");
 }
@@ -151,16 +162,20 @@ static void check_ulimits(vreport *v, const sandbox_settings *st, const nc_json 
     } want[] = {{"nofile", st->nofile}, {"nproc", st->nproc}, {"core", 0}};
     const nc_json *ul = json_get(hc, "Ulimits");
     for (size_t k = 0; k < NC_ARRAY_SIZE(want); k++) {
-        bool ok = false;
+        bool ok = false, found = false;
         for (size_t i = 0; i < json_array_len(ul); i++) {
             const nc_json *u = json_array_at(ul, i);
             const char *n = json_string(json_get(u, "Name"));
-            if (n && ulimit_name_is(n, want[k].name))
+            if (n && ulimit_name_is(n, want[k].name)) {
+                found = true;
                 ok = get_int(json_get(u, "Soft"), -1) == want[k].want &&
                      get_int(json_get(u, "Hard"), -1) == want[k].want;
+            }
         }
         _cleanup_free_ char *name = xasprintf("HostConfig.Ulimits.%s", want[k].name);
-        vreport_check(v, ok, name, "not %lld", (long long)want[k].want);
+        vreport_check_waivable(
+            v, ok, !found && sandbox_allows_unenforced(st, SANDBOX_UNENFORCED_ULIMITS), name,
+            "%s, asked %lld", found ? "different" : "not set", (long long)want[k].want);
     }
 }
 

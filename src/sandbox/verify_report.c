@@ -51,6 +51,19 @@ void vreport_check(vreport *v, bool ok, const char *name, const char *fmt, ...)
     va_end(ap);
 }
 
+void vreport_check_waivable(vreport *v, bool ok, bool waived, const char *name, const char *fmt,
+                            ...)
+{
+    if (ok) {
+        vreport_ok(v, name);
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    line(v, waived ? "waived" : "FAILED", name, fmt, ap);
+    va_end(ap);
+}
+
 int vreport_finish(vreport *v, const char *what, nc_error **err)
 {
     int r = 0;

@@ -22,6 +22,9 @@ void vreport_waive(vreport *v, const char *name, const char *fmt, ...)
 /* vreport_ok when ok, else vreport_fail with the message. */
 void vreport_check(vreport *v, bool ok, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Like vreport_check, but a failure becomes "waived" when waived is true. */
+void vreport_check_waivable(vreport *v, bool ok, bool waived, const char *name, const char *fmt,
+                            ...) __attribute__((format(printf, 5, 6)));
 /* Returns 0, or -EPERM with "what: name: why; ..." when a check failed. Releases v. */
 int vreport_finish(vreport *v, const char *what, nc_error **err);
 

@@ -172,6 +172,40 @@ static char *cgroup_path(const char *cgroups, const char *controller, bool *v2)
     return unified;
 }
 
+static void check_cpu(vreport *v, const sandbox_settings *st, const char *cgroups,
+                      const char *cgroot)
+{
+    if (st->nano_cpus == 0) {
+        vreport_ok(v, "runtime.cgroup.cpu");
+        return;
+    }
+    bool v2 = false;
+    _cleanup_free_ char *path = cgroup_path(cgroups, "cpu", &v2);
+    long long quota = -1, period = 0;
+    _cleanup_strbuf_ strbuf text = STRBUF_INIT;
+    if (path && v2) {
+        _cleanup_free_ char *f = xasprintf("%s%s/cpu.max", cgroot, path);
+        if (read_file(f, 4096, &text, NULL) == 0 && strncmp(strbuf_str(&text), "max", 3) != 0) {
+            char *end;
+            quota = strtoll(strbuf_str(&text), &end, 10);
+            period = strtoll(end, NULL, 10);
+        }
+    } else if (path) {
+        _cleanup_free_ char *fq = xasprintf("%s/cpu%s/cpu.cfs_quota_us", cgroot, path);
+        _cleanup_free_ char *fp = xasprintf("%s/cpu%s/cpu.cfs_period_us", cgroot, path);
+        _cleanup_strbuf_ strbuf ptext = STRBUF_INIT;
+        if (read_file(fq, 4096, &text, NULL) == 0 && read_file(fp, 4096, &ptext, NULL) == 0) {
+            quota = strtoll(strbuf_str(&text), NULL, 10);
+            period = strtoll(strbuf_str(&ptext), NULL, 10);
+        }
+    }
+    bool ok = quota > 0 && period > 0 && quota * 1000000000 / period == st->nano_cpus;
+    vreport_check_waivable(v, ok, sandbox_allows_unenforced(st, SANDBOX_UNENFORCED_CPU),
+                           "runtime.cgroup.cpu",
+                           "quota %lld per period %lld in cgroup '%s', asked %lld nano-CPUs", quota,
+                           period, path ? path : "?", (long long)st->nano_cpus);
+}
+
 static void check_limit(vreport *v, const sandbox_spec *s, const char *cgroups, const char *cgroot,
                         const char *controller, uint64_t want, const char *waiver)
 {
@@ -213,6 +247,59 @@ static void check_limit(vreport *v, const sandbox_spec *s, const char *cgroups, 
         vreport_waive(v, name, "%s", why);
     else
         vreport_fail(v, name, "%s; waive with sandbox.allow_unenforced = [\"%s\"]", why, waiver);
+}
+
+/* /proc/<pid>/limits: "Max open files            1024                 1024                 files".
+ * Returns the soft and hard values of the named limit; "unlimited" reads as -1. */
+static bool rlimit_of(const char *limits, const char *label, long long *soft, long long *hard)
+{
+    const char *p = strstr(limits, label);
+    if (!p)
+        return false;
+    p += strlen(label);
+    long long v[2];
+    for (int i = 0; i < 2; i++) {
+        while (*p == ' ')
+            p++;
+        if (strncmp(p, "unlimited", 9) == 0) {
+            v[i] = -1;
+            p += 9;
+        } else {
+            char *end;
+            v[i] = strtoll(p, &end, 10);
+            if (end == p)
+                return false;
+            p = end;
+        }
+    }
+    *soft = v[0];
+    *hard = v[1];
+    return true;
+}
+
+static void check_rlimits(vreport *v, const sandbox_settings *st, const char *proc, int64_t pid)
+{
+    _cleanup_free_ char *path = xasprintf("%s/%lld/limits", proc, (long long)pid);
+    _cleanup_strbuf_ strbuf text = STRBUF_INIT;
+    _cleanup_error_ nc_error *rerr = NULL;
+    bool waive = sandbox_allows_unenforced(st, SANDBOX_UNENFORCED_ULIMITS);
+    if (read_file(path, PROC_FILE_MAX, &text, &rerr) < 0) {
+        vreport_fail(v, "runtime.rlimits", "%s", rerr->msg);
+        return;
+    }
+    const struct {
+        const char *label, *name;
+        long long want;
+    } want[] = {{"Max open files", "nofile", st->nofile},
+                {"Max processes", "nproc", st->nproc},
+                {"Max core file size", "core", 0}};
+    for (size_t i = 0; i < NC_ARRAY_SIZE(want); i++) {
+        long long soft = -2, hard = -2;
+        bool found = rlimit_of(strbuf_str(&text), want[i].label, &soft, &hard);
+        _cleanup_free_ char *name = xasprintf("runtime.rlimit.%s", want[i].name);
+        vreport_check_waivable(v, found && soft == want[i].want && hard == want[i].want, waive,
+                               name, "%lld/%lld, asked %lld", soft, hard, want[i].want);
+    }
 }
 
 /* One line of mountinfo, split into the fields used here. */
@@ -367,6 +454,8 @@ int sandbox_verify_runtime(const sandbox_spec *s, int64_t pid, const char *proc,
                 SANDBOX_UNENFORCED_MEMORY);
     check_limit(&v, s, strbuf_str(&cgroups), cgroot, "pids", (uint64_t)s->settings->pids_limit,
                 SANDBOX_UNENFORCED_PIDS);
+    check_cpu(&v, s->settings, strbuf_str(&cgroups), cgroot);
+    check_rlimits(&v, s->settings, proc, pid);
     check_mounts(&v, s, proc, pid);
     return vreport_finish(&v, "the running container is not confined as asked", err);
 }

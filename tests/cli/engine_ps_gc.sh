@@ -26,7 +26,28 @@ foreign=$(mk "nc-cli-foreign-$$" "$other" "$boot/999999/1")
 [ -n "$live" ] && [ -n "$dead" ] && [ -n "$foreign" ] && ok "test containers created" || not_ok "test containers created"
 
 run "$NC" doctor
-expect_rc "doctor is happy with the engine" 0
+case $NANOCELL_TEST_ENGINE in
+rootless-podman)
+	expect_rc "doctor reports rootless Podman's ignored limits as a problem" 1
+	expect_match "doctor names the problem" "$OUT" "rootless Podman on cgroup v1 accepts memory"
+	waivers='"memory", "pids", "cpu", "ulimits", "cgroupns"'
+	;;
+podman)
+	expect_rc "doctor reports Podman's ignored CgroupnsMode as a problem" 1
+	expect_match "doctor names the problem" "$OUT" "ignores CgroupnsMode"
+	waivers='"cgroupns"'
+	;;
+*)
+	expect_rc "doctor is happy with the engine" 0
+	waivers=
+	;;
+esac
+if [ -n "$waivers" ]; then
+	printf '[sandbox]\nallow_unenforced = [%s]\n' "$waivers" >>"$NANOCELL_CONFIG"
+	run "$NC" doctor
+	expect_rc "with the waivers, doctor is happy" 0
+	expect_match "and lists each waiver as a loosening" "$OUT" "loosened  allow_unenforced 'cgroupns'"
+fi
 expect_match "doctor names the engine" "$OUT" "engine +(Docker|Podman) "
 expect_match "doctor reports the API version in use" "$OUT" "api +1\.[0-9]+ in use"
 expect_match "doctor reports the install id" "$OUT" "install id +$install"

@@ -148,9 +148,6 @@ static void test_spec_podman_and_api44(void **state)
     for (size_t k = 0; k < NC_ARRAY_SIZE(want); k++)
         assert_string_equal(str_at(json_get(hc, "Tmpfs"), want[k], NULL),
                             "rw,noexec,nosuid,nodev,size=67108864");
-    bool b;
-    const nc_json *m = json_array_at(json_get(hc, "Mounts"), 1);
-    assert_true(json_bool(json_get(json_get(m, "BindOptions"), "ReadOnlyForceRecursive"), &b) && b);
     /* Refusals. */
     s.seccomp_path = NULL;
     strbuf out = STRBUF_INIT;
@@ -467,10 +464,13 @@ static void test_inspect_refuses_each_weakened_field(void **state)
                 {.method = "DELETE",
                  .path = "/v1.41/containers/abc?v=1&force=1",
                  .response = fake_text(204, NULL, "")},
+                {.method = "GET",
+                 .path = "/v1.41/containers/abc/json",
+                 .response = fake_json(404, "{\"message\":\"No such container: abc\"}")},
             };
             struct fake_engine_opts o = {.api_version = "1.41",
                                          .libpod_version = kind == ENGINE_PODMAN ? "4.3.1" : NULL};
-            struct fake_engine *fe = fake_engine_start(script, 3, &o);
+            struct fake_engine *fe = fake_engine_start(script, NC_ARRAY_SIZE(script), &o);
             _cleanup_free_ char *host = xasprintf("unix://%s", fake_engine_socket(fe));
             engine_opts eo = {.host = host, .host_source = "test"};
             engine *e = NULL;
@@ -494,6 +494,54 @@ static void test_inspect_refuses_each_weakened_field(void **state)
     }
 }
 
+/* Rootless Podman 4 on cgroup v1 reports the limits as unset: refused, naming each; waived
+ * explicitly, accepted with "waived" lines. A different non-zero value is never waived. */
+static void test_inspect_waivers(void **state)
+{
+    (void)state;
+    sandbox_spec s = make_spec(ENGINE_PODMAN);
+    struct inspect x = inspect_defaults(ENGINE_PODMAN);
+    x.pids = 0;
+    x.memory = x.swap = 0;
+    x.nano = x.quota = x.period = 0;
+    x.nofile = x.nproc = x.core = -7; /* marks them absent below */
+    _cleanup_free_ char *text = inspect_json(&x);
+    /* Drop the Ulimits array entirely, as the engine does. */
+    char *ul = strstr(text, "\"Ulimits\":[");
+    char *end = strchr(ul, ']');
+    memmove(ul + strlen("\"Ulimits\":["), end, strlen(end) + 1);
+    _cleanup_json_ nc_json *doc = NULL;
+    assert_int_equal(json_parse(text, strlen(text), &doc, NULL), 0);
+    nc_error *err = NULL;
+    assert_int_equal(sandbox_verify_inspect(&s, doc, NULL, &err), -EPERM);
+    const char *const named[] = {"HostConfig.PidsLimit: 0, asked 256",
+                                 "HostConfig.Memory: 0, asked 536870912", "HostConfig.NanoCpus",
+                                 "HostConfig.Ulimits.nofile: not set"};
+    for (size_t i = 0; i < NC_ARRAY_SIZE(named); i++)
+        if (!strstr(err->msg, named[i]))
+            fail_msg("'%s' not named in: %s", named[i], err->msg);
+    nc_error_free(err);
+    err = NULL;
+    char **saved = cfg->sandbox.allow_unenforced;
+    cfg->sandbox.allow_unenforced = (char *[]){"memory", "pids", "cpu", "ulimits", NULL};
+    strbuf report = STRBUF_INIT;
+    if (sandbox_verify_inspect(&s, doc, &report, &err) < 0)
+        fail_msg("waived: %s", nc_error_msg(err));
+    assert_non_null(strstr(report.buf, "waived HostConfig.Memory"));
+    assert_non_null(strstr(report.buf, "waived HostConfig.Ulimits.nproc"));
+    strbuf_release(&report);
+    /* A limit reported with another value is not "unset": no waiver covers it. */
+    struct inspect y = inspect_defaults(ENGINE_PODMAN);
+    y.memory = y.swap = 1024 * 1024 * 1024;
+    _cleanup_free_ char *text2 = inspect_json(&y);
+    _cleanup_json_ nc_json *doc2 = NULL;
+    assert_int_equal(json_parse(text2, strlen(text2), &doc2, NULL), 0);
+    assert_int_equal(sandbox_verify_inspect(&s, doc2, NULL, &err), -EPERM);
+    assert_non_null(strstr(err->msg, "HostConfig.Memory: 1073741824, asked 536870912"));
+    nc_error_free(err);
+    cfg->sandbox.allow_unenforced = saved;
+}
+
 /* Docker reports a limit it dropped only as a create warning: that is a refusal too. */
 static void test_create_warning_is_fatal(void **state)
 {
@@ -507,9 +555,12 @@ static void test_create_warning_is_fatal(void **state)
         {.method = "DELETE",
          .path = "/v1.41/containers/abc?v=1&force=1",
          .response = fake_text(204, NULL, "")},
+        {.method = "GET",
+         .path = "/v1.41/containers/abc/json",
+         .response = fake_json(404, "{\"message\":\"No such container: abc\"}")},
     };
     struct fake_engine_opts o = {.api_version = "1.41"};
-    struct fake_engine *fe = fake_engine_start(script, 2, &o);
+    struct fake_engine *fe = fake_engine_start(script, NC_ARRAY_SIZE(script), &o);
     _cleanup_free_ char *host = xasprintf("unix://%s", fake_engine_socket(fe));
     engine_opts eo = {.host = host, .host_source = "test"};
     engine *e = NULL;
@@ -559,6 +610,15 @@ static void link_ns(const char *who, const char *ns, const char *target)
     "3 1 0:3 / /workspace/group rw,relatime - ext4 /dev/vda rw\n"                                  \
     "4 1 0:3 / /workspace/extra/docs ro,relatime - ext4 /dev/vda rw\n"
 
+#define GOOD_LIMITS                                                                                \
+    "Limit                     Soft Limit           Hard Limit           Units\n"                  \
+    "Max core file size        0                    0                    bytes\n"                  \
+    "Max processes             512                  512                  processes\n"              \
+    "Max open files            1024                 1024                 files\n"
+
+static const char *limits_text = GOOD_LIMITS;
+static const char *cpu_quota = "100000\n";
+
 static void build_tree(const char *status, const char *mountinfo, const char *mem, const char *pids,
                        const char *netdev, bool share_cgroupns)
 {
@@ -567,9 +627,13 @@ static void build_tree(const char *status, const char *mountinfo, const char *me
     put("proc/4242/status", status);
     put("proc/4242/mountinfo", mountinfo);
     put("proc/4242/net/dev", netdev);
-    put("proc/4242/cgroup", "12:pids:/docker/abc\n8:memory:/docker/abc\n0::/\n");
+    put("proc/4242/limits", limits_text);
+    put("proc/4242/cgroup",
+        "12:pids:/docker/abc\n8:memory:/docker/abc\n3:cpu,cpuacct:/docker/abc\n0::/\n");
     put("cg/memory/docker/abc/memory.limit_in_bytes", mem);
     put("cg/pids/docker/abc/pids.max", pids);
+    put("cg/cpu/docker/abc/cpu.cfs_quota_us", cpu_quota);
+    put("cg/cpu/docker/abc/cpu.cfs_period_us", "100000\n");
     const char *const ns[] = {"net", "ipc", "cgroup", "pid", "mnt", "uts"};
     for (size_t i = 0; i < NC_ARRAY_SIZE(ns); i++) {
         _cleanup_free_ char *host = xasprintf("%s:[40265318%02zu]", ns[i], i);
@@ -653,6 +717,22 @@ static void test_runtime(void **state)
                    LO_ONLY "  eth0:       0       0    0    0    0     0\n", false,
                    "runtime.network");
     expect_runtime(GOOD_STATUS, GOOD_MOUNTINFO, mem, pids, LO_ONLY, true, "runtime.ns.cgroup");
+    cpu_quota = "-1\n";
+    expect_runtime(GOOD_STATUS, GOOD_MOUNTINFO, mem, pids, LO_ONLY, false, "runtime.cgroup.cpu");
+    cpu_quota = "200000\n";
+    expect_runtime(GOOD_STATUS, GOOD_MOUNTINFO, mem, pids, LO_ONLY, false, "runtime.cgroup.cpu");
+    cpu_quota = "100000\n";
+    limits_text = "Max core file size        unlimited            unlimited            bytes\n"
+                  "Max processes             512                  512                  processes\n"
+                  "Max open files            1024                 1024                 files\n";
+    expect_runtime(GOOD_STATUS, GOOD_MOUNTINFO, mem, pids, LO_ONLY, false, "runtime.rlimit.core");
+    limits_text = "Max core file size        0                    0                    bytes\n"
+                  "Max processes             512                  4096                 processes\n"
+                  "Max open files            1024                 1024                 files\n";
+    expect_runtime(GOOD_STATUS, GOOD_MOUNTINFO, mem, pids, LO_ONLY, false, "runtime.rlimit.nproc");
+    limits_text = "Max core file size        0                    0                    bytes\n";
+    expect_runtime(GOOD_STATUS, GOOD_MOUNTINFO, mem, pids, LO_ONLY, false, "runtime.rlimit.nofile");
+    limits_text = GOOD_LIMITS;
     expect_runtime(GOOD_STATUS,
                    "1 0 0:1 / / rw,relatime - overlay overlay rw\n"
                    "2 1 0:2 / /tmp rw,nosuid,nodev,noexec - tmpfs tmpfs rw,size=65536k\n"
@@ -667,7 +747,9 @@ static void test_runtime(void **state)
                    mem, pids, LO_ONLY, false, "runtime.mounts./tmp");
     expect_runtime(GOOD_STATUS,
                    GOOD_MOUNTINFO "5 4 0:9 / /workspace/extra/docs/sub rw - tmpfs t rw\n", mem,
-                   pids, LO_ONLY, false, "writable below it: /workspace/extra/docs/sub");
+                   pids, LO_ONLY, false, "mounted below it: /workspace/extra/docs/sub");
+    expect_runtime(GOOD_STATUS, GOOD_MOUNTINFO "5 3 0:9 / /workspace/group/.ssh ro - ext4 x rw\n",
+                   mem, pids, LO_ONLY, false, "mounted below it: /workspace/group/.ssh");
     expect_runtime(GOOD_STATUS,
                    "1 0 0:1 / / ro - overlay overlay rw\n"
                    "2 1 0:2 / /tmp rw,nosuid,nodev,noexec - tmpfs tmpfs rw,size=65536k\n"
@@ -727,6 +809,7 @@ int main(void)
         cmocka_unit_test(test_inspect_accepts),
         cmocka_unit_test(test_inspect_refuses_each_weakened_field),
         cmocka_unit_test(test_create_warning_is_fatal),
+        cmocka_unit_test(test_inspect_waivers),
         cmocka_unit_test(test_runtime),
         cmocka_unit_test(test_runtime_waivers),
     };
