@@ -96,6 +96,23 @@ static int check_memory(uint64_t v, nc_error **err)
     return 0;
 }
 
+static int check_image(const char *v, nc_error **err)
+{
+    if (!*v)
+        return nc_error_set(err, EINVAL, "an image is required");
+    for (const char *p = v; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr("._-/:@", *p))
+            return nc_error_set(err, EINVAL, "image reference '%s' is not valid", v);
+    return 0;
+}
+
+static int check_assistant_name(const char *v, nc_error **err)
+{
+    if (!*v || strlen(v) > 64)
+        return nc_error_set(err, EINVAL, "an assistant name is 1-64 characters");
+    return 0;
+}
+
 #define OFF(field) BASE_CONFIG, offsetof(nc_config, field)
 #define SOFF(field) BASE_SANDBOX, offsetof(sandbox_settings, field)
 #define MS(s) ((int64_t)(s)*1000)
@@ -111,6 +128,17 @@ static const struct key keys[] = {
      NULL, NULL},
     {"engine.max_response_size", K_SIZE, OFF(engine_max_response), "\"8m\"", 64 * 1024, 1024 * MIB,
      NULL, NULL},
+    {"agent.image", K_STRING, OFF(agent_image), "\"nanocell-agent:latest\"", 0, 0, check_image,
+     NULL},
+    {"agent.timeout", K_DURATION, OFF(agent_timeout_ms), "\"30m\"", 1000, MS(7 * 24 * 3600), NULL,
+     NULL},
+    {"agent.idle_timeout", K_DURATION, OFF(agent_idle_timeout_ms), "\"30m\"", 100,
+     MS(7 * 24 * 3600), NULL, NULL},
+    {"agent.max_output_size", K_SIZE, OFF(agent_max_output), "\"10m\"", 64 * 1024, 1024 * MIB, NULL,
+     NULL},
+    {"agent.max_result_size", K_SIZE, OFF(agent_max_result), "\"1m\"", 1024, 64 * MIB, NULL, NULL},
+    {"agent.assistant_name", K_STRING, OFF(agent_assistant_name), "\"Andy\"", 0, 0,
+     check_assistant_name, NULL},
     {"sandbox.read_only_rootfs", K_BOOL, SOFF(read_only_rootfs), "true", 0, 0, NULL, NULL},
     {"sandbox.no_new_privileges", K_BOOL, SOFF(no_new_privileges), "true", 0, 0, NULL, NULL},
     {"sandbox.cap_add", K_STRINGS, SOFF(cap_add), "[]", 0, 0, sandbox_check_cap, NULL},

@@ -43,6 +43,14 @@ typedef struct nc_config {
     uint64_t engine_request_timeout_ms;
     uint64_t engine_max_response;
 
+    /* [agent] */
+    char *agent_image;
+    uint64_t agent_timeout_ms;      /* hard timeout: reset only by parsed results */
+    uint64_t agent_idle_timeout_ms; /* after the last result, _close is written */
+    uint64_t agent_max_output;      /* per stream (stdout, stderr) kept or forwarded */
+    uint64_t agent_max_result;      /* one result block */
+    char *agent_assistant_name;
+
     /* [sandbox]: the settings of every group without its own overrides */
     sandbox_settings sandbox;
     char *mount_allowlist; /* sandbox.mount_allowlist: global only; "" = default path */

@@ -15,6 +15,7 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"run", cmd_run, "run one agent turn in a verified, hardened container"},
     {"doctor", cmd_doctor, "check the configuration and the engine, and report problems"},
     {"ps", cmd_ps, "list the containers this install owns"},
     {"gc", cmd_gc, "remove this install's orphaned containers"},

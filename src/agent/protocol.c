@@ -9,7 +9,7 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-/* Markers are searched with the newline that must precede them. */
+/* Inside a block, markers are searched with the newline that must precede them. */
 #define START_LINE "\n" PROTOCOL_START
 #define END_LINE "\n" PROTOCOL_END
 
@@ -145,7 +145,9 @@ void marker_feed(marker_parser *p, const char *data, size_t len)
         const char *buf = strbuf_str(&p->pending);
         size_t n = p->pending.len;
         if (!p->in_block) {
-            const char *s = memmem(buf, n, START_LINE, strlen(START_LINE));
+            /* Outside a block a start marker counts anywhere, as in NanoClaw: an agent may
+             * print text without a newline right before it. */
+            const char *s = memmem(buf, n, PROTOCOL_START, strlen(PROTOCOL_START));
             if (!s) {
                 /* Keep what could be the beginning of a marker. */
                 size_t keep = strlen(START_LINE) - 1;
@@ -155,7 +157,7 @@ void marker_feed(marker_parser *p, const char *data, size_t len)
             }
             reset_block(p);
             p->in_block = true;
-            strbuf_consume(&p->pending, (size_t)(s - buf) + strlen(START_LINE));
+            strbuf_consume(&p->pending, (size_t)(s - buf) + strlen(PROTOCOL_START));
             continue;
         }
         const char *e = memmem(buf, n, END_LINE, strlen(END_LINE));

@@ -10,9 +10,11 @@
  * A result with "result": null is a session update: the agent finished a query and waits for
  * follow-up input.
  *
- * The parser is incremental: markers may be split across reads at any byte. A marker counts
- * only at the start of a line (agents print each marker on a line of its own, and a JSON string
- * cannot hold a raw newline), so a marker quoted inside a result can never cut it short. Text
+ * The parser is incremental: markers may be split across reads at any byte. Outside a block a
+ * start marker counts anywhere (as in NanoClaw: text without a newline may precede it). Inside a
+ * block, the end marker (and a new start marker, which abandons an unterminated block) count
+ * only at the start of a line: agents print each marker on a line of its own and a JSON string
+ * cannot hold a raw newline, so a marker quoted inside a result can never cut it short. Text
  * outside markers is ignored. A block that is not a valid result is skipped with a warning. A
  * block larger than the result cap is delivered as an error result, and nothing of it is held
  * beyond the cap, so memory stays bounded whatever the agent prints. */

@@ -2,6 +2,7 @@
 #ifndef NC_CMD_COMMANDS_H
 #define NC_CMD_COMMANDS_H
 
+int cmd_run(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
 int cmd_ps(int argc, char **argv);
 int cmd_gc(int argc, char **argv);

@@ -194,6 +194,8 @@ static int handshake(engine *e, nc_error **err)
     e->kind = libpod ? ENGINE_PODMAN : ENGINE_DOCKER;
     e->libpod_api = libpod ? xstrdup(libpod) : NULL;
     e->server = xstrdup(server ? server : "unknown");
+    const char *slash = server ? strchr(server, '/') : NULL;
+    e->version = slash ? xstrndup(slash + 1, strcspn(slash + 1, " ")) : xstrdup("unknown");
     http_response_release(&resp);
     e->server_api = minor;
     if (minor < ENGINE_API_MIN)
@@ -288,6 +290,7 @@ void engine_free(engine *e)
     endpoint_release(&e->ep);
     free(e->api_prefix);
     free(e->server);
+    free(e->version);
     free(e->libpod_api);
     free(e);
 }

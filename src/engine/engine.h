@@ -45,6 +45,7 @@ typedef struct engine {
     int server_api;   /* the engine's own maximum, 1.<server_api> */
     char *api_prefix; /* "/v1.NN" */
     char *server;     /* the Server header, e.g. "Docker/20.10.24 (linux)" */
+    char *version;    /* the release in it, e.g. "20.10.24"; "unknown" when absent */
     char *libpod_api; /* Podman's Libpod-Api-Version, NULL for Docker */
     http_opts http_opts;
     http_client *http; /* one handle, reused: keep-alive across calls */

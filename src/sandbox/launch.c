@@ -23,6 +23,8 @@ void sandbox_container_free(sandbox_container *c)
     strbuf_release(&c->report);
     free(c->id);
     free(c->name);
+    free(c->image_id);
+    free(c->runtime);
     free(c);
 }
 
@@ -110,6 +112,10 @@ int sandbox_launch(engine *e, const sandbox_spec *spec, const char *name,
     r = engine_container_inspect(e, c->id, &inspect, err);
     if (r < 0)
         return abort_launch(e, c, nc_error_wrap(err, "inspect container '%s'", name), err);
+    const char *image_id = json_string(json_get(inspect, "Image"));
+    const char *runtime = json_string(json_get(json_get(inspect, "HostConfig"), "Runtime"));
+    c->image_id = image_id ? xstrdup(image_id) : NULL;
+    c->runtime = runtime && *runtime ? xstrdup(runtime) : NULL;
     r = sandbox_verify_inspect(spec, inspect, &c->report, err);
     if (r < 0)
         return abort_launch(e, c, nc_error_wrap(err, "container '%s'", name), err);

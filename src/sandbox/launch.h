@@ -21,6 +21,8 @@
 typedef struct sandbox_container {
     char *id;
     char *name;
+    char *image_id;        /* from inspect: the image the engine really used */
+    char *runtime;         /* from inspect: the OCI runtime, NULL for the engine default */
     int64_t pid;           /* the container's init on the engine host */
     engine_attach *attach; /* stdio, hijacked before start */
     engine_wait *wait;     /* registered before start */

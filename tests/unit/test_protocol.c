@@ -96,10 +96,13 @@ static void test_fake_markers_inside_json(void **state)
     expect_everywhere(S "{\"status\":\"success\",\"result\":\"a " PROTOCOL_END
                         " b\\n" PROTOCOL_START " c\"}" E,
                       1 << 20, "ok:a " PROTOCOL_END " b\n" PROTOCOL_START " c|\n", 0);
-    /* A marker in the middle of a line of text outside the blocks is not a marker. */
+    /* Outside a block a start marker counts mid-line (text without a newline before it)... */
+    expect_everywhere("progress 42%" S "{\"status\":\"success\",\"result\":\"mid\"}" E, 1 << 20,
+                      "ok:mid|\n", 0);
+    /* ...so stray marker text outside blocks opens a block, which the next real one replaces. */
     expect_everywhere("log: " PROTOCOL_START " not really\n" S
                       "{\"status\":\"success\",\"result\":\"real\"}" E,
-                      1 << 20, "ok:real|\n", 0);
+                      1 << 20, "ok:real|\n", 1);
 }
 
 static void test_missing_end(void **state)

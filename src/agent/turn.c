@@ -1,0 +1,565 @@
+#include "agent/turn.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/runlog.h"
+#include "agent/workspace.h"
+#include "engine/container.h"
+#include "engine/demux.h"
+#include "orch/owner.h"
+#include "sandbox/launch.h"
+#include "sandbox/prepare.h"
+#include "util/strv.h"
+#include "util/timeutil.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+/* NanoClaw's grace between the idle close and the hard kill. */
+#define IDLE_GRACE_MS 30000
+/* The stop's grace: SIGTERM, then SIGKILL after this many seconds. */
+#define STOP_GRACE_S 1
+/* How long output may still come after a stop, and the exit status after the stream ends. */
+#define DRAIN_AFTER_STOP_MS 5000
+#define EXIT_WAIT_MS 10000
+#define EXIT_WAIT_FALLBACK_MS 1000
+/* The tail of stderr quoted when the agent exits non-zero. */
+#define STDERR_TAIL 200
+
+struct turn {
+    const turn_request *req;
+    engine *e;
+    sandbox_container *c;
+    workspace ws;
+    demux dmx;
+    marker_parser mp;
+    strbuf payload;
+    size_t payload_off;
+    bool stdin_closed;
+    uint64_t hard_ms, idle_ms;
+    uint64_t hard_deadline, idle_deadline; /* 0: not running */
+    bool close_sent, eof, timed_out, interrupted;
+    uint64_t max_output;
+    uint64_t stdout_bytes, stderr_bytes;
+    bool stdout_truncated, stderr_truncated;
+    strbuf stderr_tail;
+    uint64_t error_results;
+    char *session;
+    char *outcome;      /* metadata only, for the run log: never the agent's own text */
+    char *verification; /* the launch's report, kept for the run log */
+    char *runtime;
+    sandbox_prepared *prep;
+    engine_image img;
+};
+
+static void progress(struct turn *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void progress(struct turn *t, const char *fmt, ...)
+{
+    if (!t->req->cb.on_progress)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    _cleanup_free_ char *msg = xvasprintf(fmt, ap);
+    va_end(ap);
+    t->req->cb.on_progress(msg, t->req->cb.userdata);
+}
+
+static void warning(struct turn *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void warning(struct turn *t, const char *fmt, ...)
+{
+    if (!t->req->cb.on_warning)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    _cleanup_free_ char *msg = xvasprintf(fmt, ap);
+    va_end(ap);
+    t->req->cb.on_warning(msg, t->req->cb.userdata);
+}
+
+static void send_close(struct turn *t, const char *why)
+{
+    if (t->close_sent)
+        return;
+    t->close_sent = true;
+    _cleanup_error_ nc_error *err = NULL;
+    if (workspace_send_close(&t->ws, &err) < 0)
+        warning(t, "could not tell the agent to finish (%s): %s", why, nc_error_msg(err));
+}
+
+static void on_result(const agent_result *r, void *userdata)
+{
+    struct turn *t = userdata;
+    uint64_t now = mono_ms();
+    /* Only results reset the hard timeout; an agent that only writes stderr does not. */
+    t->hard_deadline = now + t->hard_ms;
+    if (r->session) {
+        free(t->session);
+        t->session = xstrdup(r->session);
+    }
+    if (!r->success)
+        t->error_results++;
+    if (r->result)
+        t->idle_deadline = now + t->idle_ms;
+    if (t->req->cb.on_result)
+        t->req->cb.on_result(r, t->req->cb.userdata);
+    if (!r->result && r->success && t->req->close_when_idle)
+        send_close(t, "the query is complete");
+}
+
+static void on_parse_warning(const char *msg, void *userdata)
+{
+    warning(userdata, "%s", msg);
+}
+
+/* Counts a stream against agent.max_output_size; past it, the bytes are dropped (results on
+ * stdout are still parsed). Returns how many of len bytes are within the cap. */
+static size_t cap_stream(struct turn *t, uint64_t *bytes, bool *truncated, const char *name,
+                         size_t len)
+{
+    uint64_t before = *bytes;
+    *bytes += len;
+    if (*bytes <= t->max_output)
+        return len;
+    /* Past the cap: flagged and warned once, whichever chunk crossed it (a stream may reach
+     * the cap exactly on a frame boundary). */
+    if (!*truncated)
+        warning(t, "the agent's %s passed %llu bytes: the rest is dropped%s", name,
+                (unsigned long long)t->max_output,
+                strcmp(name, "stdout") == 0 ? " (results are still read)" : "");
+    *truncated = true;
+    return before < t->max_output ? (size_t)(t->max_output - before) : 0;
+}
+
+static int on_stream(int stream, const char *data, size_t len, void *userdata, nc_error **err)
+{
+    (void)err;
+    struct turn *t = userdata;
+    if (stream == DEMUX_STDOUT) {
+        cap_stream(t, &t->stdout_bytes, &t->stdout_truncated, "stdout", len);
+        marker_feed(&t->mp, data, len);
+        return 0;
+    }
+    size_t keep = cap_stream(t, &t->stderr_bytes, &t->stderr_truncated, "stderr", len);
+    if (keep && t->req->cb.on_stderr)
+        t->req->cb.on_stderr(data, keep, t->req->cb.userdata);
+    strbuf_add(&t->stderr_tail, data, len);
+    if (t->stderr_tail.len > STDERR_TAIL)
+        strbuf_consume(&t->stderr_tail, t->stderr_tail.len - STDERR_TAIL);
+    return 0;
+}
+
+/* Stops the container: SIGTERM with a 1 s grace, then SIGKILL if the stop failed. */
+static void stop_container(struct turn *t)
+{
+    _cleanup_error_ nc_error *err = NULL;
+    if (engine_container_stop(t->e, t->c->id, STOP_GRACE_S, &err) < 0) {
+        _cleanup_error_ nc_error *kerr = NULL;
+        if (engine_container_kill(t->e, t->c->id, "SIGKILL", &kerr) < 0 && kerr->code != ESRCH)
+            warning(t, "could not stop container %.12s: %s; %s", t->c->id, nc_error_msg(err),
+                    nc_error_msg(kerr));
+    }
+}
+
+/* Reads what the socket has; sets eof at the end of the stream. */
+static int pump_output(struct turn *t, nc_error **err)
+{
+    char buf[65536];
+    for (int rounds = 0; rounds < 16; rounds++) {
+        ssize_t n = engine_attach_read(t->c->attach, buf, sizeof(buf), err);
+        if (n == -EAGAIN)
+            return 0;
+        if (n < 0)
+            return (int)n;
+        if (n == 0) {
+            t->eof = true;
+            return 0;
+        }
+        int r = demux_feed(&t->dmx, buf, (size_t)n, on_stream, t, err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+static int write_stdin(struct turn *t, nc_error **err)
+{
+    while (t->payload_off < t->payload.len) {
+        ssize_t n = engine_attach_write(t->c->attach, t->payload.buf + t->payload_off,
+                                        t->payload.len - t->payload_off, err);
+        if (n == -EAGAIN)
+            return 0;
+        if (n < 0)
+            return (int)n;
+        t->payload_off += (size_t)n;
+    }
+    t->stdin_closed = true;
+    return engine_attach_close_stdin(t->c->attach, err);
+}
+
+static uint64_t next_wakeup(const struct turn *t, uint64_t now)
+{
+    uint64_t wake = now + 1000;
+    if (t->hard_deadline && t->hard_deadline < wake)
+        wake = t->hard_deadline;
+    if (t->idle_deadline && !t->close_sent && t->idle_deadline < wake)
+        wake = t->idle_deadline;
+    return wake > now ? wake - now : 0;
+}
+
+/* The loop: stdin out, results in, timers, OOM, cancellation. Returns when the stream ends. */
+static int event_loop(struct turn *t, nc_error **err)
+{
+    uint64_t drain_until = 0;
+    while (!t->eof) {
+        uint64_t now = mono_ms();
+        if (drain_until && now >= drain_until)
+            break;
+        if (!t->timed_out && t->hard_deadline && now >= t->hard_deadline) {
+            t->timed_out = true;
+            warning(t, "no result for %llu s: stopping the container",
+                    (unsigned long long)(t->hard_ms / 1000));
+            stop_container(t);
+            drain_until = mono_ms() + DRAIN_AFTER_STOP_MS;
+            continue;
+        }
+        if (t->idle_deadline && now >= t->idle_deadline && !t->close_sent)
+            send_close(t, "idle timeout");
+        struct pollfd p[3] = {
+            {.fd = engine_attach_fd(t->c->attach),
+             .events = (short)(POLLIN | (t->stdin_closed ? 0 : POLLOUT))},
+            {.fd = t->c->oom ? oomwatch_fd(t->c->oom) : -1, .events = POLLIN},
+            {.fd = t->req->cancel_fd, .events = POLLIN},
+        };
+        int timeout = engine_attach_buffered(t->c->attach) ? 0 : (int)next_wakeup(t, now);
+        if (poll(p, 3, timeout) < 0 && errno != EINTR)
+            return nc_error_set(err, errno, "poll: %s", strerror(errno));
+        if (p[2].revents & (POLLIN | POLLHUP)) {
+            t->interrupted = true;
+            return 0;
+        }
+        if (p[1].revents & POLLIN)
+            oomwatch_check(t->c->oom);
+        if (!t->stdin_closed && (p[0].revents & (POLLOUT | POLLERR | POLLHUP))) {
+            int r = write_stdin(t, err);
+            if (r < 0)
+                return nc_error_wrap(err, "send the input");
+        }
+        if ((p[0].revents & (POLLIN | POLLHUP | POLLERR)) || engine_attach_buffered(t->c->attach)) {
+            int r = pump_output(t, err);
+            if (r < 0)
+                return nc_error_wrap(err, "read the agent's output");
+        }
+    }
+    marker_finish(&t->mp);
+    _cleanup_error_ nc_error *derr = NULL;
+    if (demux_finish(&t->dmx, &derr) < 0)
+        warning(t, "%s", nc_error_msg(derr));
+    return 0;
+}
+
+static char *make_run_id(void)
+{
+    uint16_t rnd = 0;
+    (void)getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK);
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    char stamp[32]; /* "20261123T101500" */
+    strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", &tm);
+    return xasprintf("%s-%04x", stamp, (unsigned)rnd);
+}
+
+static void fail(turn_result *res, turn_status status, const nc_error *err, const char *ctx)
+{
+    res->status = status;
+    free(res->message);
+    res->message = ctx ? xasprintf("%s: %s", ctx, nc_error_msg(err)) : xstrdup(nc_error_msg(err));
+}
+
+static turn_status classify_launch_error(const nc_error *err)
+{
+    if (err && err->code == EPERM)
+        return TURN_SANDBOX;
+    if (err && (err->code == ENOENT || err->code == EINVAL))
+        return TURN_CONFIG;
+    return TURN_ENGINE;
+}
+
+/* The outcome, in NanoClaw's terms: interruption, OOM, timeouts, exit status, error results.
+ * res->message is for the user and may quote the agent; t->outcome is for the run log and
+ * never does. */
+static void judge(struct turn *t, turn_result *res)
+{
+    const sandbox_settings *s = config_sandbox(t->req->cfg, t->req->group);
+    if (t->interrupted) {
+        res->status = TURN_INTERRUPTED;
+        res->message = xstrdup("interrupted: the container was stopped and removed");
+        t->outcome = xstrdup("interrupted");
+    } else if (res->oom_killed) {
+        res->status = TURN_AGENT_ERROR;
+        res->message = xasprintf("the agent ran out of memory (limit %llu bytes) and was killed",
+                                 (unsigned long long)s->memory);
+        t->outcome = xstrdup("oom-killed");
+    } else if (t->timed_out) {
+        res->status = res->results ? TURN_OK : TURN_AGENT_ERROR;
+        if (!res->results)
+            res->message = xasprintf("timed out after %llu s with no result",
+                                     (unsigned long long)(t->hard_ms / 1000));
+        t->outcome = xstrdup(res->results ? "timed out after results (success)"
+                                          : "timed out with no result");
+    } else if (res->exit_code != 0) {
+        res->status = TURN_AGENT_ERROR;
+        res->message = xasprintf("the agent exited with status %lld%s%s", (long long)res->exit_code,
+                                 t->stderr_tail.len ? ": " : "", strbuf_str(&t->stderr_tail));
+        t->outcome = xasprintf("exit status %lld", (long long)res->exit_code);
+    } else if (t->error_results) {
+        res->status = TURN_AGENT_ERROR;
+        res->message =
+            xasprintf("the agent reported %llu error result%s",
+                      (unsigned long long)t->error_results, t->error_results == 1 ? "" : "s");
+        t->outcome = xstrdup(res->message);
+    } else {
+        res->status = TURN_OK;
+        t->outcome = xstrdup("success");
+    }
+    if (res->message) /* stderr may end in a newline */
+        res->message[strcspn(res->message, "\n")] = '\0';
+}
+
+/* After the stream: exit status, OOM kill, removal. */
+static void finish_container(struct turn *t, turn_result *res)
+{
+    _cleanup_error_ nc_error *err = NULL;
+    int64_t code = -1;
+    if (!t->interrupted &&
+        engine_wait_end(t->e, t->c->wait, EXIT_WAIT_MS, EXIT_WAIT_FALLBACK_MS, &code, &err) < 0) {
+        warning(t, "the container did not exit after its output ended (%s): stopping it",
+                nc_error_msg(err));
+        stop_container(t);
+    }
+    if (t->interrupted)
+        stop_container(t);
+    engine_state st = {0};
+    nc_error_free(TAKE_PTR(err));
+    if (engine_container_state(t->e, t->c->id, &st, &err) == 0) {
+        if (code < 0)
+            code = st.exit_code;
+        res->oom_killed = st.oom_killed;
+        engine_state_release(&st);
+    }
+    /* The engine may not have noticed (see sandbox/oomwatch.h). */
+    if (t->c->oom && oomwatch_check(t->c->oom))
+        res->oom_killed = true;
+    res->exit_code = code;
+}
+
+static void compute_timeouts(struct turn *t)
+{
+    const nc_config *cfg = t->req->cfg;
+    if (t->req->timeout_ms) {
+        uint64_t grace =
+            t->req->timeout_ms / 2 < IDLE_GRACE_MS ? t->req->timeout_ms / 2 : IDLE_GRACE_MS;
+        t->hard_ms = t->req->timeout_ms;
+        t->idle_ms = cfg->agent_idle_timeout_ms < t->hard_ms - grace ? cfg->agent_idle_timeout_ms
+                                                                     : t->hard_ms - grace;
+    } else {
+        t->idle_ms = cfg->agent_idle_timeout_ms;
+        t->hard_ms = cfg->agent_timeout_ms > t->idle_ms + IDLE_GRACE_MS
+                         ? cfg->agent_timeout_ms
+                         : t->idle_ms + IDLE_GRACE_MS;
+    }
+}
+
+static void reap_note(const engine_container_summary *c, reap_action what, const nc_error *err,
+                      void *userdata)
+{
+    struct turn *t = userdata;
+    if (what == REAP_REMOVED)
+        progress(t, "removed orphaned container %.12s (group %s) left by a nanocell that is gone",
+                 c->id, engine_summary_label(c, NC_LABEL_GROUP) ?: "-");
+    else if (what == REAP_FAILED)
+        warning(t, "could not remove orphaned container %.12s: %s", c->id, nc_error_msg(err));
+}
+
+/* Everything from checking the request to removing the container; returns early on failure
+ * with res filled. What the run log needs is left in t. */
+static void run_body(struct turn *t, turn_result *res, const char *image, const char *run_id,
+                     const char *name)
+{
+    const turn_request *req = t->req;
+    const nc_config *cfg = req->cfg;
+    _cleanup_error_ nc_error *err = NULL;
+    const sandbox_settings *s = config_sandbox(cfg, req->group);
+    const nc_group_config *g = config_group(cfg, req->group);
+    uid_t uid;
+    gid_t gid;
+    if (!config_valid_group_name(req->group)) {
+        nc_error_set(&err, EINVAL, "invalid group name '%s'", req->group);
+        fail(res, TURN_CONFIG, err, NULL);
+        return;
+    }
+    if (workspace_parse_user(s->user, &uid, &gid, &err) < 0 ||
+        workspace_prepare(cfg->data_dir, req->group, uid, gid, &t->ws, &err) < 0) {
+        fail(res, TURN_SANDBOX, err, "prepare the group's folders");
+        return;
+    }
+    if (engine_image_inspect(req->e, image, &t->img, &err) < 0) {
+        if (err->code != ENOENT) {
+            fail(res, TURN_ENGINE, err, NULL);
+            return;
+        }
+        res->status = TURN_CONFIG;
+        res->message = xasprintf("image '%s' is not on the engine (build it with "
+                                 "scripts/build-images.sh, or set agent.image)",
+                                 image);
+        return;
+    }
+    agent_input in = {.prompt = req->prompt,
+                      .session_id = req->session_id,
+                      .group_folder = req->group,
+                      .chat_jid = "cli",
+                      .is_main = g && g->main,
+                      .assistant_name = cfg->agent_assistant_name};
+    if (protocol_input_json(&in, &t->payload, &err) < 0) {
+        fail(res, TURN_CONFIG, err, "the prompt");
+        return;
+    }
+    if (reap_orphans(req->e, cfg->install_id, false, reap_note, t, &err) < 0) {
+        warning(t, "could not look for orphaned containers: %s", nc_error_msg(err));
+        nc_error_free(TAKE_PTR(err));
+    }
+    _cleanup_free_ char *owner = owner_self();
+    sandbox_mount own[] = {{t->ws.workspace, WORKSPACE_GROUP_TARGET, false},
+                           {t->ws.ipc, WORKSPACE_IPC_TARGET, false}};
+    char *env[] = {"HOME=" WORKSPACE_GROUP_TARGET, "NANOCELL_WORKSPACE=/workspace", NULL};
+    sandbox_request sreq = {.cfg = cfg,
+                            .group = req->group,
+                            .engine = req->e,
+                            .image = image,
+                            .env = env,
+                            .workdir = WORKSPACE_GROUP_TARGET,
+                            .run_id = run_id,
+                            .owner = owner,
+                            .own = own,
+                            .nown = NC_ARRAY_SIZE(own)};
+    if (sandbox_prepare(&sreq, &t->prep, &err) < 0) {
+        fail(res, err->code == EPERM ? TURN_SANDBOX : TURN_CONFIG, err, NULL);
+        return;
+    }
+    for (const char *p = strbuf_str(&t->prep->notes); *p;) {
+        const char *nl = strchr(p, '\n');
+        int n = nl ? (int)(nl - p) : (int)strlen(p);
+        warning(t, "%.*s", n, p);
+        p += n + (nl ? 1 : 0);
+    }
+    if (sandbox_launch(req->e, &t->prep->spec, name, NULL, &t->c, &err) < 0) {
+        fail(res, classify_launch_error(err), err, NULL);
+        return;
+    }
+    res->container_id = xstrdup(t->c->id);
+    t->verification = xstrdup(strbuf_str(&t->c->report));
+    t->runtime = xstrdup(t->c->runtime ? t->c->runtime : "engine default");
+    size_t checks = 0, waived = 0;
+    for (const char *p = t->verification; *p;) {
+        checks += strncmp(p, "ok ", 3) == 0;
+        waived += strncmp(p, "waived ", 7) == 0;
+        const char *nl = strchr(p, '\n');
+        p = nl ? nl + 1 : p + strlen(p);
+    }
+    _cleanup_free_ char *waived_text = waived ? xasprintf(", %zu waived", waived) : xstrdup("");
+    progress(t, "sandbox verified: %zu checks passed%s; container %.12s, runtime %s", checks,
+             waived_text, t->c->id, t->runtime);
+    t->hard_deadline = mono_ms() + t->hard_ms;
+    if (event_loop(t, &err) < 0) {
+        warning(t, "%s", nc_error_msg(err));
+        nc_error_free(TAKE_PTR(err));
+    }
+    res->results = t->mp.results;
+    res->error_results = t->error_results;
+    res->timed_out = t->timed_out;
+    finish_container(t, res);
+    judge(t, res);
+    if (sandbox_container_remove(req->e, TAKE_PTR(t->c), &err) < 0)
+        warning(t, "%s (the next start removes it)", nc_error_msg(err));
+}
+
+void turn_run(const turn_request *req, turn_result *res)
+{
+    *res = (turn_result){.exit_code = -1};
+    const nc_config *cfg = req->cfg;
+    struct turn t = {.req = req, .e = req->e, .max_output = cfg->agent_max_output};
+    uint64_t started = wall_ms(), t0 = mono_ms();
+    const char *image = req->image ? req->image : cfg->agent_image;
+    _cleanup_free_ char *run_id = make_run_id();
+    _cleanup_free_ char *name = xasprintf("nanocell-%s-%s", req->group, run_id);
+    _cleanup_free_ char *engine_desc =
+        xasprintf("%s %s (API 1.%d) at %s", engine_kind_name(req->e->kind), req->e->version,
+                  req->e->api_minor, req->e->ep.uri);
+    compute_timeouts(&t);
+    demux_init(&t.dmx, false);
+    marker_parser_init(&t.mp, cfg->agent_max_result, on_result, on_parse_warning, &t);
+
+    run_body(&t, res, image, run_id, name);
+
+    res->session_id = t.session ? xstrdup(t.session) : NULL;
+    if (t.ws.logs) {
+        turn_record rec = {
+            .started_ms = started,
+            .duration_ms = mono_ms() - t0,
+            .group = req->group,
+            .run_id = run_id,
+            .container_id = res->container_id,
+            .image = image,
+            .image_id = t.img.id,
+            .engine = engine_desc,
+            .runtime = t.runtime,
+            .seccomp_digest = t.prep && t.prep->seccomp_digest[0] ? t.prep->seccomp_digest : NULL,
+            .seccomp_source = t.prep ? t.prep->seccomp_source : NULL,
+            .prompt_bytes = strlen(req->prompt),
+            .launched = res->container_id != NULL,
+            .exit_code = res->exit_code,
+            .oom_killed = res->oom_killed,
+            .timed_out = res->timed_out,
+            .interrupted = t.interrupted,
+            .results = t.mp.results,
+            .error_results = t.error_results,
+            .skipped_blocks = t.mp.skipped,
+            .stdout_bytes = t.stdout_bytes,
+            .stderr_bytes = t.stderr_bytes,
+            .stdout_truncated = t.stdout_truncated,
+            .stderr_truncated = t.stderr_truncated,
+            .outcome = t.outcome ? t.outcome : res->message,
+            .verification = t.verification ? t.verification : res->message,
+        };
+        _cleanup_error_ nc_error *lerr = NULL;
+        if (runlog_write(t.ws.logs, &rec, &res->log_path, &lerr) < 0)
+            warning(&t, "%s", nc_error_msg(lerr));
+    }
+    sandbox_container_remove(req->e, TAKE_PTR(t.c), NULL); /* only after a failed body */
+    sandbox_prepared_free(t.prep);
+    engine_image_release(&t.img);
+    workspace_release(&t.ws);
+    demux_release(&t.dmx);
+    marker_parser_release(&t.mp);
+    strbuf_release(&t.payload);
+    strbuf_release(&t.stderr_tail);
+    free(t.session);
+    free(t.verification);
+    free(t.runtime);
+    free(t.outcome);
+}
+
+void turn_result_release(turn_result *res)
+{
+    free(res->message);
+    free(res->session_id);
+    free(res->container_id);
+    free(res->log_path);
+    *res = (turn_result){0};
+}

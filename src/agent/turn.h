@@ -1,0 +1,72 @@
+/* One agent turn, end to end: prepare the group's folders, launch a verified container
+ * (sandbox/launch.h), write the input payload to its stdin and close it, read the results as
+ * they stream, enforce the timeouts, then read the exit status and OOM kill, remove the
+ * container and write the run log.
+ *
+ * Timeouts follow NanoClaw. The hard timeout is max(agent.timeout, agent.idle_timeout + 30 s)
+ * and only a parsed result resets it (never stderr); on expiry the container is stopped with a
+ * 1 s grace, then killed. A timeout after a result counts as success, before any as an error.
+ * The idle timeout, restarted by each non-null result, writes _close into the IPC input dir.
+ * An explicit timeout (nanocell run --timeout) replaces the hard timeout as given and shortens
+ * the idle timeout to fit under it. With close_when_idle, _close is written as soon as the agent
+ * reports a query complete (a result with a null "result"): what a one-shot command wants.
+ *
+ * The turn never prints; it reports through callbacks, and its outcome in turn_result. */
+#ifndef NC_AGENT_TURN_H
+#define NC_AGENT_TURN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "agent/protocol.h"
+#include "config.h"
+#include "engine/engine.h"
+
+typedef struct turn_callbacks {
+    void (*on_result)(const agent_result *r, void *userdata);
+    void (*on_progress)(const char *msg, void *userdata);
+    void (*on_warning)(const char *msg, void *userdata);
+    /* The agent's stderr, up to agent.max_output_size. */
+    void (*on_stderr)(const char *data, size_t len, void *userdata);
+    void *userdata;
+} turn_callbacks;
+
+typedef struct turn_request {
+    const nc_config *cfg; /* resolved (config_resolve) */
+    engine *e;
+    const char *group;
+    const char *prompt;
+    const char *session_id; /* NULL: a new session */
+    const char *image;      /* NULL: agent.image */
+    uint64_t timeout_ms;    /* 0: the configured timeouts; else this turn's hard timeout */
+    bool close_when_idle;
+    int cancel_fd; /* becomes readable when the turn must stop (a signal); -1 for none */
+    turn_callbacks cb;
+} turn_request;
+
+typedef enum turn_status {
+    TURN_OK,
+    TURN_AGENT_ERROR, /* an error result, a non-zero exit, OOM, a timeout with no result */
+    TURN_CONFIG,      /* bad group, image or policy */
+    TURN_ENGINE,      /* the engine failed */
+    TURN_SANDBOX,     /* the sandbox could not be prepared or verified */
+    TURN_INTERRUPTED,
+} turn_status;
+
+typedef struct turn_result {
+    turn_status status;
+    char *message; /* why, when status is not TURN_OK */
+    int64_t exit_code;
+    bool oom_killed;
+    bool timed_out;
+    uint64_t results;
+    uint64_t error_results;
+    char *session_id; /* the last newSessionId */
+    char *container_id;
+    char *log_path; /* the run log, when it was written */
+} turn_result;
+
+void turn_run(const turn_request *req, turn_result *res);
+void turn_result_release(turn_result *res);
+
+#endif

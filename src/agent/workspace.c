@@ -1,0 +1,178 @@
+#include "agent/workspace.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/fileutil.h"
+#include "util/json.h"
+#include "util/timeutil.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+int workspace_parse_user(const char *user, uid_t *uid, gid_t *gid, nc_error **err)
+{
+    char *end;
+    errno = 0;
+    unsigned long u = strtoul(user, &end, 10);
+    unsigned long g = u;
+    if (!errno && end != user && *end == ':') {
+        const char *gs = end + 1;
+        g = strtoul(gs, &end, 10);
+        if (end == gs)
+            errno = EINVAL;
+    }
+    if (errno || *end || u > 0x7fffffff || g > 0x7fffffff)
+        return nc_error_set(err, EINVAL, "user '%s' is not numeric uid[:gid]", user);
+    *uid = (uid_t)u;
+    *gid = (gid_t)g;
+    return 0;
+}
+
+/* Creates (if needed) and opens parent/name as a directory without following a symlink, and
+ * sets its owner and mode through the descriptor. Returns the descriptor. */
+static int dir_at(int parent, const char *name, const char *shown, uid_t uid, gid_t gid,
+                  mode_t mode, bool chown_it, nc_error **err)
+{
+    if (mkdirat(parent, name, mode) < 0 && errno != EEXIST)
+        return nc_error_set(err, errno, "create directory '%s': %s", shown, strerror(errno));
+    int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return nc_error_set(
+            err, errno == ELOOP || errno == ENOTDIR ? EPERM : errno, "'%s' is not a directory%s",
+            shown, errno == ELOOP ? " (a symlink: replaced from inside the container?)" : "");
+    if ((chown_it && fchown(fd, uid, gid) < 0) || fchmod(fd, mode) < 0) {
+        int e = errno;
+        close(fd);
+        return nc_error_set(err, e, "set owner of '%s': %s", shown, strerror(e));
+    }
+    return fd;
+}
+
+int workspace_prepare(const char *data_dir, const char *group, uid_t uid, gid_t gid, workspace *ret,
+                      nc_error **err)
+{
+    workspace w = {0};
+    w.root = xasprintf("%s/groups/%s", data_dir, group);
+    w.workspace = xasprintf("%s/workspace", w.root);
+    w.ipc = xasprintf("%s/ipc", w.root);
+    w.logs = xasprintf("%s/logs", w.root);
+    bool root = geteuid() == 0;
+    _cleanup_free_ char *groups = xasprintf("%s/groups", data_dir);
+    int r = mkdir_p(groups, 0711, err);
+    _cleanup_close_ int gfd = -1, rfd = -1, wfd = -1, ifd = -1, lfd = -1;
+    if (r == 0)
+        gfd = r = open(groups, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (gfd < 0 && r == -1)
+        r = nc_error_set(err, errno, "open '%s': %s", groups, strerror(errno));
+    if (r >= 0)
+        rfd = r = dir_at(gfd, group, w.root, 0, 0, 0711, false, err);
+    if (r >= 0)
+        wfd = r = dir_at(rfd, "workspace", w.workspace, uid, gid, 0700, root, err);
+    if (r >= 0)
+        ifd = r = dir_at(rfd, "ipc", w.ipc, uid, gid, 0700, root, err);
+    if (r >= 0)
+        lfd = r = dir_at(rfd, "logs", w.logs, 0, 0, 0700, false, err);
+    const char *const sub[] = {"messages", "tasks", "input"};
+    for (size_t i = 0; r >= 0 && i < NC_ARRAY_SIZE(sub); i++) {
+        _cleanup_free_ char *shown = xasprintf("%s/%s", w.ipc, sub[i]);
+        int fd = r = dir_at(ifd, sub[i], shown, uid, gid, 0700, root, err);
+        if (fd >= 0) {
+            /* A close sentinel from an earlier turn must not end this one. */
+            if (strcmp(sub[i], "input") == 0)
+                (void)unlinkat(fd, "_close", 0);
+            close(fd);
+        }
+    }
+    if (r < 0) {
+        workspace_release(&w);
+        return r;
+    }
+    *ret = w;
+    return 0;
+}
+
+void workspace_release(workspace *w)
+{
+    free(w->root);
+    free(w->workspace);
+    free(w->ipc);
+    free(w->logs);
+    *w = (workspace){0};
+}
+
+/* ipc/input of w, opened without following symlinks at any level the agent controls. */
+static int open_input(const workspace *w, nc_error **err)
+{
+    _cleanup_close_ int ipc = open(w->ipc, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (ipc < 0)
+        return nc_error_set(err, errno, "open '%s': %s", w->ipc, strerror(errno));
+    int fd = openat(ipc, "input", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return nc_error_set(
+            err, errno == ELOOP ? EPERM : errno, "'%s/input' is not a directory%s", w->ipc,
+            errno == ELOOP ? " (a symlink: replaced from inside the container?)" : "");
+    return fd;
+}
+
+/* Creates name in dir atomically: a temporary file, then a rename. */
+static int write_at(int dir, const char *name, const char *data, size_t len, nc_error **err)
+{
+    uint32_t rnd = 0;
+    (void)getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK);
+    _cleanup_free_ char *tmp = xasprintf(".%s.%08x.tmp", name, rnd);
+    int fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return nc_error_set(err, errno, "create '%s': %s", tmp, strerror(errno));
+    int e = 0;
+    for (size_t off = 0; off < len && !e;) {
+        ssize_t n = write(fd, data + off, len - off);
+        if (n < 0 && errno != EINTR)
+            e = errno;
+        else if (n > 0)
+            off += (size_t)n;
+    }
+    if (close(fd) < 0 && !e)
+        e = errno;
+    if (!e && renameat(dir, tmp, dir, name) < 0)
+        e = errno;
+    if (e) {
+        unlinkat(dir, tmp, 0);
+        return nc_error_set(err, e, "write '%s': %s", name, strerror(e));
+    }
+    return 0;
+}
+
+int workspace_send_input(const workspace *w, const char *text, nc_error **err)
+{
+    _cleanup_jgen_ nc_jgen *g = jgen_new();
+    jgen_obj_open(g);
+    jgen_kv_str(g, "type", "message");
+    jgen_kv_str(g, "text", text);
+    jgen_obj_close(g);
+    _cleanup_strbuf_ strbuf json = STRBUF_INIT;
+    int r = jgen_finish(g, &json, err);
+    if (r < 0)
+        return r;
+    _cleanup_close_ int dir = open_input(w, err);
+    if (dir < 0)
+        return dir;
+    uint16_t rnd = 0;
+    (void)getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK);
+    _cleanup_free_ char *name =
+        xasprintf("%llu-%04x.json", (unsigned long long)wall_ms(), (unsigned)rnd);
+    return write_at(dir, name, json.buf, json.len, err);
+}
+
+int workspace_send_close(const workspace *w, nc_error **err)
+{
+    _cleanup_close_ int dir = open_input(w, err);
+    if (dir < 0)
+        return dir;
+    return write_at(dir, "_close", "", 0, err);
+}

@@ -1,0 +1,47 @@
+/* A group's folders on the host, and the host's writes into them.
+ *
+ *   data_dir/groups/<group>/            nanocell's, 0711, never mounted
+ *     workspace/                        mounted at /workspace/group, owned by the container user
+ *     ipc/{messages,tasks,input}/       mounted at /workspace/ipc, owned by the container user
+ *     logs/                             run logs, nanocell's, 0700, never mounted
+ *
+ * NanoClaw keeps its logs inside the mounted group folder; here nothing the agent can write
+ * holds host-only files. The agent owns workspace/ and ipc/, so it can replace anything inside
+ * them, a directory with a symlink say: every host operation there goes through directory
+ * descriptors opened with O_NOFOLLOW, ownership is set on descriptors (never on paths), and
+ * files are created with O_EXCL|O_NOFOLLOW, so nanocell never follows a link the agent planted,
+ * even when it runs as root. */
+#ifndef NC_AGENT_WORKSPACE_H
+#define NC_AGENT_WORKSPACE_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "util/error.h"
+
+#define WORKSPACE_GROUP_TARGET "/workspace/group"
+#define WORKSPACE_IPC_TARGET "/workspace/ipc"
+
+typedef struct workspace {
+    char *root;      /* data_dir/groups/<group> */
+    char *workspace; /* .../workspace */
+    char *ipc;       /* .../ipc */
+    char *logs;      /* .../logs */
+} workspace;
+
+/* Parses "uid[:gid]" (as sandbox.user holds it). */
+int workspace_parse_user(const char *user, uid_t *uid, gid_t *gid, nc_error **err);
+
+/* Creates the layout (idempotent), gives workspace/ and ipc/ to uid:gid when running as root,
+ * and clears a _close left in ipc/input by an earlier turn. */
+int workspace_prepare(const char *data_dir, const char *group, uid_t uid, gid_t gid, workspace *ret,
+                      nc_error **err);
+void workspace_release(workspace *w);
+
+/* Writes a follow-up message into ipc/input: <ms>-<rand>.json holding
+ * {"type":"message","text":...}, created under a temporary name and renamed. */
+int workspace_send_input(const workspace *w, const char *text, nc_error **err);
+/* Writes the _close sentinel into ipc/input. */
+int workspace_send_close(const workspace *w, nc_error **err);
+
+#endif
