@@ -2,8 +2,9 @@
  * files under $NANOCELL_WORKSPACE/ipc (README.md).
  *
  * Flow: read all of stdin (the host verifies the sandbox meanwhile), parse the input, fold in
- * pending follow-ups, run the query, emit the session-update marker, then poll ipc/input every
- * IPC_POLL_MS for follow-ups and `_close` until the host closes the session.
+ * pending follow-ups, run the query (scripted, or the model when NANOCELL_MODEL_SOCKET is set),
+ * emit the session-update marker, then poll ipc/input every IPC_POLL_MS for follow-ups and
+ * `_close` until the host closes the session.
  *
  * Exit status: 0 when the host closed the session (or there is no ipc/input), 1 when the input
  * could not be parsed or stdout is gone, C for a scripted `exit C`, 128+N on signal N. */
@@ -17,6 +18,7 @@
 
 #include "agent.h"
 #include "ipc.h"
+#include "model.h"
 #include "protocol.h"
 #include "script.h"
 #include "util/strbuf.h"
@@ -48,10 +50,16 @@ static void setup_signals(void)
  * errno when stdout is gone. */
 static int run_query(struct agent *a, const char *prompt, int *exit_code)
 {
-    return script_run(a, prompt, exit_code);
+    if (!a->model)
+        return script_run(a, prompt, exit_code);
+    _cleanup_free_ char *text = NULL;
+    _cleanup_error_ nc_error *err = NULL;
+    if (model_query(a->model, a, prompt, &text, &err) < 0)
+        return proto_error(a->session_id, nc_error_msg(err));
+    return proto_result(a->session_id, text);
 }
 
-/* Orphans of commands the agent starts are re-parented to it when it is PID 1: reap them. */
+/* Orphans of tool commands are re-parented to the agent when it is PID 1: reap them. */
 static void reap_orphans(void)
 {
     while (waitpid(-1, NULL, WNOHANG) > 0)
@@ -65,6 +73,7 @@ static void agent_clear(struct agent *a)
     free(a->group_folder);
     free(a->chat_jid);
     free(a->assistant_name);
+    model_free(a->model);
 }
 
 int main(void)
@@ -91,6 +100,7 @@ int main(void)
         .assistant_name = in.assistant_name ? TAKE_PTR(in.assistant_name) : xstrdup("Andy"),
         .is_main = in.is_main,
         .is_scheduled = in.is_scheduled,
+        .model = model_from_env(),
     };
 
     _cleanup_strbuf_ strbuf prompt = STRBUF_INIT;
