@@ -32,8 +32,15 @@ INTEG_TESTS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(w
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 REPLAYS := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/fuzz/replay_%,$(FUZZ_SRC))
 
-# Static programs that run inside containers (test images, reference agent).
-STATIC_PROGS := $(patsubst %.c,$(BUILD)/static/%,$(wildcard tests/probe/*.c images/*/*.c))
+# Static programs that run inside containers: one-file programs (tests/probe) and the reference
+# agent, which is several files plus the util modules it shares with the host.
+AGENT := $(BUILD)/static/images/agent/agent
+AGENT_SRC := $(wildcard images/agent/*.c)
+AGENT_UTIL := $(addprefix src/util/,error.c fileutil.c json.c strbuf.c strv.c timeutil.c \
+	units.c xalloc.c)
+# Debian's static yajl (libyajl-dev); the dynamic one cannot go into a FROM-scratch image.
+YAJL_STATIC ?= /usr/lib/x86_64-linux-gnu/libyajl_s.a
+STATIC_PROGS := $(patsubst %.c,$(BUILD)/static/%,$(wildcard tests/probe/*.c)) $(AGENT)
 
 .PHONY: all deps test check tests asan fuzz fmt fmt-check check-banned clean images
 # Keep every object: chained pattern rules would otherwise delete support objects after use.
@@ -88,6 +95,17 @@ $(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c $(LIB)
 	@mkdir -p $(@D)
 	@$(if $(V),,echo "  REPLAY  $@")
 	$(Q)$(CC) $(CFLAGS_ALL) -Itests -o $@ $< tests/fuzz/replay_main.c $(LIB) $(PKG_LIBS) $(LDFLAGS_ALL)
+
+# An explicit target, so it wins over the pattern rule below for files under images/agent.
+$(AGENT): $(AGENT_SRC) $(wildcard images/agent/*.h) $(AGENT_UTIL) $(AGENT_UTIL:.c=.h) \
+		src/util/banned.h src/util/cleanup.h
+	@mkdir -p $(@D)
+	@$(if $(V),,echo "  STATIC  $@")
+	$(Q)$(CC) -std=gnu17 -D_GNU_SOURCE -O2 $(WARN) -Isrc -Iimages/agent -static -o $@ \
+		$(AGENT_SRC) $(AGENT_UTIL) $(YAJL_STATIC)
+
+# The agent's tests run the static binary as a subprocess.
+$(BUILD)/tests/unit/test_agent: | $(AGENT)
 
 $(BUILD)/static/%: %.c
 	@mkdir -p $(@D)

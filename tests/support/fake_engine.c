@@ -33,6 +33,7 @@
 struct fake_seen {
     char *body; /* immutable once stored */
     size_t len;
+    char *headers; /* "Name: value\n" per header, in arrival order; immutable once stored */
 };
 
 struct fake_blob {
@@ -334,13 +335,17 @@ static bool serve_request(struct fake_conn *c, struct fake_request *req)
 
     size_t blen;
     char *body = strbuf_detach(&req->body, &blen);
+    strbuf hdrs = STRBUF_INIT;
+    for (size_t i = 0; i < req->nheaders; i++)
+        strbuf_addf(&hdrs, "%s: %s\n", req->headers[i].name, req->headers[i].value);
+    char *headers = strbuf_detach(&hdrs, NULL);
     lock(fe);
     size_t idx = fe->nseen;
     if (fe->nseen == fe->seen_alloc) {
         fe->seen_alloc = fe->seen_alloc ? fe->seen_alloc * 2 : 16;
         fe->seen = xreallocarray(fe->seen, fe->seen_alloc, sizeof(*fe->seen));
     }
-    fe->seen[fe->nseen++] = (struct fake_seen){.body = body, .len = blen};
+    fe->seen[fe->nseen++] = (struct fake_seen){.body = body, .len = blen, .headers = headers};
     unlock(fe);
     const struct fake_exchange *ex = idx < fe->n ? &fe->script[idx] : NULL;
 
@@ -567,6 +572,16 @@ const char *fake_engine_request_body(const struct fake_engine *fe, size_t i, siz
     return body;
 }
 
+const char *fake_engine_request_headers(const struct fake_engine *fe, size_t i)
+{
+    const char *h = NULL;
+    lock(fe);
+    if (i < fe->nseen)
+        h = fe->seen[i].headers;
+    unlock(fe);
+    return h;
+}
+
 const char *fake_engine_stdin(const struct fake_engine *fe, size_t i, size_t *len)
 {
     const char *buf = NULL;
@@ -608,8 +623,10 @@ void fake_engine_free(struct fake_engine *fe)
     rmdir(fe->dir);
     close(fe->stop_rd);
     close(fe->stop_wr);
-    for (size_t i = 0; i < fe->nseen; i++)
+    for (size_t i = 0; i < fe->nseen; i++) {
         free(fe->seen[i].body);
+        free(fe->seen[i].headers);
+    }
     free(fe->seen);
     for (size_t i = 0; i < fe->n; i++)
         free(fe->stdins[i].buf);

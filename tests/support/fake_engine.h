@@ -94,6 +94,10 @@ int fake_engine_stop(struct fake_engine *fe, char **ret_report);
  * to call while the engine runs. */
 const char *fake_engine_request_body(const struct fake_engine *fe, size_t i, size_t *len);
 const char *fake_engine_stdin(const struct fake_engine *fe, size_t i, size_t *len);
+/* Request i's headers as received, one "Name: value\n" line each (value trimmed), so a test can
+ * check that a header is absent. NULL when there is no such request. Valid until
+ * fake_engine_free(). */
+const char *fake_engine_request_headers(const struct fake_engine *fe, size_t i);
 /* Requests matched against the script so far, including those beyond its end. Automatic pings
  * are not counted. */
 size_t fake_engine_requests_seen(const struct fake_engine *fe);

@@ -1,0 +1,35 @@
+/* File IPC with the host under $WORKSPACE/ipc (NanoClaw v1 layout):
+ *   input/     host -> agent: follow-up messages <ms>-<rand>.json {"type":"message","text":...}
+ *              and the empty `_close` sentinel
+ *   messages/  agent -> host: chat messages {"type":"message","chatJid","text","groupFolder",
+ *              "timestamp"}
+ *
+ * Both sides write atomically (a temporary name that does not end in ".json", then rename), so
+ * a reader only ever sees whole files. Notes about skipped files go to stderr, which the host
+ * logs and never parses. */
+#ifndef NC_AGENT_IPC_H
+#define NC_AGENT_IPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "agent.h"
+#include "util/error.h"
+#include "util/strbuf.h"
+
+/* Bytes of one input file read; a larger file is deleted with a note. */
+#define IPC_MAX_INPUT_FILE ((size_t)4 * 1024 * 1024)
+
+/* Whether $WORKSPACE/ipc/input exists as a directory: without it there are no follow-ups. */
+bool ipc_input_exists(const struct agent *a);
+/* Deletes $WORKSPACE/ipc/input/_close; true when it was there (or exists and cannot be
+ * deleted: the host asked to close either way). */
+bool ipc_take_close(const struct agent *a);
+/* Reads every pending input/<name>.json in name order, deletes each, and appends the text of each
+ * {"type":"message","text":...} to prompt, joined with "\n" (a "\n" goes before the first one
+ * too when prompt is not empty). Returns how many messages were appended. */
+size_t ipc_drain_input(const struct agent *a, strbuf *prompt);
+/* Writes messages/<ms>-<rand>.json for text, atomically. */
+int ipc_send_message(const struct agent *a, const char *text, nc_error **err);
+
+#endif

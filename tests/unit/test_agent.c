@@ -1,0 +1,845 @@
+/* The reference agent (images/agent), run as the host runs it: the static binary as a
+ * subprocess, JSON on stdin, markers on stdout, files under $NANOCELL_WORKSPACE/ipc. Model mode
+ * runs against the scripted fake server (tests/support) standing in for the credential proxy.
+ *
+ * The binary is $NANOCELL_AGENT_BIN, else $NANOCELL_BUILD/static/images/agent/agent (NANOCELL_BUILD
+ * defaults to "build", relative to the repository root where tests run). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "support/fake_engine.h"
+#include "util/fileutil.h"
+#include "util/json.h"
+#include "util/strbuf.h"
+#include "util/strv.h"
+#include "util/timeutil.h"
+#include "util/xalloc.h"
+
+#define START "---NANOCLAW_OUTPUT_START---\n"
+#define END "---NANOCLAW_OUTPUT_END---\n"
+#define SESSION_MARKER "{\"status\":\"success\",\"result\":null,"
+#define WAIT_MS 15000
+/* The host's input object around a prompt (a C string literal, JSON-escaped). */
+#define INPUT_TAIL "\",\"groupFolder\":\"grp\",\"chatJid\":\"chat@g.us\",\"isMain\":false}"
+#define INPUT(prompt) "{\"prompt\":\"" prompt INPUT_TAIL
+
+static char ws[64];
+static struct fake_engine *fe;
+
+/* --- workspace --- */
+
+static void rm_rf(const char *path)
+{
+    DIR *d = opendir(path);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            _cleanup_free_ char *p = xasprintf("%s/%s", path, e->d_name);
+            rm_rf(p);
+        }
+        closedir(d);
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
+
+static char *ws_path(const char *rel)
+{
+    return xasprintf("%s/%s", ws, rel);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    const char *tmp = getenv("TMPDIR");
+    snprintf(ws, sizeof(ws), "%s/nc-agent-XXXXXX", tmp && strlen(tmp) < 40 ? tmp : "/tmp");
+    if (!mkdtemp(ws))
+        return -1;
+    static const char *const dirs[] = {"ipc", "ipc/input", "ipc/messages", "ipc/tasks"};
+    for (size_t i = 0; i < NC_ARRAY_SIZE(dirs); i++) {
+        _cleanup_free_ char *p = ws_path(dirs[i]);
+        if (mkdir(p, 0755) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    rm_rf(ws);
+    fake_engine_free(fe);
+    fe = NULL;
+    fake_free_responses();
+    return 0;
+}
+
+/* Writes an input file the way the host does: a .tmp name, then rename. */
+static void write_input(const char *name, const char *json)
+{
+    _cleanup_free_ char *tmp = xasprintf("%s/ipc/input/%s.tmp", ws, name);
+    _cleanup_free_ char *path = xasprintf("%s/ipc/input/%s", ws, name);
+    FILE *f = fopen(tmp, "we");
+    assert_non_null(f);
+    fputs(json, f);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(rename(tmp, path), 0);
+}
+
+static bool exists(const char *rel)
+{
+    _cleanup_free_ char *p = ws_path(rel);
+    return access(p, F_OK) == 0;
+}
+
+/* --- the agent process --- */
+
+struct run {
+    pid_t pid;
+    int out_fd, err_fd; /* -1 at EOF */
+    strbuf out, err;
+};
+
+static char *agent_bin(void)
+{
+    const char *bin = getenv("NANOCELL_AGENT_BIN");
+    if (bin && *bin)
+        return xstrdup(bin);
+    const char *build = getenv("NANOCELL_BUILD");
+    return xasprintf("%s/static/images/agent/agent", build && *build ? build : "build");
+}
+
+/* Starts the agent with input on stdin (then EOF). model_sock, when set, turns on model mode.
+ * The environment is built from scratch, plus a canary the probe must never reveal. */
+static void start(struct run *r, const char *input, const char *model_sock)
+{
+    _cleanup_free_ char *bin = agent_bin();
+    if (access(bin, X_OK) < 0)
+        fail_msg("agent binary '%s' is missing: make %s", bin, bin);
+    int pin[2], pout[2], perr[2];
+    assert_int_equal(pipe2(pin, O_CLOEXEC), 0);
+    assert_int_equal(pipe2(pout, O_CLOEXEC), 0);
+    assert_int_equal(pipe2(perr, O_CLOEXEC), 0);
+    _cleanup_free_ char *env_ws = xasprintf("NANOCELL_WORKSPACE=%s", ws);
+    _cleanup_free_ char *env_sock =
+        model_sock ? xasprintf("NANOCELL_MODEL_SOCKET=%s", model_sock) : NULL;
+    char *envp[] = {"PATH=/usr/bin:/bin", env_ws, "NANOCELL_TEST_CANARY=canary-value-8d1f",
+                    env_sock, NULL};
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(pin[0], 0);
+        dup2(pout[1], 1);
+        dup2(perr[1], 2);
+        signal(SIGPIPE, SIG_DFL);
+        execve(bin, (char *[]){bin, NULL}, envp);
+        _exit(127);
+    }
+    close(pin[0]);
+    close(pout[1]);
+    close(perr[1]);
+    size_t len = strlen(input);
+    assert_int_equal(write(pin[1], input, len), (ssize_t)len);
+    close(pin[1]);
+    *r = (struct run){.pid = pid, .out_fd = pout[0], .err_fd = perr[0]};
+}
+
+/* Reads what is there within timeout_ms. Returns false once both streams are at EOF. */
+static bool pump(struct run *r, int timeout_ms)
+{
+    struct pollfd p[2] = {{.fd = r->out_fd, .events = POLLIN}, {.fd = r->err_fd, .events = POLLIN}};
+    if (r->out_fd < 0 && r->err_fd < 0)
+        return false;
+    int n = poll(p, 2, timeout_ms);
+    if (n <= 0)
+        return true;
+    int *fds[2] = {&r->out_fd, &r->err_fd};
+    strbuf *bufs[2] = {&r->out, &r->err};
+    for (int i = 0; i < 2; i++) {
+        if (*fds[i] < 0 || !p[i].revents)
+            continue;
+        strbuf_grow(bufs[i], 65536);
+        ssize_t k = read(*fds[i], bufs[i]->buf + bufs[i]->len, 65536);
+        if (k <= 0) {
+            close(*fds[i]);
+            *fds[i] = -1;
+        } else {
+            bufs[i]->len += (size_t)k;
+            bufs[i]->buf[bufs[i]->len] = '\0';
+        }
+    }
+    return true;
+}
+
+static size_t count(const strbuf *sb, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = strbuf_str(sb); (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* Waits until stdout holds n session-update markers. */
+static void wait_sessions(struct run *r, size_t n)
+{
+    uint64_t deadline = mono_ms() + WAIT_MS;
+    while (count(&r->out, SESSION_MARKER) < n) {
+        if (!ms_until(deadline) || !pump(r, 100))
+            fail_msg("waited for %zu session markers; stdout so far:\n%s\nstderr:\n%s", n,
+                     strbuf_str(&r->out), strbuf_str(&r->err));
+    }
+}
+
+/* Reads both streams to EOF and reaps the agent. Returns its exit status, 128+N for a signal. */
+static int finish(struct run *r)
+{
+    uint64_t deadline = mono_ms() + WAIT_MS;
+    while (pump(r, 100))
+        if (!ms_until(deadline)) {
+            kill(r->pid, SIGKILL);
+            fail_msg("the agent did not end; stdout:\n%s", strbuf_str(&r->out));
+        }
+    int status;
+    for (;;) {
+        pid_t w = waitpid(r->pid, &status, WNOHANG);
+        if (w == r->pid)
+            break;
+        if (!ms_until(deadline)) {
+            kill(r->pid, SIGKILL);
+            waitpid(r->pid, &status, 0);
+            fail_msg("the agent closed its output but did not exit");
+        }
+        sleep_ms(10);
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static void run_clear(struct run *r)
+{
+    strbuf_release(&r->out);
+    strbuf_release(&r->err);
+}
+
+/* --- markers --- */
+
+struct markers {
+    nc_json *v[64];
+    size_t n;
+    strbuf outside; /* stdout bytes outside the marker blocks */
+};
+
+/* Splits stdout into marker blocks (each must be one valid JSON line) and the rest. */
+static void parse_markers(const strbuf *out, struct markers *m)
+{
+    *m = (struct markers){.outside = STRBUF_INIT};
+    const char *p = strbuf_str(out), *end = p + out->len;
+    while (p < end) {
+        const char *s = strstr(p, START);
+        if (!s) {
+            strbuf_add(&m->outside, p, (size_t)(end - p));
+            break;
+        }
+        strbuf_add(&m->outside, p, (size_t)(s - p));
+        const char *json = s + strlen(START);
+        const char *e = strstr(json, "\n" END);
+        if (!e)
+            fail_msg("unterminated marker in:\n%s", strbuf_str(out));
+        if (memchr(json, '\n', (size_t)(e - json)))
+            fail_msg("marker JSON spans lines");
+        nc_json *v = NULL;
+        nc_error *err = NULL;
+        if (json_parse(json, (size_t)(e - json), &v, &err) < 0)
+            fail_msg("marker JSON does not parse: %s", nc_error_msg(err));
+        assert_true(m->n < NC_ARRAY_SIZE(m->v));
+        m->v[m->n++] = v;
+        p = e + 1 + strlen(END);
+    }
+}
+
+static void markers_clear(struct markers *m)
+{
+    for (size_t i = 0; i < m->n; i++)
+        json_free(m->v[i]);
+    strbuf_release(&m->outside);
+}
+
+static const char *field(const struct markers *m, size_t i, const char *key)
+{
+    assert_true(i < m->n);
+    return json_string(json_get(m->v[i], key));
+}
+
+static void expect_result(const struct markers *m, size_t i, const char *text)
+{
+    assert_string_equal(field(m, i, "status"), "success");
+    assert_non_null(field(m, i, "result"));
+    assert_string_equal(field(m, i, "result"), text);
+    assert_null(json_get(m->v[i], "error"));
+}
+
+static void expect_error(const struct markers *m, size_t i, const char *contains)
+{
+    assert_string_equal(field(m, i, "status"), "error");
+    assert_true(json_is_null(json_get(m->v[i], "result")));
+    const char *e = field(m, i, "error");
+    assert_non_null(e);
+    if (!strstr(e, contains))
+        fail_msg("error '%s' does not mention '%s'", e, contains);
+}
+
+static void expect_session(const struct markers *m, size_t i)
+{
+    assert_string_equal(field(m, i, "status"), "success");
+    assert_true(json_is_null(json_get(m->v[i], "result")));
+    assert_non_null(field(m, i, "newSessionId"));
+}
+
+/* Runs one prompt to its first session marker, closes the session with `_close`, and parses the
+ * output. Returns the exit status. */
+static int run_prompt(const char *input, struct markers *m, strbuf *err_out)
+{
+    struct run r;
+    start(&r, input, NULL);
+    wait_sessions(&r, 1);
+    write_input("_close", "");
+    int status = finish(&r);
+    parse_markers(&r.out, m);
+    if (err_out)
+        strbuf_add(err_out, strbuf_str(&r.err), r.err.len);
+    run_clear(&r);
+    return status;
+}
+
+/* --- scripted mode --- */
+
+static void test_echo(void **state)
+{
+    (void)state;
+    struct markers m;
+    assert_int_equal(run_prompt(INPUT("echo hello world"), &m, NULL), 0);
+    assert_int_equal(m.n, 2);
+    expect_result(&m, 0, "hello world");
+    expect_session(&m, 1);
+    assert_int_equal(m.outside.len, 0);
+    assert_false(exists("ipc/input/_close")); /* taken */
+    markers_clear(&m);
+}
+
+static void test_emit_in_order(void **state)
+{
+    (void)state;
+    struct markers m;
+    assert_int_equal(run_prompt(INPUT("emit 3"), &m, NULL), 0);
+    assert_int_equal(m.n, 4);
+    expect_result(&m, 0, "result 1 of 3");
+    expect_result(&m, 1, "result 2 of 3");
+    expect_result(&m, 2, "result 3 of 3");
+    expect_session(&m, 3);
+    markers_clear(&m);
+}
+
+static void test_commands_in_sequence(void **state)
+{
+    (void)state;
+    struct markers m;
+    assert_int_equal(
+        run_prompt(INPUT("echo a ; fail boom\\n  hello there  \\nemit x ; sleep 0.1 ; echo b"), &m,
+                   NULL),
+        0);
+    assert_int_equal(m.n, 6);
+    expect_result(&m, 0, "a");
+    expect_error(&m, 1, "boom");
+    assert_string_equal(field(&m, 1, "error"), "boom");
+    expect_result(&m, 2, "you said: hello there");
+    expect_error(&m, 3, "emit: 'x' is not a number");
+    expect_result(&m, 4, "b");
+    expect_session(&m, 5);
+    markers_clear(&m);
+}
+
+static void test_exit_status(void **state)
+{
+    (void)state;
+    struct run r;
+    start(&r, INPUT("echo before ; exit 7 ; echo after"), NULL);
+    assert_int_equal(finish(&r), 7);
+    struct markers m;
+    parse_markers(&r.out, &m);
+    assert_int_equal(m.n, 1); /* no session-update marker, nothing after exit */
+    expect_result(&m, 0, "before");
+    markers_clear(&m);
+    run_clear(&r);
+}
+
+static void test_stderr_noise(void **state)
+{
+    (void)state;
+    struct markers m;
+    strbuf err = STRBUF_INIT;
+    assert_int_equal(run_prompt(INPUT("stderr 300000 ; echo done"), &m, &err), 0);
+    assert_int_equal(err.len, 300000);
+    assert_int_equal(m.outside.len, 0);
+    assert_int_equal(m.n, 2);
+    expect_result(&m, 0, "done");
+    strbuf_release(&err);
+    markers_clear(&m);
+}
+
+static void test_big_result(void **state)
+{
+    (void)state;
+    struct markers m;
+    assert_int_equal(run_prompt(INPUT("big 2m"), &m, NULL), 0);
+    assert_int_equal(m.n, 2);
+    assert_string_equal(field(&m, 0, "status"), "success");
+    const char *text = field(&m, 0, "result");
+    assert_non_null(text);
+    assert_int_equal(strlen(text), 2 * 1024 * 1024);
+    assert_int_equal(m.outside.len, 0);
+    expect_session(&m, 1);
+    markers_clear(&m);
+}
+
+static void test_spew_outside_markers(void **state)
+{
+    (void)state;
+    struct markers m;
+    assert_int_equal(run_prompt(INPUT("spew 100000 ; echo after"), &m, NULL), 0);
+    assert_int_equal(m.outside.len, 100000);
+    assert_null(strstr(m.outside.buf, "NANOCLAW"));
+    assert_int_equal(m.n, 2);
+    expect_result(&m, 0, "after");
+    markers_clear(&m);
+}
+
+static void test_ipc_send(void **state)
+{
+    (void)state;
+    struct markers m;
+    assert_int_equal(run_prompt(INPUT("ipc-send hello \\\"host\\\""), &m, NULL), 0);
+    expect_result(&m, 0, "sent");
+    markers_clear(&m);
+
+    _cleanup_free_ char *dir = ws_path("ipc/messages");
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    _cleanup_strv_ char **names = NULL;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.')
+            strv_push(&names, e->d_name);
+    closedir(d);
+    /* One file, with its final name: no temporary left behind. */
+    assert_int_equal(strv_len(names), 1);
+    const char *name = names[0];
+    size_t digits = strspn(name, "0123456789");
+    assert_true(digits >= 13);
+    assert_int_equal(name[digits], '-');
+    assert_int_equal(strspn(name + digits + 1, "0123456789abcdefghijklmnopqrstuvwxyz"), 6);
+    assert_string_equal(name + digits + 7, ".json");
+
+    _cleanup_free_ char *path = xasprintf("%s/%s", dir, name);
+    _cleanup_strbuf_ strbuf data = STRBUF_INIT;
+    assert_int_equal(read_file(path, 65536, &data, NULL), 0);
+    _cleanup_json_ nc_json *v = NULL;
+    assert_int_equal(json_parse(data.buf, data.len, &v, NULL), 0);
+    assert_string_equal(json_string(json_get(v, "type")), "message");
+    assert_string_equal(json_string(json_get(v, "chatJid")), "chat@g.us");
+    assert_string_equal(json_string(json_get(v, "groupFolder")), "grp");
+    assert_string_equal(json_string(json_get(v, "text")), "hello \"host\"");
+    const char *ts = json_string(json_get(v, "timestamp"));
+    assert_non_null(ts);
+    /* 2024-01-02T03:04:05.678Z */
+    assert_int_equal(strlen(ts), 24);
+    assert_int_equal(ts[10], 'T');
+    assert_int_equal(ts[19], '.');
+    assert_int_equal(ts[23], 'Z');
+}
+
+static void test_session_ids(void **state)
+{
+    (void)state;
+    struct markers m;
+    assert_int_equal(run_prompt("{\"prompt\":\"emit 2\",\"sessionId\":\"sess-42\",\"groupFolder\":"
+                                "\"g\",\"chatJid\":\"c\",\"isMain\":true}",
+                                &m, NULL),
+                     0);
+    assert_int_equal(m.n, 3);
+    for (size_t i = 0; i < m.n; i++)
+        assert_string_equal(field(&m, i, "newSessionId"), "sess-42");
+    markers_clear(&m);
+
+    char first[64] = "";
+    for (int run = 0; run < 2; run++) {
+        assert_int_equal(run_prompt(INPUT("echo x"), &m, NULL), 0);
+        const char *id = field(&m, 0, "newSessionId");
+        assert_non_null(id);
+        assert_int_equal(strlen(id), 36);
+        assert_string_equal(field(&m, 1, "newSessionId"), id);
+        if (run == 0)
+            snprintf(first, sizeof(first), "%s", id);
+        else
+            assert_string_not_equal(first, id);
+        markers_clear(&m);
+    }
+}
+
+static void test_bad_input(void **state)
+{
+    (void)state;
+    static const char *const inputs[] = {"{not json", "[1,2]", "{\"groupFolder\":\"g\"}",
+                                         "{\"prompt\":42}", ""};
+    for (size_t i = 0; i < NC_ARRAY_SIZE(inputs); i++) {
+        struct run r;
+        start(&r, inputs[i], NULL);
+        assert_int_equal(finish(&r), 1);
+        struct markers m;
+        parse_markers(&r.out, &m);
+        assert_int_equal(m.n, 1);
+        expect_error(&m, 0, "Failed to parse input: ");
+        assert_int_equal(strncmp(field(&m, 0, "error"), "Failed to parse input: ", 23), 0);
+        assert_null(json_get(m.v[0], "newSessionId"));
+        markers_clear(&m);
+        run_clear(&r);
+    }
+}
+
+static void test_follow_up(void **state)
+{
+    (void)state;
+    struct run r;
+    start(&r, INPUT("echo first"), NULL);
+    wait_sessions(&r, 1);
+    /* Not a message: deleted, noted on stderr, and no query. */
+    write_input("100-aaaa.json", "{\"type\":\"something\",\"text\":\"echo no\"}");
+    write_input("101-bbbb.json", "{\"type\":\"message\",\"text\":\"echo second\"}");
+    write_input("102-cccc.json", "{\"type\":\"message\",\"text\":\"emit 1\"}");
+    wait_sessions(&r, 2);
+    assert_false(exists("ipc/input/100-aaaa.json"));
+    assert_false(exists("ipc/input/101-bbbb.json"));
+    write_input("_close", "");
+    assert_int_equal(finish(&r), 0);
+    struct markers m;
+    parse_markers(&r.out, &m);
+    assert_int_equal(m.n, 5);
+    expect_result(&m, 0, "first");
+    expect_session(&m, 1);
+    expect_result(&m, 2, "second");
+    expect_result(&m, 3, "result 1 of 1");
+    expect_session(&m, 4);
+    assert_non_null(strstr(strbuf_str(&r.err), "100-aaaa.json"));
+    markers_clear(&m);
+    run_clear(&r);
+}
+
+static void test_startup_input(void **state)
+{
+    (void)state;
+    /* A stale `_close` is removed at start, and pending input joins the first prompt. */
+    write_input("_close", "");
+    write_input("200-zzzz.json", "{\"type\":\"message\",\"text\":\"echo pending\"}");
+    struct run r;
+    start(&r, INPUT("echo initial"), NULL);
+    wait_sessions(&r, 1);
+    assert_false(exists("ipc/input/200-zzzz.json"));
+    write_input("_close", "");
+    assert_int_equal(finish(&r), 0);
+    struct markers m;
+    parse_markers(&r.out, &m);
+    assert_int_equal(m.n, 3);
+    expect_result(&m, 0, "initial");
+    expect_result(&m, 1, "pending");
+    expect_session(&m, 2);
+    markers_clear(&m);
+    run_clear(&r);
+}
+
+static void test_no_input_dir(void **state)
+{
+    (void)state;
+    _cleanup_free_ char *dir = ws_path("ipc/input");
+    assert_int_equal(rmdir(dir), 0);
+    struct run r;
+    start(&r, INPUT("echo only"), NULL);
+    assert_int_equal(finish(&r), 0);
+    struct markers m;
+    parse_markers(&r.out, &m);
+    assert_int_equal(m.n, 2);
+    expect_result(&m, 0, "only");
+    expect_session(&m, 1);
+    markers_clear(&m);
+    run_clear(&r);
+}
+
+static void test_probe(void **state)
+{
+    (void)state;
+    struct markers m;
+    assert_int_equal(run_prompt(INPUT("probe"), &m, NULL), 0);
+    assert_int_equal(m.n, 2);
+    const char *text = field(&m, 0, "result");
+    assert_non_null(text);
+    static const char *const items[] = {
+        "uid=",         "CapEff: ",   "NoNewPrivs: ",        "Seccomp: ",
+        "/etc/shadow",  "write /",    "1.1.1.1:443",         "network interfaces",
+        "memory limit", "pids limit", "NANOCELL_TEST_CANARY"};
+    for (size_t i = 0; i < NC_ARRAY_SIZE(items); i++)
+        if (!strstr(text, items[i]))
+            fail_msg("probe output does not mention '%s':\n%s", items[i], text);
+    /* Names of the environment, never values. */
+    assert_null(strstr(text, "canary-value-8d1f"));
+    assert_true(strchr(text, '\n') != NULL);
+    markers_clear(&m);
+}
+
+/* --- model mode --- */
+
+static const char *model_headers[4] = {"content-type: application/json",
+                                       "anthropic-version: 2023-06-01", "Host: localhost", NULL};
+
+static void expect_script_done(void)
+{
+    char *report = NULL;
+    if (fake_engine_stop(fe, &report) != 0) {
+        fail_msg("fake server: %s", report);
+        free(report);
+    }
+}
+
+static void expect_no_credentials(size_t i)
+{
+    const char *h = fake_engine_request_headers(fe, i);
+    assert_non_null(h);
+    _cleanup_free_ char *lower = xstrdup(h);
+    for (char *p = lower; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    assert_null(strstr(lower, "x-api-key"));
+    assert_null(strstr(lower, "authorization"));
+}
+
+/* Runs one model-mode query in a workspace without ipc/input, so the agent ends after it. */
+static int run_model(const char *input, struct markers *m)
+{
+    _cleanup_free_ char *dir = ws_path("ipc/input");
+    rmdir(dir);
+    struct run r;
+    start(&r, input, fake_engine_socket(fe));
+    int status = finish(&r);
+    parse_markers(&r.out, m);
+    run_clear(&r);
+    return status;
+}
+
+static void test_model_tool_loop(void **state)
+{
+    (void)state;
+    const struct fake_exchange script[] = {
+        {.method = "POST",
+         .path = "/v1/messages",
+         .body_contains = "\"tools\":[{\"name\":\"bash\"",
+         .headers = {model_headers[0], model_headers[1], model_headers[2]},
+         .response = fake_json(
+             200, "{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"content\":["
+                  "{\"type\":\"text\",\"text\":\"Let me run it.\"},"
+                  "{\"type\":\"tool_use\",\"id\":\"toolu_01\",\"name\":\"bash\",\"input\":"
+                  "{\"command\":\"echo hello-from-tool\"}}],"
+                  "\"stop_reason\":\"tool_use\",\"usage\":{\"input_tokens\":10}}")},
+        {.method = "POST",
+         .path = "/v1/messages",
+         .body_contains = "hello-from-tool",
+         .headers = {model_headers[0], model_headers[1], model_headers[2]},
+         .response = fake_json(200, "{\"id\":\"msg_2\",\"type\":\"message\",\"role\":"
+                                    "\"assistant\",\"content\":[{\"type\":\"text\",\"text\":"
+                                    "\"done\"}],\"stop_reason\":\"end_turn\"}")},
+    };
+    fe = fake_engine_start(script, NC_ARRAY_SIZE(script), NULL);
+    struct markers m;
+    assert_int_equal(run_model("{\"prompt\":\"run the tool\",\"groupFolder\":\"g\",\"chatJid\":"
+                               "\"c\",\"isMain\":false,\"assistantName\":\"Zed\"}",
+                               &m),
+                     0);
+    expect_script_done();
+    assert_int_equal(m.n, 2);
+    expect_result(&m, 0, "done");
+    expect_session(&m, 1);
+
+    for (size_t i = 0; i < 2; i++)
+        expect_no_credentials(i);
+    size_t len;
+    const char *b0 = fake_engine_request_body(fe, 0, &len);
+    _cleanup_json_ nc_json *r0 = NULL;
+    assert_int_equal(json_parse(b0, len, &r0, NULL), 0);
+    assert_string_equal(json_string(json_get(r0, "model")), "claude-sonnet-4-5");
+    int64_t mt = 0;
+    assert_true(json_int(json_get(r0, "max_tokens"), &mt));
+    assert_int_equal(mt, 4096);
+    assert_non_null(strstr(json_string(json_get(r0, "system")), "Zed"));
+    assert_non_null(strstr(json_string(json_get(r0, "system")), "bash"));
+    const nc_json *tool = json_array_at(json_get(r0, "tools"), 0);
+    assert_string_equal(json_string(json_get(tool, "name")), "bash");
+    assert_string_equal(json_string(json_get(json_get(tool, "input_schema"), "type")), "object");
+    assert_int_equal(json_array_len(json_get(r0, "messages")), 1);
+    const nc_json *u0 = json_array_at(json_get(r0, "messages"), 0);
+    assert_string_equal(json_string(json_get(u0, "role")), "user");
+    assert_string_equal(json_string(json_get(u0, "content")), "run the tool");
+
+    const char *b1 = fake_engine_request_body(fe, 1, &len);
+    _cleanup_json_ nc_json *r1 = NULL;
+    assert_int_equal(json_parse(b1, len, &r1, NULL), 0);
+    const nc_json *msgs = json_get(r1, "messages");
+    assert_int_equal(json_array_len(msgs), 3);
+    const nc_json *asst = json_array_at(msgs, 1);
+    assert_string_equal(json_string(json_get(asst, "role")), "assistant");
+    assert_int_equal(json_array_len(json_get(asst, "content")), 2);
+    const nc_json *res = json_array_at(json_get(json_array_at(msgs, 2), "content"), 0);
+    assert_string_equal(json_string(json_get(json_array_at(msgs, 2), "role")), "user");
+    assert_string_equal(json_string(json_get(res, "type")), "tool_result");
+    assert_string_equal(json_string(json_get(res, "tool_use_id")), "toolu_01");
+    const char *content = json_string(json_get(res, "content"));
+    assert_non_null(content);
+    assert_non_null(strstr(content, "hello-from-tool\n"));
+    assert_non_null(strstr(content, "exit status 0"));
+    assert_null(json_get(res, "is_error"));
+    markers_clear(&m);
+}
+
+static void test_model_follow_up_continues(void **state)
+{
+    (void)state;
+    const struct fake_exchange script[] = {
+        {.method = "POST",
+         .path = "/v1/messages",
+         .response = fake_json(200, "{\"content\":[{\"type\":\"text\",\"text\":\"one\"}],"
+                                    "\"stop_reason\":\"end_turn\"}")},
+        {.method = "POST",
+         .path = "/v1/messages",
+         .body_contains = "{\"role\":\"assistant\",\"content\":[{\"type\":\"text\",\"text\":"
+                          "\"one\"}]},{\"role\":\"user\",\"content\":\"second question\"}",
+         .response = fake_json(200, "{\"content\":[{\"type\":\"text\",\"text\":\"two\"}],"
+                                    "\"stop_reason\":\"end_turn\"}")},
+    };
+    fe = fake_engine_start(script, NC_ARRAY_SIZE(script), NULL);
+    struct run r;
+    start(&r, INPUT("first question"), fake_engine_socket(fe));
+    wait_sessions(&r, 1);
+    write_input("1-abcd.json", "{\"type\":\"message\",\"text\":\"second question\"}");
+    wait_sessions(&r, 2);
+    write_input("_close", "");
+    assert_int_equal(finish(&r), 0);
+    expect_script_done();
+    struct markers m;
+    parse_markers(&r.out, &m);
+    assert_int_equal(m.n, 4);
+    expect_result(&m, 0, "one");
+    expect_result(&m, 2, "two");
+    markers_clear(&m);
+    run_clear(&r);
+}
+
+static void expect_model_error(const char *response, long hangup_after, const char *contains)
+{
+    const struct fake_exchange script[] = {
+        {.method = "POST",
+         .path = "/v1/messages",
+         .response = response,
+         .hangup_after = hangup_after},
+    };
+    fe = fake_engine_start(script, NC_ARRAY_SIZE(script), NULL);
+    struct markers m;
+    assert_int_equal(run_model(INPUT("hi"), &m), 0);
+    expect_script_done();
+    assert_int_equal(m.n, 2);
+    expect_error(&m, 0, contains);
+    expect_session(&m, 1);
+    markers_clear(&m);
+    fake_engine_free(fe);
+    fe = NULL;
+}
+
+static void test_model_errors(void **state)
+{
+    (void)state;
+    expect_model_error(fake_json(401, "{\"type\":\"error\",\"error\":{\"type\":"
+                                      "\"authentication_error\",\"message\":\"invalid "
+                                      "x-api-key\"}}"),
+                       0, "model API returned HTTP 401: invalid x-api-key");
+    expect_model_error(fake_json(500, "{\"type\":\"error\",\"error\":{\"type\":\"api_error\","
+                                      "\"message\":\"Internal server error\"}}"),
+                       0, "HTTP 500: Internal server error");
+    expect_model_error(fake_text(502, "text/plain", "bad gateway\n"), 0, "HTTP 502: bad gateway");
+    /* The reply ends inside its body. */
+    const char *whole = fake_json(200, "{\"content\":[{\"type\":\"text\",\"text\":\"cut off "
+                                       "here\"}],\"stop_reason\":\"end_turn\"}");
+    expect_model_error(whole, (long)strlen(whole) - 20, "truncated");
+    /* ... or inside its head, or before it. */
+    expect_model_error(whole, 20, "truncated");
+    expect_model_error(NULL, 0, "connection closed with no reply");
+    const char *chunks[] = {"{\"content\":[", "{\"type\":\"text\""};
+    const char *cut = fake_chunked(200, "application/json", chunks, 2, false);
+    expect_model_error(cut, (long)strlen(cut), "truncated");
+    expect_model_error(fake_json(200, "{\"content\": nope"), 0, "not valid JSON");
+    expect_model_error(fake_json(200, "{\"stop_reason\":\"end_turn\"}"), 0, "no 'content' array");
+}
+
+static void test_model_chunked_reply(void **state)
+{
+    (void)state;
+    const char *chunks[] = {"{\"content\":[{\"type\":\"text\",\"text\":\"chun", "ked ok\"}],",
+                            "\"stop_reason\":\"end_turn\"}"};
+    const struct fake_exchange script[] = {
+        {.method = "POST",
+         .path = "/v1/messages",
+         .response = fake_chunked(200, "application/json", chunks, 3, true)},
+    };
+    fe = fake_engine_start(script, NC_ARRAY_SIZE(script), NULL);
+    struct markers m;
+    assert_int_equal(run_model(INPUT("hi"), &m), 0);
+    expect_script_done();
+    assert_int_equal(m.n, 2);
+    expect_result(&m, 0, "chunked ok");
+    markers_clear(&m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_echo, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_emit_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commands_in_sequence, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exit_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stderr_noise, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_big_result, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spew_outside_markers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ipc_send, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_session_ids, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_follow_up, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_startup_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_input_dir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_probe, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_model_tool_loop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_model_follow_up_continues, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_model_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_model_chunked_reply, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("agent", tests, NULL, NULL);
+}
