@@ -174,8 +174,10 @@ static int run_command(const struct agent *a, const char *cmd, int *exit_code)
         return proto_result(a->session_id, arg);
     if (IS("emit"))
         return cmd_emit(a, arg);
-    if (IS("sleep")) {
-        int r = cmd_sleep(a, arg);
+    if (IS("sleep") || (IS("hold") && !*arg)) {
+        /* hold: wait for the host's _close mid-query, without reporting the query complete,
+         * the way an agent still working looks (it exercises the host's idle timeout). */
+        int r = cmd_sleep(a, IS("hold") ? "86400" : arg);
         if (r == SCRIPT_EXIT)
             *exit_code = 0;
         return r;
