@@ -42,7 +42,7 @@ AGENT_UTIL := $(addprefix src/util/,error.c fileutil.c json.c strbuf.c strv.c ti
 YAJL_STATIC ?= /usr/lib/x86_64-linux-gnu/libyajl_s.a
 STATIC_PROGS := $(patsubst %.c,$(BUILD)/static/%,$(wildcard tests/probe/*.c)) $(AGENT)
 
-.PHONY: all deps test check tests asan fuzz fmt fmt-check check-banned clean images
+.PHONY: all deps test check tests asan fuzz fmt fmt-check check-banned clean images demo bench
 # Keep every object: chained pattern rules would otherwise delete support objects after use.
 .SECONDARY:
 
@@ -115,6 +115,14 @@ $(BUILD)/static/%: %.c
 tests: $(BIN) $(UNIT_TESTS) $(INTEG_TESTS) $(REPLAYS) $(STATIC_PROGS)
 
 images: $(STATIC_PROGS)
+
+# The quick start: build, start Docker if none answers, build the images, run one hardened turn.
+demo:
+	@scripts/install-deps.sh demo
+	@$(MAKE) --no-print-directory all images
+	@scripts/engine-up.sh
+	@scripts/build-images.sh
+	@scripts/demo.sh
 
 # The one test command (README, .ci/run): installs what is missing, builds, brings up Docker and
 # Podman, and runs every layer. It ends with "N passed, N failed, N skipped".

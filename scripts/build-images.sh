@@ -20,7 +20,7 @@ rootless_sock=${ROOTLESS_SOCK:-/run/user/$rootless_uid/podman/podman.sock}
 # The images are FROM scratch: busybox must be the static build (package busybox-static).
 busybox=/bin/busybox
 if [ ! -x "$busybox" ] || ldd "$busybox" >/dev/null 2>&1; then
-	scripts/install-deps.sh >/dev/null
+	scripts/install-deps.sh demo >/dev/null
 	if ldd "$busybox" >/dev/null 2>&1; then
 		echo "build-images: $busybox is dynamically linked; install busybox-static" >&2
 		exit 1

@@ -10,7 +10,7 @@ logdir=${NANOCELL_LOG_DIR:-/var/log}
 
 ping() { curl -sf --max-time 2 --unix-socket "$1" http://localhost/_ping >/dev/null 2>&1; }
 
-command -v curl >/dev/null 2>&1 || "$here/install-deps.sh" engines
+command -v curl >/dev/null 2>&1 || "$here/install-deps.sh" docker
 if ping "$sock"; then
 	exit 0
 fi
@@ -18,7 +18,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	echo "engine-up: no Docker Engine answers on $sock, and starting one needs root" >&2
 	exit 1
 fi
-"$here/install-deps.sh" engines
+"$here/install-deps.sh" docker
 
 # Register crun beside runc. An existing daemon.json is the operator's: never rewrite it.
 if [ ! -e /etc/docker/daemon.json ]; then

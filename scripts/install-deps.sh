@@ -4,18 +4,24 @@
 # and prints the exact command to run.
 #   scripts/install-deps.sh            build + test + engines (what `make test` needs)
 #   scripts/install-deps.sh build      only what `make` needs
+#   scripts/install-deps.sh demo       what `make demo` needs: build, busybox, Docker
+#   scripts/install-deps.sh docker|podman|engines   one engine, or both
 set -eu
 
 BUILD_PKGS="build-essential pkg-config libcurl4-openssl-dev libyajl-dev libseccomp-dev libcap-dev
 libsqlite3-dev"
 TEST_PKGS="libcmocka-dev clang-format busybox-static"
-ENGINE_PKGS="docker.io crun runc tini podman catatonit uidmap curl"
+DOCKER_PKGS="docker.io crun runc tini curl"
+PODMAN_PKGS="podman catatonit uidmap curl"
 
 case "${1:-all}" in
 build) want="$BUILD_PKGS" ;;
-all) want="$BUILD_PKGS $TEST_PKGS $ENGINE_PKGS" ;;
-engines) want="$ENGINE_PKGS" ;;
-*) echo "usage: $0 [build|all|engines]" >&2; exit 2 ;;
+demo) want="$BUILD_PKGS busybox-static $DOCKER_PKGS" ;;
+docker) want="$DOCKER_PKGS" ;;
+podman) want="$PODMAN_PKGS" ;;
+engines) want="$DOCKER_PKGS $PODMAN_PKGS" ;;
+all) want="$BUILD_PKGS $TEST_PKGS $DOCKER_PKGS $PODMAN_PKGS" ;;
+*) echo "usage: $0 [all|build|demo|docker|podman|engines]" >&2; exit 2 ;;
 esac
 
 missing=""

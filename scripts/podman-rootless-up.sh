@@ -14,7 +14,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	echo "podman-rootless-up: needs root (it creates the user $user)" >&2
 	exit 1
 fi
-command -v podman >/dev/null 2>&1 && command -v newuidmap >/dev/null 2>&1 || "$here/install-deps.sh" engines
+command -v podman >/dev/null 2>&1 && command -v newuidmap >/dev/null 2>&1 || "$here/install-deps.sh" podman
 if ! id "$user" >/dev/null 2>&1; then
 	useradd --create-home --shell /bin/sh "$user"
 fi

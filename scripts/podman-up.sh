@@ -9,7 +9,7 @@ logdir=${NANOCELL_LOG_DIR:-/var/log}
 
 ping() { curl -sf --max-time 2 --unix-socket "$1" http://localhost/_ping >/dev/null 2>&1; }
 
-command -v curl >/dev/null 2>&1 || "$here/install-deps.sh" engines
+command -v curl >/dev/null 2>&1 || "$here/install-deps.sh" podman
 if ping "$sock"; then
 	exit 0
 fi
@@ -17,7 +17,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	echo "podman-up: no Podman service answers on $sock, and starting one needs root" >&2
 	exit 1
 fi
-"$here/install-deps.sh" engines
+"$here/install-deps.sh" podman
 mkdir -p /run/podman "$logdir"
 rm -f "$sock"
 setsid podman --runtime runc system service --time=0 "unix://$sock" \
