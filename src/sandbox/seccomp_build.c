@@ -179,8 +179,7 @@ int sc_build_group(const struct sc_model *m, const sc_group *g, bool for_load, s
     size_t adds = 0;
     for (size_t i = 0; i < m->nrules; i++) {
         const sc_rule *r = &m->rules[i];
-        /* libseccomp refuses a rule with the default action; it would change nothing. */
-        if (r->action == m->default_action || !sc_rule_applies(r, g->arches[0], kmajor, kminor))
+        if (!sc_rule_applies(r, g->arches[0], kmajor, kminor))
             continue;
         adds += r->nnames * (r->split ? r->nargs : 1);
         if (adds > SC_MAX_RULE_ADDS)
@@ -196,10 +195,15 @@ int sc_build_group(const struct sc_model *m, const sc_group *g, bool for_load, s
             added[nadded++] = (sc_added){nr, r->names[k], i, r->nargs > 0, r->action};
         }
     }
+    /* Rules with the default action take part in the check: next to an unconditional rule
+     * their intent is lost just the same. */
     if ((rc = check_conflicts(added, nadded, err)) < 0)
         return rc;
     for (size_t i = 0; i < nadded; i++) {
         const sc_rule *r = &m->rules[added[i].rule];
+        /* libseccomp refuses a rule with the default action; it would change nothing. */
+        if (r->action == m->default_action)
+            continue;
         if ((rc = add_rule(ctx, r, added[i].rule, added[i].nr, added[i].name, main_name, err)) < 0)
             return rc;
     }
