@@ -134,8 +134,13 @@ int sc_build_group(const struct sc_model *m, const sc_group *g, bool for_load, s
 {
     const char *main_name = sc_arch_name(g->arches[0]);
     _cleanup_seccomp_ctx_ scmp_filter_ctx ctx = seccomp_init(m->default_action);
+    /* libseccomp says only NULL: the default action is one this kernel or libseccomp does
+     * not support (it probes e.g. KILL_PROCESS with the seccomp syscall), or memory ran out. */
     if (!ctx)
-        return nc_error_set(err, ENOMEM, "%s: initialise the filter: libseccomp failed", main_name);
+        return nc_error_set(err, ENOTSUP,
+                            "%s: initialise the filter: libseccomp refused the default action "
+                            "(not supported by this kernel or libseccomp)",
+                            main_name);
     uint32_t native = seccomp_arch_native();
     bool has_native = false;
     int rc;
