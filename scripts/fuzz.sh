@@ -21,7 +21,11 @@ for f in tests/fuzz/fuzz_*.c; do
 	mkdir -p "build/fuzz-corpus/$name"
 	cp -n "tests/fuzz/corpus/$name"/* "build/fuzz-corpus/$name/" 2>/dev/null || true
 	echo "fuzz: running $name for ${seconds}s" >&2
-	if ! "$out/fuzz_$name" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+	# A tests/fuzz/<name>.dict (keywords of the format) helps the mutator past string compares.
+	dict=""
+	[ -f "tests/fuzz/$name.dict" ] && dict="-dict=tests/fuzz/$name.dict"
+	# shellcheck disable=SC2086
+	if ! "$out/fuzz_$name" $dict -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
 		-artifact_prefix="build/fuzz-crashes/$name-" "build/fuzz-corpus/$name" \
 		>"$out/$name.log" 2>&1; then
 		echo "fuzz: $name FOUND A PROBLEM (see $out/$name.log and build/fuzz-crashes/)" >&2

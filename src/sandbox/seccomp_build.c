@@ -134,8 +134,13 @@ int sc_build_group(const struct sc_model *m, const sc_group *g, bool for_load, s
 {
     const char *main_name = sc_arch_name(g->arches[0]);
     _cleanup_seccomp_ctx_ scmp_filter_ctx ctx = seccomp_init(m->default_action);
+    /* libseccomp says only NULL: the default action is one this kernel or libseccomp does
+     * not support (it probes e.g. KILL_PROCESS with the seccomp syscall), or memory ran out. */
     if (!ctx)
-        return nc_error_set(err, ENOMEM, "%s: initialise the filter: libseccomp failed", main_name);
+        return nc_error_set(err, ENOTSUP,
+                            "%s: initialise the filter: libseccomp refused the default action "
+                            "(not supported by this kernel or libseccomp)",
+                            main_name);
     uint32_t native = seccomp_arch_native();
     bool has_native = false;
     int rc;
@@ -179,8 +184,7 @@ int sc_build_group(const struct sc_model *m, const sc_group *g, bool for_load, s
     size_t adds = 0;
     for (size_t i = 0; i < m->nrules; i++) {
         const sc_rule *r = &m->rules[i];
-        /* libseccomp refuses a rule with the default action; it would change nothing. */
-        if (r->action == m->default_action || !sc_rule_applies(r, g->arches[0], kmajor, kminor))
+        if (!sc_rule_applies(r, g->arches[0], kmajor, kminor))
             continue;
         adds += r->nnames * (r->split ? r->nargs : 1);
         if (adds > SC_MAX_RULE_ADDS)
@@ -196,10 +200,15 @@ int sc_build_group(const struct sc_model *m, const sc_group *g, bool for_load, s
             added[nadded++] = (sc_added){nr, r->names[k], i, r->nargs > 0, r->action};
         }
     }
+    /* Rules with the default action take part in the check: next to an unconditional rule
+     * their intent is lost just the same. */
     if ((rc = check_conflicts(added, nadded, err)) < 0)
         return rc;
     for (size_t i = 0; i < nadded; i++) {
         const sc_rule *r = &m->rules[added[i].rule];
+        /* libseccomp refuses a rule with the default action; it would change nothing. */
+        if (r->action == m->default_action)
+            continue;
         if ((rc = add_rule(ctx, r, added[i].rule, added[i].nr, added[i].name, main_name, err)) < 0)
             return rc;
     }

@@ -258,6 +258,16 @@ static void test_refusals_inline(void **state)
                     EINVAL,
                     "policy 'inline': syscalls[1]: 'read' already has an unconditional rule with "
                     "another action in syscalls[0]");
+    /* The conditional rule has the default action (EPERM both), so it would not even be
+     * added; the unconditional allow would still defeat its intent. */
+    load_text_fails("{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":[{\"names\":[\"ioctl\"],"
+                    "\"action\":\"SCMP_ACT_ALLOW\"},{\"names\":[\"ioctl\"],\"action\":"
+                    "\"SCMP_ACT_ERRNO\",\"args\":[{\"index\":1,\"op\":\"SCMP_CMP_MASKED_EQ\","
+                    "\"value\":4294967295,\"valueTwo\":21522}]}]}",
+                    EINVAL,
+                    "policy 'inline': syscalls[1]: 'ioctl' has an unconditional rule in "
+                    "syscalls[0] and a rule with conditions and another action in syscalls[1]; "
+                    "libseccomp would silently drop the conditional one");
     /* Too large is refused before parsing. */
     size_t big = SECCOMP_POLICY_MAX_BYTES + 1;
     char *text = xmalloc(big);
