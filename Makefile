@@ -124,6 +124,12 @@ demo:
 	@scripts/build-images.sh
 	@scripts/demo.sh
 
+# Benchmarks: nanocell against `docker run -i --rm` on the same image, in the same run.
+bench: all images
+	@scripts/engine-up.sh
+	@scripts/build-images.sh
+	@scripts/bench.sh
+
 # The one test command (README, .ci/run): installs what is missing, builds, brings up Docker and
 # Podman, and runs every layer. It ends with "N passed, N failed, N skipped".
 test:

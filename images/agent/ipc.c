@@ -4,9 +4,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -189,4 +191,32 @@ int ipc_send_message(const struct agent *a, const char *text, nc_error **err)
     if (r < 0)
         return nc_error_wrap(err, "send message");
     return 0;
+}
+
+/* One inotify watch on input/ for the process's life: -1 until made, -2 when unavailable. */
+static int input_watch = -1;
+
+void ipc_wait(const struct agent *a, uint64_t max_ms)
+{
+    if (input_watch == -1) {
+        input_watch = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+        _cleanup_free_ char *dir = xasprintf("%s/ipc/input", a->workspace);
+        if (input_watch >= 0 &&
+            inotify_add_watch(input_watch, dir, IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
+            close(input_watch);
+            input_watch = -2;
+        } else if (input_watch < 0) {
+            input_watch = -2;
+        }
+    }
+    if (input_watch < 0) {
+        sleep_ms(max_ms);
+        return;
+    }
+    struct pollfd p = {.fd = input_watch, .events = POLLIN};
+    if (poll(&p, 1, (int)max_ms) > 0) {
+        char buf[4096]; /* inotify events are drained, not read: input/ is looked at anyway */
+        while (read(input_watch, buf, sizeof(buf)) > 0)
+            ;
+    }
 }

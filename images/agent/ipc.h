@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "agent.h"
 #include "util/error.h"
@@ -29,6 +30,10 @@ bool ipc_take_close(const struct agent *a);
  * {"type":"message","text":...} to prompt, joined with "\n" (a "\n" goes before the first one
  * too when prompt is not empty). Returns how many messages were appended. */
 size_t ipc_drain_input(const struct agent *a, strbuf *prompt);
+/* Waits at most max_ms for something to arrive in input/ (a follow-up or `_close`), woken by
+ * inotify as soon as the host renames a file in; without inotify it just sleeps. The caller
+ * looks at input/ afterwards either way. */
+void ipc_wait(const struct agent *a, uint64_t max_ms);
 /* Writes messages/<ms>-<rand>.json for text, atomically. */
 int ipc_send_message(const struct agent *a, const char *text, nc_error **err);
 

@@ -3,7 +3,8 @@
  *
  * Flow: read all of stdin (the host verifies the sandbox meanwhile), parse the input, fold in
  * pending follow-ups, run the query (scripted, or the model when NANOCELL_MODEL_SOCKET is set),
- * emit the session-update marker, then poll ipc/input every IPC_POLL_MS for follow-ups and
+ * emit the session-update marker, then wait on ipc/input (inotify, at most IPC_POLL_MS) for
+ * follow-ups and
  * `_close` until the host closes the session.
  *
  * Exit status: 0 when the host closed the session (or there is no ipc/input), 1 when the input
@@ -128,7 +129,7 @@ int main(void)
         /* The host writes `_close` when the session goes idle (its idle timeout), so this wait
          * is bounded by the host; a gone host ends the agent with the container. */
         while (!closed && !prompt.len) {
-            sleep_ms(IPC_POLL_MS);
+            ipc_wait(&a, IPC_POLL_MS);
             reap_orphans();
             closed = ipc_take_close(&a);
             if (!closed)

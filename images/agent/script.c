@@ -92,7 +92,7 @@ static int cmd_sleep(const struct agent *a, const char *arg)
         uint64_t left = ms_until(deadline);
         if (!left)
             return 0;
-        sleep_ms(left < SLEEP_TICK_MS ? left : SLEEP_TICK_MS);
+        ipc_wait(a, left < SLEEP_TICK_MS ? left : SLEEP_TICK_MS);
         if (ipc_take_close(a))
             return SCRIPT_EXIT;
     }

@@ -63,6 +63,7 @@ int runlog_write(const char *logs_dir, const turn_record *r, char **ret_path, nc
     strbuf_addf(&sb, "stderr_bytes: %llu%s\n", (unsigned long long)r->stderr_bytes,
                 r->stderr_truncated ? " (truncated)" : "");
     strbuf_addf(&sb, "outcome: %s\n", or_dash(r->outcome));
+    strbuf_addf(&sb, "phases_ms: %s\n", or_dash(r->phases));
     strbuf_addf(&sb, "verification:\n");
     for (const char *p = r->verification ? r->verification : ""; *p;) {
         const char *nl = strchr(p, '\n');

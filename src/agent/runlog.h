@@ -39,6 +39,7 @@ typedef struct turn_record {
     bool stderr_truncated;
     const char *outcome;      /* "success", or what went wrong */
     const char *verification; /* the report lines, "" when the turn never launched */
+    const char *phases;       /* "create=41 inspect=6 ...": ms per step; NULL if not launched */
 } turn_record;
 
 /* Writes the record into logs_dir (created beforehand, nanocell's own). Returns the file's

@@ -53,6 +53,7 @@ struct turn {
     char *session;
     char *outcome;      /* metadata only, for the run log: never the agent's own text */
     char *verification; /* the launch's report, kept for the run log */
+    char *phases;       /* the container's timeline, kept for the run log */
     char *runtime;
     sandbox_prepared *prep;
     engine_image img;
@@ -480,13 +481,19 @@ static void run_body(struct turn *t, turn_result *res, const char *image, const 
         warning(t, "%s", nc_error_msg(err));
         nc_error_free(TAKE_PTR(err));
     }
+    sandbox_phase(t->c, "turn");
     res->results = t->mp.results;
     res->error_results = t->error_results;
     res->timed_out = t->timed_out;
     finish_container(t, res);
     judge(t, res);
+    sandbox_phase(t->c, "exit");
+    uint64_t before_remove = mono_ms();
+    _cleanup_free_ char *phases = xstrdup(strbuf_str(&t->c->phases));
     if (sandbox_container_remove(req->e, TAKE_PTR(t->c), &err) < 0)
         warning(t, "%s (the next start removes it)", nc_error_msg(err));
+    t->phases =
+        xasprintf("%s remove=%llu", phases, (unsigned long long)(mono_ms() - before_remove));
 }
 
 void turn_run(const turn_request *req, turn_result *res)
@@ -536,6 +543,7 @@ void turn_run(const turn_request *req, turn_result *res)
             .stderr_truncated = t.stderr_truncated,
             .outcome = t.outcome ? t.outcome : res->message,
             .verification = t.verification ? t.verification : res->message,
+            .phases = t.phases,
         };
         _cleanup_error_ nc_error *lerr = NULL;
         if (runlog_write(t.ws.logs, &rec, &res->log_path, &lerr) < 0)
@@ -551,6 +559,7 @@ void turn_run(const turn_request *req, turn_result *res)
     strbuf_release(&t.stderr_tail);
     free(t.session);
     free(t.verification);
+    free(t.phases);
     free(t.runtime);
     free(t.outcome);
 }

@@ -21,6 +21,7 @@ void sandbox_container_free(sandbox_container *c)
     engine_wait_free(c->wait);
     oomwatch_free(c->oom);
     strbuf_release(&c->report);
+    strbuf_release(&c->phases);
     free(c->id);
     free(c->name);
     free(c->image_id);
@@ -80,6 +81,14 @@ static int abort_launch(engine *e, sandbox_container *c, int r, nc_error **err)
     return r;
 }
 
+void sandbox_phase(sandbox_container *c, const char *name)
+{
+    uint64_t now = mono_ms();
+    strbuf_addf(&c->phases, "%s%s=%llu", c->phases.len ? " " : "", name,
+                (unsigned long long)(now - c->phase_mark));
+    c->phase_mark = now;
+}
+
 int sandbox_launch(engine *e, const sandbox_spec *spec, const char *name,
                    const sandbox_launch_opts *opts, sandbox_container **ret, nc_error **err)
 {
@@ -89,8 +98,10 @@ int sandbox_launch(engine *e, const sandbox_spec *spec, const char *name,
         return r;
     sandbox_container *c = xnew0(sandbox_container);
     c->name = xstrdup(name);
+    c->phase_mark = mono_ms();
     _cleanup_strv_ char **warnings = NULL;
     r = engine_container_create(e, name, strbuf_str(&body), &c->id, &warnings, err);
+    sandbox_phase(c, "create");
     if (r < 0) {
         sandbox_container_free(c);
         return nc_error_wrap(err, "create container '%s'", name);
@@ -117,15 +128,19 @@ int sandbox_launch(engine *e, const sandbox_spec *spec, const char *name,
     c->image_id = image_id ? xstrdup(image_id) : NULL;
     c->runtime = runtime && *runtime ? xstrdup(runtime) : NULL;
     r = sandbox_verify_inspect(spec, inspect, &c->report, err);
+    sandbox_phase(c, "inspect");
     if (r < 0)
         return abort_launch(e, c, nc_error_wrap(err, "container '%s'", name), err);
     r = engine_attach_open(e, c->id, &c->attach, err);
+    sandbox_phase(c, "attach");
     if (r < 0)
         return abort_launch(e, c, nc_error_wrap(err, "attach to container '%s'", name), err);
     r = engine_wait_begin(e, c->id, "next-exit", &c->wait, err);
+    sandbox_phase(c, "wait");
     if (r < 0)
         return abort_launch(e, c, nc_error_wrap(err, "wait for container '%s'", name), err);
     r = engine_container_start(e, c->id, err);
+    sandbox_phase(c, "start");
     if (r < 0)
         return abort_launch(e, c, nc_error_wrap(err, "start container '%s'", name), err);
     engine_state st = {0};
@@ -136,7 +151,9 @@ int sandbox_launch(engine *e, const sandbox_spec *spec, const char *name,
     engine_state_release(&st);
     const char *proc = opts && opts->proc_root ? opts->proc_root : "/proc";
     const char *cgroot = opts && opts->cgroup_root ? opts->cgroup_root : "/sys/fs/cgroup";
+    sandbox_phase(c, "pid");
     r = sandbox_verify_runtime(spec, c->pid, proc, cgroot, &c->report, err);
+    sandbox_phase(c, "verify");
     if (r < 0) {
         /* A process that is gone cannot be verified: say so rather than blame the engine. */
         engine_state after = {0};

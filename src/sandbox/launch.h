@@ -28,6 +28,8 @@ typedef struct sandbox_container {
     engine_wait *wait;     /* registered before start */
     oomwatch *oom;         /* the host's own view of OOM kills; NULL when unavailable */
     strbuf report;         /* verification lines, for the run log */
+    strbuf phases;         /* "create=41 inspect=6 ...": milliseconds per step, for the run log */
+    uint64_t phase_mark;   /* mono_ms() at the end of the last step */
 } sandbox_container;
 
 /* Where the runtime check reads; tests may point these at a prepared tree. */
@@ -41,6 +43,8 @@ int sandbox_launch(engine *e, const sandbox_spec *spec, const char *name,
 /* Removes the container (forcibly: a running one is killed) and frees c. Errors are returned
  * but c is freed either way. A container already gone is not an error. */
 int sandbox_container_remove(engine *e, sandbox_container *c, nc_error **err);
+/* Closes the current step of c's timeline: appends "name=<ms since the last step>". */
+void sandbox_phase(sandbox_container *c, const char *name);
 /* Frees c without touching the container. */
 void sandbox_container_free(sandbox_container *c);
 
