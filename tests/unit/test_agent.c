@@ -539,12 +539,22 @@ static void test_follow_up(void **state)
     assert_int_equal(finish(&r), 0);
     struct markers m;
     parse_markers(&r.out, &m);
-    assert_int_equal(m.n, 5);
-    expect_result(&m, 0, "first");
-    expect_session(&m, 1);
-    expect_result(&m, 2, "second");
-    expect_result(&m, 3, "result 1 of 1");
-    expect_session(&m, 4);
+    /* The agent wakes as soon as a file lands, so the two messages may form one query or two:
+     * the results come in order either way, each query ending in a session update. */
+    const char *const want[] = {"first", "second", "result 1 of 1"};
+    size_t got = 0, sessions = 0;
+    for (size_t i = 0; i < m.n; i++) {
+        if (json_is_null(json_get(m.v[i], "result"))) {
+            expect_session(&m, i);
+            sessions++;
+            continue;
+        }
+        assert_true(got < NC_ARRAY_SIZE(want));
+        expect_result(&m, i, want[got++]);
+    }
+    assert_int_equal(got, NC_ARRAY_SIZE(want));
+    assert_true(sessions == 2 || sessions == 3);
+    assert_true(json_is_null(json_get(m.v[m.n - 1], "result")));
     assert_non_null(strstr(strbuf_str(&r.err), "100-aaaa.json"));
     markers_clear(&m);
     run_clear(&r);
