@@ -59,29 +59,22 @@ struct turn {
     engine_image img;
 };
 
-static void progress(struct turn *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void progress(struct turn *t, const char *fmt, ...)
+/* Formats a message for one of the request's callbacks (on_progress or on_warning), if set. */
+static void notify(struct turn *t, void (*cb)(const char *, void *), const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void notify(struct turn *t, void (*cb)(const char *, void *), const char *fmt, ...)
 {
-    if (!t->req->cb.on_progress)
+    if (!cb)
         return;
     va_list ap;
     va_start(ap, fmt);
     _cleanup_free_ char *msg = xvasprintf(fmt, ap);
     va_end(ap);
-    t->req->cb.on_progress(msg, t->req->cb.userdata);
+    cb(msg, t->req->cb.userdata);
 }
 
-static void warning(struct turn *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void warning(struct turn *t, const char *fmt, ...)
-{
-    if (!t->req->cb.on_warning)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    _cleanup_free_ char *msg = xvasprintf(fmt, ap);
-    va_end(ap);
-    t->req->cb.on_warning(msg, t->req->cb.userdata);
-}
+#define progress(t, ...) notify((t), (t)->req->cb.on_progress, __VA_ARGS__)
+#define warning(t, ...) notify((t), (t)->req->cb.on_warning, __VA_ARGS__)
 
 static void send_close(struct turn *t, const char *why)
 {
@@ -115,7 +108,8 @@ static void on_result(const agent_result *r, void *userdata)
 
 static void on_parse_warning(const char *msg, void *userdata)
 {
-    warning(userdata, "%s", msg);
+    struct turn *t = userdata;
+    warning(t, "%s", msg);
 }
 
 /* Counts a stream against agent.max_output_size; past it, the bytes are dropped (results on

@@ -1,8 +1,36 @@
 #include "cmd/common.h"
 
+#include <stdio.h>
+
 #include "cmd/cmd.h"
 #include "util/log.h"
 #include "util/banned.h"
+
+int cmd_usage_error(const char *usage)
+{
+    fputs(usage, stderr);
+    return EXIT_USAGE;
+}
+
+int cmd_option(int o, cmd_common *c, const char *usage)
+{
+    switch (o) {
+    case 'c':
+        c->config_path = optarg;
+        return CMD_OPT_HANDLED;
+    case 'H':
+        c->host = optarg;
+        return CMD_OPT_HANDLED;
+    case 'h':
+        fputs(usage, stdout);
+        return EXIT_OK;
+    case '?':
+    case ':':
+        return cmd_usage_error(usage);
+    default:
+        return CMD_OPT_OTHER;
+    }
+}
 
 int cmd_load_config(const char *path, nc_config **ret)
 {

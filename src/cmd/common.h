@@ -3,9 +3,36 @@
 #ifndef NC_CMD_COMMON_H
 #define NC_CMD_COMMON_H
 
+#include <getopt.h>
+
 #include "config.h"
 #include "engine/engine.h"
 #include "util/strbuf.h"
+
+/* The options every command takes: --config FILE, --host URI, --help. Put CMD_COMMON_OPTIONS
+ * in the command's option table and CMD_COMMON_SHORT in its short option string, and pass each
+ * option getopt returns to cmd_option() before the command's own. */
+typedef struct cmd_common {
+    const char *config_path;
+    const char *host;
+} cmd_common;
+
+#define CMD_COMMON_OPTIONS                                                                         \
+    {"config", required_argument, NULL, 'c'}, {"host", required_argument, NULL, 'H'},              \
+    {                                                                                              \
+        "help", no_argument, NULL, 'h'                                                             \
+    }
+#define CMD_COMMON_SHORT "c:H:h"
+
+enum {
+    CMD_OPT_OTHER = -1,   /* not a common option: the command's own */
+    CMD_OPT_HANDLED = -2, /* stored in the cmd_common: go on */
+};
+/* Returns CMD_OPT_OTHER, CMD_OPT_HANDLED, or an exit status to return at once (--help prints
+ * usage and gives 0; an unknown option or a missing argument prints it to stderr and gives 2). */
+int cmd_option(int o, cmd_common *c, const char *usage);
+/* Prints usage to stderr and returns the usage exit status. */
+int cmd_usage_error(const char *usage);
 
 /* Loads (--config path, may be NULL) and resolves the configuration. EXIT_USAGE on failure. */
 int cmd_load_config(const char *path, nc_config **ret);

@@ -88,34 +88,18 @@ static void print_strv(const char *label, char **v, const char *suffix)
 
 int cmd_doctor(int argc, char **argv)
 {
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"host", required_argument, NULL, 'H'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    const char *config_path = NULL, *host = NULL;
+    static const struct option opts[] = {CMD_COMMON_OPTIONS, {NULL, 0, NULL, 0}};
+    cmd_common common = {0};
     int o;
-    while ((o = getopt_long(argc, argv, "c:H:h", opts, NULL)) != -1) {
-        switch (o) {
-        case 'c':
-            config_path = optarg;
-            break;
-        case 'H':
-            host = optarg;
-            break;
-        case 'h':
-            fputs(usage_text, stdout);
-            return EXIT_OK;
-        default:
-            fputs(usage_text, stderr);
-            return EXIT_USAGE;
-        }
+    while ((o = getopt_long(argc, argv, CMD_COMMON_SHORT, opts, NULL)) != -1) {
+        int rc = cmd_option(o, &common, usage_text);
+        if (rc >= 0)
+            return rc;
     }
-    if (optind != argc) {
-        fputs(usage_text, stderr);
-        return EXIT_USAGE;
-    }
+    if (optind != argc)
+        return cmd_usage_error(usage_text);
     _cleanup_config_ nc_config *cfg = NULL;
-    int rc = cmd_load_config(config_path, &cfg);
+    int rc = cmd_load_config(common.config_path, &cfg);
     if (rc)
         return rc;
     printf("%-12s%s\n", "config", cfg->path ? cfg->path : "built-in defaults (no config file)");
@@ -124,7 +108,7 @@ int cmd_doctor(int argc, char **argv)
 
     _cleanup_strbuf_ strbuf report = STRBUF_INIT;
     _cleanup_engine_ engine *e = NULL;
-    rc = cmd_open_engine(cfg, host, &report, &e);
+    rc = cmd_open_engine(cfg, common.host, &report, &e);
     printf("\nengine candidates:\n");
     for (const char *line = strbuf_str(&report); *line;) {
         const char *nl = strchr(line, '\n');

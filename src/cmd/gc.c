@@ -47,43 +47,26 @@ static void report(const engine_container_summary *c, reap_action what, const nc
 
 int cmd_gc(int argc, char **argv)
 {
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"host", required_argument, NULL, 'H'},
-                                         {"all", no_argument, NULL, 'a'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    const char *config_path = NULL, *host = NULL;
+    static const struct option opts[] = {
+        CMD_COMMON_OPTIONS, {"all", no_argument, NULL, 'a'}, {NULL, 0, NULL, 0}};
+    cmd_common common = {0};
     bool all = false;
     int o;
-    while ((o = getopt_long(argc, argv, "c:H:ah", opts, NULL)) != -1) {
-        switch (o) {
-        case 'c':
-            config_path = optarg;
-            break;
-        case 'H':
-            host = optarg;
-            break;
-        case 'a':
-            all = true;
-            break;
-        case 'h':
-            fputs(usage_text, stdout);
-            return EXIT_OK;
-        default:
-            fputs(usage_text, stderr);
-            return EXIT_USAGE;
-        }
+    while ((o = getopt_long(argc, argv, CMD_COMMON_SHORT "a", opts, NULL)) != -1) {
+        int rc = cmd_option(o, &common, usage_text);
+        if (rc >= 0)
+            return rc;
+        if (rc == CMD_OPT_OTHER)
+            all = true; /* 'a', the only other option */
     }
-    if (optind != argc) {
-        fputs(usage_text, stderr);
-        return EXIT_USAGE;
-    }
+    if (optind != argc)
+        return cmd_usage_error(usage_text);
     _cleanup_config_ nc_config *cfg = NULL;
-    int rc = cmd_load_config(config_path, &cfg);
+    int rc = cmd_load_config(common.config_path, &cfg);
     if (rc)
         return rc;
     _cleanup_engine_ engine *e = NULL;
-    rc = cmd_open_engine(cfg, host, NULL, &e);
+    rc = cmd_open_engine(cfg, common.host, NULL, &e);
     if (rc)
         return rc;
     struct gc_stats stats = {0};

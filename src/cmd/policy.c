@@ -106,44 +106,27 @@ static int check_configured(const nc_config *cfg)
 
 int cmd_policy(int argc, char **argv)
 {
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    const char *config_path = NULL;
+    static const struct option opts[] = {CMD_COMMON_OPTIONS, {NULL, 0, NULL, 0}};
+    cmd_common common = {0};
     int o;
-    while ((o = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
-        switch (o) {
-        case 'c':
-            config_path = optarg;
-            break;
-        case 'h':
-            fputs(usage_text, stdout);
-            return EXIT_OK;
-        default:
-            fputs(usage_text, stderr);
-            return EXIT_USAGE;
-        }
+    /* Options may come before and after "check" ("+": stop at the first word). */
+    while ((o = getopt_long(argc, argv, "+" CMD_COMMON_SHORT, opts, NULL)) != -1) {
+        int rc = cmd_option(o, &common, usage_text);
+        if (rc >= 0)
+            return rc;
     }
-    if (optind >= argc || strcmp(argv[optind], "check") != 0) {
-        fputs(usage_text, stderr);
-        return EXIT_USAGE;
-    }
+    if (optind >= argc || strcmp(argv[optind], "check") != 0)
+        return cmd_usage_error(usage_text);
     optind++;
-    while ((o = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-        if (o == 'c') {
-            config_path = optarg;
-        } else if (o == 'h') {
-            fputs(usage_text, stdout);
-            return EXIT_OK;
-        } else {
-            fputs(usage_text, stderr);
-            return EXIT_USAGE;
-        }
+    while ((o = getopt_long(argc, argv, CMD_COMMON_SHORT, opts, NULL)) != -1) {
+        int rc = cmd_option(o, &common, usage_text);
+        if (rc >= 0)
+            return rc;
     }
     int bad = 0;
     if (optind == argc) {
         _cleanup_config_ nc_config *cfg = NULL;
-        int rc = cmd_load_config(config_path, &cfg);
+        int rc = cmd_load_config(common.config_path, &cfg);
         if (rc)
             return rc;
         bad = check_configured(cfg);

@@ -51,43 +51,26 @@ static void print_json(const engine_container_summary *c, const char *owner)
 
 int cmd_ps(int argc, char **argv)
 {
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"host", required_argument, NULL, 'H'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    const char *config_path = NULL, *host = NULL;
+    static const struct option opts[] = {
+        CMD_COMMON_OPTIONS, {"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
+    cmd_common common = {0};
     bool json = false;
     int o;
-    while ((o = getopt_long(argc, argv, "c:H:jh", opts, NULL)) != -1) {
-        switch (o) {
-        case 'c':
-            config_path = optarg;
-            break;
-        case 'H':
-            host = optarg;
-            break;
-        case 'j':
-            json = true;
-            break;
-        case 'h':
-            fputs(usage_text, stdout);
-            return EXIT_OK;
-        default:
-            fputs(usage_text, stderr);
-            return EXIT_USAGE;
-        }
+    while ((o = getopt_long(argc, argv, CMD_COMMON_SHORT "j", opts, NULL)) != -1) {
+        int rc = cmd_option(o, &common, usage_text);
+        if (rc >= 0)
+            return rc;
+        if (rc == CMD_OPT_OTHER)
+            json = true; /* 'j', the only other option */
     }
-    if (optind != argc) {
-        fputs(usage_text, stderr);
-        return EXIT_USAGE;
-    }
+    if (optind != argc)
+        return cmd_usage_error(usage_text);
     _cleanup_config_ nc_config *cfg = NULL;
-    int rc = cmd_load_config(config_path, &cfg);
+    int rc = cmd_load_config(common.config_path, &cfg);
     if (rc)
         return rc;
     _cleanup_engine_ engine *e = NULL;
-    rc = cmd_open_engine(cfg, host, NULL, &e);
+    rc = cmd_open_engine(cfg, common.host, NULL, &e);
     if (rc)
         return rc;
     _cleanup_free_ char *label = xasprintf(NC_LABEL_INSTALL "=%s", cfg->install_id);

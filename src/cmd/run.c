@@ -157,8 +157,7 @@ static int exit_status(turn_status s)
 
 int cmd_run(int argc, char **argv)
 {
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"host", required_argument, NULL, 'H'},
+    static const struct option opts[] = {CMD_COMMON_OPTIONS,
                                          {"group", required_argument, NULL, 'g'},
                                          {"image", required_argument, NULL, 'i'},
                                          {"timeout", required_argument, NULL, 't'},
@@ -166,21 +165,17 @@ int cmd_run(int argc, char **argv)
                                          {"json", no_argument, NULL, 'j'},
                                          {"verbose", no_argument, NULL, 'v'},
                                          {"quiet", no_argument, NULL, 'q'},
-                                         {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    const char *config_path = NULL, *host = NULL, *group = "main", *image = NULL;
-    const char *session = NULL;
+    cmd_common common = {0};
+    const char *group = "main", *image = NULL, *session = NULL;
     uint64_t timeout_ms = 0;
     struct run_ui ui = {0};
     int o;
-    while ((o = getopt_long(argc, argv, "c:H:g:i:t:s:jvqh", opts, NULL)) != -1) {
-        switch (o) {
-        case 'c':
-            config_path = optarg;
-            break;
-        case 'H':
-            host = optarg;
-            break;
+    while ((o = getopt_long(argc, argv, CMD_COMMON_SHORT "g:i:t:s:jvq", opts, NULL)) != -1) {
+        int rc = cmd_option(o, &common, usage_text);
+        if (rc >= 0)
+            return rc;
+        switch (rc == CMD_OPT_OTHER ? o : 0) {
         case 'g':
             group = optarg;
             break;
@@ -207,12 +202,8 @@ int cmd_run(int argc, char **argv)
         case 'q':
             ui.quiet = true;
             break;
-        case 'h':
-            fputs(usage_text, stdout);
-            return EXIT_OK;
         default:
-            fputs(usage_text, stderr);
-            return EXIT_USAGE;
+            break; /* a common option, already stored */
         }
     }
     if (optind >= argc) {
@@ -237,11 +228,11 @@ int cmd_run(int argc, char **argv)
         return EXIT_USAGE;
     }
     _cleanup_config_ nc_config *cfg = NULL;
-    int rc = cmd_load_config(config_path, &cfg);
+    int rc = cmd_load_config(common.config_path, &cfg);
     if (rc)
         return rc;
     _cleanup_engine_ engine *e = NULL;
-    rc = cmd_open_engine(cfg, host, NULL, &e);
+    rc = cmd_open_engine(cfg, common.host, NULL, &e);
     if (rc)
         return rc;
     if (!ui.quiet)

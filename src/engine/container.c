@@ -183,10 +183,16 @@ int engine_container_state(engine *e, const char *id, engine_state *ret, nc_erro
     return engine_parse_state(root, ret, err);
 }
 
-char *engine_label_filter(char *const *labels)
+char *engine_filters(const char *type, char *const *labels)
 {
     _cleanup_jgen_ nc_jgen *g = jgen_new();
     jgen_obj_open(g);
+    if (type) {
+        jgen_key(g, "type");
+        jgen_arr_open(g);
+        jgen_str(g, type);
+        jgen_arr_close(g);
+    }
     jgen_key(g, "label");
     jgen_arr_open(g);
     for (size_t i = 0; labels && labels[i]; i++)
@@ -197,6 +203,11 @@ char *engine_label_filter(char *const *labels)
     if (jgen_finish(g, &json, NULL) < 0)
         abort(); /* only invalid UTF-8 in a label can fail, and labels are ours */
     return engine_url_escape(strbuf_str(&json));
+}
+
+char *engine_label_filter(char *const *labels)
+{
+    return engine_filters(NULL, labels);
 }
 
 int engine_parse_container_list(const char *body, size_t len, engine_container_summary **ret,

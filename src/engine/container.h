@@ -62,7 +62,10 @@ typedef struct engine_container_summary {
     char **labels; /* "key=value" */
 } engine_container_summary;
 
-/* The filters query value for label matches: URL-encoded {"label":["k=v",...]}. */
+/* The filters query value: URL-encoded {"type":[type],"label":["k=v",...]} (type left out
+ * when NULL). */
+char *engine_filters(const char *type, char *const *labels);
+/* engine_filters(NULL, labels): containers carrying all the labels. */
 char *engine_label_filter(char *const *labels);
 /* GET /containers/json?all=1&filters=... : every container (running or not) that carries all
  * of the given "key=value" labels. */

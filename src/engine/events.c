@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "engine/container.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
@@ -83,23 +84,7 @@ static int on_stream(const char *data, size_t len, void *userdata)
 int engine_events(engine *e, char *const *labels, int64_t since, int64_t until, long timeout_ms,
                   engine_event_cb cb, void *userdata, nc_error **err)
 {
-    _cleanup_jgen_ nc_jgen *g = jgen_new();
-    jgen_obj_open(g);
-    jgen_key(g, "type");
-    jgen_arr_open(g);
-    jgen_str(g, "container");
-    jgen_arr_close(g);
-    jgen_key(g, "label");
-    jgen_arr_open(g);
-    for (size_t i = 0; labels && labels[i]; i++)
-        jgen_str(g, labels[i]);
-    jgen_arr_close(g);
-    jgen_obj_close(g);
-    _cleanup_strbuf_ strbuf fjson = STRBUF_INIT;
-    int r = jgen_finish(g, &fjson, err);
-    if (r < 0)
-        return r;
-    _cleanup_free_ char *filters = engine_url_escape(strbuf_str(&fjson));
+    _cleanup_free_ char *filters = engine_filters("container", labels);
     _cleanup_strbuf_ strbuf target = STRBUF_INIT;
     strbuf_addf(&target, "%s/events?filters=%s", e->api_prefix, filters);
     if (since)
@@ -111,8 +96,8 @@ int engine_events(engine *e, char *const *labels, int64_t since, int64_t until, 
     uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
     _cleanup_(http_async_freep) http_async *a = NULL;
     _cleanup_error_ nc_error *serr = NULL;
-    r = http_async_start(&e->http_opts, "GET", strbuf_str(&target), timeout_ms, on_stream, &s, &a,
-                         &serr);
+    int r = http_async_start(&e->http_opts, "GET", strbuf_str(&target), timeout_ms, on_stream, &s,
+                             &a, &serr);
     if (r < 0) {
         /* Events that came with the headers may already have stopped or failed the stream. */
         if (s.err)

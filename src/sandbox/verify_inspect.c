@@ -179,20 +179,6 @@ static void check_ulimits(vreport *v, const sandbox_settings *st, const nc_json 
     }
 }
 
-/* Whether a mount option list ("rw,noexec,nosuid,...") holds opt as a whole item. */
-static bool has_opt(const char *opts, const char *opt)
-{
-    size_t n = strlen(opt);
-    for (const char *p = opts; p && *p;) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        if (len == n && strncmp(p, opt, n) == 0)
-            return true;
-        p = comma ? comma + 1 : NULL;
-    }
-    return false;
-}
-
 static void check_tmpfs(vreport *v, const sandbox_spec *s, const nc_json *hc)
 {
     const nc_json *tmpfs = json_get(hc, "Tmpfs");
@@ -200,11 +186,11 @@ static void check_tmpfs(vreport *v, const sandbox_spec *s, const nc_json *hc)
     for (const char *const *t = sandbox_tmpfs_targets(s->kind); *t; t++) {
         const char *opts = json_string(json_get(tmpfs, *t));
         _cleanup_free_ char *name = xasprintf("HostConfig.Tmpfs.%s", *t);
-        vreport_check(v,
-                      opts && has_opt(opts, "noexec") && has_opt(opts, "nosuid") &&
-                          has_opt(opts, "nodev") && has_opt(opts, size),
-                      name, "options '%s', asked noexec,nosuid,nodev,%s", opts ? opts : "(none)",
-                      size);
+        vreport_check(
+            v,
+            opts && vreport_has_option(opts, "noexec") && vreport_has_option(opts, "nosuid") &&
+                vreport_has_option(opts, "nodev") && vreport_has_option(opts, size),
+            name, "options '%s', asked noexec,nosuid,nodev,%s", opts ? opts : "(none)", size);
     }
 }
 

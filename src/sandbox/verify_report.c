@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <string.h>
 
 #include "util/xalloc.h"
 #include "util/banned.h"
@@ -62,6 +63,19 @@ void vreport_check_waivable(vreport *v, bool ok, bool waived, const char *name, 
     va_start(ap, fmt);
     line(v, waived ? "waived" : "FAILED", name, fmt, ap);
     va_end(ap);
+}
+
+bool vreport_has_option(const char *options, const char *opt)
+{
+    size_t n = strlen(opt);
+    for (const char *p = options; p && *p;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (len == n && strncmp(p, opt, n) == 0)
+            return true;
+        p = comma ? comma + 1 : NULL;
+    }
+    return false;
 }
 
 int vreport_finish(vreport *v, const char *what, nc_error **err)

@@ -4,6 +4,7 @@
 #define NC_SANDBOX_VERIFY_REPORT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "util/error.h"
 #include "util/strbuf.h"
@@ -25,6 +26,8 @@ void vreport_check(vreport *v, bool ok, const char *name, const char *fmt, ...)
 /* Like vreport_check, but a failure becomes "waived" when waived is true. */
 void vreport_check_waivable(vreport *v, bool ok, bool waived, const char *name, const char *fmt,
                             ...) __attribute__((format(printf, 5, 6)));
+/* Whether a comma-separated option list ("rw,noexec,nosuid") holds opt as a whole item. */
+bool vreport_has_option(const char *options, const char *opt);
 /* Returns 0, or -EPERM with "what: name: why; ..." when a check failed. Releases v. */
 int vreport_finish(vreport *v, const char *what, nc_error **err);
 

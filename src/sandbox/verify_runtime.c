@@ -333,19 +333,6 @@ static bool parse_mountinfo_line(char *line, struct mnt *m)
     return m->fstype && m->super;
 }
 
-static bool opt_in(const char *opts, const char *opt)
-{
-    size_t n = strlen(opt);
-    for (const char *p = opts; p && *p;) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        if (len == n && strncmp(p, opt, n) == 0)
-            return true;
-        p = comma ? comma + 1 : NULL;
-    }
-    return false;
-}
-
 static bool under(const char *path, const char *dir)
 {
     size_t n = strlen(dir);
@@ -379,8 +366,8 @@ static void check_mounts(vreport *v, const sandbox_spec *s, const char *proc, in
         if (strcmp(mounts[i].target, "/") == 0)
             root = &mounts[i];
     if (s->settings->read_only_rootfs)
-        vreport_check(v, root && opt_in(root->opts, "ro"), "runtime.mounts./", "the root is %s",
-                      root ? root->opts : "missing");
+        vreport_check(v, root && vreport_has_option(root->opts, "ro"), "runtime.mounts./",
+                      "the root is %s", root ? root->opts : "missing");
     _cleanup_free_ char *size_k =
         xasprintf("size=%lluk", (unsigned long long)(s->settings->tmp_size / 1024));
     for (const char *const *t = sandbox_tmpfs_targets(s->kind); *t; t++) {
@@ -389,12 +376,13 @@ static void check_mounts(vreport *v, const sandbox_spec *s, const char *proc, in
             if (strcmp(mounts[i].target, *t) == 0)
                 m = &mounts[i];
         _cleanup_free_ char *name = xasprintf("runtime.mounts.%s", *t);
-        vreport_check(v,
-                      m && strcmp(m->fstype, "tmpfs") == 0 && opt_in(m->opts, "noexec") &&
-                          opt_in(m->opts, "nosuid") && opt_in(m->opts, "nodev") &&
-                          opt_in(m->super, size_k),
-                      name, "%s %s %s, asked tmpfs noexec,nosuid,nodev,%s", m ? m->fstype : "",
-                      m ? m->opts : "missing", m ? m->super : "", size_k);
+        vreport_check(
+            v,
+            m && strcmp(m->fstype, "tmpfs") == 0 && vreport_has_option(m->opts, "noexec") &&
+                vreport_has_option(m->opts, "nosuid") && vreport_has_option(m->opts, "nodev") &&
+                vreport_has_option(m->super, size_k),
+            name, "%s %s %s, asked tmpfs noexec,nosuid,nodev,%s", m ? m->fstype : "",
+            m ? m->opts : "missing", m ? m->super : "", size_k);
     }
     for (size_t k = 0; k < s->nmounts; k++) {
         const sandbox_mount *want = &s->mounts[k];
@@ -403,7 +391,7 @@ static void check_mounts(vreport *v, const sandbox_spec *s, const char *proc, in
             if (strcmp(mounts[i].target, want->target) == 0)
                 m = &mounts[i];
         _cleanup_free_ char *name = xasprintf("runtime.mounts.%s", want->target);
-        bool ok = m && opt_in(m->opts, want->read_only ? "ro" : "rw");
+        bool ok = m && vreport_has_option(m->opts, want->read_only ? "ro" : "rw");
         /* Binds are non-recursive: a mount below one that nanocell did not ask for came from
          * the host (or the engine ignored NonRecursive), and a read-only bind is only
          * read-only if nothing writable is mounted below it. */
@@ -415,7 +403,7 @@ static void check_mounts(vreport *v, const sandbox_spec *s, const char *proc, in
             bool ours = false;
             for (size_t j = 0; j < s->nmounts; j++)
                 ours |= strcmp(s->mounts[j].target, mounts[i].target) == 0;
-            if (!ours || (want->read_only && !opt_in(mounts[i].opts, "ro")))
+            if (!ours || (want->read_only && !vreport_has_option(mounts[i].opts, "ro")))
                 below = mounts[i].target;
         }
         vreport_check(v, ok && !below, name, "%s%s%s", m ? m->opts : "missing",
