@@ -34,6 +34,24 @@ int workspace_parse_user(const char *user, uid_t *uid, gid_t *gid, nc_error **er
     return 0;
 }
 
+/* Opens parent/name as a directory without following a symlink. On failure the error says
+ * what is there instead: a symlink (EPERM: replaced from inside the container?) or something
+ * that is not a directory. */
+static int open_dir_at(int parent, const char *name, const char *shown, nc_error **err)
+{
+    int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0)
+        return fd;
+    int e = errno;
+    struct stat st;
+    if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+        return nc_error_set(err, EPERM,
+                            "'%s' is not a directory but a symlink (replaced from inside the "
+                            "container?): refusing to follow it",
+                            shown);
+    return nc_error_set(err, e, "open directory '%s': %s", shown, strerror(e));
+}
+
 /* Creates (if needed) and opens parent/name as a directory without following a symlink, and
  * sets its owner and mode through the descriptor. Returns the descriptor. */
 static int dir_at(int parent, const char *name, const char *shown, uid_t uid, gid_t gid,
@@ -41,11 +59,9 @@ static int dir_at(int parent, const char *name, const char *shown, uid_t uid, gi
 {
     if (mkdirat(parent, name, mode) < 0 && errno != EEXIST)
         return nc_error_set(err, errno, "create directory '%s': %s", shown, strerror(errno));
-    int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int fd = open_dir_at(parent, name, shown, err);
     if (fd < 0)
-        return nc_error_set(
-            err, errno == ELOOP || errno == ENOTDIR ? EPERM : errno, "'%s' is not a directory%s",
-            shown, errno == ELOOP ? " (a symlink: replaced from inside the container?)" : "");
+        return fd;
     if ((chown_it && fchown(fd, uid, gid) < 0) || fchmod(fd, mode) < 0) {
         int e = errno;
         close(fd);
@@ -112,12 +128,8 @@ static int open_input(const workspace *w, nc_error **err)
     _cleanup_close_ int ipc = open(w->ipc, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (ipc < 0)
         return nc_error_set(err, errno, "open '%s': %s", w->ipc, strerror(errno));
-    int fd = openat(ipc, "input", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return nc_error_set(
-            err, errno == ELOOP ? EPERM : errno, "'%s/input' is not a directory%s", w->ipc,
-            errno == ELOOP ? " (a symlink: replaced from inside the container?)" : "");
-    return fd;
+    _cleanup_free_ char *shown = xasprintf("%s/input", w->ipc);
+    return open_dir_at(ipc, "input", shown, err);
 }
 
 /* Creates name in dir atomically: a temporary file, then a rename. */

@@ -60,3 +60,16 @@ int cmd_open_engine(const nc_config *c, const char *host_flag, strbuf *report, e
     }
     return 0;
 }
+
+int cmd_connect(const cmd_common *c, nc_config **ret_cfg, engine **ret_e)
+{
+    _cleanup_config_ nc_config *cfg = NULL;
+    int rc = cmd_load_config(c->config_path, &cfg);
+    if (rc)
+        return rc;
+    rc = cmd_open_engine(cfg, c->host, NULL, ret_e);
+    if (rc)
+        return rc;
+    *ret_cfg = TAKE_PTR(cfg);
+    return 0;
+}

@@ -40,4 +40,8 @@ int cmd_load_config(const char *path, nc_config **ret);
  * the candidates tried are appended to it. EXIT_ENGINE on failure. */
 int cmd_open_engine(const nc_config *c, const char *host_flag, strbuf *report, engine **ret);
 
+/* cmd_load_config, then cmd_open_engine with --host: what a command that talks to the engine
+ * does first. On failure nothing is left allocated. */
+int cmd_connect(const cmd_common *c, nc_config **ret_cfg, engine **ret_e);
+
 #endif

@@ -228,11 +228,8 @@ int cmd_run(int argc, char **argv)
         return EXIT_USAGE;
     }
     _cleanup_config_ nc_config *cfg = NULL;
-    int rc = cmd_load_config(common.config_path, &cfg);
-    if (rc)
-        return rc;
     _cleanup_engine_ engine *e = NULL;
-    rc = cmd_open_engine(cfg, common.host, NULL, &e);
+    int rc = cmd_connect(&common, &cfg, &e);
     if (rc)
         return rc;
     if (!ui.quiet)

@@ -23,11 +23,6 @@ static log_level level_from_env(void)
     return LOG_INFO;
 }
 
-void log_set_level(log_level l)
-{
-    level = (int)l;
-}
-
 log_level log_get_level(void)
 {
     if (level < 0)
