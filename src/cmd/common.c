@@ -32,6 +32,26 @@ int cmd_option(int o, cmd_common *c, const char *usage)
     }
 }
 
+int cmd_parse_switch(int argc, char **argv, const char *usage, const char *flag, cmd_common *c,
+                     bool *flag_set)
+{
+    struct option opts[] = {CMD_COMMON_OPTIONS, {NULL, 0, NULL, 0}, {NULL, 0, NULL, 0}};
+    char shorts[sizeof(CMD_COMMON_SHORT) + 1] = CMD_COMMON_SHORT;
+    if (flag) {
+        opts[3] = (struct option){flag, no_argument, NULL, flag[0]};
+        shorts[sizeof(CMD_COMMON_SHORT) - 1] = flag[0];
+    }
+    int o;
+    while ((o = getopt_long(argc, argv, shorts, opts, NULL)) != -1) {
+        int rc = cmd_option(o, c, usage);
+        if (rc >= 0)
+            return rc;
+        if (rc == CMD_OPT_OTHER)
+            *flag_set = true; /* the switch: getopt returns nothing else unknown */
+    }
+    return optind == argc ? CMD_OPT_HANDLED : cmd_usage_error(usage);
+}
+
 int cmd_load_config(const char *path, nc_config **ret)
 {
     _cleanup_error_ nc_error *err = NULL;

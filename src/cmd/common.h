@@ -4,6 +4,7 @@
 #define NC_CMD_COMMON_H
 
 #include <getopt.h>
+#include <stdbool.h>
 
 #include "config.h"
 #include "engine/engine.h"
@@ -31,6 +32,11 @@ enum {
 /* Returns CMD_OPT_OTHER, CMD_OPT_HANDLED, or an exit status to return at once (--help prints
  * usage and gives 0; an unknown option or a missing argument prints it to stderr and gives 2). */
 int cmd_option(int o, cmd_common *c, const char *usage);
+/* The whole command line of a command with no operands: the common options and, when flag
+ * is not NULL, one switch --FLAG (short form: its first letter), which sets *flag_set.
+ * Returns CMD_OPT_HANDLED to go on, or an exit status to return at once. */
+int cmd_parse_switch(int argc, char **argv, const char *usage, const char *flag, cmd_common *c,
+                     bool *flag_set);
 /* Prints usage to stderr and returns the usage exit status. */
 int cmd_usage_error(const char *usage);
 

@@ -88,18 +88,12 @@ static void print_strv(const char *label, char **v, const char *suffix)
 
 int cmd_doctor(int argc, char **argv)
 {
-    static const struct option opts[] = {CMD_COMMON_OPTIONS, {NULL, 0, NULL, 0}};
     cmd_common common = {0};
-    int o;
-    while ((o = getopt_long(argc, argv, CMD_COMMON_SHORT, opts, NULL)) != -1) {
-        int rc = cmd_option(o, &common, usage_text);
-        if (rc >= 0)
-            return rc;
-    }
-    if (optind != argc)
-        return cmd_usage_error(usage_text);
+    int rc = cmd_parse_switch(argc, argv, usage_text, NULL, &common, NULL);
+    if (rc != CMD_OPT_HANDLED)
+        return rc;
     _cleanup_config_ nc_config *cfg = NULL;
-    int rc = cmd_load_config(common.config_path, &cfg);
+    rc = cmd_load_config(common.config_path, &cfg);
     if (rc)
         return rc;
     printf("%-12s%s\n", "config", cfg->path ? cfg->path : "built-in defaults (no config file)");

@@ -47,23 +47,14 @@ static void report(const engine_container_summary *c, reap_action what, const nc
 
 int cmd_gc(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        CMD_COMMON_OPTIONS, {"all", no_argument, NULL, 'a'}, {NULL, 0, NULL, 0}};
     cmd_common common = {0};
     bool all = false;
-    int o;
-    while ((o = getopt_long(argc, argv, CMD_COMMON_SHORT "a", opts, NULL)) != -1) {
-        int rc = cmd_option(o, &common, usage_text);
-        if (rc >= 0)
-            return rc;
-        if (rc == CMD_OPT_OTHER)
-            all = true; /* 'a', the only other option */
-    }
-    if (optind != argc)
-        return cmd_usage_error(usage_text);
+    int rc = cmd_parse_switch(argc, argv, usage_text, "all", &common, &all);
+    if (rc != CMD_OPT_HANDLED)
+        return rc;
     _cleanup_config_ nc_config *cfg = NULL;
     _cleanup_engine_ engine *e = NULL;
-    int rc = cmd_connect(&common, &cfg, &e);
+    rc = cmd_connect(&common, &cfg, &e);
     if (rc)
         return rc;
     struct gc_stats stats = {0};

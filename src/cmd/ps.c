@@ -51,23 +51,14 @@ static void print_json(const engine_container_summary *c, const char *owner)
 
 int cmd_ps(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        CMD_COMMON_OPTIONS, {"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
     cmd_common common = {0};
     bool json = false;
-    int o;
-    while ((o = getopt_long(argc, argv, CMD_COMMON_SHORT "j", opts, NULL)) != -1) {
-        int rc = cmd_option(o, &common, usage_text);
-        if (rc >= 0)
-            return rc;
-        if (rc == CMD_OPT_OTHER)
-            json = true; /* 'j', the only other option */
-    }
-    if (optind != argc)
-        return cmd_usage_error(usage_text);
+    int rc = cmd_parse_switch(argc, argv, usage_text, "json", &common, &json);
+    if (rc != CMD_OPT_HANDLED)
+        return rc;
     _cleanup_config_ nc_config *cfg = NULL;
     _cleanup_engine_ engine *e = NULL;
-    int rc = cmd_connect(&common, &cfg, &e);
+    rc = cmd_connect(&common, &cfg, &e);
     if (rc)
         return rc;
     _cleanup_free_ char *label = xasprintf(NC_LABEL_INSTALL "=%s", cfg->install_id);

@@ -108,17 +108,25 @@ static void check_namespaces(vreport *v, const sandbox_spec *s, const char *proc
     }
 }
 
+/* Reads PROC/PID/FILE into *out; when it cannot, fails the check NAME and returns false. */
+static bool read_proc_or_fail(vreport *v, const char *name, const char *proc, int64_t pid,
+                              const char *file, strbuf *out)
+{
+    _cleanup_free_ char *path = xasprintf("%s/%lld/%s", proc, (long long)pid, file);
+    _cleanup_error_ nc_error *rerr = NULL;
+    if (read_file(path, PROC_FILE_MAX, out, &rerr) == 0)
+        return true;
+    vreport_fail(v, name, "%s", rerr->msg);
+    return false;
+}
+
 static void check_network(vreport *v, const sandbox_spec *s, const char *proc, int64_t pid)
 {
     if (strcmp(s->settings->network, "none") != 0)
         return;
-    _cleanup_free_ char *path = xasprintf("%s/%lld/net/dev", proc, (long long)pid);
     _cleanup_strbuf_ strbuf dev = STRBUF_INIT;
-    _cleanup_error_ nc_error *rerr = NULL;
-    if (read_file(path, PROC_FILE_MAX, &dev, &rerr) < 0) {
-        vreport_fail(v, "runtime.network", "%s", rerr->msg);
+    if (!read_proc_or_fail(v, "runtime.network", proc, pid, "net/dev", &dev))
         return;
-    }
     _cleanup_strbuf_ strbuf others = STRBUF_INIT;
     int line = 0;
     for (const char *p = strbuf_str(&dev); *p; line++) {
@@ -279,14 +287,10 @@ static bool rlimit_of(const char *limits, const char *label, long long *soft, lo
 
 static void check_rlimits(vreport *v, const sandbox_settings *st, const char *proc, int64_t pid)
 {
-    _cleanup_free_ char *path = xasprintf("%s/%lld/limits", proc, (long long)pid);
     _cleanup_strbuf_ strbuf text = STRBUF_INIT;
-    _cleanup_error_ nc_error *rerr = NULL;
     bool waive = sandbox_allows_unenforced(st, SANDBOX_UNENFORCED_ULIMITS);
-    if (read_file(path, PROC_FILE_MAX, &text, &rerr) < 0) {
-        vreport_fail(v, "runtime.rlimits", "%s", rerr->msg);
+    if (!read_proc_or_fail(v, "runtime.rlimits", proc, pid, "limits", &text))
         return;
-    }
     const struct {
         const char *label, *name;
         long long want;
@@ -341,13 +345,9 @@ static bool under(const char *path, const char *dir)
 
 static void check_mounts(vreport *v, const sandbox_spec *s, const char *proc, int64_t pid)
 {
-    _cleanup_free_ char *path = xasprintf("%s/%lld/mountinfo", proc, (long long)pid);
     _cleanup_strbuf_ strbuf text = STRBUF_INIT;
-    _cleanup_error_ nc_error *rerr = NULL;
-    if (read_file(path, PROC_FILE_MAX, &text, &rerr) < 0) {
-        vreport_fail(v, "runtime.mounts", "%s", rerr->msg);
+    if (!read_proc_or_fail(v, "runtime.mounts", proc, pid, "mountinfo", &text))
         return;
-    }
     struct mnt *mounts = NULL;
     size_t n = 0;
     for (char *line = text.buf, *nl; line && *line; line = nl ? nl + 1 : NULL) {
