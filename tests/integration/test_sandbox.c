@@ -180,6 +180,7 @@ static int probe_setup(void **state)
     run_to_end(c, &out, &code, &oom);
     probe_exit = (int)code;
     probe_out = strbuf_detach(&out.out, NULL);
+    fprintf(stderr, "# probe output (exit %d):\n%s", probe_exit, probe_out); /* for the log */
     if (out.err.len)
         fprintf(stderr, "probe stderr: %s\n", out.err.buf);
     strbuf_release(&out.err);
