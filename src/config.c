@@ -278,6 +278,17 @@ static const struct key *find_key(const char *name)
     return NULL;
 }
 
+/* Whether some key lives below table name ("sandbox" for "sandbox.memory"): an empty table
+ * that no key belongs to is as much a typo as an unknown key. */
+static bool is_key_table(const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < NC_ARRAY_SIZE(keys); i++)
+        if (strncmp(keys[i].name, name, n) == 0 && keys[i].name[n] == '.')
+            return true;
+    return false;
+}
+
 bool config_valid_group_name(const char *name)
 {
     size_t n = name ? strlen(name) : 0;
@@ -369,14 +380,15 @@ static int apply_table(nc_config *c, const toml_node *t, const char *prefix, con
             continue;
         }
         const struct key *k = find_key(name);
-        if (!k && v->type == TOML_TABLE) {
+        if (!k && v->type == TOML_TABLE && is_key_table(name)) {
             int r = apply_table(c, v, name, file, err);
             if (r < 0)
                 return r;
             continue;
         }
         if (!k)
-            return key_error(file, v, name, err, EINVAL, "unknown key");
+            return key_error(file, v, name, err, EINVAL,
+                             v->type == TOML_TABLE ? "unknown table" : "unknown key");
         int r = set_value(k, v, key_base(k, c, NULL), file, err);
         if (r < 0)
             return r;

@@ -399,6 +399,11 @@ static void run_body(struct turn *t, turn_result *res, const char *image, const 
         fail(res, TURN_CONFIG, err, NULL);
         return;
     }
+    /* Orphans go first, whatever happens to this turn. */
+    if (reap_orphans(req->e, cfg->install_id, false, reap_note, t, &err) < 0) {
+        warning(t, "could not look for orphaned containers: %s", nc_error_msg(err));
+        nc_error_free(TAKE_PTR(err));
+    }
     if (workspace_parse_user(s->user, &uid, &gid, &err) < 0 ||
         workspace_prepare(cfg->data_dir, req->group, uid, gid, &t->ws, &err) < 0) {
         fail(res, TURN_SANDBOX, err, "prepare the group's folders");
@@ -424,10 +429,6 @@ static void run_body(struct turn *t, turn_result *res, const char *image, const 
     if (protocol_input_json(&in, &t->payload, &err) < 0) {
         fail(res, TURN_CONFIG, err, "the prompt");
         return;
-    }
-    if (reap_orphans(req->e, cfg->install_id, false, reap_note, t, &err) < 0) {
-        warning(t, "could not look for orphaned containers: %s", nc_error_msg(err));
-        nc_error_free(TAKE_PTR(err));
     }
     _cleanup_free_ char *owner = owner_self();
     sandbox_mount own[] = {{t->ws.workspace, WORKSPACE_GROUP_TARGET, false},

@@ -195,8 +195,9 @@ static int check_submounts(const char *real, int api_minor, nc_error **err)
                             "cannot check for mounts below '%s': bad /proc/self/mountinfo", real);
     if (r > 0)
         return nc_error_set(err, EPERM,
-                            "'%s' has mounts below it ('%s'), which API 1.%d would leave writable "
-                            "in a read-only bind",
+                            "'%s' has mounts below it ('%s'): API 1.%d cannot make a read-only "
+                            "bind recursive, so nanocell will not rely on the non-recursive bind "
+                            "alone",
                             real, below, api_minor);
     return 0;
 }
@@ -253,19 +254,15 @@ static int validate(const mount_allowlist *a, const mount_request *req, bool is_
         note = !is_main
                    ? xstrdup("forced read-only: the group is not the main group")
                    : xasprintf("forced read-only: root '%s' does not allow read-write", root->path);
-    bool force = false;
     if (ro && api_minor < MOUNT_API_RECURSIVE_RO) {
         r = check_submounts(real, api_minor, err);
         if (r < 0)
             return r;
-    } else if (ro) {
-        force = true;
     }
     *ret = (mount_spec){
         .source = TAKE_PTR(real),
         .target = xasprintf(MOUNT_TARGET_PREFIX "%s", req->container_path),
         .read_only = ro,
-        .force_recursive_ro = force,
         .note = TAKE_PTR(note),
     };
     return 0;

@@ -325,7 +325,8 @@ int mount_allowlist_load(const char *path, mount_allowlist **ret, nc_error **err
     }
     _cleanup_strbuf_ strbuf text = STRBUF_INIT;
     _cleanup_error_ nc_error *rerr = NULL;
-    int r = read_file(path, TOML_MAX_FILE_SIZE, &text, &rerr);
+    struct stat st;
+    int r = read_file_stat(path, TOML_MAX_FILE_SIZE, &text, &st, &rerr);
     if (r == -ENOENT)
         return nc_error_set(err, ENOENT,
                             "mount allowlist '%s' does not exist, so no extra mounts are allowed",
@@ -334,9 +335,6 @@ int mount_allowlist_load(const char *path, mount_allowlist **ret, nc_error **err
         return nc_error_set(err, -r, "read mount allowlist: %s", rerr->msg);
     /* The allowlist decides what leaves the host: like sshd's StrictModes, refuse one that
      * someone else could have written. */
-    struct stat st;
-    if (stat(path, &st) < 0)
-        return nc_error_set(err, errno, "stat mount allowlist '%s': %s", path, strerror(errno));
     if (st.st_mode & 022)
         return nc_error_set(err, EPERM,
                             "mount allowlist '%s' is writable by group or others (mode %04o): "

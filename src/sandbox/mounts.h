@@ -15,9 +15,10 @@
  *   group. A non-main group is forced read-only with a note, not an error.
  * - The engine sockets and nanocell's own files are never mounted, nor any parent of them.
  * - Only directories and regular files are mounted: never a socket, device or fifo.
- * - Engines below API 1.44 make read-only binds non-recursive (submounts stay writable), so
- *   there a read-only source with mounts below it is refused; from 1.44 the spec builder asks
- *   for ReadOnlyForceRecursive, which fails closed.
+ * - Binds are non-recursive (the spec builder sets BindOptions.NonRecursive): nothing mounted
+ *   below a source comes along. Below API 1.44, where a read-only bind could not be recursive,
+ *   a read-only source with mounts below it is refused too, in case an engine ignores
+ *   NonRecursive.
  * - Paths that the engines' mount syntax cannot carry are refused: ':' breaks Binds, and Podman's
  *   compat layer joins Mounts into "type=bind,source=S,target=T,..." strings, where ',' '"' or a
  *   control character in S or T would inject options. */
@@ -102,8 +103,7 @@ typedef struct mount_spec {
     char *source; /* the real host path */
     char *target; /* MOUNT_TARGET_PREFIX + container path */
     bool read_only;
-    bool force_recursive_ro; /* ask for BindOptions.ReadOnlyForceRecursive (API >= 1.44) */
-    char *note;              /* why a rw request became read-only, or NULL */
+    char *note; /* why a rw request became read-only, or NULL */
 } mount_spec;
 
 /* Applies the whole policy to one request. a may be NULL (no allowlist: every request is

@@ -15,12 +15,19 @@
 
 int read_file(const char *path, size_t max, strbuf *out, nc_error **err)
 {
+    struct stat st;
+    return read_file_stat(path, max, out, &st, err);
+}
+
+int read_file_stat(const char *path, size_t max, strbuf *out, struct stat *ret_st, nc_error **err)
+{
     _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
         return nc_error_set(err, errno, "open '%s': %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) < 0)
         return nc_error_set(err, errno, "stat '%s': %s", path, strerror(errno));
+    *ret_st = st;
     if (S_ISDIR(st.st_mode))
         return nc_error_set(err, EISDIR, "'%s' is a directory", path);
     size_t start = out->len;

@@ -165,7 +165,11 @@ static void test_errors(void **state)
     (void)state;
     parse_fails("[engine]\nrequest_timout = \"5s\"\n",
                 "t.toml:2:18: key 'engine.request_timout': unknown key");
-    parse_fails("[engin]\nhost = \"\"\n", "t.toml:2:8: key 'engin.host': unknown key");
+    parse_fails("[engin]\nhost = \"\"\n", "t.toml:1:1: key 'engin': unknown table");
+    /* An empty table is a typo too, at the root and below a known table. */
+    parse_fails("[typo]\n", "t.toml:1:1: key 'typo': unknown table");
+    parse_fails("[sandbox.nested]\n", "t.toml:1:1: key 'sandbox.nested': unknown table");
+    parse_fails("engin.host = \"\"\n", "t.toml:1:1: key 'engin': unknown table");
     parse_fails("[engine]\nrequest_timeout = 30\n",
                 "t.toml:2:19: key 'engine.request_timeout': expected a duration with a unit, "
                 "such as \"30s\"");
