@@ -431,8 +431,8 @@ static void run_body(struct turn *t, turn_result *res, const char *image, const 
         return;
     }
     _cleanup_free_ char *owner = owner_self();
-    sandbox_mount own[] = {{t->ws.workspace, WORKSPACE_GROUP_TARGET, false},
-                           {t->ws.ipc, WORKSPACE_IPC_TARGET, false}};
+    sandbox_mount own[] = {{.source = t->ws.workspace, .target = WORKSPACE_GROUP_TARGET},
+                           {.source = t->ws.ipc, .target = WORKSPACE_IPC_TARGET}};
     char *env[] = {"HOME=" WORKSPACE_GROUP_TARGET, "NANOCELL_WORKSPACE=/workspace", NULL};
     sandbox_request sreq = {.cfg = cfg,
                             .group = req->group,

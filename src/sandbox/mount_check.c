@@ -3,10 +3,13 @@
 #include "sandbox/mounts.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "util/fileutil.h"
 #include "util/strbuf.h"
@@ -152,17 +155,33 @@ static int check_carriable(const char *real, nc_error **err)
     return 0;
 }
 
-static int check_type(const char *real, nc_error **err)
+/* Pins what real names now: opened without following a final symlink, its path read back from
+ * /proc/self/fd must still be real (no component was swapped since realpath), and its identity
+ * goes to *st for the runtime check. Only directories and regular files are mounted. */
+static int pin_source(const char *real, struct stat *st, nc_error **err)
 {
-    struct stat st;
-    if (stat(real, &st) < 0)
+    _cleanup_close_ int fd = open(real, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return nc_error_set(err, errno, "open '%s': %s", real, strerror(errno));
+    if (fstat(fd, st) < 0)
         return nc_error_set(err, errno, "stat '%s': %s", real, strerror(errno));
-    if (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))
+    char self[64], now[PATH_MAX];
+    snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(self, now, sizeof(now) - 1);
+    if (n < 0)
+        return nc_error_set(err, errno, "cannot confirm what '%s' is: readlink %s: %s", real, self,
+                            strerror(errno));
+    now[n] = '\0';
+    if (strcmp(now, real) != 0)
+        return nc_error_set(err, EPERM, "'%s' changed while it was checked (it is now '%s')", real,
+                            now);
+    if (S_ISDIR(st->st_mode) || S_ISREG(st->st_mode))
         return 0;
-    const char *what = S_ISSOCK(st.st_mode)                         ? "a socket"
-                       : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
-                       : S_ISFIFO(st.st_mode)                       ? "a fifo"
-                                                                    : "not a file or directory";
+    const char *what = S_ISSOCK(st->st_mode)                          ? "a socket"
+                       : S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode) ? "a device"
+                       : S_ISFIFO(st->st_mode)                        ? "a fifo"
+                       : S_ISLNK(st->st_mode)                         ? "a symlink"
+                                                                      : "not a file or directory";
     return nc_error_set(err, EPERM, "'%s' is %s: only directories and regular files are mounted",
                         real, what);
 }
@@ -241,7 +260,8 @@ static int validate(const mount_allowlist *a, const mount_request *req, bool is_
         return nc_error_set(err, EPERM, "'%s' would expose '%s', which is never mounted", real,
                             hit);
     }
-    r = check_type(real, err);
+    struct stat st;
+    r = pin_source(real, &st, err);
     if (r < 0)
         return r;
     const mount_root *root = find_root(a, real);
@@ -263,6 +283,8 @@ static int validate(const mount_allowlist *a, const mount_request *req, bool is_
         .source = TAKE_PTR(real),
         .target = xasprintf(MOUNT_TARGET_PREFIX "%s", req->container_path),
         .read_only = ro,
+        .dev = st.st_dev,
+        .ino = st.st_ino,
         .note = TAKE_PTR(note),
     };
     return 0;

@@ -103,6 +103,8 @@ typedef struct mount_spec {
     char *source; /* the real host path */
     char *target; /* MOUNT_TARGET_PREFIX + container path */
     bool read_only;
+    dev_t dev; /* the source's identity when it was checked */
+    ino_t ino;
     char *note; /* why a rw request became read-only, or NULL */
 } mount_spec;
 

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "sandbox/builtin_profile.h"
 #include "sandbox/mounts.h"
@@ -87,10 +88,11 @@ static char **never_list(const sandbox_request *req, const char *allowlist, bool
 }
 
 static void add_mount(sandbox_prepared *p, size_t *n, const char *source, const char *target,
-                      bool ro)
+                      bool ro, dev_t dev, ino_t ino)
 {
     p->mounts = xreallocarray(p->mounts, *n + 1, sizeof(*p->mounts));
-    p->mounts[(*n)++] = (sandbox_mount){keep(p, xstrdup(source)), keep(p, xstrdup(target)), ro};
+    p->mounts[(*n)++] =
+        (sandbox_mount){keep(p, xstrdup(source)), keep(p, xstrdup(target)), ro, dev, ino};
 }
 
 static int prepare_extra_mounts(sandbox_prepared *p, const sandbox_request *req,
@@ -131,7 +133,7 @@ static int prepare_extra_mounts(sandbox_prepared *p, const sandbox_request *req,
         if (ms.note)
             strbuf_addf(&p->notes, "mount '%s': %s (group '%s')\n", s->mounts[i], ms.note,
                         req->group);
-        add_mount(p, n, ms.source, ms.target, ms.read_only);
+        add_mount(p, n, ms.source, ms.target, ms.read_only, ms.dev, ms.ino);
         mount_spec_release(&ms);
     }
     return 0;
@@ -153,7 +155,13 @@ int sandbox_prepare(const sandbox_request *req, sandbox_prepared **ret, nc_error
         if (hit)
             return nc_error_set(err, EPERM, "mount '%s' would expose '%s'", req->own[i].source,
                                 hit);
-        add_mount(p, &n, req->own[i].source, req->own[i].target, req->own[i].read_only);
+        /* nanocell made these itself, below directories only it can write. */
+        struct stat st;
+        if (stat(req->own[i].source, &st) < 0)
+            return nc_error_set(err, errno, "stat mount source '%s': %s", req->own[i].source,
+                                strerror(errno));
+        add_mount(p, &n, req->own[i].source, req->own[i].target, req->own[i].read_only, st.st_dev,
+                  st.st_ino);
     }
     r = prepare_extra_mounts(p, req, s, g && g->main, &n, err);
     if (r < 0)

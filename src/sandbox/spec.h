@@ -23,6 +23,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <sys/types.h>
+
 #include "engine/engine.h"
 #include "sandbox/settings.h"
 #include "util/error.h"
@@ -32,6 +34,11 @@ typedef struct sandbox_mount {
     const char *source; /* absolute host path, already resolved and checked */
     const char *target; /* absolute path in the container */
     bool read_only;
+    /* The source's identity when it was checked (sandbox_prepare fills it): the runtime check
+     * requires the container's mount to be that very directory or file, so a source swapped
+     * for a symlink between the check and the engine's mount(2) is caught. */
+    dev_t dev;
+    ino_t ino;
 } sandbox_mount;
 
 typedef struct sandbox_spec {

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/capability.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "sandbox/verify_report.h"
@@ -406,8 +407,24 @@ static void check_mounts(vreport *v, const sandbox_spec *s, const char *proc, in
             if (!ours || (want->read_only && !vreport_has_option(mounts[i].opts, "ro")))
                 below = mounts[i].target;
         }
-        vreport_check(v, ok && !below, name, "%s%s%s", m ? m->opts : "missing",
-                      below ? "; mounted below it: " : "", below ? below : "");
+        /* The mount must be the very source that was checked: through the container's root,
+         * the target has the source's device and inode. */
+        _cleanup_free_ char *inside =
+            xasprintf("%s/%lld/root%s", proc, (long long)pid, want->target);
+        struct stat got = {0};
+        int sr = stat(inside, &got);
+        int serr = errno;
+        bool same = sr == 0 && got.st_dev == want->dev && got.st_ino == want->ino;
+        _cleanup_free_ char *what =
+            same     ? NULL
+            : sr < 0 ? xasprintf("; cannot stat '%s': %s", inside, strerror(serr))
+                     : xasprintf("; it is device %llu inode %llu, not the checked source '%s' "
+                                 "(device %llu inode %llu)",
+                                 (unsigned long long)got.st_dev, (unsigned long long)got.st_ino,
+                                 want->source, (unsigned long long)want->dev,
+                                 (unsigned long long)want->ino);
+        vreport_check(v, ok && !below && same, name, "%s%s%s%s", m ? m->opts : "missing",
+                      below ? "; mounted below it: " : "", below ? below : "", what ? what : "");
     }
     free(mounts);
 }

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -68,14 +69,18 @@ static int collect_cb(int stream, const char *data, size_t len, void *ud, nc_err
     return 0;
 }
 
-/* Prepares and launches cmd with the current configuration; returns the launch result. */
-static int launch(char *const *cmd, const char *tag, sandbox_container **ret, nc_error **err)
+/* Prepares and launches cmd with the current configuration, the group folder and extra (a
+ * mount of nanocell's own, or NULL); returns the launch result. */
+static int launch_with(char *const *cmd, const char *tag, const sandbox_mount *extra,
+                       sandbox_container **ret, nc_error **err)
 {
     _cleanup_free_ char *group_dir = xasprintf("%s/group-%s", tmpdir, tag);
     mkdir_p(group_dir, 0755, NULL);
     if (chown(group_dir, 1000, 1000) < 0)
         fail_msg("chown: %s", strerror(errno));
-    sandbox_mount own[] = {{group_dir, "/workspace/group", false}};
+    sandbox_mount own[2] = {{.source = group_dir, .target = "/workspace/group"}};
+    if (extra)
+        own[1] = *extra;
     _cleanup_free_ char *run = xasprintf("test-%s-%d", tag, getpid());
     _cleanup_free_ char *owner = owner_self();
     sandbox_request req = {
@@ -87,7 +92,7 @@ static int launch(char *const *cmd, const char *tag, sandbox_container **ret, nc
         .run_id = run,
         .owner = owner,
         .own = own,
-        .nown = 1,
+        .nown = extra ? 2 : 1,
     };
     _cleanup_prepared_ sandbox_prepared *p = NULL;
     int r = sandbox_prepare(&req, &p, err);
@@ -95,6 +100,11 @@ static int launch(char *const *cmd, const char *tag, sandbox_container **ret, nc
         return r;
     _cleanup_free_ char *name = xasprintf("nanocell-test-%s-%d", tag, getpid());
     return sandbox_launch(eng, &p->spec, name, NULL, ret, err);
+}
+
+static int launch(char *const *cmd, const char *tag, sandbox_container **ret, nc_error **err)
+{
+    return launch_with(cmd, tag, NULL, ret, err);
 }
 
 /* Closes stdin, reads the demultiplexed output until EOF, waits for the exit status. */
@@ -319,6 +329,66 @@ static void test_rootless_limits_refused(void **state)
     strbuf_release(&out.err);
 }
 
+/* Extra mounts, from inside: an allowlisted directory is there and read-only, and a filesystem
+ * mounted below a source on the host does not come along (non-recursive binds). */
+static void test_bind_mounts(void **state)
+{
+    (void)state;
+    if (is_rootless())
+        skip(); /* the rootless engine's users cannot reach this test's root-owned folders */
+    _cleanup_free_ char *allowed = xasprintf("%s/allowed", tmpdir);
+    _cleanup_free_ char *docs = xasprintf("%s/docs", allowed);
+    _cleanup_free_ char *nested = xasprintf("%s/nested", tmpdir);
+    _cleanup_free_ char *sub = xasprintf("%s/sub", nested);
+    _cleanup_free_ char *hello = xasprintf("%s/hello", docs);
+    _cleanup_free_ char *list = xasprintf("%s/allowlist.toml", tmpdir);
+    _cleanup_free_ char *listed = xasprintf("[[root]]\npath = \"%s\"\n", allowed);
+    assert_int_equal(mkdir_p(docs, 0755, NULL), 0);
+    assert_int_equal(mkdir_p(sub, 0755, NULL), 0);
+    assert_int_equal(write_file_atomic(hello, "visible\n", 8, 0644, NULL), 0);
+    assert_int_equal(write_file_atomic(list, listed, strlen(listed), 0644, NULL), 0);
+    bool mounted = mount("tmpfs", sub, "tmpfs", 0, "size=1m") == 0;
+    if (mounted) {
+        _cleanup_free_ char *hidden = xasprintf("%s/hidden", sub);
+        assert_int_equal(write_file_atomic(hidden, "host\n", 5, 0644, NULL), 0);
+    } else {
+        print_message("# no tmpfs below the source (%s): only the read-only checks run\n",
+                      strerror(errno));
+    }
+    sandbox_mount extra = {
+        .source = nested, .target = "/workspace/extra/nested", .read_only = true};
+    _cleanup_free_ char *want = xasprintf("%s:docs", docs);
+    char *mounts[] = {want, NULL};
+    char **saved_mounts = cfg->sandbox.mounts;
+    char *saved_list = cfg->mount_allowlist;
+    cfg->sandbox.mounts = mounts;
+    cfg->mount_allowlist = list;
+    char *cmd[] = {"/bin/sh", "-c",
+                   "cat /workspace/extra/docs/hello; touch /workspace/extra/docs/new && echo "
+                   "WROTE; ls -A /workspace/extra/nested/sub; echo END",
+                   NULL};
+    sandbox_container *c = NULL;
+    nc_error *err = NULL;
+    int r = launch_with(cmd, "binds", &extra, &c, &err);
+    cfg->sandbox.mounts = saved_mounts;
+    cfg->mount_allowlist = saved_list;
+    if (mounted && umount(sub) < 0)
+        fail_msg("umount '%s': %s", sub, strerror(errno));
+    if (r < 0)
+        fail_msg("launch: %s", nc_error_msg(err));
+    assert_non_null(strstr(strbuf_str(&c->report), "ok runtime.mounts./workspace/extra/docs\n"));
+    struct collected out = {STRBUF_INIT, STRBUF_INIT};
+    int64_t code = -1;
+    bool oom = false;
+    run_to_end(c, &out, &code, &oom);
+    sandbox_container_remove(eng, c, NULL);
+    const char *o = strbuf_str(&out.out);
+    if (strcmp(o, "visible\nEND\n") != 0 || !strstr(strbuf_str(&out.err), "Read-only file system"))
+        fail_msg("stdout '%s', stderr '%s'", o, strbuf_str(&out.err));
+    strbuf_release(&out.out);
+    strbuf_release(&out.err);
+}
+
 /* Nothing of this test is left on the engine. */
 static void test_nothing_left(void **state)
 {
@@ -376,17 +446,22 @@ int main(void)
         fprintf(stderr, "engine: %s\n", nc_error_msg(err));
         return 1;
     }
+    const struct CMUnitTest others[] = {
+        cmocka_unit_test(test_probe_status),
+        cmocka_unit_test(test_oom_reported),
+        cmocka_unit_test(test_podman_cgroupns_refused),
+        cmocka_unit_test(test_rootless_limits_refused),
+        cmocka_unit_test(test_bind_mounts),
+        cmocka_unit_test(test_nothing_left),
+    };
     size_t n = NC_ARRAY_SIZE(probe_checks);
-    struct CMUnitTest *tests = xcalloc(n + 5, sizeof(*tests));
+    struct CMUnitTest *tests = xcalloc(n + NC_ARRAY_SIZE(others), sizeof(*tests));
     for (size_t i = 0; i < n; i++)
         tests[i] = (struct CMUnitTest){.name = xasprintf("probe %s", probe_checks[i]),
                                        .test_func = test_probe_check,
                                        .initial_state = (void *)probe_checks[i]};
-    tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_probe_status);
-    tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_oom_reported);
-    tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_podman_cgroupns_refused);
-    tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_rootless_limits_refused);
-    tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_nothing_left);
+    for (size_t i = 0; i < NC_ARRAY_SIZE(others); i++)
+        tests[n++] = others[i];
     /* Rootless Podman refuses the default launch (the point of its test), so the probe's own
      * checks run on the other engines only. */
     size_t first = is_rootless() ? NC_ARRAY_SIZE(probe_checks) : 0;

@@ -31,9 +31,10 @@
 #define SECCOMP_PATH "/var/lib/nanocell/seccomp/abc.json"
 
 static nc_config *cfg;
+/* dev and ino are filled by build_tree for the runtime tests. */
 static sandbox_mount test_mounts[] = {
-    {"/srv/groups/g1", "/workspace/group", false},
-    {"/srv/extra/docs", "/workspace/extra/docs", true},
+    {.source = "/srv/groups/g1", .target = "/workspace/group"},
+    {.source = "/srv/extra/docs", .target = "/workspace/extra/docs", .read_only = true},
 };
 
 static sandbox_spec make_spec(engine_kind kind)
@@ -618,6 +619,27 @@ static void link_ns(const char *who, const char *ns, const char *target)
 
 static const char *limits_text = GOOD_LIMITS;
 static const char *cpu_quota = "100000\n";
+/* Set: the container's /workspace/extra/docs is another directory than the one checked. */
+static bool swap_docs;
+
+/* tree/src/NAME, a directory the container's target (through proc/4242/root) leads to; the
+ * mount k records its identity. */
+static void mount_source(size_t k, const char *name, const char *shown)
+{
+    _cleanup_free_ char *src = xasprintf("%s/src/%s", tree, name);
+    assert_int_equal(mkdir_p(src, 0755, NULL), 0);
+    struct stat st;
+    assert_int_equal(stat(src, &st), 0);
+    test_mounts[k].dev = st.st_dev;
+    test_mounts[k].ino = st.st_ino;
+    _cleanup_free_ char *link = xasprintf("%s/proc/4242/root%s", tree, test_mounts[k].target);
+    _cleanup_free_ char *dir = xstrdup(link);
+    *strrchr(dir, '/') = '\0';
+    assert_int_equal(mkdir_p(dir, 0755, NULL), 0);
+    _cleanup_free_ char *to = xasprintf("%s/src/%s", tree, shown);
+    assert_int_equal(mkdir_p(to, 0755, NULL), 0);
+    assert_int_equal(symlink(to, link), 0);
+}
 
 static void build_tree(const char *status, const char *mountinfo, const char *mem, const char *pids,
                        const char *netdev, bool share_cgroupns)
@@ -634,6 +656,8 @@ static void build_tree(const char *status, const char *mountinfo, const char *me
     put("cg/pids/docker/abc/pids.max", pids);
     put("cg/cpu/docker/abc/cpu.cfs_quota_us", cpu_quota);
     put("cg/cpu/docker/abc/cpu.cfs_period_us", "100000\n");
+    mount_source(0, "group", "group");
+    mount_source(1, "docs", swap_docs ? "ssh" : "docs");
     const char *const ns[] = {"net", "ipc", "cgroup", "pid", "mnt", "uts"};
     for (size_t i = 0; i < NC_ARRAY_SIZE(ns); i++) {
         _cleanup_free_ char *host = xasprintf("%s:[40265318%02zu]", ns[i], i);
@@ -755,6 +779,11 @@ static void test_runtime(void **state)
                    "2 1 0:2 / /tmp rw,nosuid,nodev,noexec - tmpfs tmpfs rw,size=65536k\n"
                    "4 1 0:3 / /workspace/extra/docs ro - ext4 x rw\n",
                    mem, pids, LO_ONLY, false, "runtime.mounts./workspace/group");
+    /* The source was swapped (say for a symlink to ~/.ssh) after it was checked. */
+    swap_docs = true;
+    expect_runtime(GOOD_STATUS, GOOD_MOUNTINFO, mem, pids, LO_ONLY, false,
+                   "runtime.mounts./workspace/extra/docs: ro,relatime; it is device");
+    swap_docs = false;
 }
 
 static void test_runtime_waivers(void **state)
