@@ -137,8 +137,8 @@ static void check_limits(vreport *v, const sandbox_settings *st, const nc_json *
     int64_t quota = get_int(json_get(hc, "CpuQuota"), 0);
     int64_t period = get_int(json_get(hc, "CpuPeriod"), 0);
     /* Podman echoes NanoCpus and also sets the equivalent CFS quota. */
-    bool cpu_ok = nano == st->nano_cpus &&
-                  (quota == 0 || (period > 0 && quota * 1000000000 / period == st->nano_cpus));
+    bool cpu_ok =
+        nano == st->nano_cpus && (quota == 0 || vreport_cfs_is(quota, period, st->nano_cpus));
     vreport_check_waivable(
         v, cpu_ok, nano == 0 && quota <= 0 && sandbox_allows_unenforced(st, SANDBOX_UNENFORCED_CPU),
         "HostConfig.NanoCpus", "%lld (quota %lld/%lld), asked %lld", (long long)nano,
@@ -232,10 +232,15 @@ static void check_mounts(vreport *v, const sandbox_spec *s, const nc_json *inspe
         const nc_json *got = find_mount(mounts, m->target);
         const char *src = json_string(json_get(got, "Source"));
         bool rw = get_bool(json_get(got, "RW"));
+        /* Mounts below the source must not propagate to the host or from it (CIS 5.20). */
+        const char *prop = json_string(json_get(got, "Propagation"));
+        bool private =
+            !prop || !*prop || strcmp(prop, "rprivate") == 0 || strcmp(prop, "private") == 0;
         _cleanup_free_ char *name = xasprintf("Mounts.%s", m->target);
-        vreport_check(v, got && src && strcmp(src, m->source) == 0 && rw == !m->read_only, name,
-                      "'%s' %s, asked '%s' %s", src ? src : "(missing)", rw ? "rw" : "ro",
-                      m->source, m->read_only ? "ro" : "rw");
+        vreport_check(v,
+                      got && src && strcmp(src, m->source) == 0 && rw == !m->read_only && private,
+                      name, "'%s' %s %s, asked '%s' %s rprivate", src ? src : "(missing)",
+                      rw ? "rw" : "ro", prop ? prop : "", m->source, m->read_only ? "ro" : "rw");
     }
     size_t binds = 0;
     for (size_t i = 0; i < json_array_len(mounts); i++) {
@@ -275,6 +280,17 @@ int sandbox_verify_inspect(const sandbox_spec *s, const nc_json *inspect, strbuf
     check_namespaces(&v, s, hc);
     vreport_check(&v, get_bool(json_get(hc, "Init")) == st->init, "HostConfig.Init", "not %s",
                   st->init ? "true" : "false");
+    if (*st->runtime) {
+        /* A runtime asked for (gVisor's runsc, say) is isolation too; Podman's compat API
+         * ignores it and reports "oci". */
+        const char *rt = json_string(json_get(hc, "Runtime"));
+        vreport_check(&v, rt && strcmp(rt, st->runtime) == 0, "HostConfig.Runtime",
+                      "'%s', asked '%s'%s", rt ? rt : "", st->runtime,
+                      s->kind == ENGINE_PODMAN ? " (Podman's Docker-compatible API ignores it: "
+                                                 "set Podman's own runtime and leave "
+                                                 "sandbox.runtime empty)"
+                                               : "");
+    }
     vreport_check(&v, empty_or_null(json_get(hc, "Devices")), "HostConfig.Devices",
                   "host devices are exposed");
     vreport_check(&v,

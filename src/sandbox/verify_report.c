@@ -65,6 +65,14 @@ void vreport_check_waivable(vreport *v, bool ok, bool waived, const char *name, 
     va_end(ap);
 }
 
+bool vreport_cfs_is(int64_t quota, int64_t period, int64_t nano)
+{
+    int64_t scaled;
+    if (quota <= 0 || period <= 0 || __builtin_mul_overflow(quota, (int64_t)1000000000, &scaled))
+        return false;
+    return scaled / period == nano;
+}
+
 bool vreport_has_option(const char *options, const char *opt)
 {
     size_t n = strlen(opt);

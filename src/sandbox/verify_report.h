@@ -28,6 +28,9 @@ void vreport_check_waivable(vreport *v, bool ok, bool waived, const char *name, 
                             ...) __attribute__((format(printf, 5, 6)));
 /* Whether a comma-separated option list ("rw,noexec,nosuid") holds opt as a whole item. */
 bool vreport_has_option(const char *options, const char *opt);
+/* Whether a CFS quota per period (engine- or kernel-reported, any size) is exactly nano CPUs
+ * (1e9 = one CPU). Never overflows: a product that does not fit is a mismatch. */
+bool vreport_cfs_is(int64_t quota, int64_t period, int64_t nano);
 /* Returns 0, or -EPERM with "what: name: why; ..." when a check failed. Releases v. */
 int vreport_finish(vreport *v, const char *what, nc_error **err);
 

@@ -208,7 +208,7 @@ static void check_cpu(vreport *v, const sandbox_settings *st, const char *cgroup
             period = strtoll(strbuf_str(&ptext), NULL, 10);
         }
     }
-    bool ok = quota > 0 && period > 0 && quota * 1000000000 / period == st->nano_cpus;
+    bool ok = vreport_cfs_is(quota, period, st->nano_cpus);
     vreport_check_waivable(v, ok, sandbox_allows_unenforced(st, SANDBOX_UNENFORCED_CPU),
                            "runtime.cgroup.cpu",
                            "quota %lld per period %lld in cgroup '%s', asked %lld nano-CPUs", quota,
@@ -369,8 +369,11 @@ static void check_mounts(vreport *v, const sandbox_spec *s, const char *proc, in
     if (s->settings->read_only_rootfs)
         vreport_check(v, root && vreport_has_option(root->opts, "ro"), "runtime.mounts./",
                       "the root is %s", root ? root->opts : "missing");
+    /* The kernel rounds a tmpfs size up to whole pages and shows it in KiB. */
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    uint64_t pages = (s->settings->tmp_size + page - 1) / page;
     _cleanup_free_ char *size_k =
-        xasprintf("size=%lluk", (unsigned long long)(s->settings->tmp_size / 1024));
+        xasprintf("size=%lluk", (unsigned long long)(pages * page / 1024));
     for (const char *const *t = sandbox_tmpfs_targets(s->kind); *t; t++) {
         const struct mnt *m = NULL;
         for (size_t i = 0; i < n; i++)

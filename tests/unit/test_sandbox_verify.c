@@ -183,6 +183,8 @@ struct inspect {
     const char *mount_src; /* of /workspace/group */
     bool extra_ro;         /* /workspace/extra/docs */
     bool socket_mount;
+    const char *propagation; /* of every mount */
+    const char *runtime;
 };
 
 static struct inspect inspect_defaults(engine_kind kind)
@@ -214,6 +216,8 @@ static struct inspect inspect_defaults(engine_kind kind)
         .init = true,
         .mount_src = "/srv/groups/g1",
         .extra_ro = true,
+        .propagation = "rprivate",
+        .runtime = kind == ENGINE_PODMAN ? "oci" : "runc",
     };
 }
 
@@ -230,14 +234,14 @@ static void kv_ulimit(nc_jgen *g, const struct inspect *x, const char *name, int
     jgen_obj_close(g);
 }
 
-static void mount_entry(nc_jgen *g, const char *src, const char *dst, bool rw)
+static void mount_entry(nc_jgen *g, const char *src, const char *dst, bool rw, const char *prop)
 {
     jgen_obj_open(g);
     jgen_kv_str(g, "Type", "bind");
     jgen_kv_str(g, "Source", src);
     jgen_kv_str(g, "Destination", dst);
     jgen_kv_bool(g, "RW", rw);
-    jgen_kv_str(g, "Propagation", "rprivate");
+    jgen_kv_str(g, "Propagation", prop);
     jgen_obj_close(g);
 }
 
@@ -308,6 +312,7 @@ static char *inspect_json(const struct inspect *x)
     jgen_kv_str(g, "PidMode", x->pid_mode);
     jgen_kv_str(g, "UsernsMode", x->userns);
     jgen_kv_bool(g, "Init", x->init);
+    jgen_kv_str(g, "Runtime", x->runtime);
     jgen_key(g, "Devices");
     jgen_arr_open(g);
     if (x->device) {
@@ -332,10 +337,10 @@ static char *inspect_json(const struct inspect *x)
     jgen_obj_close(g);
     jgen_key(g, "Mounts");
     jgen_arr_open(g);
-    mount_entry(g, x->mount_src, "/workspace/group", true);
-    mount_entry(g, "/srv/extra/docs", "/workspace/extra/docs", !x->extra_ro);
+    mount_entry(g, x->mount_src, "/workspace/group", true, x->propagation);
+    mount_entry(g, "/srv/extra/docs", "/workspace/extra/docs", !x->extra_ro, x->propagation);
     if (x->socket_mount)
-        mount_entry(g, "/run/docker.sock", "/var/run/docker.sock", true);
+        mount_entry(g, "/run/docker.sock", "/var/run/docker.sock", true, x->propagation);
     jgen_arr_close(g);
     jgen_obj_close(g);
     strbuf out = STRBUF_INIT;
@@ -381,6 +386,7 @@ WEAKEN(w_masked, x->masked_empty = true)
 WEAKEN(w_mount_src, x->mount_src = "/")
 WEAKEN(w_mount_rw, x->extra_ro = false)
 WEAKEN(w_socket, x->socket_mount = true)
+WEAKEN(w_propagation, x->propagation = "rshared")
 
 static const struct {
     const char *field;
@@ -419,6 +425,7 @@ static const struct {
     {"Mounts./workspace/group", w_mount_src, false, false},
     {"Mounts./workspace/extra/docs", w_mount_rw, false, false},
     {"Mounts.engine-socket", w_socket, false, false},
+    {"Mounts./workspace/group: '/srv/groups/g1' rw rshared", w_propagation, false, false},
 };
 
 static void test_inspect_accepts(void **state)
@@ -439,6 +446,37 @@ static void test_inspect_accepts(void **state)
         assert_non_null(strstr(report.buf, "ok HostConfig.SecurityOpt.seccomp\n"));
         strbuf_release(&report);
     }
+}
+
+/* A runtime asked for is checked; Podman's compat API ignores it, so there it is refused. */
+static void test_inspect_runtime(void **state)
+{
+    (void)state;
+    char *saved = cfg->sandbox.runtime;
+    cfg->sandbox.runtime = "crun";
+    const struct {
+        engine_kind kind;
+        const char *reported, *failed;
+    } cases[] = {
+        {ENGINE_DOCKER, "crun", NULL},
+        {ENGINE_DOCKER, "runc", "HostConfig.Runtime: 'runc', asked 'crun'"},
+        {ENGINE_DOCKER, "", "HostConfig.Runtime: '', asked 'crun'"},
+        {ENGINE_PODMAN, "oci", "HostConfig.Runtime: 'oci', asked 'crun' (Podman's"},
+    };
+    for (size_t i = 0; i < NC_ARRAY_SIZE(cases); i++) {
+        sandbox_spec s = make_spec(cases[i].kind);
+        struct inspect x = inspect_defaults(cases[i].kind);
+        x.runtime = cases[i].reported;
+        _cleanup_free_ char *text = inspect_json(&x);
+        _cleanup_json_ nc_json *doc = NULL;
+        assert_int_equal(json_parse(text, strlen(text), &doc, NULL), 0);
+        nc_error *err = NULL;
+        int r = sandbox_verify_inspect(&s, doc, NULL, &err);
+        if (cases[i].failed ? r != -EPERM || !strstr(nc_error_msg(err), cases[i].failed) : r != 0)
+            fail_msg("runtime '%s': %d '%s'", cases[i].reported, r, nc_error_msg(err));
+        nc_error_free(err);
+    }
+    cfg->sandbox.runtime = saved;
 }
 
 /* Each weakened field, through sandbox_launch on the fake engine: refused, named, removed. */
@@ -745,6 +783,8 @@ static void test_runtime(void **state)
     expect_runtime(GOOD_STATUS, GOOD_MOUNTINFO, mem, pids, LO_ONLY, false, "runtime.cgroup.cpu");
     cpu_quota = "200000\n";
     expect_runtime(GOOD_STATUS, GOOD_MOUNTINFO, mem, pids, LO_ONLY, false, "runtime.cgroup.cpu");
+    cpu_quota = "17000000000000\n"; /* the kernel's largest quotas overflow quota * 1e9 */
+    expect_runtime(GOOD_STATUS, GOOD_MOUNTINFO, mem, pids, LO_ONLY, false, "runtime.cgroup.cpu");
     cpu_quota = "100000\n";
     limits_text = "Max core file size        unlimited            unlimited            bytes\n"
                   "Max processes             512                  512                  processes\n"
@@ -779,6 +819,18 @@ static void test_runtime(void **state)
                    "2 1 0:2 / /tmp rw,nosuid,nodev,noexec - tmpfs tmpfs rw,size=65536k\n"
                    "4 1 0:3 / /workspace/extra/docs ro - ext4 x rw\n",
                    mem, pids, LO_ONLY, false, "runtime.mounts./workspace/group");
+    /* A tmpfs size that is not a whole number of pages shows rounded up. */
+    uint64_t saved_size = cfg->sandbox.tmp_size;
+    cfg->sandbox.tmp_size = 1025 * 1024;
+    _cleanup_free_ char *odd =
+        xasprintf("1 0 0:1 / / ro - overlay overlay rw\n"
+                  "2 1 0:2 / /tmp rw,nosuid,nodev,noexec - tmpfs tmpfs rw,size=%luk\n"
+                  "3 1 0:3 / /workspace/group rw - ext4 x rw\n"
+                  "4 1 0:3 / /workspace/extra/docs ro - ext4 x rw\n",
+                  (unsigned long)((1025 * 1024 + sysconf(_SC_PAGESIZE) - 1) /
+                                  sysconf(_SC_PAGESIZE) * sysconf(_SC_PAGESIZE) / 1024));
+    expect_runtime(GOOD_STATUS, odd, mem, pids, LO_ONLY, false, NULL);
+    cfg->sandbox.tmp_size = saved_size;
     /* The source was swapped (say for a symlink to ~/.ssh) after it was checked. */
     swap_docs = true;
     expect_runtime(GOOD_STATUS, GOOD_MOUNTINFO, mem, pids, LO_ONLY, false,
@@ -837,6 +889,7 @@ int main(void)
         cmocka_unit_test(test_spec_podman_and_api44),
         cmocka_unit_test(test_inspect_accepts),
         cmocka_unit_test(test_inspect_refuses_each_weakened_field),
+        cmocka_unit_test(test_inspect_runtime),
         cmocka_unit_test(test_create_warning_is_fatal),
         cmocka_unit_test(test_inspect_waivers),
         cmocka_unit_test(test_runtime),
