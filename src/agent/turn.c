@@ -404,7 +404,7 @@ static void run_body(struct turn *t, turn_result *res, const char *image, const 
         warning(t, "could not look for orphaned containers: %s", nc_error_msg(err));
         nc_error_free(TAKE_PTR(err));
     }
-    if (workspace_parse_user(s->user, &uid, &gid, &err) < 0 ||
+    if (sandbox_parse_user(s->user, &uid, &gid, &err) < 0 ||
         workspace_prepare(cfg->data_dir, req->group, uid, gid, &t->ws, &err) < 0) {
         fail(res, TURN_SANDBOX, err, "prepare the group's folders");
         return;

@@ -15,25 +15,6 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-int workspace_parse_user(const char *user, uid_t *uid, gid_t *gid, nc_error **err)
-{
-    char *end;
-    errno = 0;
-    unsigned long u = strtoul(user, &end, 10);
-    unsigned long g = u;
-    if (!errno && end != user && *end == ':') {
-        const char *gs = end + 1;
-        g = strtoul(gs, &end, 10);
-        if (end == gs)
-            errno = EINVAL;
-    }
-    if (errno || *end || u > 0x7fffffff || g > 0x7fffffff)
-        return nc_error_set(err, EINVAL, "user '%s' is not numeric uid[:gid]", user);
-    *uid = (uid_t)u;
-    *gid = (gid_t)g;
-    return 0;
-}
-
 /* Opens parent/name as a directory without following a symlink. On failure the error says
  * what is there instead: a symlink (EPERM: replaced from inside the container?) or something
  * that is not a directory. */

@@ -29,9 +29,6 @@ typedef struct workspace {
     char *logs;      /* .../logs */
 } workspace;
 
-/* Parses "uid[:gid]" (as sandbox.user holds it). */
-int workspace_parse_user(const char *user, uid_t *uid, gid_t *gid, nc_error **err);
-
 /* Creates the layout (idempotent), gives workspace/ and ipc/ to uid:gid when running as root,
  * and clears a _close left in ipc/input by an earlier turn. */
 int workspace_prepare(const char *data_dir, const char *group, uid_t uid, gid_t gid, workspace *ret,

@@ -63,27 +63,38 @@ int sandbox_check_network(const char *v, nc_error **err)
                         v);
 }
 
-static bool parse_id(const char *s, const char **end)
+static bool parse_id(const char *s, unsigned long *v, const char **end)
 {
     if (!isdigit((unsigned char)*s))
         return false;
     char *e;
     errno = 0;
-    unsigned long v = strtoul(s, &e, 10);
-    if (errno || v > 0x7fffffff)
+    *v = strtoul(s, &e, 10);
+    if (errno || *v > 0x7fffffff)
         return false;
     *end = e;
     return true;
 }
 
+int sandbox_parse_user(const char *v, uid_t *uid, gid_t *gid, nc_error **err)
+{
+    /* Numeric only: a name would be resolved inside the image, which the agent may control.
+     * Both ids: with a uid alone, the runtime takes the gid from the image's /etc/passwd. */
+    const char *p;
+    unsigned long u, g;
+    if (!parse_id(v, &u, &p) || *p != ':' || !parse_id(p + 1, &g, &p) || *p != '\0')
+        return nc_error_set(err, EINVAL,
+                            "user '%s' must be numeric \"uid:gid\", e.g. \"1000:1000\"", v);
+    *uid = (uid_t)u;
+    *gid = (gid_t)g;
+    return 0;
+}
+
 int sandbox_check_user(const char *v, nc_error **err)
 {
-    /* Numeric only: a name would be resolved inside the image, which the agent may control. */
-    const char *p;
-    if (parse_id(v, &p) && (*p == '\0' || (*p == ':' && parse_id(p + 1, &p) && *p == '\0')))
-        return 0;
-    return nc_error_set(err, EINVAL, "user '%s' must be numeric: \"uid:gid\", e.g. \"1000:1000\"",
-                        v);
+    uid_t u;
+    gid_t g;
+    return sandbox_parse_user(v, &u, &g, err);
 }
 
 int sandbox_check_cpus(const char *v, int64_t *ret_nano, nc_error **err)
@@ -173,8 +184,11 @@ int sandbox_settings_loosened(const sandbox_settings *s, const sandbox_settings 
     if (s->nofile > h->nofile || s->nproc > h->nproc)
         LOOSE("ulimits raised (nofile %lld, nproc %lld)", (long long)s->nofile,
               (long long)s->nproc);
-    if (strcmp(s->user, "0") == 0 || strncmp(s->user, "0:", 2) == 0)
-        LOOSE("user '%s': the agent runs as root inside the container", s->user);
+    uid_t uid = 0;
+    gid_t gid = 0;
+    if (sandbox_parse_user(s->user, &uid, &gid, NULL) == 0 && (uid == 0 || gid == 0))
+        LOOSE("user '%s': the agent runs as %s inside the container", s->user,
+              uid == 0 ? "root" : "group root");
     if (strcmp(s->seccomp_profile, "unconfined") == 0)
         LOOSE("seccomp_profile 'unconfined': no system call filter");
     else if (*s->seccomp_profile)

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "util/error.h"
 #include "util/strbuf.h"
@@ -49,6 +50,8 @@ bool sandbox_allows_unenforced(const sandbox_settings *s, const char *what);
 /* Validators used by the configuration keys. */
 int sandbox_check_network(const char *v, nc_error **err);
 int sandbox_check_user(const char *v, nc_error **err);
+/* Parses sandbox.user, "uid:gid" (both numeric, both required). */
+int sandbox_parse_user(const char *v, uid_t *uid, gid_t *gid, nc_error **err);
 int sandbox_check_cpus(const char *v, int64_t *ret_nano, nc_error **err);
 int sandbox_check_cap(const char *v, nc_error **err);
 int sandbox_check_unenforced(const char *v, nc_error **err);

@@ -4,6 +4,7 @@
 #include "sandbox/verify.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -29,11 +30,26 @@ static char *status_field(const char *status, const char *key)
             const char *v = p + klen + 1;
             while (*v == ' ' || *v == '\t')
                 v++;
-            return xstrndup(v, nl ? (size_t)(nl - v) : strlen(v));
+            size_t n = nl ? (size_t)(nl - v) : strlen(v);
+            while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+                n--;
+            return xstrndup(v, n);
         }
         p = nl ? nl + 1 : NULL;
     }
     return NULL;
+}
+
+/* Reads PROC/PID/FILE into *out; when it cannot, fails the check NAME and returns false. */
+static bool read_proc_or_fail(vreport *v, const char *name, const char *proc, int64_t pid,
+                              const char *file, strbuf *out)
+{
+    _cleanup_free_ char *path = xasprintf("%s/%lld/%s", proc, (long long)pid, file);
+    _cleanup_error_ nc_error *rerr = NULL;
+    if (read_file(path, PROC_FILE_MAX, out, &rerr) == 0)
+        return true;
+    vreport_fail(v, name, "%s", rerr->msg);
+    return false;
 }
 
 static uint64_t cap_mask(char *const *caps)
@@ -49,6 +65,77 @@ static uint64_t cap_mask(char *const *caps)
             mask |= 1ull << c;
     }
     return mask;
+}
+
+/* Whether every number in list ("1000\t1000\t1000\t1000", or "" for Groups) is want; an
+ * empty list is allowed only when empty_ok. */
+static bool ids_all(const char *list, unsigned long want, bool empty_ok)
+{
+    if (!list)
+        return false;
+    size_t seen = 0;
+    for (const char *p = list;;) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (!*p)
+            break;
+        char *end;
+        errno = 0;
+        unsigned long id = strtoul(p, &end, 10);
+        if (end == p || errno || id != want)
+            return false;
+        p = end;
+        seen++;
+    }
+    return seen > 0 || empty_ok;
+}
+
+/* The host id that id inside the container maps to, by a uid_map/gid_map text ("inside
+ * outside count" lines; "0 0 4294967295" without a user namespace), or -1 when unmapped. */
+static long long map_id(const char *map, unsigned long id)
+{
+    for (const char *p = map; p && *p;) {
+        unsigned long long in, out, count;
+        int used = 0;
+        if (sscanf(p, " %llu %llu %llu%n", &in, &out, &count, &used) != 3)
+            break;
+        if (id >= in && id - in < count)
+            return (long long)(out + (id - in));
+        p += used;
+    }
+    return -1;
+}
+
+/* The identity the process runs with: real, effective, saved and filesystem ids are the
+ * configured ones (as the host sees them through the user namespace's maps), and no
+ * supplementary group is another (the image's /etc/group can add some, group 0 among them). */
+static void check_ids(vreport *v, const sandbox_settings *st, const char *status, const char *proc,
+                      int64_t pid)
+{
+    uid_t uid;
+    gid_t gid;
+    if (sandbox_parse_user(st->user, &uid, &gid, NULL) < 0) {
+        vreport_fail(v, "runtime.Uid", "sandbox.user '%s' is not uid:gid", st->user);
+        return;
+    }
+    _cleanup_strbuf_ strbuf umap = STRBUF_INIT, gmap = STRBUF_INIT;
+    if (!read_proc_or_fail(v, "runtime.Uid", proc, pid, "uid_map", &umap) ||
+        !read_proc_or_fail(v, "runtime.Gid", proc, pid, "gid_map", &gmap))
+        return;
+    long long huid = map_id(strbuf_str(&umap), uid), hgid = map_id(strbuf_str(&gmap), gid);
+    const struct {
+        const char *field;
+        unsigned long want;
+        long long host;
+        bool empty_ok;
+    } ids[] = {{"Uid", uid, huid, false}, {"Gid", gid, hgid, false}, {"Groups", gid, hgid, true}};
+    for (size_t i = 0; i < NC_ARRAY_SIZE(ids); i++) {
+        _cleanup_free_ char *val = status_field(status, ids[i].field);
+        _cleanup_free_ char *name = xasprintf("runtime.%s", ids[i].field);
+        bool ok = ids[i].host >= 0 && ids_all(val, (unsigned long)ids[i].host, ids[i].empty_ok);
+        vreport_check(v, ok, name, "'%s', asked %lu (host %lld)%s", val ? val : "missing",
+                      ids[i].want, ids[i].host, ids[i].empty_ok ? " or none" : " for all four");
+    }
 }
 
 static void check_status(vreport *v, const sandbox_spec *s, const char *status)
@@ -107,18 +194,6 @@ static void check_namespaces(vreport *v, const sandbox_spec *s, const char *proc
                                 "sandbox.allow_unenforced = [\"cgroupns\"])"
                               : "");
     }
-}
-
-/* Reads PROC/PID/FILE into *out; when it cannot, fails the check NAME and returns false. */
-static bool read_proc_or_fail(vreport *v, const char *name, const char *proc, int64_t pid,
-                              const char *file, strbuf *out)
-{
-    _cleanup_free_ char *path = xasprintf("%s/%lld/%s", proc, (long long)pid, file);
-    _cleanup_error_ nc_error *rerr = NULL;
-    if (read_file(path, PROC_FILE_MAX, out, &rerr) == 0)
-        return true;
-    vreport_fail(v, name, "%s", rerr->msg);
-    return false;
 }
 
 static void check_network(vreport *v, const sandbox_spec *s, const char *proc, int64_t pid)
@@ -452,6 +527,7 @@ int sandbox_verify_runtime(const sandbox_spec *s, int64_t pid, const char *proc,
         return vreport_finish(&v, "the running container could not be verified", err);
     }
     check_status(&v, s, strbuf_str(&status));
+    check_ids(&v, s->settings, strbuf_str(&status), proc, pid);
     check_namespaces(&v, s, proc, pid);
     check_network(&v, s, proc, pid);
     _cleanup_free_ char *cg_path = xasprintf("%s/%lld/cgroup", proc, (long long)pid);

@@ -193,6 +193,12 @@ static void test_errors(void **state)
                 "and _");
     parse_fails("[install]\ndata_dir = \"rel/dir\"\n",
                 "t.toml:2:12: key 'install.data_dir': 'rel/dir' must be an absolute path");
+    parse_fails("[sandbox]\nuser = \"1000\"\n",
+                "t.toml:2:8: key 'sandbox.user': user '1000' must be numeric \"uid:gid\", e.g. "
+                "\"1000:1000\"");
+    parse_fails("[sandbox]\nuser = \"app:app\"\n",
+                "t.toml:2:8: key 'sandbox.user': user 'app:app' must be numeric \"uid:gid\", "
+                "e.g. \"1000:1000\"");
     parse_fails("[[group]]\nmain = true\n", "t.toml:1:1: [[group]] needs a name");
     parse_fails("[[group]]\nname = \"Global\"\n",
                 "t.toml:2:8: key 'group.name': a group name is 1-64 letters, digits, - or _, "

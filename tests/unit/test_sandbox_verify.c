@@ -640,7 +640,8 @@ static void link_ns(const char *who, const char *ns, const char *target)
 }
 
 #define GOOD_STATUS                                                                                \
-    "Name:\tdocker-init\nNSpid:\t4242\t1\nCapInh:\t0000000000000000\nCapPrm:\t0000000000000000\n"  \
+    "Name:\tdocker-init\nUid:\t1000\t1000\t1000\t1000\nGid:\t1000\t1000\t1000\t1000\n"             \
+    "Groups:\t1000 \nNSpid:\t4242\t1\nCapInh:\t0000000000000000\nCapPrm:\t0000000000000000\n"      \
     "CapEff:\t0000000000000000\nCapBnd:\t0000000000000000\nCapAmb:\t0000000000000000\n"            \
     "NoNewPrivs:\t1\nSeccomp:\t2\nSeccomp_filters:\t1\n"
 #define GOOD_MOUNTINFO                                                                             \
@@ -657,6 +658,8 @@ static void link_ns(const char *who, const char *ns, const char *target)
 
 static const char *limits_text = GOOD_LIMITS;
 static const char *cpu_quota = "100000\n";
+/* No user namespace; rootless Podman's looks like "0 1000 1\n1 300000 65536". */
+static const char *id_map = "         0          0 4294967295\n";
 /* Set: the container's /workspace/extra/docs is another directory than the one checked. */
 static bool swap_docs;
 
@@ -688,6 +691,8 @@ static void build_tree(const char *status, const char *mountinfo, const char *me
     put("proc/4242/mountinfo", mountinfo);
     put("proc/4242/net/dev", netdev);
     put("proc/4242/limits", limits_text);
+    put("proc/4242/uid_map", id_map);
+    put("proc/4242/gid_map", id_map);
     put("proc/4242/cgroup",
         "12:pids:/docker/abc\n8:memory:/docker/abc\n3:cpu,cpuacct:/docker/abc\n0::/\n");
     put("cg/memory/docker/abc/memory.limit_in_bytes", mem);
@@ -760,6 +765,11 @@ static void test_runtime(void **state)
         {"NoNewPrivs:\t1", "NoNewPrivs:\t0", "runtime.NoNewPrivs"},
         {"Seccomp:\t2", "Seccomp:\t0", "runtime.Seccomp"},
         {"NSpid:\t4242\t1", "NSpid:\t4242", "runtime.init"},
+        {"Uid:\t1000\t1000\t1000\t1000", "Uid:\t1000\t1000\t0\t1000", "runtime.Uid"},
+        {"Gid:\t1000\t1000\t1000\t1000", "Gid:\t0\t0\t0\t0", "runtime.Gid"},
+        {"Groups:\t1000 ", "Groups:\t1000 0 ",
+         "runtime.Groups: '1000 0', asked 1000 (host 1000) or none"},
+        {"Uid:\t1000\t1000\t1000\t1000\n", "", "runtime.Uid: 'missing'"},
         {"NSpid:\t4242\t1", "NSpid:\t4242\t7", "runtime.init"},
     };
     for (size_t i = 0; i < NC_ARRAY_SIZE(status_cases); i++) {
@@ -819,6 +829,15 @@ static void test_runtime(void **state)
                    "2 1 0:2 / /tmp rw,nosuid,nodev,noexec - tmpfs tmpfs rw,size=65536k\n"
                    "4 1 0:3 / /workspace/extra/docs ro - ext4 x rw\n",
                    mem, pids, LO_ONLY, false, "runtime.mounts./workspace/group");
+    /* In a user namespace the host sees the mapped ids. */
+    id_map = "         0       1000          1\n         1     300000      65536\n";
+    const char *mapped = "Name:\tcatatonit\nUid:\t300999\t300999\t300999\t300999\n"
+                         "Gid:\t300999\t300999\t300999\t300999\nGroups:\t300999 \n";
+    _cleanup_free_ char *userns = xasprintf("%s%s", mapped, strstr(GOOD_STATUS, "NSpid"));
+    expect_runtime(userns, GOOD_MOUNTINFO, mem, pids, LO_ONLY, false, NULL);
+    expect_runtime(GOOD_STATUS, GOOD_MOUNTINFO, mem, pids, LO_ONLY, false,
+                   "runtime.Uid: '1000\t1000\t1000\t1000', asked 1000 (host 300999)");
+    id_map = "         0          0 4294967295\n";
     /* A tmpfs size that is not a whole number of pages shows rounded up. */
     uint64_t saved_size = cfg->sandbox.tmp_size;
     cfg->sandbox.tmp_size = 1025 * 1024;
