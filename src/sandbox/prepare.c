@@ -55,6 +55,14 @@ static int prepare_seccomp(sandbox_prepared *p, const sandbox_request *req,
         return r;
     if (!pol)
         return 0;
+    /* The profile was validated as if every capability were dropped; with capabilities added,
+     * the engine would evaluate such a rule differently from what was checked. */
+    if (s->cap_add && s->cap_add[0] && pol->caps_rule >= 0)
+        return nc_error_set(err, EINVAL,
+                            "policy '%s': syscalls[%ld] depends on capabilities, and "
+                            "sandbox.cap_add grants some: the rule was checked as if none were "
+                            "held; drop the caps condition or the cap_add",
+                            pol->source, pol->caps_rule);
     p->seccomp_source = xstrdup(pol->source);
     memcpy(p->seccomp_digest, pol->digest, sizeof(p->seccomp_digest));
     p->seccomp_json = xstrdup(pol->canonical);

@@ -52,8 +52,12 @@ int seccomp_policy_load_text(const char *text, size_t len, const char *source, s
     sha256_hex(canon.buf, canon.len, p->digest);
     p->canonical = strbuf_detach(&canon, NULL);
     p->nrules = m->nrules;
-    for (size_t i = 0; i < m->nrules; i++)
+    p->caps_rule = -1;
+    for (size_t i = 0; i < m->nrules; i++) {
         p->nnames += m->rules[i].nnames;
+        if (p->caps_rule < 0 && (m->rules[i].inc.ncaps || m->rules[i].exc.ncaps))
+            p->caps_rule = (long)i;
+    }
     for (size_t gi = 0; gi < m->ngroups; gi++) {
         for (size_t a = 0; a < m->groups[gi].narches; a++) {
             _cleanup_free_ char *up =

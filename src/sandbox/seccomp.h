@@ -15,7 +15,8 @@
  *  - includes/excludes.arches take Go architecture names (amd64, arm64, x32, ...) and are
  *    matched against the main architecture of the filter;
  *  - includes/excludes.caps are evaluated as if every capability were dropped (nanocell drops
- *    them all), so a rule that includes a capability never applies;
+ *    them all), so a rule that includes a capability never applies; sandbox_prepare refuses
+ *    such a profile for a group with sandbox.cap_add, where the engine would decide otherwise;
  *  - includes/excludes.minKernel compare with the running kernel;
  *  - when one argument index appears twice in a rule, every condition of the rule becomes a
  *    rule of its own (OR), as runc and crun do, since libseccomp cannot AND one argument;
@@ -46,6 +47,8 @@ typedef struct seccomp_policy {
     char digest[65];        /* sha256 hex of canonical: recorded in every run log */
     size_t nrules;          /* rule objects in "syscalls" */
     size_t nnames;          /* syscall names over all rules */
+    long caps_rule;         /* index in "syscalls" of the first rule with includes/excludes.caps
+                             * (evaluated as if every capability were dropped), or -1 */
     char **architectures;   /* resolved SCMP_ARCH_* names, NULL-terminated: every architecture
                              * the profile covers (archMap: each entry and its sub-architectures;
                              * neither key: the native one) */

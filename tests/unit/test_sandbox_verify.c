@@ -20,6 +20,7 @@
 
 #include "config.h"
 #include "sandbox/launch.h"
+#include "sandbox/prepare.h"
 #include "sandbox/spec.h"
 #include "sandbox/verify.h"
 #include "support/fake_engine.h"
@@ -533,6 +534,58 @@ static void test_inspect_refuses_each_weakened_field(void **state)
     }
 }
 
+/* A profile rule conditioned on capabilities was validated as if none were held: with cap_add,
+ * prepare refuses it rather than send a filter that differs from the one checked. */
+static void test_prepare_caps_rule(void **state)
+{
+    (void)state;
+    char tmpl[] = "/tmp/nanocell-caps-XXXXXX";
+    assert_non_null(mkdtemp(tmpl));
+    _cleanup_free_ char *path = xasprintf("%s/p.json", tmpl);
+    const char *profile =
+        "{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":["
+        "{\"names\":[\"read\",\"write\",\"exit_group\"],\"action\":\"SCMP_ACT_ALLOW\"},"
+        "{\"names\":[\"ioctl\"],\"action\":\"SCMP_ACT_ALLOW\","
+        "\"includes\":{\"caps\":[\"CAP_SYS_ADMIN\"]}}]}";
+    assert_int_equal(write_file_atomic(path, profile, strlen(profile), 0644, NULL), 0);
+    struct fake_engine_opts o = {.api_version = "1.41"};
+    struct fake_engine *fe = fake_engine_start(NULL, 0, &o);
+    _cleanup_free_ char *host = xasprintf("unix://%s", fake_engine_socket(fe));
+    engine_opts eo = {.host = host, .host_source = "test"};
+    engine *e = NULL;
+    nc_error *err = NULL;
+    assert_int_equal(engine_open(&eo, NULL, &e, &err), 0);
+    char *saved_profile = cfg->sandbox.seccomp_profile;
+    char **saved_caps = cfg->sandbox.cap_add;
+    cfg->sandbox.seccomp_profile = path;
+    char *none[] = {NULL};
+    char *some[] = {"NET_BIND_SERVICE", NULL};
+    for (int with = 0; with < 2; with++) {
+        cfg->sandbox.cap_add = with ? some : none;
+        sandbox_request req = {.cfg = cfg, .group = "g1", .engine = e, .image = "i"};
+        sandbox_prepared *p = NULL;
+        int r = sandbox_prepare(&req, &p, &err);
+        sandbox_prepared_free(p);
+        if (with && (r != -EINVAL || !strstr(nc_error_msg(err), "syscalls[1] depends on "
+                                                                "capabilities, and "
+                                                                "sandbox.cap_add grants some")))
+            fail_msg("with cap_add: %d '%s'", r, nc_error_msg(err));
+        if (!with && r != 0)
+            fail_msg("without cap_add: %s", nc_error_msg(err));
+        nc_error_free(err);
+        err = NULL;
+    }
+    cfg->sandbox.seccomp_profile = saved_profile;
+    cfg->sandbox.cap_add = saved_caps;
+    engine_free(e);
+    char *report = NULL;
+    fake_engine_stop(fe, &report);
+    free(report);
+    fake_engine_free(fe);
+    _cleanup_free_ char *rm = xasprintf("rm -rf '%s'", tmpl);
+    assert_int_equal(system(rm), 0);
+}
+
 /* Rootless Podman 4 on cgroup v1 reports the limits as unset: refused, naming each; waived
  * explicitly, accepted with "waived" lines. A different non-zero value is never waived. */
 static void test_inspect_waivers(void **state)
@@ -909,6 +962,7 @@ int main(void)
         cmocka_unit_test(test_inspect_accepts),
         cmocka_unit_test(test_inspect_refuses_each_weakened_field),
         cmocka_unit_test(test_inspect_runtime),
+        cmocka_unit_test(test_prepare_caps_rule),
         cmocka_unit_test(test_create_warning_is_fatal),
         cmocka_unit_test(test_inspect_waivers),
         cmocka_unit_test(test_runtime),
