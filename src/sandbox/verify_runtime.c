@@ -388,6 +388,7 @@ struct mnt {
     char *opts; /* per-mount: "ro,nosuid,nodev,noexec,relatime" */
     char *fstype;
     char *super; /* per-superblock: "rw,size=65536k" */
+    bool shared; /* in a peer group ("shared:N"): mounts propagate to or from the host */
 };
 
 static bool parse_mountinfo_line(char *line, struct mnt *m)
@@ -401,8 +402,9 @@ static bool parse_mountinfo_line(char *line, struct mnt *m)
             return false;
     }
     char *t;
+    m->shared = false;
     while ((t = strtok_r(NULL, " ", &save)) && strcmp(t, "-") != 0)
-        ;
+        m->shared |= strncmp(t, "shared:", 7) == 0;
     if (!t)
         return false;
     m->target = f[4];
@@ -470,7 +472,7 @@ static void check_mounts(vreport *v, const sandbox_spec *s, const char *proc, in
             if (strcmp(mounts[i].target, want->target) == 0)
                 m = &mounts[i];
         _cleanup_free_ char *name = xasprintf("runtime.mounts.%s", want->target);
-        bool ok = m && vreport_has_option(m->opts, want->read_only ? "ro" : "rw");
+        bool ok = m && vreport_has_option(m->opts, want->read_only ? "ro" : "rw") && !m->shared;
         /* Binds are non-recursive: a mount below one that nanocell did not ask for came from
          * the host (or the engine ignored NonRecursive), and a read-only bind is only
          * read-only if nothing writable is mounted below it. */
@@ -501,7 +503,8 @@ static void check_mounts(vreport *v, const sandbox_spec *s, const char *proc, in
                                  (unsigned long long)got.st_dev, (unsigned long long)got.st_ino,
                                  want->source, (unsigned long long)want->dev,
                                  (unsigned long long)want->ino);
-        vreport_check(v, ok && !below && same, name, "%s%s%s%s", m ? m->opts : "missing",
+        vreport_check(v, ok && !below && same, name, "%s%s%s%s%s", m ? m->opts : "missing",
+                      m && m->shared ? " shared (mounts propagate)" : "",
                       below ? "; mounted below it: " : "", below ? below : "", what ? what : "");
     }
     free(mounts);

@@ -875,6 +875,13 @@ static void test_runtime(void **state)
     expect_runtime(GOOD_STATUS,
                    GOOD_MOUNTINFO "5 4 0:9 / /workspace/extra/docs/sub rw - tmpfs t rw\n", mem,
                    pids, LO_ONLY, false, "mounted below it: /workspace/extra/docs/sub");
+    expect_runtime(GOOD_STATUS,
+                   "1 0 0:1 / / ro - overlay overlay rw\n"
+                   "2 1 0:2 / /tmp rw,nosuid,nodev,noexec - tmpfs tmpfs rw,size=65536k\n"
+                   "3 1 0:3 / /workspace/group rw shared:7 - ext4 x rw\n"
+                   "4 1 0:3 / /workspace/extra/docs ro - ext4 x rw\n",
+                   mem, pids, LO_ONLY, false,
+                   "runtime.mounts./workspace/group: rw shared (mounts propagate)");
     expect_runtime(GOOD_STATUS, GOOD_MOUNTINFO "5 3 0:9 / /workspace/group/.ssh ro - ext4 x rw\n",
                    mem, pids, LO_ONLY, false, "mounted below it: /workspace/group/.ssh");
     expect_runtime(GOOD_STATUS,
