@@ -42,6 +42,7 @@ struct turn {
     strbuf payload;
     size_t payload_off;
     bool stdin_closed;
+    bool stdin_refused; /* the engine stopped taking stdin before all of it was written */
     uint64_t hard_ms, idle_ms;
     uint64_t hard_deadline, idle_deadline; /* 0: not running */
     bool close_sent, eof, timed_out, interrupted;
@@ -166,11 +167,18 @@ static int pump_output(struct turn *t, nc_error **err)
 {
     char buf[65536];
     for (int rounds = 0; rounds < 16; rounds++) {
-        ssize_t n = engine_attach_read(t->c->attach, buf, sizeof(buf), err);
+        _cleanup_error_ nc_error *rerr = NULL;
+        ssize_t n = engine_attach_read(t->c->attach, buf, sizeof(buf), &rerr);
         if (n == -EAGAIN)
             return 0;
+        /* An engine that closes the connection with our unread stdin still queued makes the
+         * kernel report a reset, after the last output byte, instead of EOF: the stream ended. */
+        if (n == -ECONNRESET && t->stdin_refused) {
+            t->eof = true;
+            return 0;
+        }
         if (n < 0)
-            return (int)n;
+            return nc_error_set(err, rerr->code, "%s", rerr->msg);
         if (n == 0) {
             t->eof = true;
             return 0;
@@ -182,15 +190,28 @@ static int pump_output(struct turn *t, nc_error **err)
     return 0;
 }
 
+/* Writes what the socket takes of the payload, and half-closes stdin after the last byte. An
+ * engine that no longer takes stdin (EPIPE, ECONNRESET: the agent exited or closed its stdin
+ * before reading all of it) ends the input, not the turn: the output is still read to its end,
+ * since it says why the agent stopped. Any other failure is fatal. */
 static int write_stdin(struct turn *t, nc_error **err)
 {
     while (t->payload_off < t->payload.len) {
+        _cleanup_error_ nc_error *werr = NULL;
         ssize_t n = engine_attach_write(t->c->attach, t->payload.buf + t->payload_off,
-                                        t->payload.len - t->payload_off, err);
+                                        t->payload.len - t->payload_off, &werr);
         if (n == -EAGAIN)
             return 0;
+        if (n == -EPIPE || n == -ECONNRESET) {
+            t->stdin_closed = t->stdin_refused = true;
+            warning(t,
+                    "the agent stopped taking its input after %zu of %zu bytes (%s); reading the "
+                    "rest of its output",
+                    t->payload_off, t->payload.len, nc_error_msg(werr));
+            return 0;
+        }
         if (n < 0)
-            return (int)n;
+            return nc_error_set(err, werr->code, "%s", werr->msg);
         t->payload_off += (size_t)n;
     }
     t->stdin_closed = true;

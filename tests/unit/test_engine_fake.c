@@ -415,6 +415,45 @@ static void test_attach_200(void **state)
     run_attach(200, "application/vnd.docker.raw-stream");
 }
 
+/* An agent that exits before reading its stdin: the engine sends the output it had and closes
+ * the connection. Everything it sent is still read, and a later stdin write says EPIPE, which a
+ * turn takes as "stdin closed" (agent/turn.c), not as a failed turn. */
+static void test_attach_stdin_refused(void **state)
+{
+    (void)state;
+    size_t lerr;
+    const char *ferr = fake_frame(2, "Error: API key not set\n", 23, &lerr);
+    size_t rlen;
+    /* No framing: the fake closes the connection after writing, without reading stdin. */
+    const char *resp = fake_concat(
+        &rlen, 2,
+        FAKE_STR(fake_headers_only(200, "Content-Type: application/vnd.docker.raw-stream\r\n")),
+        ferr, lerr);
+    struct fake_exchange script[] = {
+        {.method = "POST",
+         .path = V "/containers/abc/attach*",
+         .response = resp,
+         .response_len = rlen},
+    };
+    start_fake(script, 1, "1.41", NULL);
+    _cleanup_engine_ engine *e = open_ok();
+    engine_attach *a = NULL;
+    nc_error *err = NULL;
+    if (engine_attach_open(e, "abc", &a, &err) < 0)
+        fail_msg("attach: %s", nc_error_msg(err));
+    struct collected c = {STRBUF_INIT, STRBUF_INIT};
+    drain(a, &c);
+    assert_string_equal(strbuf_str(&c.err), "Error: API key not set\n");
+    const char payload[] = "{\"prompt\":\"hi\"}";
+    assert_int_equal(engine_attach_write(a, payload, strlen(payload), &err), -EPIPE);
+    assert_non_null(strstr(nc_error_msg(err), "write container stdin"));
+    nc_error_free(err);
+    engine_attach_free(a);
+    strbuf_release(&c.out);
+    strbuf_release(&c.err);
+    expect_script_done();
+}
+
 static void expect_attach_error(const char *response, int want_errno, const char *want)
 {
     struct fake_exchange script[] = {
@@ -619,6 +658,7 @@ int main(void)
         cmocka_unit_test_teardown(test_attach_101, teardown),
         cmocka_unit_test_teardown(test_attach_200, teardown),
         cmocka_unit_test_teardown(test_attach_errors, teardown),
+        cmocka_unit_test_teardown(test_attach_stdin_refused, teardown),
         cmocka_unit_test_teardown(test_wait_complete, teardown),
         cmocka_unit_test_teardown(test_wait_fallback, teardown),
         cmocka_unit_test_teardown(test_wait_timeout, teardown),
