@@ -1,5 +1,6 @@
 #include "agent/turn.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -307,6 +308,52 @@ static turn_status classify_launch_error(const nc_error *err)
     return TURN_ENGINE;
 }
 
+/* The length of the UTF-8 sequence at s[0..n) when it is valid and not a C1 control (which
+ * some terminals obey), else 0. */
+static size_t utf8_printable_len(const unsigned char *s, size_t n)
+{
+    size_t len = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : 2;
+    if (s[0] < 0xc2 || s[0] > 0xf4 || n < len)
+        return 0;
+    uint32_t cp = s[0] & (0x7fu >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3fu);
+    }
+    if (cp < 0xa0 || (len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+char *turn_stderr_line(const char *tail, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)tail;
+    size_t end = len; /* trailing whitespace, blank lines included */
+    while (end && isspace(s[end - 1]))
+        end--;
+    if (!end)
+        return NULL;
+    size_t start = end;
+    while (start && s[start - 1] != '\n')
+        start--;
+    while (isspace(s[start]))
+        start++;
+    strbuf out = STRBUF_INIT;
+    for (size_t i = start; i < end;) {
+        size_t n = s[i] >= 0x80 ? utf8_printable_len(s + i, end - i) : 0;
+        if (n) {
+            strbuf_add(&out, s + i, n);
+            i += n;
+        } else {
+            strbuf_addch(&out, s[i] >= 0x20 && s[i] < 0x7f ? (char)s[i] : '?');
+            i++;
+        }
+    }
+    return strbuf_detach(&out, NULL);
+}
+
 /* The outcome, in NanoClaw's terms: interruption, OOM, timeouts, exit status, error results.
  * res->message is for the user and may quote the agent; t->outcome is for the run log and
  * never does. */
@@ -331,8 +378,9 @@ static void judge(struct turn *t, turn_result *res)
                                           : "timed out with no result");
     } else if (res->exit_code != 0) {
         res->status = TURN_AGENT_ERROR;
+        _cleanup_free_ char *line = turn_stderr_line(t->stderr_tail.buf, t->stderr_tail.len);
         res->message = xasprintf("the agent exited with status %lld%s%s", (long long)res->exit_code,
-                                 t->stderr_tail.len ? ": " : "", strbuf_str(&t->stderr_tail));
+                                 line ? ": " : "", line ? line : "");
         t->outcome = xasprintf("exit status %lld", (long long)res->exit_code);
     } else if (t->error_results) {
         res->status = TURN_AGENT_ERROR;
@@ -344,8 +392,6 @@ static void judge(struct turn *t, turn_result *res)
         res->status = TURN_OK;
         t->outcome = xstrdup("success");
     }
-    if (res->message) /* stderr may end in a newline */
-        res->message[strcspn(res->message, "\n")] = '\0';
 }
 
 /* After the stream: exit status, OOM kill, removal. */
