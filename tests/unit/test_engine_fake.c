@@ -8,8 +8,13 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "engine/attach.h"
@@ -17,6 +22,7 @@
 #include "engine/demux.h"
 #include "engine/engine.h"
 #include "engine/events.h"
+#include "engine/hijack.h"
 #include "engine/wait.h"
 #include "support/fake_engine.h"
 #include "util/strv.h"
@@ -489,6 +495,116 @@ static void test_attach_errors(void **state)
     expect_attach_error("garbage\r\n\r\n", EPROTO, "malformed status line in engine reply");
 }
 
+/* --- a listener that does not accept --- */
+
+struct backlog {
+    char dir[64];
+    char *path;
+    int listener;
+    int fill[16];
+    size_t nfill;
+};
+
+/* Listens with a backlog of 0 and never accepts, then connects without blocking until the
+ * backlog is full: from then on a blocking connect waits for its SO_SNDTIMEO. */
+static void backlog_full(struct backlog *b)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(b->dir, sizeof(b->dir), "%s/nc-backlog-XXXXXX",
+             tmp && strlen(tmp) < 40 ? tmp : "/tmp");
+    assert_non_null(mkdtemp(b->dir));
+    b->path = xasprintf("%s/s", b->dir);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    memcpy(sa.sun_path, b->path, strlen(b->path) + 1);
+    b->listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(b->listener >= 0);
+    assert_int_equal(bind(b->listener, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(b->listener, 0), 0);
+    for (b->nfill = 0; b->nfill < NC_ARRAY_SIZE(b->fill); b->nfill++) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        assert_true(fd >= 0);
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+            assert_int_equal(errno, EAGAIN);
+            close(fd);
+            return;
+        }
+        b->fill[b->nfill] = fd;
+    }
+    fail_msg("a listen backlog of 0 took %zu connections", b->nfill);
+}
+
+static void backlog_release(struct backlog *b)
+{
+    for (size_t i = 0; i < b->nfill; i++)
+        close(b->fill[i]);
+    close(b->listener);
+    unlink(b->path);
+    rmdir(b->dir);
+    free(b->path);
+}
+
+/* A connect that runs out of time fails with EAGAIN on a unix socket: that is a timeout, and
+ * the message says what the engine is not doing. */
+static void test_hijack_backlog_full(void **state)
+{
+    (void)state;
+    struct backlog b;
+    backlog_full(&b);
+    hijack_conn c;
+    nc_error *err = NULL;
+    assert_int_equal(hijack_open(b.path, "GET /_ping HTTP/1.1\r\n\r\n", 100, &c, &err), -ETIMEDOUT);
+    _cleanup_free_ char *want =
+        xasprintf("engine at '%s' is not accepting connections within 100 ms", b.path);
+    if (!strstr(err->msg, want))
+        fail_msg("got '%s', want '%s'", err->msg, want);
+    nc_error_free(err);
+    backlog_release(&b);
+}
+
+static atomic_bool connect_done;
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+}
+
+/* Signals the test's thread until the blocked connect has returned. */
+static void *interrupter(void *arg)
+{
+    pthread_t target = *(pthread_t *)arg;
+    while (!atomic_load(&connect_done)) {
+        pthread_kill(target, SIGUSR1);
+        sleep_ms(10);
+    }
+    return NULL;
+}
+
+/* A signal ends a blocked connect with EINTR even under SA_RESTART (a socket with a send
+ * timeout is never restarted): that is an interruption, not a timeout or an engine error. */
+static void test_hijack_connect_interrupted(void **state)
+{
+    (void)state;
+    struct sigaction sa = {.sa_handler = on_usr1, .sa_flags = SA_RESTART}, old;
+    sigemptyset(&sa.sa_mask);
+    assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
+    struct backlog b;
+    backlog_full(&b);
+    atomic_store(&connect_done, false);
+    pthread_t self = pthread_self(), th;
+    assert_int_equal(pthread_create(&th, NULL, interrupter, &self), 0);
+    hijack_conn c;
+    nc_error *err = NULL;
+    int r = hijack_open(b.path, "GET /_ping HTTP/1.1\r\n\r\n", 10000, &c, &err);
+    atomic_store(&connect_done, true);
+    pthread_join(th, NULL);
+    sigaction(SIGUSR1, &old, NULL);
+    assert_int_equal(r, -EINTR);
+    assert_non_null(strstr(err->msg, "interrupted"));
+    assert_non_null(strstr(err->msg, b.path));
+    nc_error_free(err);
+    backlog_release(&b);
+}
+
 /* --- wait --- */
 
 static void test_wait_complete(void **state)
@@ -659,6 +775,8 @@ int main(void)
         cmocka_unit_test_teardown(test_attach_200, teardown),
         cmocka_unit_test_teardown(test_attach_errors, teardown),
         cmocka_unit_test_teardown(test_attach_stdin_refused, teardown),
+        cmocka_unit_test_teardown(test_hijack_backlog_full, teardown),
+        cmocka_unit_test_teardown(test_hijack_connect_interrupted, teardown),
         cmocka_unit_test_teardown(test_wait_complete, teardown),
         cmocka_unit_test_teardown(test_wait_fallback, teardown),
         cmocka_unit_test_teardown(test_wait_timeout, teardown),
