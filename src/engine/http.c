@@ -45,7 +45,8 @@ struct http_async {
     CURL *curl;
     http_opts opts;
     bool done;
-    CURLcode result;
+    int error;       /* once done: 0, or the failure as a negative errno */
+    char *error_msg; /* the failure's message, given again by every later pump */
     struct transfer t;
 };
 
@@ -365,6 +366,33 @@ int http_request(http_client *c, const char *method, const char *target, const c
 
 /* --- async --- */
 
+/* Records the outcome of the finished transfer, once: a pump after the end must give the same
+ * answer, never "complete" after a failure. */
+static void async_finish(http_async *a, CURLcode rc)
+{
+    if (a->done)
+        return;
+    a->done = true;
+    _cleanup_error_ nc_error *derr = NULL;
+    /* No CURLOPT_TIMEOUT here: curl only enforces the connect timeout. */
+    a->error = map_curl_error(rc, &a->t, &a->opts, 0, &derr);
+    if (a->error < 0) {
+        a->error_msg = xstrdup(derr->msg);
+        return;
+    }
+    long status = 0;
+    (void)curl_easy_getinfo(a->curl, CURLINFO_RESPONSE_CODE, &status);
+    a->t.resp.status = status;
+}
+
+/* 1 after success, else the failure, as often as asked. */
+static int async_outcome(const http_async *a, nc_error **err)
+{
+    if (a->error < 0)
+        return nc_error_set(err, -a->error, "%s", a->error_msg);
+    return 1;
+}
+
 static int async_step(http_async *a, long timeout_ms, bool until_headers, nc_error **err)
 {
     uint64_t deadline = mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
@@ -376,20 +404,10 @@ static int async_step(http_async *a, long timeout_ms, bool until_headers, nc_err
         int left;
         CURLMsg *msg;
         while ((msg = curl_multi_info_read(a->multi, &left)))
-            if (msg->msg == CURLMSG_DONE) {
-                a->done = true;
-                a->result = msg->data.result;
-            }
-        if (a->done) {
-            /* No CURLOPT_TIMEOUT here: curl only enforces the connect timeout. */
-            int r = map_curl_error(a->result, &a->t, &a->opts, 0, err);
-            if (r < 0)
-                return r;
-            long status = 0;
-            (void)curl_easy_getinfo(a->curl, CURLINFO_RESPONSE_CODE, &status);
-            a->t.resp.status = status;
-            return 1;
-        }
+            if (msg->msg == CURLMSG_DONE)
+                async_finish(a, msg->data.result);
+        if (a->done)
+            return async_outcome(a, err);
         if (until_headers && a->t.headers_done) {
             long status = 0;
             (void)curl_easy_getinfo(a->curl, CURLINFO_RESPONSE_CODE, &status);
@@ -444,7 +462,7 @@ int http_async_start(const http_opts *opts, const char *method, const char *targ
 int http_async_pump(http_async *a, long timeout_ms, nc_error **err)
 {
     if (a->done)
-        return 1;
+        return async_outcome(a, err);
     return async_step(a, timeout_ms, false, err);
 }
 
@@ -464,5 +482,6 @@ void http_async_free(http_async *a)
     if (a->multi)
         curl_multi_cleanup(a->multi);
     http_response_release(&a->t.resp);
+    free(a->error_msg);
     free(a);
 }

@@ -764,6 +764,41 @@ static void test_events_stream(void **state)
     expect_script_done();
 }
 
+/* A transfer that failed stays failed: each later pump returns the same error, never "complete"
+ * (a caller that pumps again must not read a half-received reply as a whole one). */
+static void test_async_failure_repeats(void **state)
+{
+    (void)state;
+    const char *chunks[] = {"{\"Type\":\"container\""};
+    struct fake_exchange script[] = {
+        {.method = "GET",
+         .path = "/events",
+         .response = fake_chunked(200, "application/json", chunks, 1, false),
+         .hold_open = true},
+    };
+    start_fake(script, 1, NULL, NULL);
+    http_opts o = {
+        .socket_path = fake_engine_socket(fe), .connect_timeout_ms = 2000, .max_body = 1024};
+    http_async *a = NULL;
+    nc_error *err = NULL;
+    assert_int_equal(http_async_start(&o, "GET", "/events", 2000, NULL, NULL, &a, &err), 0);
+    assert_int_equal(http_async_response(a)->status, 200);
+    expect_script_done(); /* closes the held connection in the middle of the body */
+    int r = 0;
+    for (int i = 0; i < 50 && r == 0; i++)
+        r = http_async_pump(a, 100, &err);
+    assert_int_equal(r, -ECONNRESET);
+    _cleanup_free_ char *first = xstrdup(err->msg);
+    nc_error_free(err);
+    for (int i = 0; i < 2; i++) {
+        err = NULL;
+        assert_int_equal(http_async_pump(a, 100, &err), -ECONNRESET);
+        assert_string_equal(err->msg, first);
+        nc_error_free(err);
+    }
+    http_async_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -786,6 +821,7 @@ int main(void)
         cmocka_unit_test_teardown(test_wait_timeout, teardown),
         cmocka_unit_test_teardown(test_kill_not_running, teardown),
         cmocka_unit_test_teardown(test_events_stream, teardown),
+        cmocka_unit_test_teardown(test_async_failure_repeats, teardown),
     };
     return cmocka_run_group_tests_name("engine-fake", tests, NULL, NULL);
 }
