@@ -1,5 +1,6 @@
 #include "agent/turn.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -42,6 +43,7 @@ struct turn {
     strbuf payload;
     size_t payload_off;
     bool stdin_closed;
+    bool stdin_refused; /* the engine stopped taking stdin before all of it was written */
     uint64_t hard_ms, idle_ms;
     uint64_t hard_deadline, idle_deadline; /* 0: not running */
     bool close_sent, eof, timed_out, interrupted;
@@ -166,11 +168,18 @@ static int pump_output(struct turn *t, nc_error **err)
 {
     char buf[65536];
     for (int rounds = 0; rounds < 16; rounds++) {
-        ssize_t n = engine_attach_read(t->c->attach, buf, sizeof(buf), err);
+        _cleanup_error_ nc_error *rerr = NULL;
+        ssize_t n = engine_attach_read(t->c->attach, buf, sizeof(buf), &rerr);
         if (n == -EAGAIN)
             return 0;
+        /* An engine that closes the connection with our unread stdin still queued makes the
+         * kernel report a reset, after the last output byte, instead of EOF: the stream ended. */
+        if (n == -ECONNRESET && t->stdin_refused) {
+            t->eof = true;
+            return 0;
+        }
         if (n < 0)
-            return (int)n;
+            return nc_error_set(err, rerr->code, "%s", rerr->msg);
         if (n == 0) {
             t->eof = true;
             return 0;
@@ -182,15 +191,28 @@ static int pump_output(struct turn *t, nc_error **err)
     return 0;
 }
 
+/* Writes what the socket takes of the payload, and half-closes stdin after the last byte. An
+ * engine that no longer takes stdin (EPIPE, ECONNRESET: the agent exited or closed its stdin
+ * before reading all of it) ends the input, not the turn: the output is still read to its end,
+ * since it says why the agent stopped. Any other failure is fatal. */
 static int write_stdin(struct turn *t, nc_error **err)
 {
     while (t->payload_off < t->payload.len) {
+        _cleanup_error_ nc_error *werr = NULL;
         ssize_t n = engine_attach_write(t->c->attach, t->payload.buf + t->payload_off,
-                                        t->payload.len - t->payload_off, err);
+                                        t->payload.len - t->payload_off, &werr);
         if (n == -EAGAIN)
             return 0;
+        if (n == -EPIPE || n == -ECONNRESET) {
+            t->stdin_closed = t->stdin_refused = true;
+            warning(t,
+                    "the agent stopped taking its input after %zu of %zu bytes (%s); reading the "
+                    "rest of its output",
+                    t->payload_off, t->payload.len, nc_error_msg(werr));
+            return 0;
+        }
         if (n < 0)
-            return (int)n;
+            return nc_error_set(err, werr->code, "%s", werr->msg);
         t->payload_off += (size_t)n;
     }
     t->stdin_closed = true;
@@ -286,6 +308,52 @@ static turn_status classify_launch_error(const nc_error *err)
     return TURN_ENGINE;
 }
 
+/* The length of the UTF-8 sequence at s[0..n) when it is valid and not a C1 control (which
+ * some terminals obey), else 0. */
+static size_t utf8_printable_len(const unsigned char *s, size_t n)
+{
+    size_t len = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : 2;
+    if (s[0] < 0xc2 || s[0] > 0xf4 || n < len)
+        return 0;
+    uint32_t cp = s[0] & (0x7fu >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3fu);
+    }
+    if (cp < 0xa0 || (len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+char *turn_stderr_line(const char *tail, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)tail;
+    size_t end = len; /* trailing whitespace, blank lines included */
+    while (end && isspace(s[end - 1]))
+        end--;
+    if (!end)
+        return NULL;
+    size_t start = end;
+    while (start && s[start - 1] != '\n')
+        start--;
+    while (isspace(s[start]))
+        start++;
+    strbuf out = STRBUF_INIT;
+    for (size_t i = start; i < end;) {
+        size_t n = s[i] >= 0x80 ? utf8_printable_len(s + i, end - i) : 0;
+        if (n) {
+            strbuf_add(&out, s + i, n);
+            i += n;
+        } else {
+            strbuf_addch(&out, s[i] >= 0x20 && s[i] < 0x7f ? (char)s[i] : '?');
+            i++;
+        }
+    }
+    return strbuf_detach(&out, NULL);
+}
+
 /* The outcome, in NanoClaw's terms: interruption, OOM, timeouts, exit status, error results.
  * res->message is for the user and may quote the agent; t->outcome is for the run log and
  * never does. */
@@ -310,8 +378,9 @@ static void judge(struct turn *t, turn_result *res)
                                           : "timed out with no result");
     } else if (res->exit_code != 0) {
         res->status = TURN_AGENT_ERROR;
+        _cleanup_free_ char *line = turn_stderr_line(t->stderr_tail.buf, t->stderr_tail.len);
         res->message = xasprintf("the agent exited with status %lld%s%s", (long long)res->exit_code,
-                                 t->stderr_tail.len ? ": " : "", strbuf_str(&t->stderr_tail));
+                                 line ? ": " : "", line ? line : "");
         t->outcome = xasprintf("exit status %lld", (long long)res->exit_code);
     } else if (t->error_results) {
         res->status = TURN_AGENT_ERROR;
@@ -323,8 +392,6 @@ static void judge(struct turn *t, turn_result *res)
         res->status = TURN_OK;
         t->outcome = xstrdup("success");
     }
-    if (res->message) /* stderr may end in a newline */
-        res->message[strcspn(res->message, "\n")] = '\0';
 }
 
 /* After the stream: exit status, OOM kill, removal. */

@@ -156,12 +156,23 @@ static int connect_unix(const char *path, long timeout_ms, int *ret_fd, nc_error
     _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return nc_error_set(err, errno, "socket: %s", strerror(errno));
-    /* A unix connect only blocks while the listener's backlog is full; SO_SNDTIMEO bounds it. */
+    /* A unix connect only blocks while the listener's backlog is full; SO_SNDTIMEO bounds it.
+     * Running out of that time fails with EAGAIN on a unix socket (EINPROGRESS elsewhere), and
+     * a signal fails it with EINTR whatever SA_RESTART says. */
     struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
     (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-        return nc_error_set(err, errno == EINPROGRESS ? ETIMEDOUT : errno,
-                            "cannot connect to engine socket '%s': %s", path, strerror(errno));
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        if (errno == EAGAIN || errno == EINPROGRESS)
+            return nc_error_set(err, ETIMEDOUT,
+                                "engine at '%s' is not accepting connections within %ld ms "
+                                "(listen backlog full?)",
+                                path, timeout_ms);
+        if (errno == EINTR)
+            return nc_error_set(err, EINTR,
+                                "connect to engine socket '%s': interrupted by a signal", path);
+        return nc_error_set(err, errno, "cannot connect to engine socket '%s': %s", path,
+                            strerror(errno));
+    }
     int flags = fcntl(fd, F_GETFL);
     if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
         return nc_error_set(err, errno, "set socket non-blocking: %s", strerror(errno));

@@ -25,6 +25,7 @@ struct transfer {
     size_t header_bytes;
     http_data_cb cb;
     void *userdata;
+    bool connected; /* the connection was made (or reused) and the request is going out */
     bool headers_done;
     bool over_cap;
     bool headers_over_cap;
@@ -44,7 +45,8 @@ struct http_async {
     CURL *curl;
     http_opts opts;
     bool done;
-    CURLcode result;
+    int error;       /* once done: 0, or the failure as a negative errno */
+    char *error_msg; /* the failure's message, given again by every later pump */
     struct transfer t;
 };
 
@@ -146,6 +148,20 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *userdata)
     return len;
 }
 
+/* Called by curl once the connection is made or reused, before the request is sent: it tells a
+ * connect timeout from a request timeout. */
+static int on_prereq(void *userdata, char *primary_ip, char *local_ip, int primary_port,
+                     int local_port)
+{
+    (void)primary_ip;
+    (void)local_ip;
+    (void)primary_port;
+    (void)local_port;
+    struct transfer *t = userdata;
+    t->connected = true;
+    return CURL_PREREQFUNC_OK;
+}
+
 static void transfer_reset(struct transfer *t, size_t max_body, http_data_cb cb, void *userdata)
 {
     http_response_release(&t->resp);
@@ -153,7 +169,7 @@ static void transfer_reset(struct transfer *t, size_t max_body, http_data_cb cb,
     t->header_bytes = 0;
     t->cb = cb;
     t->userdata = userdata;
-    t->headers_done = t->over_cap = t->headers_over_cap = t->aborted_by_cb = false;
+    t->connected = t->headers_done = t->over_cap = t->headers_over_cap = t->aborted_by_cb = false;
     t->errbuf[0] = '\0';
 }
 
@@ -174,6 +190,8 @@ static int setup_handle(CURL *h, const http_opts *o, struct transfer *t, nc_erro
     (void)curl_easy_setopt(h, CURLOPT_HEADERDATA, t);
     (void)curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
     (void)curl_easy_setopt(h, CURLOPT_WRITEDATA, t);
+    (void)curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, on_prereq);
+    (void)curl_easy_setopt(h, CURLOPT_PREREQDATA, t);
     return 0;
 }
 
@@ -206,6 +224,28 @@ static int setup_request(CURL *h, const char *method, const char *target, const 
     return 0;
 }
 
+/* Names the limit that ended a transfer with CURLE_OPERATION_TIMEDOUT. timeout_ms is the
+ * whole-request limit curl was given (CURLOPT_TIMEOUT_MS), 0 for none; it also bounds the
+ * connect when it is the shorter one. */
+static int timeout_error(const struct transfer *t, const http_opts *o, long timeout_ms,
+                         const char *detail, nc_error **err)
+{
+    bool by_connect =
+        o->connect_timeout_ms > 0 && (timeout_ms <= 0 || o->connect_timeout_ms <= timeout_ms);
+    if (!t->connected && (by_connect || timeout_ms > 0))
+        return nc_error_set(err, ETIMEDOUT,
+                            "engine at '%s' did not accept a connection within %ld ms (%s "
+                            "timeout): %s",
+                            o->socket_path, by_connect ? o->connect_timeout_ms : timeout_ms,
+                            by_connect ? "connect" : "request", detail);
+    if (t->connected && timeout_ms > 0)
+        return nc_error_set(err, ETIMEDOUT,
+                            "engine did not answer within %ld ms (request timeout): %s", timeout_ms,
+                            detail);
+    return nc_error_set(err, ETIMEDOUT, "engine request timed out: %s", detail);
+}
+
+/* timeout_ms: as timeout_error. */
 static int map_curl_error(CURLcode rc, const struct transfer *t, const http_opts *o,
                           long timeout_ms, nc_error **err)
 {
@@ -217,7 +257,7 @@ static int map_curl_error(CURLcode rc, const struct transfer *t, const http_opts
         return nc_error_set(err, ECONNREFUSED, "cannot connect to engine socket '%s': %s",
                             o->socket_path, detail);
     case CURLE_OPERATION_TIMEDOUT:
-        return nc_error_set(err, ETIMEDOUT, "engine did not answer within %ld ms", timeout_ms);
+        return timeout_error(t, o, timeout_ms, detail, err);
     case CURLE_GOT_NOTHING:
         return nc_error_set(err, ECONNRESET, "engine closed the connection without a reply");
     case CURLE_PARTIAL_FILE:
@@ -326,6 +366,33 @@ int http_request(http_client *c, const char *method, const char *target, const c
 
 /* --- async --- */
 
+/* Records the outcome of the finished transfer, once: a pump after the end must give the same
+ * answer, never "complete" after a failure. */
+static void async_finish(http_async *a, CURLcode rc)
+{
+    if (a->done)
+        return;
+    a->done = true;
+    _cleanup_error_ nc_error *derr = NULL;
+    /* No CURLOPT_TIMEOUT here: curl only enforces the connect timeout. */
+    a->error = map_curl_error(rc, &a->t, &a->opts, 0, &derr);
+    if (a->error < 0) {
+        a->error_msg = xstrdup(derr->msg);
+        return;
+    }
+    long status = 0;
+    (void)curl_easy_getinfo(a->curl, CURLINFO_RESPONSE_CODE, &status);
+    a->t.resp.status = status;
+}
+
+/* 1 after success, else the failure, as often as asked. */
+static int async_outcome(const http_async *a, nc_error **err)
+{
+    if (a->error < 0)
+        return nc_error_set(err, -a->error, "%s", a->error_msg);
+    return 1;
+}
+
 static int async_step(http_async *a, long timeout_ms, bool until_headers, nc_error **err)
 {
     uint64_t deadline = mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
@@ -337,19 +404,10 @@ static int async_step(http_async *a, long timeout_ms, bool until_headers, nc_err
         int left;
         CURLMsg *msg;
         while ((msg = curl_multi_info_read(a->multi, &left)))
-            if (msg->msg == CURLMSG_DONE) {
-                a->done = true;
-                a->result = msg->data.result;
-            }
-        if (a->done) {
-            int r = map_curl_error(a->result, &a->t, &a->opts, timeout_ms, err);
-            if (r < 0)
-                return r;
-            long status = 0;
-            (void)curl_easy_getinfo(a->curl, CURLINFO_RESPONSE_CODE, &status);
-            a->t.resp.status = status;
-            return 1;
-        }
+            if (msg->msg == CURLMSG_DONE)
+                async_finish(a, msg->data.result);
+        if (a->done)
+            return async_outcome(a, err);
         if (until_headers && a->t.headers_done) {
             long status = 0;
             (void)curl_easy_getinfo(a->curl, CURLINFO_RESPONSE_CODE, &status);
@@ -404,7 +462,7 @@ int http_async_start(const http_opts *opts, const char *method, const char *targ
 int http_async_pump(http_async *a, long timeout_ms, nc_error **err)
 {
     if (a->done)
-        return 1;
+        return async_outcome(a, err);
     return async_step(a, timeout_ms, false, err);
 }
 
@@ -424,5 +482,6 @@ void http_async_free(http_async *a)
     if (a->multi)
         curl_multi_cleanup(a->multi);
     http_response_release(&a->t.resp);
+    free(a->error_msg);
     free(a);
 }

@@ -81,7 +81,8 @@ int http_async_start(const http_opts *opts, const char *method, const char *targ
                      long header_timeout_ms, http_data_cb cb, void *userdata, http_async **ret,
                      nc_error **err);
 /* Drives the transfer for at most timeout_ms. Returns 1 when the reply is complete, 0 when the
- * time ran out first (call again), negative on failure (as http_request). */
+ * time ran out first (call again), negative on failure (as http_request). Once the transfer has
+ * ended, every later call gives the same answer: 1 again, or the same error. */
 int http_async_pump(http_async *a, long timeout_ms, nc_error **err);
 /* Status, headers and (without a callback) the body received so far. */
 const http_response *http_async_response(const http_async *a);

@@ -60,14 +60,26 @@ static int prescan(const char *text, size_t len, nc_error **err)
     return 0;
 }
 
+static int cmp_key(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorts a copy of each object's key pointers and compares neighbours: O(n log n) per object, as
+ * an agent's result may hold hundreds of thousands of keys. Returns a duplicated key or NULL. */
 static const char *find_duplicate_key(yajl_val v)
 {
     if (YAJL_IS_OBJECT(v)) {
         size_t n = v->u.object.len;
+        if (n > 1) {
+            _cleanup_free_ const char **keys = xreallocarray(NULL, n, sizeof(*keys));
+            memcpy(keys, v->u.object.keys, n * sizeof(*keys));
+            qsort(keys, n, sizeof(*keys), cmp_key);
+            for (size_t i = 1; i < n; i++)
+                if (strcmp(keys[i - 1], keys[i]) == 0)
+                    return keys[i];
+        }
         for (size_t i = 0; i < n; i++) {
-            for (size_t j = i + 1; j < n; j++)
-                if (strcmp(v->u.object.keys[i], v->u.object.keys[j]) == 0)
-                    return v->u.object.keys[i];
             const char *d = find_duplicate_key(v->u.object.values[i]);
             if (d)
                 return d;

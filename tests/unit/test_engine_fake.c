@@ -8,8 +8,13 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "engine/attach.h"
@@ -17,6 +22,7 @@
 #include "engine/demux.h"
 #include "engine/engine.h"
 #include "engine/events.h"
+#include "engine/hijack.h"
 #include "engine/wait.h"
 #include "support/fake_engine.h"
 #include "util/strv.h"
@@ -269,7 +275,8 @@ static void test_reply_faults(void **state)
     const char *cut = fake_chunked(200, "application/json", chunks, 2, false);
     expect_inspect_error(cut, 0, (long)strlen(cut), 0, ECONNRESET, "hung up");
     /* ...and one that simply stops arriving: the request timeout ends it. */
-    expect_inspect_error(cut, 0, 0, 0, ETIMEDOUT, "did not answer within 2000 ms");
+    expect_inspect_error(cut, 0, 0, 0, ETIMEDOUT,
+                         "did not answer within 2000 ms (request timeout): Operation timed out");
     const char *full = fake_json(200, "{\"State\":{\"Status\":\"running\"}}");
     expect_inspect_error(full, 0, (long)strlen(full) - 5, 0, ECONNRESET, "hung up");
     expect_inspect_error(full, 0, 10, 0, ECONNRESET, "closed the connection without a reply");
@@ -310,7 +317,10 @@ static void test_slow_reply_times_out(void **state)
     nc_json *root = NULL;
     assert_int_equal(engine_container_inspect(e, "abc", &root, &err), -ETIMEDOUT);
     assert_true(mono_ms() - t0 < 4000); /* bounded by the timeout, not the reply */
-    assert_non_null(strstr(err->msg, "did not answer within 300 ms"));
+    /* The limit that fired, then curl's own account. */
+    if (!strstr(err->msg,
+                "engine did not answer within 300 ms (request timeout): Operation timed out"))
+        fail_msg("got '%s'", err->msg);
     nc_error_free(err);
     engine_free(e);
     expect_script_done();
@@ -415,6 +425,45 @@ static void test_attach_200(void **state)
     run_attach(200, "application/vnd.docker.raw-stream");
 }
 
+/* An agent that exits before reading its stdin: the engine sends the output it had and closes
+ * the connection. Everything it sent is still read, and a later stdin write says EPIPE, which a
+ * turn takes as "stdin closed" (agent/turn.c), not as a failed turn. */
+static void test_attach_stdin_refused(void **state)
+{
+    (void)state;
+    size_t lerr;
+    const char *ferr = fake_frame(2, "Error: API key not set\n", 23, &lerr);
+    size_t rlen;
+    /* No framing: the fake closes the connection after writing, without reading stdin. */
+    const char *resp = fake_concat(
+        &rlen, 2,
+        FAKE_STR(fake_headers_only(200, "Content-Type: application/vnd.docker.raw-stream\r\n")),
+        ferr, lerr);
+    struct fake_exchange script[] = {
+        {.method = "POST",
+         .path = V "/containers/abc/attach*",
+         .response = resp,
+         .response_len = rlen},
+    };
+    start_fake(script, 1, "1.41", NULL);
+    _cleanup_engine_ engine *e = open_ok();
+    engine_attach *a = NULL;
+    nc_error *err = NULL;
+    if (engine_attach_open(e, "abc", &a, &err) < 0)
+        fail_msg("attach: %s", nc_error_msg(err));
+    struct collected c = {STRBUF_INIT, STRBUF_INIT};
+    drain(a, &c);
+    assert_string_equal(strbuf_str(&c.err), "Error: API key not set\n");
+    const char payload[] = "{\"prompt\":\"hi\"}";
+    assert_int_equal(engine_attach_write(a, payload, strlen(payload), &err), -EPIPE);
+    assert_non_null(strstr(nc_error_msg(err), "write container stdin"));
+    nc_error_free(err);
+    engine_attach_free(a);
+    strbuf_release(&c.out);
+    strbuf_release(&c.err);
+    expect_script_done();
+}
+
 static void expect_attach_error(const char *response, int want_errno, const char *want)
 {
     struct fake_exchange script[] = {
@@ -448,6 +497,116 @@ static void test_attach_errors(void **state)
                                        "\"response\":500}"),
                         EIO, "500 improper state");
     expect_attach_error("garbage\r\n\r\n", EPROTO, "malformed status line in engine reply");
+}
+
+/* --- a listener that does not accept --- */
+
+struct backlog {
+    char dir[64];
+    char *path;
+    int listener;
+    int fill[16];
+    size_t nfill;
+};
+
+/* Listens with a backlog of 0 and never accepts, then connects without blocking until the
+ * backlog is full: from then on a blocking connect waits for its SO_SNDTIMEO. */
+static void backlog_full(struct backlog *b)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(b->dir, sizeof(b->dir), "%s/nc-backlog-XXXXXX",
+             tmp && strlen(tmp) < 40 ? tmp : "/tmp");
+    assert_non_null(mkdtemp(b->dir));
+    b->path = xasprintf("%s/s", b->dir);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    memcpy(sa.sun_path, b->path, strlen(b->path) + 1);
+    b->listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(b->listener >= 0);
+    assert_int_equal(bind(b->listener, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(b->listener, 0), 0);
+    for (b->nfill = 0; b->nfill < NC_ARRAY_SIZE(b->fill); b->nfill++) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        assert_true(fd >= 0);
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+            assert_int_equal(errno, EAGAIN);
+            close(fd);
+            return;
+        }
+        b->fill[b->nfill] = fd;
+    }
+    fail_msg("a listen backlog of 0 took %zu connections", b->nfill);
+}
+
+static void backlog_release(struct backlog *b)
+{
+    for (size_t i = 0; i < b->nfill; i++)
+        close(b->fill[i]);
+    close(b->listener);
+    unlink(b->path);
+    rmdir(b->dir);
+    free(b->path);
+}
+
+/* A connect that runs out of time fails with EAGAIN on a unix socket: that is a timeout, and
+ * the message says what the engine is not doing. */
+static void test_hijack_backlog_full(void **state)
+{
+    (void)state;
+    struct backlog b;
+    backlog_full(&b);
+    hijack_conn c;
+    nc_error *err = NULL;
+    assert_int_equal(hijack_open(b.path, "GET /_ping HTTP/1.1\r\n\r\n", 100, &c, &err), -ETIMEDOUT);
+    _cleanup_free_ char *want =
+        xasprintf("engine at '%s' is not accepting connections within 100 ms", b.path);
+    if (!strstr(err->msg, want))
+        fail_msg("got '%s', want '%s'", err->msg, want);
+    nc_error_free(err);
+    backlog_release(&b);
+}
+
+static atomic_bool connect_done;
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+}
+
+/* Signals the test's thread until the blocked connect has returned. */
+static void *interrupter(void *arg)
+{
+    pthread_t target = *(pthread_t *)arg;
+    while (!atomic_load(&connect_done)) {
+        pthread_kill(target, SIGUSR1);
+        sleep_ms(10);
+    }
+    return NULL;
+}
+
+/* A signal ends a blocked connect with EINTR even under SA_RESTART (a socket with a send
+ * timeout is never restarted): that is an interruption, not a timeout or an engine error. */
+static void test_hijack_connect_interrupted(void **state)
+{
+    (void)state;
+    struct sigaction sa = {.sa_handler = on_usr1, .sa_flags = SA_RESTART}, old;
+    sigemptyset(&sa.sa_mask);
+    assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
+    struct backlog b;
+    backlog_full(&b);
+    atomic_store(&connect_done, false);
+    pthread_t self = pthread_self(), th;
+    assert_int_equal(pthread_create(&th, NULL, interrupter, &self), 0);
+    hijack_conn c;
+    nc_error *err = NULL;
+    int r = hijack_open(b.path, "GET /_ping HTTP/1.1\r\n\r\n", 10000, &c, &err);
+    atomic_store(&connect_done, true);
+    pthread_join(th, NULL);
+    sigaction(SIGUSR1, &old, NULL);
+    assert_int_equal(r, -EINTR);
+    assert_non_null(strstr(err->msg, "interrupted"));
+    assert_non_null(strstr(err->msg, b.path));
+    nc_error_free(err);
+    backlog_release(&b);
 }
 
 /* --- wait --- */
@@ -605,6 +764,41 @@ static void test_events_stream(void **state)
     expect_script_done();
 }
 
+/* A transfer that failed stays failed: each later pump returns the same error, never "complete"
+ * (a caller that pumps again must not read a half-received reply as a whole one). */
+static void test_async_failure_repeats(void **state)
+{
+    (void)state;
+    const char *chunks[] = {"{\"Type\":\"container\""};
+    struct fake_exchange script[] = {
+        {.method = "GET",
+         .path = "/events",
+         .response = fake_chunked(200, "application/json", chunks, 1, false),
+         .hold_open = true},
+    };
+    start_fake(script, 1, NULL, NULL);
+    http_opts o = {
+        .socket_path = fake_engine_socket(fe), .connect_timeout_ms = 2000, .max_body = 1024};
+    http_async *a = NULL;
+    nc_error *err = NULL;
+    assert_int_equal(http_async_start(&o, "GET", "/events", 2000, NULL, NULL, &a, &err), 0);
+    assert_int_equal(http_async_response(a)->status, 200);
+    expect_script_done(); /* closes the held connection in the middle of the body */
+    int r = 0;
+    for (int i = 0; i < 50 && r == 0; i++)
+        r = http_async_pump(a, 100, &err);
+    assert_int_equal(r, -ECONNRESET);
+    _cleanup_free_ char *first = xstrdup(err->msg);
+    nc_error_free(err);
+    for (int i = 0; i < 2; i++) {
+        err = NULL;
+        assert_int_equal(http_async_pump(a, 100, &err), -ECONNRESET);
+        assert_string_equal(err->msg, first);
+        nc_error_free(err);
+    }
+    http_async_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -619,11 +813,15 @@ int main(void)
         cmocka_unit_test_teardown(test_attach_101, teardown),
         cmocka_unit_test_teardown(test_attach_200, teardown),
         cmocka_unit_test_teardown(test_attach_errors, teardown),
+        cmocka_unit_test_teardown(test_attach_stdin_refused, teardown),
+        cmocka_unit_test_teardown(test_hijack_backlog_full, teardown),
+        cmocka_unit_test_teardown(test_hijack_connect_interrupted, teardown),
         cmocka_unit_test_teardown(test_wait_complete, teardown),
         cmocka_unit_test_teardown(test_wait_fallback, teardown),
         cmocka_unit_test_teardown(test_wait_timeout, teardown),
         cmocka_unit_test_teardown(test_kill_not_running, teardown),
         cmocka_unit_test_teardown(test_events_stream, teardown),
+        cmocka_unit_test_teardown(test_async_failure_repeats, teardown),
     };
     return cmocka_run_group_tests_name("engine-fake", tests, NULL, NULL);
 }
