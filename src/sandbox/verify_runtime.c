@@ -544,5 +544,10 @@ int sandbox_verify_runtime(const sandbox_spec *s, int64_t pid, const char *proc,
     check_cpu(&v, s->settings, strbuf_str(&cgroups), cgroot);
     check_rlimits(&v, s->settings, proc, pid);
     check_mounts(&v, s, proc, pid);
+    /* When the process is gone, that explains whatever failed above: say so. */
+    if (access(status_path, F_OK) < 0)
+        vreport_fail(&v, "runtime",
+                     "the container's process exited while it was checked: a container must wait "
+                     "for its input before it can be verified");
     return vreport_finish(&v, "the running container is not confined as asked", err);
 }

@@ -363,10 +363,12 @@ static void test_bind_mounts(void **state)
     char *saved_list = cfg->mount_allowlist;
     cfg->sandbox.mounts = mounts;
     cfg->mount_allowlist = list;
-    char *cmd[] = {"/bin/sh", "-c",
-                   "cat /workspace/extra/docs/hello; touch /workspace/extra/docs/new && echo "
-                   "WROTE; ls -A /workspace/extra/nested/sub; echo END",
-                   NULL};
+    /* It waits for its stdin, as an agent does, so that it is still there to be verified. */
+    char *cmd[] = {
+        "/bin/sh", "-c",
+        "cat >/dev/null; cat /workspace/extra/docs/hello; touch /workspace/extra/docs/new && echo "
+        "WROTE; ls -A /workspace/extra/nested/sub; echo END",
+        NULL};
     sandbox_container *c = NULL;
     nc_error *err = NULL;
     int r = launch_with(cmd, "binds", &extra, &c, &err);
