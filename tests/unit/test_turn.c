@@ -1,4 +1,5 @@
-/* src/agent/turn.c without an engine: the stderr line quoted when an agent exits non-zero. */
+/* src/agent/turn.c: the stderr line quoted when an agent exits non-zero, and, against the fake
+ * engine, the mounts and environment of the container a turn asks for. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -7,8 +8,11 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "agent/turn.h"
+#include "support/fake_engine.h"
+#include "util/json.h"
 #include "util/xalloc.h"
 
 /* tail is given with its length, so it may hold NUL bytes. want NULL: no line to quote. */
@@ -53,11 +57,164 @@ static void test_controls_replaced(void **state)
     LINE("surrogate \xed\xa0\x80\n", "surrogate ???");
 }
 
+/* --- the container a turn asks for, against the fake engine --- */
+
+#define V "/v1.41"
+
+static char *data_dir;
+
+static int setup_data(void **state)
+{
+    (void)state;
+    char tmpl[] = "/tmp/nanocell-turn-XXXXXX";
+    data_dir = xstrdup(mkdtemp(tmpl));
+    return 0;
+}
+
+static int teardown_data(void **state)
+{
+    (void)state;
+    _cleanup_free_ char *rm = xasprintf("rm -rf '%s'", data_dir);
+    assert_int_equal(system(rm), 0);
+    free(data_dir);
+    fake_free_responses();
+    return 0;
+}
+
+/* Runs a turn of group against the fake engine up to the create request, which the engine
+ * refuses, and returns that request's body, parsed. */
+static nc_json *create_body(const char *config_text, const char *group)
+{
+    struct fake_exchange script[] = {
+        {.method = "GET",
+         .path = V "/containers/json?all=1&filters=*",
+         .response = fake_json(200, "[]")},
+        {.method = "GET",
+         .path = V "/images/nanocell-agent:latest/json",
+         .response = fake_json(200, "{\"Id\":\"sha256:feed\",\"Config\":{\"User\":\"\"}}")},
+        {.method = "POST",
+         .path = V "/containers/create?name=*",
+         .response = fake_json(500, "{\"message\":\"refused by the test\"}")},
+    };
+    struct fake_engine_opts o = {.api_version = "1.41"};
+    struct fake_engine *fe = fake_engine_start(script, NC_ARRAY_SIZE(script), &o);
+    _cleanup_free_ char *text =
+        xasprintf("[install]\nid = \"turntest\"\ndata_dir = \"%s\"\n%s", data_dir, config_text);
+    nc_config *cfg = NULL;
+    nc_error *err = NULL;
+    if (config_parse(text, strlen(text), "t.toml", &cfg, &err) < 0)
+        fail_msg("config: %s", nc_error_msg(err));
+    _cleanup_free_ char *host = xasprintf("unix://%s", fake_engine_socket(fe));
+    engine_opts eo = {.host = host, .host_source = "test", .request_timeout_ms = 5000};
+    engine *e = NULL;
+    if (engine_open(&eo, NULL, &e, &err) < 0)
+        fail_msg("engine_open: %s", nc_error_msg(err));
+    turn_request req = {.cfg = cfg, .e = e, .group = group, .prompt = "probe", .cancel_fd = -1};
+    turn_result res;
+    turn_run(&req, &res);
+    if (res.status != TURN_ENGINE || !strstr(res.message, "refused by the test"))
+        fail_msg("turn: status %d: %s", res.status, res.message ? res.message : "");
+    turn_result_release(&res);
+    engine_free(e);
+    char *report = NULL;
+    if (fake_engine_stop(fe, &report) != 0)
+        fail_msg("fake engine: %s", report);
+    size_t len = 0;
+    const char *body = fake_engine_request_body(fe, 2, &len);
+    assert_non_null(body);
+    nc_json *root = NULL;
+    assert_int_equal(json_parse(body, len, &root, NULL), 0);
+    fake_engine_free(fe);
+    config_free(cfg);
+    return root;
+}
+
+/* The bind mount at target in a create body: its source, and whether it is read-only. */
+static const char *bind_at(const nc_json *body, const char *target, bool *ro)
+{
+    const nc_json *mounts = json_get(json_get(body, "HostConfig"), "Mounts");
+    for (size_t i = 0; i < json_array_len(mounts); i++) {
+        const nc_json *m = json_array_at(mounts, i);
+        const char *t = json_string(json_get(m, "Target"));
+        if (t && strcmp(t, target) == 0) {
+            assert_string_equal(json_string(json_get(m, "Type")), "bind");
+            assert_true(json_bool(json_get(m, "ReadOnly"), ro));
+            return json_string(json_get(m, "Source"));
+        }
+    }
+    fail_msg("no mount at '%s'", target);
+    return NULL;
+}
+
+static const char *env_value(const nc_json *body, const char *name)
+{
+    const nc_json *env = json_get(body, "Env");
+    size_t n = strlen(name);
+    for (size_t i = 0; i < json_array_len(env); i++) {
+        const char *kv = json_string(json_array_at(env, i));
+        if (kv && strncmp(kv, name, n) == 0 && kv[n] == '=')
+            return kv + n + 1;
+    }
+    return NULL;
+}
+
+/* An ordinary group: its own state dir, global memory read-only, HOME a tmpfs that is not the
+ * workspace. */
+static void test_mounts_non_main(void **state)
+{
+    (void)state;
+    _cleanup_json_ nc_json *body = create_body("", "default");
+    bool ro = true;
+    _cleanup_free_ char *ws = xasprintf("%s/groups/default/workspace", data_dir);
+    _cleanup_free_ char *st = xasprintf("%s/groups/default/state", data_dir);
+    _cleanup_free_ char *gl = xasprintf("%s/groups/global", data_dir);
+    assert_string_equal(bind_at(body, "/workspace/group", &ro), ws);
+    assert_false(ro);
+    assert_string_equal(bind_at(body, "/home/agent/.claude", &ro), st);
+    assert_false(ro);
+    assert_string_equal(bind_at(body, "/workspace/global", &ro), gl);
+    assert_true(ro);
+    const char *home = env_value(body, "HOME");
+    assert_non_null(home);
+    assert_string_equal(home, "/home/agent");
+    assert_false(strncmp(home, "/workspace", 10) == 0);
+    const char *topts =
+        json_string(json_get(json_get(json_get(body, "HostConfig"), "Tmpfs"), home));
+    assert_non_null(topts);
+    assert_non_null(strstr(topts, "noexec"));
+    assert_non_null(strstr(topts, "nosuid"));
+    /* The host side: made, and the state dir is not in the workspace. */
+    struct stat sb;
+    assert_int_equal(stat(st, &sb), 0);
+    assert_true(S_ISDIR(sb.st_mode));
+    assert_int_equal(stat(gl, &sb), 0);
+}
+
+/* The main group writes global memory; a configured state dir and HOME are used as given. */
+static void test_mounts_main(void **state)
+{
+    (void)state;
+    _cleanup_json_ nc_json *body =
+        create_body("[agent]\nhome = \"/home/node\"\nstate_dir = \"/home/node/.claude\"\n"
+                    "[[group]]\nname = \"boss\"\nmain = true\n",
+                    "boss");
+    bool ro = true;
+    _cleanup_free_ char *st = xasprintf("%s/groups/boss/state", data_dir);
+    assert_string_equal(bind_at(body, "/home/node/.claude", &ro), st);
+    assert_false(ro);
+    bind_at(body, "/workspace/global", &ro);
+    assert_false(ro);
+    assert_string_equal(env_value(body, "HOME"), "/home/node");
+    assert_non_null(json_get(json_get(json_get(body, "HostConfig"), "Tmpfs"), "/home/node"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_last_line),
         cmocka_unit_test(test_controls_replaced),
+        cmocka_unit_test_setup_teardown(test_mounts_non_main, setup_data, teardown_data),
+        cmocka_unit_test_setup_teardown(test_mounts_main, setup_data, teardown_data),
     };
     return cmocka_run_group_tests_name("turn", tests, NULL, NULL);
 }
