@@ -50,6 +50,8 @@ typedef struct nc_config {
     uint64_t agent_max_output;      /* per stream (stdout, stderr) kept or forwarded */
     uint64_t agent_max_result;      /* one result block */
     char *agent_assistant_name;
+    char *agent_home;      /* HOME in the container: a private tmpfs, fresh each turn */
+    char *agent_state_dir; /* where the group's persistent state dir is mounted */
 
     /* [sandbox]: the settings of every group without its own overrides */
     sandbox_settings sandbox;

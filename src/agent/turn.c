@@ -459,6 +459,7 @@ static void run_body(struct turn *t, turn_result *res, const char *image, const 
     _cleanup_error_ nc_error *err = NULL;
     const sandbox_settings *s = config_sandbox(cfg, req->group);
     const nc_group_config *g = config_group(cfg, req->group);
+    bool is_main = g && g->main;
     uid_t uid;
     gid_t gid;
     if (!config_valid_group_name(req->group)) {
@@ -472,7 +473,8 @@ static void run_body(struct turn *t, turn_result *res, const char *image, const 
         nc_error_free(TAKE_PTR(err));
     }
     if (sandbox_parse_user(s->user, &uid, &gid, &err) < 0 ||
-        workspace_prepare(cfg->data_dir, req->group, uid, gid, &t->ws, &err) < 0) {
+        workspace_prepare(cfg->data_dir, req->group, uid, gid, &t->ws, &err) < 0 ||
+        workspace_prepare_global(&t->ws, cfg->data_dir, uid, gid, is_main, &err) < 0) {
         fail(res, TURN_SANDBOX, err, "prepare the group's folders");
         return;
     }
@@ -487,20 +489,31 @@ static void run_body(struct turn *t, turn_result *res, const char *image, const 
                                  image);
         return;
     }
+    _cleanup_free_ char *chat_jid =
+        req->chat_jid ? xstrdup(req->chat_jid) : xasprintf("local:%s", req->group);
     agent_input in = {.prompt = req->prompt,
                       .session_id = req->session_id,
                       .group_folder = req->group,
-                      .chat_jid = "cli",
-                      .is_main = g && g->main,
+                      .chat_jid = chat_jid,
+                      .is_main = is_main,
                       .assistant_name = cfg->agent_assistant_name};
     if (protocol_input_json(&in, &t->payload, &err) < 0) {
         fail(res, TURN_CONFIG, err, "the prompt");
         return;
     }
     _cleanup_free_ char *owner = owner_self();
-    sandbox_mount own[] = {{.source = t->ws.workspace, .target = WORKSPACE_GROUP_TARGET},
-                           {.source = t->ws.ipc, .target = WORKSPACE_IPC_TARGET}};
-    char *env[] = {"HOME=" WORKSPACE_GROUP_TARGET, "NANOCELL_WORKSPACE=/workspace", NULL};
+    /* As NanoClaw: global memory is read-only but for the main group. The agent's state lives
+     * in its own folder, never in the workspace, and HOME is a fresh tmpfs: writable on a
+     * read-only root, and nothing the agent leaves there outlives the turn but the state dir
+     * (agent.state_dir, usually inside HOME). */
+    sandbox_mount own[] = {
+        {.source = t->ws.workspace, .target = WORKSPACE_GROUP_TARGET},
+        {.source = t->ws.ipc, .target = WORKSPACE_IPC_TARGET},
+        {.source = t->ws.global, .target = WORKSPACE_GLOBAL_TARGET, .read_only = !is_main},
+        {.source = t->ws.state, .target = cfg->agent_state_dir},
+    };
+    _cleanup_free_ char *home = xasprintf("HOME=%s", cfg->agent_home);
+    char *env[] = {home, "NANOCELL_WORKSPACE=/workspace", NULL};
     sandbox_request sreq = {.cfg = cfg,
                             .group = req->group,
                             .engine = req->e,
@@ -510,7 +523,8 @@ static void run_body(struct turn *t, turn_result *res, const char *image, const 
                             .run_id = run_id,
                             .owner = owner,
                             .own = own,
-                            .nown = NC_ARRAY_SIZE(own)};
+                            .nown = NC_ARRAY_SIZE(own),
+                            .home_tmpfs = cfg->agent_home};
     if (sandbox_prepare(&sreq, &t->prep, &err) < 0) {
         fail(res, err->code == EPERM ? TURN_SANDBOX : TURN_CONFIG, err, NULL);
         return;

@@ -37,6 +37,7 @@ typedef struct turn_request {
     engine *e;
     const char *group;
     const char *prompt;
+    const char *chat_jid;   /* the agent's chatJid; NULL: "local:<group>", the local API's */
     const char *session_id; /* NULL: a new session */
     const char *image;      /* NULL: agent.image */
     uint64_t timeout_ms;    /* 0: the configured timeouts; else this turn's hard timeout */

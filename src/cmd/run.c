@@ -33,7 +33,8 @@ static const char usage_text[] =
     "Runs one agent turn in a hardened container that nanocell verifies before the prompt\n"
     "reaches it, and prints the agent's results as they arrive. PROMPT '-' reads it from stdin.\n"
     "\n"
-    "  --group G      the group (default \"main\"); its folders live under the data dir\n"
+    "  --group G      the group (default \"default\": an ordinary group, not the main\n"
+    "                 group); its folders live under the data dir\n"
     "  --image IMAGE  the agent image (default: agent.image)\n"
     "  --timeout S    stop the container when no result came for S seconds (\"5\", \"2m\")\n"
     "  --session ID   continue a session the agent reported earlier\n"
@@ -167,7 +168,7 @@ int cmd_run(int argc, char **argv)
                                          {"quiet", no_argument, NULL, 'q'},
                                          {NULL, 0, NULL, 0}};
     cmd_common common = {0};
-    const char *group = "main", *image = NULL, *session = NULL;
+    const char *group = "default", *image = NULL, *session = NULL;
     uint64_t timeout_ms = 0;
     struct run_ui ui = {0};
     int o;

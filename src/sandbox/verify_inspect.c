@@ -184,7 +184,8 @@ static void check_tmpfs(vreport *v, const sandbox_spec *s, const nc_json *hc)
 {
     const nc_json *tmpfs = json_get(hc, "Tmpfs");
     _cleanup_free_ char *size = xasprintf("size=%llu", (unsigned long long)s->settings->tmp_size);
-    for (const char *const *t = sandbox_tmpfs_targets(s->kind); *t; t++) {
+    _cleanup_free_ const char **targets = sandbox_spec_tmpfs(s);
+    for (const char **t = targets; *t; t++) {
         const char *opts = json_string(json_get(tmpfs, *t));
         _cleanup_free_ char *name = xasprintf("HostConfig.Tmpfs.%s", *t);
         vreport_check(

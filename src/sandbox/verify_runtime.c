@@ -554,7 +554,8 @@ static void check_mounts(vreport *v, const sandbox_spec *s, const char *proc, in
     uint64_t pages = (s->settings->tmp_size + page - 1) / page;
     _cleanup_free_ char *size_k =
         xasprintf("size=%lluk", (unsigned long long)(pages * page / 1024));
-    for (const char *const *t = sandbox_tmpfs_targets(s->kind); *t; t++) {
+    _cleanup_free_ const char **targets = sandbox_spec_tmpfs(s);
+    for (const char **t = targets; *t; t++) {
         const struct mnt *m = NULL;
         for (size_t i = 0; i < n; i++)
             if (strcmp(mounts[i].target, *t) == 0)

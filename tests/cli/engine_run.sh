@@ -23,7 +23,7 @@ base >"$NANOCELL_CONFIG"
 api() { curl -sf --unix-socket "$sock" "$@"; }
 ours() { api "http://localhost/v1.41/containers/json?all=1&filters=%7B%22label%22%3A%5B%22nanocell.install%3D$install%22%5D%7D"; }
 count_ours() { ours | grep -o '"Id"' | wc -l; }
-latest_log() { ls -t "$TMP"/data/groups/main/logs/run-*.log 2>/dev/null | head -n 1; }
+latest_log() { ls -t "$TMP"/data/groups/default/logs/run-*.log 2>/dev/null | head -n 1; }
 # wait_verified FILE: until the run writing its stderr to FILE has a verified, started
 # container (at most 20 s).
 wait_verified() {
@@ -151,7 +151,7 @@ if wait_verified "$TMP/e3"; then
 	[ "$(count_ours)" -eq 1 ] && ok "kill -9 leaves the container behind" || not_ok "kill -9 leaves the container behind"
 	run "$NC" run -- "echo next turn"
 	expect_rc "the next turn runs" 0
-	expect_match "the next start reaps the orphan" "$ERR" "removed orphaned container [0-9a-f]{12} \(group main\)"
+	expect_match "the next start reaps the orphan" "$ERR" "removed orphaned container [0-9a-f]{12} \(group default\)"
 	[ "$(count_ours)" -eq 0 ] && ok "nothing is left after the reaping" || not_ok "nothing is left after the reaping"
 else
 	not_ok "the container appeared before kill -9"

@@ -187,6 +187,8 @@ struct inspect {
     bool socket_mount;
     const char *propagation; /* of every mount */
     const char *runtime;
+    const char *home;      /* a tmpfs besides the engine's (HOME), when set */
+    const char *home_opts; /* its options; NULL leaves it out */
 };
 
 static struct inspect inspect_defaults(engine_kind kind)
@@ -323,6 +325,8 @@ static char *inspect_json(const struct inspect *x)
     jgen_obj_open(g);
     for (const char *const *t = sandbox_tmpfs_targets(x->kind); *t; t++)
         jgen_kv_str(g, *t, x->tmp_opts);
+    if (x->home && x->home_opts)
+        jgen_kv_str(g, x->home, x->home_opts);
     jgen_obj_close(g);
     jgen_kv_str(g, "IpcMode", x->ipc);
     jgen_kv_str(g, "CgroupnsMode", x->cgroupns);
@@ -1146,6 +1150,70 @@ static void test_runtime_waivers(void **state)
     cfg->sandbox.allow_unenforced = saved;
 }
 
+/* HOME's tmpfs (agent.home) is declared like /tmp and verified like it: after create and in the
+ * running container's mounts. */
+static void test_home_tmpfs(void **state)
+{
+    (void)state;
+    sandbox_spec s = make_spec(ENGINE_DOCKER);
+    s.home_tmpfs = "/home/agent";
+    _cleanup_json_ nc_json *j = build(&s);
+    const nc_json *tmpfs = json_get(json_get(j, "HostConfig"), "Tmpfs");
+    assert_string_equal(str_at(tmpfs, "/home/agent", NULL), "rw,noexec,nosuid,nodev,size=67108864");
+    assert_non_null(json_get(tmpfs, "/tmp"));
+
+    const struct {
+        const char *home_opts, *failed;
+    } inspect_cases[] = {
+        {"rw,noexec,nosuid,nodev,size=67108864", NULL},
+        {NULL, "HostConfig.Tmpfs./home/agent: options '(none)'"},
+        {"rw,nosuid,nodev,size=67108864", "HostConfig.Tmpfs./home/agent"},
+    };
+    for (size_t i = 0; i < NC_ARRAY_SIZE(inspect_cases); i++) {
+        struct inspect x = inspect_defaults(ENGINE_DOCKER);
+        x.home = "/home/agent";
+        x.home_opts = inspect_cases[i].home_opts;
+        _cleanup_free_ char *text = inspect_json(&x);
+        _cleanup_json_ nc_json *doc = NULL;
+        assert_int_equal(json_parse(text, strlen(text), &doc, NULL), 0);
+        nc_error *err = NULL;
+        int r = sandbox_verify_inspect(&s, doc, NULL, &err);
+        const char *failed = inspect_cases[i].failed;
+        if (failed ? r != -EPERM || !strstr(nc_error_msg(err), failed) : r != 0)
+            fail_msg("inspect case %zu: %d '%s'", i, r, nc_error_msg(err));
+        nc_error_free(err);
+    }
+
+    const struct {
+        const char *line, *failed;
+    } runtime_cases[] = {
+        {"5 1 0:4 / /home/agent rw,nosuid,nodev,noexec,relatime - tmpfs tmpfs rw,size=65536k\n",
+         NULL},
+        {"", "runtime.mounts./home/agent:  missing"},
+        {"5 1 0:4 / /home/agent rw,nosuid,nodev,relatime - tmpfs tmpfs rw,size=65536k\n",
+         "runtime.mounts./home/agent"},
+        {"5 1 0:3 / /home/agent rw,nosuid,nodev,noexec,relatime - ext4 /dev/vda rw\n",
+         "runtime.mounts./home/agent"},
+    };
+    for (size_t i = 0; i < NC_ARRAY_SIZE(runtime_cases); i++) {
+        _cleanup_free_ char *mountinfo = xasprintf("%s%s", GOOD_MOUNTINFO, runtime_cases[i].line);
+        build_tree(GOOD_STATUS, mountinfo, "536870912\n", "256\n", LO_ONLY, false);
+        sandbox_spec rs = make_spec(ENGINE_DOCKER);
+        rs.home_tmpfs = "/home/agent";
+        strbuf report = STRBUF_INIT;
+        nc_error *err = NULL;
+        int r = run_runtime(&rs, &report, &err);
+        const char *failed = runtime_cases[i].failed;
+        if (failed ? r != -EPERM || !strstr(nc_error_msg(err), failed) : r != 0)
+            fail_msg("runtime case %zu: %d '%s'\n%s", i, r, nc_error_msg(err), report.buf);
+        if (!failed)
+            assert_non_null(strstr(report.buf, "ok runtime.mounts./home/agent\n"));
+        nc_error_free(err);
+        strbuf_release(&report);
+        drop_tree();
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1160,6 +1228,7 @@ int main(void)
         cmocka_unit_test(test_runtime),
         cmocka_unit_test(test_runtime_system_paths),
         cmocka_unit_test(test_runtime_waivers),
+        cmocka_unit_test(test_home_tmpfs),
     };
     return cmocka_run_group_tests_name("sandbox-verify", tests, setup, teardown);
 }
