@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "agent/turn.h"
+#include "sandbox/verify.h"
 #include "support/fake_engine.h"
 #include "util/json.h"
 #include "util/xalloc.h"
@@ -240,9 +241,25 @@ static char *inspect_of(const char *create, const nc_json *body)
     jgen_arr_close(g);
     _cleanup_strbuf_ strbuf list = STRBUF_INIT;
     assert_int_equal(jgen_finish(g, &list, NULL), 0);
-    return xasprintf("{\"Id\":\"abc\",\"Image\":\"sha256:feed\",\"State\":{\"Status\":\"created\"},"
-                     "\"Config\":{\"User\":\"%s\"},%.*s,\"Mounts\":%s}",
-                     json_string(json_get(body, "User")), (int)hclen, hc, list.buf);
+    /* Docker reports the paths its defaults mask and keep read-only; the inspect check wants
+     * them. They go first in the HostConfig. */
+    strbuf paths = STRBUF_INIT;
+    const char *const *lists[] = {sandbox_masked_paths, sandbox_readonly_paths};
+    const char *names[] = {"MaskedPaths", "ReadonlyPaths"};
+    for (size_t l = 0; l < 2; l++) {
+        strbuf_addf(&paths, "\"%s\":[", names[l]);
+        for (size_t i = 0; lists[l][i]; i++)
+            strbuf_addf(&paths, "%s\"%s\"", i ? "," : "", lists[l][i]);
+        strbuf_addstr(&paths, "],");
+    }
+    const char *open = strlen("\"HostConfig\":{") + hc;
+    char *r =
+        xasprintf("{\"Id\":\"abc\",\"Image\":\"sha256:feed\",\"State\":{\"Status\":\"created\"},"
+                  "\"Config\":{\"User\":\"%s\"},\"HostConfig\":{%s%.*s,\"Mounts\":%s}",
+                  json_string(json_get(body, "User")), paths.buf,
+                  (int)(hclen - (size_t)(open - hc)), open, list.buf);
+    strbuf_release(&paths);
+    return r;
 }
 
 /* A whole turn on the fake engine, with the container's process out of reach (the runtime
