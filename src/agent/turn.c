@@ -18,6 +18,7 @@
 #include "sandbox/launch.h"
 #include "sandbox/prepare.h"
 #include "util/strv.h"
+#include "util/termsafe.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
@@ -308,25 +309,6 @@ static turn_status classify_launch_error(const nc_error *err)
     return TURN_ENGINE;
 }
 
-/* The length of the UTF-8 sequence at s[0..n) when it is valid and not a C1 control (which
- * some terminals obey), else 0. */
-static size_t utf8_printable_len(const unsigned char *s, size_t n)
-{
-    size_t len = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : 2;
-    if (s[0] < 0xc2 || s[0] > 0xf4 || n < len)
-        return 0;
-    uint32_t cp = s[0] & (0x7fu >> len);
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3fu);
-    }
-    if (cp < 0xa0 || (len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 char *turn_stderr_line(const char *tail, size_t len)
 {
     const unsigned char *s = (const unsigned char *)tail;
@@ -340,18 +322,7 @@ char *turn_stderr_line(const char *tail, size_t len)
         start--;
     while (isspace(s[start]))
         start++;
-    strbuf out = STRBUF_INIT;
-    for (size_t i = start; i < end;) {
-        size_t n = s[i] >= 0x80 ? utf8_printable_len(s + i, end - i) : 0;
-        if (n) {
-            strbuf_add(&out, s + i, n);
-            i += n;
-        } else {
-            strbuf_addch(&out, s[i] >= 0x20 && s[i] < 0x7f ? (char)s[i] : '?');
-            i++;
-        }
-    }
-    return strbuf_detach(&out, NULL);
+    return termsafe_str(tail + start, end - start, 0);
 }
 
 /* The outcome, in NanoClaw's terms: interruption, OOM, timeouts, exit status, error results.
