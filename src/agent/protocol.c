@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "util/json.h"
+#include "util/termsafe.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
@@ -49,6 +50,12 @@ int protocol_parse_result(const char *text, size_t len, protocol_result_cb cb, v
     const nc_json *sid = json_get(root, "newSessionId");
     if (sid && !json_is_null(sid) && !json_is_string(sid))
         return nc_error_set(err, EINVAL, "newSessionId is not a string");
+    /* A session id is an identifier that is shown, stored and sent back: one with a control
+     * character (or invalid UTF-8) is refused, never cleaned up into a different id. (A NUL
+     * never gets here: json_parse refuses it, naming the field.) */
+    const char *sid_text = json_string(sid);
+    if (sid_text && !termsafe_is_clean(sid_text, strlen(sid_text), 0))
+        return nc_error_set(err, EINVAL, "newSessionId holds a control character");
     const nc_json *e = json_get(root, "error");
     if (e && !json_is_null(e) && !json_is_string(e))
         return nc_error_set(err, EINVAL, "error is not a string");
