@@ -7,6 +7,7 @@
 
 #include "util/json.h"
 #include "util/termsafe.h"
+#include "util/units.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
@@ -114,9 +115,10 @@ static void block_add(marker_parser *p, const char *data, size_t n)
 static void deliver(marker_parser *p)
 {
     if (p->oversize) {
+        _cleanup_free_ char *size = format_size_human(p->block_bytes);
+        _cleanup_free_ char *limit = format_size_human(p->max_block);
         _cleanup_free_ char *msg =
-            xasprintf("the agent's result is %llu bytes, more than the %zu-byte limit",
-                      (unsigned long long)p->block_bytes, p->max_block);
+            xasprintf("the agent's result is %s, more than the limit of %s", size, limit);
         agent_result ar = {.success = false, .error = msg};
         p->results++;
         p->on_result(&ar, p->userdata);

@@ -20,6 +20,7 @@
 #include "util/strv.h"
 #include "util/termsafe.h"
 #include "util/timeutil.h"
+#include "util/units.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
@@ -126,10 +127,11 @@ static size_t cap_stream(struct turn *t, uint64_t *bytes, bool *truncated, const
         return len;
     /* Past the cap: flagged and warned once, whichever chunk crossed it (a stream may reach
      * the cap exactly on a frame boundary). */
-    if (!*truncated)
-        warning(t, "the agent's %s passed %llu bytes: the rest is dropped%s", name,
-                (unsigned long long)t->max_output,
+    if (!*truncated) {
+        _cleanup_free_ char *cap = format_size_human(t->max_output);
+        warning(t, "the agent's %s passed %s: the rest is dropped%s", name, cap,
                 strcmp(name, "stdout") == 0 ? " (results are still read)" : "");
+    }
     *truncated = true;
     return before < t->max_output ? (size_t)(t->max_output - before) : 0;
 }
@@ -337,8 +339,8 @@ static void judge(struct turn *t, turn_result *res)
         t->outcome = xstrdup("interrupted");
     } else if (res->oom_killed) {
         res->status = TURN_AGENT_ERROR;
-        res->message = xasprintf("the agent ran out of memory (limit %llu bytes) and was killed",
-                                 (unsigned long long)s->memory);
+        _cleanup_free_ char *limit = format_size_human(s->memory);
+        res->message = xasprintf("the agent ran out of memory (limit %s) and was killed", limit);
         t->outcome = xstrdup("oom-killed");
     } else if (t->timed_out) {
         res->status = res->results ? TURN_OK : TURN_AGENT_ERROR;

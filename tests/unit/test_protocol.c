@@ -187,8 +187,8 @@ static void test_oversize_result(void **state)
         assert_true(p.block.alloc <= 4096); /* never holds the oversize block */
     }
     marker_finish(&p);
-    assert_string_equal(strbuf_str(&s.log), "err:the agent's result is 3033 bytes, more than the "
-                                            "1024-byte limit\nok:small|\n");
+    assert_string_equal(strbuf_str(&s.log), "err:the agent's result is 3.0 KiB, more than the "
+                                            "limit of 1 KiB\nok:small|\n");
     assert_int_equal(s.warnings, 1);
     marker_parser_release(&p);
     strbuf_release(&s.log);
@@ -201,7 +201,7 @@ static void test_oversize_result(void **state)
         strbuf_addch(&in, 'y');
     strbuf_addstr(&in, "\"}" E);
     expect_everywhere(in.buf, 64,
-                      "err:the agent's result is 233 bytes, more than the 64-byte limit\n", 1);
+                      "err:the agent's result is 233 bytes, more than the limit of 64 bytes\n", 1);
     strbuf_release(&in);
 }
 
