@@ -82,13 +82,13 @@ int cmd_ps(int argc, char **argv)
             continue;
         }
         /* Every column comes from the engine: made safe for the terminal, on one line. */
-        _cleanup_free_ char *id = termsafe_cstr(c->id ?: "-", 0);
+        _cleanup_free_ char *id = termsafe_str(c->id ?: "-", strnlen(c->id ?: "-", 12), 0);
         _cleanup_free_ char *group =
             termsafe_cstr(engine_summary_label(c, NC_LABEL_GROUP) ?: "-", 0);
         _cleanup_free_ char *run = termsafe_cstr(engine_summary_label(c, NC_LABEL_RUN) ?: "-", 0);
         _cleanup_free_ char *state = termsafe_cstr(c->state ?: "-", 0);
         _cleanup_free_ char *status = termsafe_cstr(c->status ?: "", 0);
-        printf("%-12.12s  %-16s  %-28s  %-8s  %-14s  %s\n", id, group, run, state, owner, status);
+        printf("%-12s  %-16s  %-28s  %-8s  %-14s  %s\n", id, group, run, state, owner, status);
     }
     engine_container_summaries_free(list, n);
     return EXIT_OK;

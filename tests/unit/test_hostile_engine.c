@@ -1,7 +1,8 @@
 /* The nanocell binary against a hostile engine (the scripted fake engine of tests/support): a
  * Server header, version and info fields and error replies full of escape sequences, C1
  * controls and invalid UTF-8 must reach neither the terminal (run's engine line and errors,
- * doctor's report) nor the run log raw. They come out made safe and visible.
+ * doctor's report, ps's columns, gc's report) nor the run log raw. They come out made safe and
+ * visible.
  *
  * The binary is $NANOCELL_BIN, else ./nanocell (tests/run.sh runs from the repository root). */
 #include <stdarg.h>
@@ -242,11 +243,83 @@ static void test_run(void **state)
         fail_msg("fake engine: %s", report);
 }
 
+/* Two containers with hostile labels, state and status (the engine client drops entries whose
+ * id is not a plain reference). No owner label: gc takes them for orphans. */
+#define HOSTILE_LIST                                                                               \
+    "[{\"Id\":\"abcdef0123456789\",\"Names\":[\"/n\\u001b[2J\"],\"Image\":\"i\\u0007\","           \
+    "\"State\":\"ex\\u009bited\",\"Status\":\"Exited \\u001b]52;c;aGk=\\u0007\",\"Created\":1,"    \
+    "\"Labels\":{\"nanocell.install\":\"x\",\"nanocell.group\":\"g\\u001b]0;PWN\\u0007\","         \
+    "\"nanocell.run\":\"r\\r\\n1\"}},"                                                             \
+    "{\"Id\":\"0123456789abcdef\",\"Names\":[\"/m\"],\"State\":\"exited\","                        \
+    "\"Labels\":{\"nanocell.install\":\"x\",\"nanocell.group\":\"g\"}}]"
+
+static void test_ps(void **state)
+{
+    (void)state;
+    const struct fake_exchange script[] = {
+        {.method = "GET", .path = "/_ping", .response = HOSTILE_PING},
+        {.method = "GET",
+         .path = "/v1.41/containers/json*",
+         .response = fake_json(200, HOSTILE_LIST)},
+    };
+    fe = fake_engine_start(script, NC_ARRAY_SIZE(script), NULL);
+    _cleanup_free_ char *cfg = write_config();
+    _cleanup_free_ char *host = xasprintf("unix://%s", fake_engine_socket(fe));
+    _cleanup_strbuf_ strbuf out = STRBUF_INIT;
+    _cleanup_strbuf_ strbuf err = STRBUF_INIT;
+    const char *args[] = {"ps", "--config", cfg, "--host", host, NULL};
+    assert_int_equal(run_nanocell(args, &out, &err), 0);
+    expect_harmless("ps's stdout", &out);
+    expect_harmless("ps's stderr", &err);
+    expect_contains("ps", &out, "\nabcdef012345  g?]0;PWN?");
+    expect_contains("ps", &out, "  r??1 ");
+    expect_contains("ps", &out, "  ex??ited ");
+    expect_contains("ps", &out, "  Exited ?]52;c;aGk=?\n");
+    expect_contains("ps", &out, "\n0123456789ab  g ");
+    char *report = NULL;
+    if (fake_engine_stop(fe, &report) != 0)
+        fail_msg("fake engine: %s", report);
+}
+
+static void test_gc(void **state)
+{
+    (void)state;
+    const struct fake_exchange script[] = {
+        {.method = "GET", .path = "/_ping", .response = HOSTILE_PING},
+        {.method = "GET",
+         .path = "/v1.41/containers/json*",
+         .response = fake_json(200, HOSTILE_LIST)},
+        {.method = "DELETE",
+         .path = "/v1.41/containers/abcdef0123456789?v=1&force=1",
+         .response = fake_headers_only(204, NULL)},
+        {.method = "DELETE",
+         .path = "/v1.41/containers/0123456789abcdef?v=1&force=1",
+         .response = fake_json(500, HOSTILE_ERROR)},
+    };
+    fe = fake_engine_start(script, NC_ARRAY_SIZE(script), NULL);
+    _cleanup_free_ char *cfg = write_config();
+    _cleanup_free_ char *host = xasprintf("unix://%s", fake_engine_socket(fe));
+    _cleanup_strbuf_ strbuf out = STRBUF_INIT;
+    _cleanup_strbuf_ strbuf err = STRBUF_INIT;
+    const char *args[] = {"gc", "--config", cfg, "--host", host, NULL};
+    assert_int_equal(run_nanocell(args, &out, &err), 1); /* one removal failed */
+    expect_harmless("gc's stdout", &out);
+    expect_harmless("gc's stderr", &err);
+    expect_contains("gc", &out, "removed abcdef012345 (group g?]0;PWN?, ex??ited)\n");
+    expect_contains("gc", &err,
+                    "nanocell: error: remove container 0123456789ab: 500 no such thing ??2J  ]52");
+    char *report = NULL;
+    if (fake_engine_stop(fe, &report) != 0)
+        fail_msg("fake engine: %s", report);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_doctor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ps, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gc, setup, teardown),
     };
     return cmocka_run_group_tests_name("hostile_engine", tests, NULL, NULL);
 }
