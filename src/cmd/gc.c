@@ -30,8 +30,7 @@ static void report(const engine_container_summary *c, reap_action what, const nc
 {
     struct gc_stats *s = userdata;
     /* From the engine, printed for a person: made safe for the terminal. */
-    const char *raw_id = c->id ? c->id : "?";
-    _cleanup_free_ char *id = termsafe_str(raw_id, strnlen(raw_id, 12), 0); /* cut, then safe */
+    _cleanup_free_ char *id = termsafe_str(c->id, strnlen(c->id, 12), 0); /* cut, then safe */
     _cleanup_free_ char *group = termsafe_cstr(engine_summary_label(c, NC_LABEL_GROUP) ?: "-", 0);
     _cleanup_free_ char *state = termsafe_cstr(c->state ? c->state : "?", 0);
     switch (what) {

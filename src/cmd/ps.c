@@ -82,7 +82,7 @@ int cmd_ps(int argc, char **argv)
             continue;
         }
         /* Every column comes from the engine: made safe for the terminal, on one line. */
-        _cleanup_free_ char *id = termsafe_str(c->id ?: "-", strnlen(c->id ?: "-", 12), 0);
+        _cleanup_free_ char *id = termsafe_str(c->id, strnlen(c->id, 12), 0); /* cut, then safe */
         _cleanup_free_ char *group =
             termsafe_cstr(engine_summary_label(c, NC_LABEL_GROUP) ?: "-", 0);
         _cleanup_free_ char *run = termsafe_cstr(engine_summary_label(c, NC_LABEL_RUN) ?: "-", 0);
