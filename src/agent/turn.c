@@ -18,7 +18,9 @@
 #include "sandbox/launch.h"
 #include "sandbox/prepare.h"
 #include "util/strv.h"
+#include "util/termsafe.h"
 #include "util/timeutil.h"
+#include "util/units.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
@@ -125,10 +127,11 @@ static size_t cap_stream(struct turn *t, uint64_t *bytes, bool *truncated, const
         return len;
     /* Past the cap: flagged and warned once, whichever chunk crossed it (a stream may reach
      * the cap exactly on a frame boundary). */
-    if (!*truncated)
-        warning(t, "the agent's %s passed %llu bytes: the rest is dropped%s", name,
-                (unsigned long long)t->max_output,
+    if (!*truncated) {
+        _cleanup_free_ char *cap = format_size_human(t->max_output);
+        warning(t, "the agent's %s passed %s: the rest is dropped%s", name, cap,
                 strcmp(name, "stdout") == 0 ? " (results are still read)" : "");
+    }
     *truncated = true;
     return before < t->max_output ? (size_t)(t->max_output - before) : 0;
 }
@@ -308,25 +311,6 @@ static turn_status classify_launch_error(const nc_error *err)
     return TURN_ENGINE;
 }
 
-/* The length of the UTF-8 sequence at s[0..n) when it is valid and not a C1 control (which
- * some terminals obey), else 0. */
-static size_t utf8_printable_len(const unsigned char *s, size_t n)
-{
-    size_t len = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : 2;
-    if (s[0] < 0xc2 || s[0] > 0xf4 || n < len)
-        return 0;
-    uint32_t cp = s[0] & (0x7fu >> len);
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3fu);
-    }
-    if (cp < 0xa0 || (len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 char *turn_stderr_line(const char *tail, size_t len)
 {
     const unsigned char *s = (const unsigned char *)tail;
@@ -340,18 +324,7 @@ char *turn_stderr_line(const char *tail, size_t len)
         start--;
     while (isspace(s[start]))
         start++;
-    strbuf out = STRBUF_INIT;
-    for (size_t i = start; i < end;) {
-        size_t n = s[i] >= 0x80 ? utf8_printable_len(s + i, end - i) : 0;
-        if (n) {
-            strbuf_add(&out, s + i, n);
-            i += n;
-        } else {
-            strbuf_addch(&out, s[i] >= 0x20 && s[i] < 0x7f ? (char)s[i] : '?');
-            i++;
-        }
-    }
-    return strbuf_detach(&out, NULL);
+    return termsafe_str(tail + start, end - start, 0);
 }
 
 /* The outcome, in NanoClaw's terms: interruption, OOM, timeouts, exit status, error results.
@@ -366,8 +339,8 @@ static void judge(struct turn *t, turn_result *res)
         t->outcome = xstrdup("interrupted");
     } else if (res->oom_killed) {
         res->status = TURN_AGENT_ERROR;
-        res->message = xasprintf("the agent ran out of memory (limit %llu bytes) and was killed",
-                                 (unsigned long long)s->memory);
+        _cleanup_free_ char *limit = format_size_human(s->memory);
+        res->message = xasprintf("the agent ran out of memory (limit %s) and was killed", limit);
         t->outcome = xstrdup("oom-killed");
     } else if (t->timed_out) {
         res->status = res->results ? TURN_OK : TURN_AGENT_ERROR;

@@ -70,9 +70,10 @@ typedef struct turn_result {
 
 void turn_run(const turn_request *req, turn_result *res);
 /* The line quoted from the tail of an agent's stderr (tail[0..len), any bytes) when it exits
- * non-zero: the last line that is not blank, without surrounding whitespace. Control characters,
- * DEL, C1 controls and bytes that are not valid UTF-8 each become '?', so the agent cannot
- * write escape sequences to the user's terminal. NULL when there is no such line; free() it. */
+ * non-zero: the last line that is not blank, without surrounding whitespace. Control characters
+ * (tab included), DEL, C1 controls and bytes that are not valid UTF-8 each become '?'
+ * (util/termsafe.h), so the agent cannot write escape sequences to the user's terminal. NULL
+ * when there is no such line; free() it. */
 char *turn_stderr_line(const char *tail, size_t len);
 void turn_result_release(turn_result *res);
 

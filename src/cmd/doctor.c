@@ -3,6 +3,7 @@
  * Exit status: 0 all is well, 1 problems found, 2 bad configuration, 3 no engine. */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cmd/cmd.h"
@@ -13,6 +14,7 @@
 #include "sandbox/seccomp.h"
 #include "util/log.h"
 #include "util/strv.h"
+#include "util/termsafe.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
@@ -78,6 +80,26 @@ static int report_sandbox(const nc_config *cfg)
     return problems;
 }
 
+/* Replaces *s with its terminal-safe form (util/termsafe.h), on one line. */
+static void make_safe(char **s)
+{
+    char *safe = termsafe_cstr(*s, 0);
+    free(*s);
+    *s = safe;
+}
+
+/* What the engine reported is printed for a person: no field may drive the terminal. */
+static void info_make_safe(engine_info *i)
+{
+    char **fields[] = {&i->server_version, &i->min_api,        &i->os,
+                       &i->kernel,         &i->cgroup_version, &i->cgroup_driver,
+                       &i->default_runtime};
+    for (size_t k = 0; k < NC_ARRAY_SIZE(fields); k++)
+        make_safe(fields[k]);
+    for (size_t k = 0; i->runtimes && i->runtimes[k]; k++)
+        make_safe(&i->runtimes[k]);
+}
+
 static void print_strv(const char *label, char **v, const char *suffix)
 {
     printf("%-12s", label);
@@ -106,8 +128,9 @@ int cmd_doctor(int argc, char **argv)
     printf("\nengine candidates:\n");
     for (const char *line = strbuf_str(&report); *line;) {
         const char *nl = strchr(line, '\n');
-        int n = nl ? (int)(nl - line) : (int)strlen(line);
-        printf("  %.*s\n", n, line);
+        size_t n = nl ? (size_t)(nl - line) : strlen(line);
+        _cleanup_free_ char *safe = termsafe_str(line, n, 0); /* may quote an engine */
+        printf("  %s\n", safe);
         line += n + (nl ? 1 : 0);
     }
     if (rc) {
@@ -121,6 +144,7 @@ int cmd_doctor(int argc, char **argv)
         log_error("%s", nc_error_msg(err));
         return EXIT_ENGINE;
     }
+    info_make_safe(&info);
     int problems = 0;
     printf("\n%-12s%s %s at %s (%s)\n", "engine", engine_kind_name(e->kind),
            info.server_version ? info.server_version : "(version unknown)", e->ep.uri,

@@ -3,12 +3,15 @@
  * install, live owner or not. */
 #include <getopt.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "cmd/cmd.h"
 #include "cmd/commands.h"
 #include "cmd/common.h"
 #include "orch/owner.h"
 #include "util/log.h"
+#include "util/termsafe.h"
+#include "util/xalloc.h"
 #include "util/banned.h"
 
 static const char usage_text[] =
@@ -26,19 +29,20 @@ static void report(const engine_container_summary *c, reap_action what, const nc
                    void *userdata)
 {
     struct gc_stats *s = userdata;
-    const char *group = engine_summary_label(c, NC_LABEL_GROUP);
+    /* From the engine, printed for a person: made safe for the terminal. */
+    _cleanup_free_ char *id = termsafe_str(c->id, strnlen(c->id, 12), 0); /* cut, then safe */
+    _cleanup_free_ char *group = termsafe_cstr(engine_summary_label(c, NC_LABEL_GROUP) ?: "-", 0);
+    _cleanup_free_ char *state = termsafe_cstr(c->state ? c->state : "?", 0);
     switch (what) {
     case REAP_REMOVED:
-        printf("removed %.12s (group %s, %s)\n", c->id, group ? group : "-",
-               c->state ? c->state : "?");
+        printf("removed %s (group %s, %s)\n", id, group, state);
         break;
     case REAP_KEPT_LIVE_OWNER:
-        printf("kept    %.12s (group %s): its owner is still running\n", c->id,
-               group ? group : "-");
+        printf("kept    %s (group %s): its owner is still running\n", id, group);
         break;
     case REAP_FAILED:
         s->failed++;
-        log_error("remove container %.12s: %s", c->id, nc_error_msg(err));
+        log_error("remove container %s: %s", id, nc_error_msg(err));
         break;
     default:
         break;

@@ -11,6 +11,7 @@
 #include "orch/owner.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/termsafe.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
@@ -80,10 +81,14 @@ int cmd_ps(int argc, char **argv)
             print_json(c, owner);
             continue;
         }
-        printf("%-12.12s  %-16s  %-28s  %-8s  %-14s  %s\n", c->id,
-               engine_summary_label(c, NC_LABEL_GROUP) ?: "-",
-               engine_summary_label(c, NC_LABEL_RUN) ?: "-", c->state ?: "-", owner,
-               c->status ?: "");
+        /* Every column comes from the engine: made safe for the terminal, on one line. */
+        _cleanup_free_ char *id = termsafe_str(c->id, strnlen(c->id, 12), 0); /* cut, then safe */
+        _cleanup_free_ char *group =
+            termsafe_cstr(engine_summary_label(c, NC_LABEL_GROUP) ?: "-", 0);
+        _cleanup_free_ char *run = termsafe_cstr(engine_summary_label(c, NC_LABEL_RUN) ?: "-", 0);
+        _cleanup_free_ char *state = termsafe_cstr(c->state ?: "-", 0);
+        _cleanup_free_ char *status = termsafe_cstr(c->status ?: "", 0);
+        printf("%-12s  %-16s  %-28s  %-8s  %-14s  %s\n", id, group, run, state, owner, status);
     }
     engine_container_summaries_free(list, n);
     return EXIT_OK;

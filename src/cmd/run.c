@@ -19,6 +19,7 @@
 #include "util/fileutil.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/termsafe.h"
 #include "util/units.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
@@ -86,8 +87,11 @@ static void print_result(const agent_result *r, void *userdata)
     } else if (!r->success) {
         log_error("agent error: %s", r->error ? r->error : r->result ? r->result : "(no text)");
     } else if (r->result) {
-        fputs(r->result, stdout);
-        if (!*r->result || r->result[strlen(r->result) - 1] != '\n')
+        /* The agent's text, for a person: made safe for the terminal like every log line. */
+        _cleanup_free_ char *text = termsafe_cstr(r->result, TERMSAFE_TEXT);
+        log_passthrough_end();
+        fputs(text, stdout);
+        if (!*text || text[strlen(text) - 1] != '\n')
             fputc('\n', stdout);
     }
     fflush(stdout);
@@ -110,7 +114,7 @@ static void print_stderr(const char *data, size_t len, void *userdata)
 {
     struct run_ui *ui = userdata;
     if (ui->verbose)
-        fwrite(data, 1, len, stderr);
+        log_passthrough(data, len);
 }
 
 static int parse_timeout(const char *s, uint64_t *ms)
@@ -261,6 +265,7 @@ int cmd_run(int argc, char **argv)
     };
     turn_result res;
     turn_run(&req, &res);
+    log_passthrough_end();
     if (res.status != TURN_OK)
         log_error("%s", res.message ? res.message : "the turn failed");
     if (res.log_path && !ui.quiet)

@@ -95,20 +95,20 @@ CAP=1m base >"$NANOCELL_CONFIG"
 run "$NC" run -q -- "spew 3000000 ; echo after the spew"
 expect_rc "output past the cap still ends well" 0
 expect_match "results after the cap are still read" "$OUT" "^after the spew$"
-expect_match "one warning about the cap" "$ERR" "stdout passed 1048576 bytes"
+expect_match "one warning about the cap, in human units" "$ERR" "stdout passed 1 MiB:"
 expect_match "the run log flags the truncation" "$(cat "$(latest_log)")" "stdout_bytes: [0-9]+ \(truncated\)"
 run "$NC" run -q -- "stderr 3000000 ; echo done"
 expect_match "stderr past the cap is flagged" "$(cat "$(latest_log)")" "stderr_bytes: 3000000 \(truncated\)"
 [ "$(echo "$ERR" | grep -c 'stderr passed')" -eq 1 ] && ok "the stderr warning comes once" || not_ok "the stderr warning comes once" "$ERR"
 run "$NC" run -q -- "big 2000000"
 expect_rc "a result over the result cap is an agent error" 1
-expect_match "and says so" "$ERR" "larger|more than the 1048576-byte limit"
+expect_match "and says so" "$ERR" "more than the limit of 1 MiB"
 
 # --- OOM ---
 MEM=64m base >"$NANOCELL_CONFIG"
 run "$NC" run -q -- "hog 400"
 expect_rc "an OOM-killed agent is an agent error" 1
-expect_match "OOM is reported as such" "$ERR" "ran out of memory"
+expect_match "OOM is reported as such, with the limit" "$ERR" "ran out of memory \(limit 64 MiB\)"
 expect_match "the run log records oom_killed" "$(cat "$(latest_log)")" "oom_killed: yes"
 base >"$NANOCELL_CONFIG"
 
