@@ -189,7 +189,7 @@ static void test_doctor(void **state)
 /* The run log of the only run in the test's data dir. */
 static void read_run_log(strbuf *out)
 {
-    _cleanup_free_ char *logs = xasprintf("%s/data/groups/main/logs", dir);
+    _cleanup_free_ char *logs = xasprintf("%s/data/groups/default/logs", dir);
     DIR *d = opendir(logs);
     assert_non_null(d);
     struct dirent *e;
