@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "engine/endpoint.h"
+#include "engine/image.h"
 #include "util/fileutil.h"
 #include "util/strbuf.h"
 #include "util/strv.h"
@@ -100,10 +101,7 @@ static int check_image(const char *v, nc_error **err)
 {
     if (!*v)
         return nc_error_set(err, EINVAL, "an image is required");
-    for (const char *p = v; *p; p++)
-        if (!isalnum((unsigned char)*p) && !strchr("._-/:@", *p))
-            return nc_error_set(err, EINVAL, "image reference '%s' is not valid", v);
-    return 0;
+    return engine_image_ref_check(v, err);
 }
 
 static int check_pull(const char *v, nc_error **err)

@@ -26,7 +26,10 @@ int agent_image_find(engine *e, const char *ref, const char *pull, engine_image 
                      nc_error **err)
 {
     _cleanup_error_ nc_error *ierr = NULL;
-    int r = engine_image_inspect(e, ref, ret, &ierr);
+    int r = engine_image_ref_check(ref, err);
+    if (r < 0)
+        return r;
+    r = engine_image_inspect(e, ref, ret, &ierr);
     if (r == 0)
         return 0;
     const char *cli = e->kind == ENGINE_PODMAN ? "podman" : "docker";

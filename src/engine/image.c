@@ -1,6 +1,7 @@
 #include "engine/image.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +12,166 @@
 
 /* The longest engine text quoted from a stream line. */
 #define PULL_MAX_MESSAGE 512
+
+#define REF_NAME_MAX 255
+#define REF_TAG_MAX 128
+
+static bool lower_alnum(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+static bool any_alnum(char c)
+{
+    return lower_alnum(c) || (c >= 'A' && c <= 'Z');
+}
+
+/* path-component: [a-z0-9]+ ((\.|_|__|-+)[a-z0-9]+)* */
+static bool path_component_ok(const char *s, size_t n)
+{
+    if (!n || !lower_alnum(s[0]) || !lower_alnum(s[n - 1]))
+        return false;
+    for (size_t i = 1; i < n;) {
+        if (lower_alnum(s[i])) {
+            i++;
+            continue;
+        }
+        size_t j = i;
+        while (j < n && !lower_alnum(s[j]))
+            j++;
+        size_t len = j - i;
+        bool dashes = true;
+        for (size_t k = i; k < j; k++)
+            dashes &= s[k] == '-';
+        bool ok = dashes || (len == 1 && (s[i] == '.' || s[i] == '_')) ||
+                  (len == 2 && s[i] == '_' && s[i + 1] == '_');
+        if (!ok)
+            return false;
+        i = j;
+    }
+    return true;
+}
+
+/* domain: component ('.' component)* [':' port], component [A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?
+ */
+static bool domain_ok(const char *s, size_t n)
+{
+    const char *colon = memchr(s, ':', n);
+    size_t host = colon ? (size_t)(colon - s) : n;
+    if (colon) {
+        size_t port = n - host - 1;
+        if (!port || port > 5)
+            return false;
+        for (size_t i = host + 1; i < n; i++)
+            if (s[i] < '0' || s[i] > '9')
+                return false;
+    }
+    for (size_t i = 0; i < host;) {
+        size_t j = i;
+        while (j < host && s[j] != '.')
+            j++;
+        if (j == i || !any_alnum(s[i]) || !any_alnum(s[j - 1]))
+            return false;
+        for (size_t k = i; k < j; k++)
+            if (!any_alnum(s[k]) && s[k] != '-')
+                return false;
+        i = j + 1;
+        if (j < host && i == host)
+            return false; /* a trailing dot */
+    }
+    return host > 0;
+}
+
+static bool tag_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (!n || n > REF_TAG_MAX || !(any_alnum(s[0]) || s[0] == '_'))
+        return false;
+    for (size_t i = 1; i < n; i++)
+        if (!any_alnum(s[i]) && !strchr("_.-", s[i]))
+            return false;
+    return true;
+}
+
+/* algorithm ':' hex{32,}, algorithm [A-Za-z][A-Za-z0-9]*([-_+.][A-Za-z][A-Za-z0-9]*)* */
+static bool digest_ok(const char *s)
+{
+    const char *colon = strchr(s, ':');
+    if (!colon || colon == s)
+        return false;
+    bool need_alpha = true;
+    for (const char *p = s; p < colon; p++) {
+        bool alpha = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z');
+        if (need_alpha) {
+            if (!alpha)
+                return false;
+            need_alpha = false;
+        } else if (strchr("-_+.", *p)) {
+            need_alpha = true;
+        } else if (!any_alnum(*p)) {
+            return false;
+        }
+    }
+    if (need_alpha || strlen(colon + 1) < 32)
+        return false;
+    for (const char *p = colon + 1; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F')))
+            return false;
+    return true;
+}
+
+int engine_image_ref_check(const char *ref, nc_error **err)
+{
+    if (!ref || !*ref)
+        return nc_error_set(err, EINVAL, "empty image reference");
+    _cleanup_free_ char *copy = xstrdup(ref);
+    char *digest = strchr(copy, '@');
+    if (digest) {
+        *digest++ = '\0';
+        if (!digest_ok(digest))
+            return nc_error_set(err, EINVAL, "image reference '%s': invalid digest", ref);
+    }
+    char *slash = strrchr(copy, '/');
+    char *colon = strrchr(copy, ':');
+    if (colon && (!slash || colon > slash)) {
+        *colon = '\0';
+        if (!tag_ok(colon + 1))
+            return nc_error_set(err, EINVAL,
+                                "image reference '%s': invalid tag (letters, digits, '_', '.' "
+                                "and '-', at most %d)",
+                                ref, REF_TAG_MAX);
+    }
+    if (strlen(copy) > REF_NAME_MAX)
+        return nc_error_set(err, EINVAL, "image reference '%s': name longer than %d characters",
+                            ref, REF_NAME_MAX);
+    /* The rule of Docker 20.10 and Podman for a domain: the first of several components,
+     * holding '.' or ':', or "localhost" (newer Docker also takes an uppercase one). */
+    char *p = copy;
+    char *first = strchr(copy, '/');
+    if (first) {
+        size_t n = (size_t)(first - copy);
+        if (memchr(copy, '.', n) || memchr(copy, ':', n) ||
+            (n == 9 && strncmp(copy, "localhost", 9) == 0)) {
+            if (!domain_ok(copy, n))
+                return nc_error_set(err, EINVAL, "image reference '%s': invalid registry '%.*s'",
+                                    ref, (int)n, copy);
+            p = first + 1;
+        }
+    }
+    for (;;) {
+        char *end = strchr(p, '/');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (!path_component_ok(p, n))
+            return nc_error_set(err, EINVAL,
+                                "image reference '%s': invalid name component '%.*s' (lowercase "
+                                "letters and digits, joined by '.', '_', '__' or dashes)",
+                                ref, (int)n, p);
+        if (!end)
+            break;
+        p = end + 1;
+    }
+    return 0;
+}
 
 int engine_image_ref_split(const char *ref, char **ret_name, char **ret_tag, nc_error **err)
 {

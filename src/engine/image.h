@@ -20,6 +20,12 @@
  * Byte counters ("Downloading", "Extracting" with a progress bar) are left out. */
 typedef void (*engine_pull_progress_cb)(const char *msg, void *userdata);
 
+/* Checks ref against the reference grammar of Docker's distribution library (what Docker and
+ * Podman accept): [DOMAIN[:PORT]/]PATH[:TAG][@DIGEST], PATH lowercase components joined by
+ * '/', at most 255 characters of name. EINVAL with what is wrong, so that a bad reference is
+ * refused the same way on every engine (Docker answers 404 for some, Podman 500). */
+int engine_image_ref_check(const char *ref, nc_error **err);
+
 /* Splits an image reference into the fromImage and tag query values: "r:5000/x/y:t" gives
  * "r:5000/x/y" and "t", "x@sha256:.." gives "x" and "sha256:..", and no tag gives "latest".
  * EINVAL for an empty reference or an empty name or tag. */

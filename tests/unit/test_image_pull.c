@@ -187,6 +187,46 @@ static void test_ref_split(void **state)
     assert_false(agent_image_pullable("busybox", "missing"));
 }
 
+static void expect_ref(const char *ref, bool valid)
+{
+    nc_error *err = NULL;
+    int r = engine_image_ref_check(ref, &err);
+    if (valid && r < 0)
+        fail_msg("'%s' refused: %s", ref, nc_error_msg(err));
+    if (!valid && r == 0)
+        fail_msg("'%s' accepted", ref);
+    nc_error_free(err);
+}
+
+static void test_ref_check(void **state)
+{
+    (void)state;
+    expect_ref("nanocell-agent:latest", true);
+    expect_ref("busybox", true);
+    expect_ref("library/busybox:1.36", true);
+    expect_ref("registry.example:5000/x/y:tag", true);
+    expect_ref("localhost:5000/a_b__c/d.e-f--g:V1_2.3-x", true);
+    expect_ref("UPPER.example/x", true);
+    expect_ref(
+        "ghcr.io/a/b@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        true);
+    expect_ref("", false);
+    expect_ref("UPPER/x", false); /* refused by Docker 20.10 and Podman */
+    expect_ref("Upper", false);
+    expect_ref("bad ref", false);
+    expect_ref("a::b", false);
+    expect_ref("x:", false);
+    expect_ref("x:-tag", false);
+    expect_ref("a//b", false);
+    expect_ref("a/b/", false);
+    expect_ref("-a", false);
+    expect_ref("a..b", false);
+    expect_ref("a___b", false);
+    expect_ref("r.example:port/x", false);
+    expect_ref("x@sha256:abc", false);
+    expect_ref("x@sha256", false);
+}
+
 /* --- the progress stream --- */
 
 static void collect(const char *msg, void *userdata)
@@ -397,6 +437,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_user_set_is_final, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_address_marked, setup, teardown),
         cmocka_unit_test(test_ref_split),
+        cmocka_unit_test(test_ref_check),
         cmocka_unit_test(test_stream_parse),
         cmocka_unit_test_setup_teardown(test_pull_success, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pull_error_in_stream, setup, teardown),
