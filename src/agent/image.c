@@ -1,5 +1,6 @@
 #include "agent/image.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <string.h>
 
@@ -32,7 +33,10 @@ int agent_image_find(engine *e, const char *ref, const char *pull, engine_image 
     r = engine_image_inspect(e, ref, ret, &ierr);
     if (r == 0)
         return 0;
-    const char *cli = e->kind == ENGINE_PODMAN ? "podman" : "docker";
+    /* The engine's own CLI, named in the hint for the user (nanocell never runs it). */
+    _cleanup_free_ char *cli = xstrdup(engine_kind_name(e->kind));
+    for (char *p = cli; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
     if (r == -EINVAL)
         return nc_error_set(err, EINVAL, "image '%s': %s", ref, nc_error_msg(ierr));
     if (r != -ENOENT)
