@@ -88,9 +88,9 @@ _nanocell() {
 	local opts=""
 	case $cmd in
 	run) opts="$common --group --image --timeout --session --json --verbose --quiet --" ;;
-	doctor) opts="$common" ;;
-	ps) opts="$common --json" ;;
-	gc) opts="$common --all" ;;
+	doctor) opts="$common --json" ;;
+	ps) opts="$common --json --quiet" ;;
+	gc) opts="$common --all --dry-run" ;;
 	policy)
 		if ((COMP_CWORD == 2)); then
 			COMPREPLY=($(compgen -W "check" -- "$cur"))

@@ -13,6 +13,7 @@
 
 #include "agent/workspace.h"
 #include "engine/endpoint.h"
+#include "engine/image.h"
 #include "sandbox/mounts.h"
 #include "sandbox/spec.h"
 #include "util/fileutil.h"
@@ -103,9 +104,13 @@ static int check_image(const char *v, nc_error **err)
 {
     if (!*v)
         return nc_error_set(err, EINVAL, "an image is required");
-    for (const char *p = v; *p; p++)
-        if (!isalnum((unsigned char)*p) && !strchr("._-/:@", *p))
-            return nc_error_set(err, EINVAL, "image reference '%s' is not valid", v);
+    return engine_image_ref_check(v, err);
+}
+
+static int check_pull(const char *v, nc_error **err)
+{
+    if (strcmp(v, "never") != 0 && strcmp(v, "missing") != 0)
+        return nc_error_set(err, EINVAL, "'%s' must be \"never\" or \"missing\"", v);
     return 0;
 }
 
@@ -199,6 +204,7 @@ static const struct key keys[] = {
      NULL, NULL},
     {"agent.image", K_STRING, OFF(agent_image), "\"nanocell-agent:latest\"", 0, 0, check_image,
      NULL},
+    {"agent.pull", K_STRING, OFF(agent_pull), "\"never\"", 0, 0, check_pull, NULL},
     {"agent.timeout", K_DURATION, OFF(agent_timeout_ms), "\"30m\"", 1000, MS(7 * 24 * 3600), NULL,
      NULL},
     {"agent.idle_timeout", K_DURATION, OFF(agent_idle_timeout_ms), "\"30m\"", 100,

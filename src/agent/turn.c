@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/image.h"
 #include "agent/runlog.h"
 #include "agent/workspace.h"
 #include "engine/container.h"
@@ -422,6 +423,11 @@ static void reap_note(const engine_container_summary *c, reap_action what, const
         warning(t, "could not remove orphaned container %.12s: %s", c->id, nc_error_msg(err));
 }
 
+static void pull_note(const char *msg, void *userdata)
+{
+    progress((struct turn *)userdata, "%s", msg);
+}
+
 /* Everything from checking the request to removing the container; returns early on failure
  * with res filled. What the run log needs is left in t. */
 static void run_body(struct turn *t, turn_result *res, const char *image, const char *run_id,
@@ -451,15 +457,10 @@ static void run_body(struct turn *t, turn_result *res, const char *image, const 
         fail(res, TURN_SANDBOX, err, "prepare the group's folders");
         return;
     }
-    if (engine_image_inspect(req->e, image, &t->img, &err) < 0) {
-        if (err->code != ENOENT) {
-            fail(res, TURN_ENGINE, err, NULL);
-            return;
-        }
-        res->status = TURN_CONFIG;
-        res->message = xasprintf("image '%s' is not on the engine (build it with "
-                                 "scripts/build-images.sh, or set agent.image)",
-                                 image);
+    if (agent_image_ensure(req->e, image, cfg->agent_pull, cfg->agent_timeout_ms, pull_note, t,
+                           &t->img, &err) < 0) {
+        fail(res, err->code == ENOENT || err->code == EINVAL ? TURN_CONFIG : TURN_ENGINE, err,
+             NULL);
         return;
     }
     _cleanup_free_ char *chat_jid =
@@ -499,7 +500,10 @@ static void run_body(struct turn *t, turn_result *res, const char *image, const 
                             .nown = NC_ARRAY_SIZE(own),
                             .home_tmpfs = cfg->agent_home};
     if (sandbox_prepare(&sreq, &t->prep, &err) < 0) {
-        fail(res, err->code == EPERM ? TURN_SANDBOX : TURN_CONFIG, err, NULL);
+        /* Everything sandbox_prepare refuses comes from the configuration and the policy files
+         * it names (profile, mounts, allowlist, data dir): the operator's to fix, like any
+         * configuration error. TURN_SANDBOX is for a container that fails verification. */
+        fail(res, TURN_CONFIG, err, NULL);
         return;
     }
     for (const char *p = strbuf_str(&t->prep->notes); *p;) {

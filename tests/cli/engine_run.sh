@@ -161,7 +161,7 @@ fi
 # --- refusals ---
 run "$NC" run -q --image nanocell-agent:no-such-tag -- "echo x"
 expect_rc "a missing image is a configuration error" 2
-expect_match "and says what to do" "$ERR" "build it with scripts/build-images.sh"
+expect_match "and says what to do" "$ERR" "build it \(scripts/build-images.sh"
 run "$NC" run -q --group "../etc" -- "echo x"
 expect_rc "a bad group name is a usage error" 2
 done_testing

@@ -164,6 +164,10 @@ static void test_doctor(void **state)
         {.method = "GET", .path = "/_ping", .response = HOSTILE_PING},
         {.method = "GET", .path = "/v1.41/info", .response = fake_json(200, HOSTILE_INFO)},
         {.method = "GET", .path = "/v1.41/version", .response = fake_json(200, HOSTILE_INFO)},
+        /* doctor checks that the agent image is there: a hostile error text comes back. */
+        {.method = "GET",
+         .path = "/v1.41/images/*",
+         .response = fake_json(404, "{\"message\":\"no such image \\u001b]0;PWN\\u0007\"}")},
     };
     fe = fake_engine_start(script, NC_ARRAY_SIZE(script), NULL);
     _cleanup_free_ char *cfg = write_config();
