@@ -134,6 +134,8 @@ static const struct key keys[] = {
      NULL},
     {"agent.idle_timeout", K_DURATION, OFF(agent_idle_timeout_ms), "\"30m\"", 100,
      MS(7 * 24 * 3600), NULL, NULL},
+    {"agent.quiet_close", K_DURATION, OFF(agent_quiet_close_ms), "\"10s\"", 0, MS(3600), NULL,
+     NULL},
     {"agent.max_output_size", K_SIZE, OFF(agent_max_output), "\"10m\"", 64 * 1024, 1024 * MIB, NULL,
      NULL},
     {"agent.max_result_size", K_SIZE, OFF(agent_max_result), "\"1m\"", 1024, 64 * MIB, NULL, NULL},

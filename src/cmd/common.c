@@ -4,6 +4,7 @@
 
 #include "cmd/cmd.h"
 #include "util/log.h"
+#include "util/xalloc.h"
 #include "util/banned.h"
 
 int cmd_usage_error(const char *usage)
@@ -52,19 +53,24 @@ int cmd_parse_switch(int argc, char **argv, const char *usage, const char *flag,
     return optind == argc ? CMD_OPT_HANDLED : cmd_usage_error(usage);
 }
 
-int cmd_load_config(const char *path, nc_config **ret)
+/* The cores of the helpers below: they log the error and, when ret_msg is not NULL, also
+ * hand its text on. */
+static int load_config(const char *path, nc_config **ret, char **ret_msg)
 {
     _cleanup_error_ nc_error *err = NULL;
     _cleanup_config_ nc_config *c = NULL;
     if (config_load(path, &c, &err) < 0 || config_resolve(c, &err) < 0) {
         log_error("%s", nc_error_msg(err));
+        if (ret_msg)
+            *ret_msg = xstrdup(nc_error_msg(err));
         return EXIT_USAGE;
     }
     *ret = TAKE_PTR(c);
     return 0;
 }
 
-int cmd_open_engine(const nc_config *c, const char *host_flag, strbuf *report, engine **ret)
+static int open_engine(const nc_config *c, const char *host_flag, strbuf *report, engine **ret,
+                       char **ret_msg)
 {
     engine_opts o = {
         .host = host_flag ? host_flag : c->engine_host,
@@ -76,20 +82,37 @@ int cmd_open_engine(const nc_config *c, const char *host_flag, strbuf *report, e
     _cleanup_error_ nc_error *err = NULL;
     if (engine_open(&o, report, ret, &err) < 0) {
         log_error("%s", nc_error_msg(err));
+        if (ret_msg)
+            *ret_msg = xstrdup(nc_error_msg(err));
         return EXIT_ENGINE;
     }
     return 0;
 }
 
-int cmd_connect(const cmd_common *c, nc_config **ret_cfg, engine **ret_e)
+int cmd_load_config(const char *path, nc_config **ret)
+{
+    return load_config(path, ret, NULL);
+}
+
+int cmd_open_engine(const nc_config *c, const char *host_flag, strbuf *report, engine **ret)
+{
+    return open_engine(c, host_flag, report, ret, NULL);
+}
+
+int cmd_connect_msg(const cmd_common *c, nc_config **ret_cfg, engine **ret_e, char **ret_msg)
 {
     _cleanup_config_ nc_config *cfg = NULL;
-    int rc = cmd_load_config(c->config_path, &cfg);
+    int rc = load_config(c->config_path, &cfg, ret_msg);
     if (rc)
         return rc;
-    rc = cmd_open_engine(cfg, c->host, NULL, ret_e);
+    rc = open_engine(cfg, c->host, NULL, ret_e, ret_msg);
     if (rc)
         return rc;
     *ret_cfg = TAKE_PTR(cfg);
     return 0;
+}
+
+int cmd_connect(const cmd_common *c, nc_config **ret_cfg, engine **ret_e)
+{
+    return cmd_connect_msg(c, ret_cfg, ret_e, NULL);
 }
