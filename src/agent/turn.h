@@ -53,8 +53,8 @@ typedef struct turn_request {
     const char *session_id; /* NULL: a new session */
     const char *image;      /* NULL: agent.image */
     uint64_t timeout_ms;    /* 0: the configured timeouts; else this turn's hard timeout */
-    bool close_when_idle;   /* a one-shot turn: close when the query is complete or quiet */
-    int cancel_fd;          /* becomes readable when the turn must stop (a signal); -1 for none */
+    bool close_when_idle;
+    int cancel_fd; /* becomes readable when the turn must stop (a signal); -1 for none */
     turn_callbacks cb;
 } turn_request;
 
