@@ -209,6 +209,8 @@ static const struct key keys[] = {
      NULL},
     {"agent.idle_timeout", K_DURATION, OFF(agent_idle_timeout_ms), "\"30m\"", 100,
      MS(7 * 24 * 3600), NULL, NULL},
+    {"agent.quiet_close", K_DURATION, OFF(agent_quiet_close_ms), "\"10s\"", 0, MS(3600), NULL,
+     NULL},
     {"agent.max_output_size", K_SIZE, OFF(agent_max_output), "\"10m\"", 64 * 1024, 1024 * MIB, NULL,
      NULL},
     {"agent.max_result_size", K_SIZE, OFF(agent_max_result), "\"1m\"", 1024, 64 * MIB, NULL, NULL},
@@ -294,11 +296,19 @@ static int set_value(const struct key *k, const toml_node *v, void *base, const 
             return key_error(file, v, k->name, err, EINVAL, "%s", verr->msg);
         break;
     case K_DURATION:
-        if (v->type != TOML_STRING)
+        /* A bare number is seconds, as on the command line: 60 and "60" both mean a minute. */
+        if (v->type == TOML_INTEGER && v->integer < 0)
+            return key_error(file, v, k->name, err, EINVAL, "a duration must not be negative");
+        else if (v->type == TOML_INTEGER && (uint64_t)v->integer > DURATION_MAX_MS / 1000)
+            return key_error(file, v, k->name, err, ERANGE,
+                             "%lld seconds is more than " DURATION_MAX_TEXT, (long long)v->integer);
+        else if (v->type == TOML_INTEGER)
+            u = (uint64_t)v->integer * 1000;
+        else if (v->type != TOML_STRING)
             return key_error(file, v, k->name, err, EINVAL,
-                             "expected a duration with a unit, such as \"30s\"");
-        if (parse_duration_ms(v->str, &u, &verr) < 0)
-            return key_error(file, v, k->name, err, EINVAL, "%s", verr->msg);
+                             "expected a duration such as \"30s\", \"5m\" or 60 (seconds)");
+        else if (parse_duration_ms(v->str, &u, &verr) < 0)
+            return key_error(file, v, k->name, err, verr->code, "%s", verr->msg);
         break;
     case K_STRINGS: {
         if (v->type != TOML_ARRAY || v->is_table_array)

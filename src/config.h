@@ -48,6 +48,7 @@ typedef struct nc_config {
     char *agent_pull; /* "never", or "missing": pull a missing image that names a registry */
     uint64_t agent_timeout_ms;      /* hard timeout: reset only by parsed results */
     uint64_t agent_idle_timeout_ms; /* after the last result, _close is written */
+    uint64_t agent_quiet_close_ms;  /* one-shot run: _close after this long quiet after a result */
     uint64_t agent_max_output;      /* per stream (stdout, stderr) kept or forwarded */
     uint64_t agent_max_result;      /* one result block */
     char *agent_assistant_name;

@@ -1,5 +1,6 @@
 #include "agent/runlog.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,6 +14,9 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
+/* How many names run-<id>-<n>.log are tried before giving up. */
+#define RUNLOG_MAX_SUFFIX 1000
+
 static char *iso_time(uint64_t ms, bool for_name)
 {
     time_t t = (time_t)(ms / 1000);
@@ -21,6 +25,18 @@ static char *iso_time(uint64_t ms, bool for_name)
     char buf[64]; /* "2026-11-23T10:00:00.123Z" */
     strftime(buf, sizeof(buf), for_name ? "%Y%m%dT%H%M%S" : "%Y-%m-%dT%H:%M:%S", &tm);
     return xasprintf("%s.%03uZ", buf, (unsigned)(ms % 1000));
+}
+
+/* A run id as turn_run makes them; anything else is not put in a file name. */
+static bool valid_run_id(const char *id)
+{
+    size_t n = id ? strlen(id) : 0;
+    if (n == 0 || n > 128 || id[0] == '.' || id[0] == '-')
+        return false;
+    for (const char *p = id; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr("._-", *p))
+            return false;
+    return true;
 }
 
 static const char *yes_no(bool b)
@@ -67,6 +83,7 @@ int runlog_write(const char *logs_dir, const turn_record *r, char **ret_path, nc
     strbuf_addf(&sb, "oom_killed: %s\n", yes_no(r->oom_killed));
     strbuf_addf(&sb, "timed_out: %s\n", yes_no(r->timed_out));
     strbuf_addf(&sb, "interrupted: %s\n", yes_no(r->interrupted));
+    add_field(&sb, "close", r->close);
     strbuf_addf(&sb, "results: %llu (errors %llu, skipped blocks %llu)\n",
                 (unsigned long long)r->results, (unsigned long long)r->error_results,
                 (unsigned long long)r->skipped_blocks);
@@ -85,15 +102,29 @@ int runlog_write(const char *logs_dir, const turn_record *r, char **ret_path, nc
         strbuf_addch(&sb, '\n');
         p += n + (nl ? 1 : 0);
     }
-    _cleanup_free_ char *name = xasprintf("run-%s.log", stamp);
-    _cleanup_free_ char *path = xasprintf("%s/%s", logs_dir, name);
     int r0 = 0;
     int dir = open(logs_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    int fd = dir < 0
-                 ? -1
-                 : openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (dir < 0) {
+        r0 = nc_error_set(err, errno, "open run log dir '%s': %s", logs_dir, strerror(errno));
+        strbuf_release(&sb);
+        return r0;
+    }
+    _cleanup_free_ char *base = xasprintf("run-%s", valid_run_id(r->run_id) ? r->run_id : stamp);
+    _cleanup_free_ char *path = NULL;
+    int fd = -1, open_errno = 0;
+    /* O_EXCL never overwrites a log; a name that is taken gets the next suffix. */
+    for (unsigned i = 1; fd < 0 && i <= RUNLOG_MAX_SUFFIX; i++) {
+        _cleanup_free_ char *name =
+            i == 1 ? xasprintf("%s.log", base) : xasprintf("%s-%u.log", base, i);
+        free(path);
+        path = xasprintf("%s/%s", logs_dir, name);
+        fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        open_errno = fd < 0 ? errno : 0;
+        if (fd < 0 && open_errno != EEXIST)
+            break;
+    }
     if (fd < 0) {
-        r0 = nc_error_set(err, errno, "create run log '%s': %s", path, strerror(errno));
+        r0 = nc_error_set(err, open_errno, "create run log '%s': %s", path, strerror(open_errno));
     } else {
         for (size_t off = 0; off < sb.len && r0 == 0;) {
             ssize_t n = write(fd, sb.buf + off, sb.len - off);
@@ -105,8 +136,7 @@ int runlog_write(const char *logs_dir, const turn_record *r, char **ret_path, nc
         if (close(fd) < 0 && r0 == 0)
             r0 = nc_error_set(err, errno, "write run log '%s': %s", path, strerror(errno));
     }
-    if (dir >= 0)
-        close(dir);
+    close(dir);
     strbuf_release(&sb);
     if (r0 == 0 && ret_path)
         *ret_path = TAKE_PTR(path);

@@ -1,4 +1,7 @@
-/* The run log: one file per turn, groups/<group>/logs/run-<UTC timestamp>.log, mode 0600.
+/* The run log: one file per turn, groups/<group>/logs/run-<run id>.log, mode 0600; never
+ * overwritten and never skipped: when the name is taken (two turns that got the same id), the
+ * next free run-<run id>-<n>.log is used. A record without a usable run id is named by its
+ * start time, run-<UTC timestamp>.log, the same way.
  * It holds metadata only: when, which group, run and container, image, engine and runtime,
  * the seccomp profile's digest, the verification report, how the turn ended, byte counts and
  * truncation flags, and the prompt's length. Never the prompt, the results, the environment or
@@ -31,6 +34,7 @@ typedef struct turn_record {
     bool oom_killed;
     bool timed_out;
     bool interrupted;
+    const char *close; /* when and why the agent was told to finish (_close); NULL: never */
     uint64_t results;
     uint64_t error_results;
     uint64_t skipped_blocks;
@@ -43,8 +47,8 @@ typedef struct turn_record {
     const char *phases;       /* "create=41 inspect=6 ...": ms per step; NULL if not launched */
 } turn_record;
 
-/* Writes the record into logs_dir (created beforehand, nanocell's own). Returns the file's
- * path in *ret_path when it is not NULL. */
+/* Writes the record into a new file in logs_dir (created beforehand, nanocell's own). Returns
+ * the file's path in *ret_path when it is not NULL. */
 int runlog_write(const char *logs_dir, const turn_record *r, char **ret_path, nc_error **err);
 
 #endif

@@ -2,11 +2,13 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,6 +38,19 @@
 /* The tail of stderr quoted when the agent exits non-zero. */
 #define STDERR_TAIL 200
 
+/* What a directory's stat says about its entries: any file created, renamed into or out of,
+ * or removed changes it. A directory that is missing or replaced is a change too. */
+struct dir_mark {
+    int err;
+    dev_t dev;
+    ino_t ino;
+    struct timespec mtime, ctime;
+};
+
+struct ipc_mark {
+    struct dir_mark messages, tasks;
+};
+
 struct turn {
     const turn_request *req;
     engine *e;
@@ -47,9 +62,13 @@ struct turn {
     size_t payload_off;
     bool stdin_closed;
     bool stdin_refused; /* the engine stopped taking stdin before all of it was written */
-    uint64_t hard_ms, idle_ms;
+    uint64_t started;   /* mono_ms() when the turn began */
+    uint64_t hard_ms, idle_ms, quiet_ms;
     uint64_t hard_deadline, idle_deadline; /* 0: not running */
+    uint64_t quiet_deadline;               /* 0: no result yet, or the quiet close is off */
+    struct ipc_mark quiet_mark;            /* ipc/messages and ipc/tasks when the period began */
     bool close_sent, eof, timed_out, interrupted;
+    char *close_note; /* why and when _close was written, for the run log */
     uint64_t max_output;
     uint64_t stdout_bytes, stderr_bytes;
     bool stdout_truncated, stderr_truncated;
@@ -86,9 +105,69 @@ static void send_close(struct turn *t, const char *why)
     if (t->close_sent)
         return;
     t->close_sent = true;
+    t->quiet_deadline = 0;
+    t->close_note =
+        xasprintf("%s, %llu ms into the turn", why, (unsigned long long)(mono_ms() - t->started));
+    progress(t, "telling the agent to finish (_close): %s", why);
     _cleanup_error_ nc_error *err = NULL;
     if (workspace_send_close(&t->ws, &err) < 0)
         warning(t, "could not tell the agent to finish (%s): %s", why, nc_error_msg(err));
+}
+
+static void dir_mark_take(const char *ipc, const char *name, struct dir_mark *m)
+{
+    _cleanup_free_ char *path = ipc ? xasprintf("%s/%s", ipc, name) : NULL;
+    struct stat st;
+    *m = (struct dir_mark){0};
+    /* The agent owns ipc/: never follow a link it put there. */
+    if (!path || fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        m->err = path ? errno : ENOENT;
+        return;
+    }
+    m->dev = st.st_dev;
+    m->ino = st.st_ino;
+    m->mtime = st.st_mtim;
+    m->ctime = st.st_ctim;
+}
+
+static void ipc_mark_take(const struct turn *t, struct ipc_mark *m)
+{
+    dir_mark_take(t->ws.ipc, "messages", &m->messages);
+    dir_mark_take(t->ws.ipc, "tasks", &m->tasks);
+}
+
+static bool dir_mark_same(const struct dir_mark *a, const struct dir_mark *b)
+{
+    return a->err == b->err && a->dev == b->dev && a->ino == b->ino &&
+           a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec &&
+           a->ctime.tv_sec == b->ctime.tv_sec && a->ctime.tv_nsec == b->ctime.tv_nsec;
+}
+
+/* (Re)starts the quiet period after a result, or after activity within it. */
+static void quiet_restart(struct turn *t, uint64_t now, bool mark_ipc)
+{
+    t->quiet_deadline = deadline_after(now, t->quiet_ms);
+    if (mark_ipc)
+        ipc_mark_take(t, &t->quiet_mark);
+}
+
+/* At the end of a quiet period: the agent changed ipc/messages or ipc/tasks meanwhile (it is
+ * still at work: the period starts again), or it is told to finish. */
+static void quiet_expired(struct turn *t, uint64_t now)
+{
+    struct ipc_mark m;
+    ipc_mark_take(t, &m);
+    if (!dir_mark_same(&m.messages, &t->quiet_mark.messages) ||
+        !dir_mark_same(&m.tasks, &t->quiet_mark.tasks)) {
+        t->quiet_mark = m;
+        quiet_restart(t, now, false);
+        return;
+    }
+    t->quiet_deadline = 0;
+    _cleanup_free_ char *d = format_duration_ms(t->quiet_ms);
+    _cleanup_free_ char *why =
+        xasprintf("no output and no IPC activity for %s after a result (agent.quiet_close)", d);
+    send_close(t, why);
 }
 
 static void on_result(const agent_result *r, void *userdata)
@@ -96,7 +175,7 @@ static void on_result(const agent_result *r, void *userdata)
     struct turn *t = userdata;
     uint64_t now = mono_ms();
     /* Only results reset the hard timeout; an agent that only writes stderr does not. */
-    t->hard_deadline = now + t->hard_ms;
+    t->hard_deadline = deadline_after(now, t->hard_ms);
     if (r->session) {
         free(t->session);
         t->session = xstrdup(r->session);
@@ -104,7 +183,9 @@ static void on_result(const agent_result *r, void *userdata)
     if (!r->success)
         t->error_results++;
     if (r->result)
-        t->idle_deadline = now + t->idle_ms;
+        t->idle_deadline = deadline_after(now, t->idle_ms);
+    if (t->quiet_ms && !t->close_sent)
+        quiet_restart(t, now, true);
     if (t->req->cb.on_result)
         t->req->cb.on_result(r, t->req->cb.userdata);
     if (!r->result && r->success && t->req->close_when_idle)
@@ -141,6 +222,9 @@ static int on_stream(int stream, const char *data, size_t len, void *userdata, n
 {
     (void)err;
     struct turn *t = userdata;
+    /* Any output shows the agent at work: the quiet period, once running, starts again. */
+    if (t->quiet_deadline && len)
+        quiet_restart(t, mono_ms(), false);
     if (stream == DEMUX_STDOUT) {
         cap_stream(t, &t->stdout_bytes, &t->stdout_truncated, "stdout", len);
         marker_feed(&t->mp, data, len);
@@ -230,6 +314,8 @@ static uint64_t next_wakeup(const struct turn *t, uint64_t now)
         wake = t->hard_deadline;
     if (t->idle_deadline && !t->close_sent && t->idle_deadline < wake)
         wake = t->idle_deadline;
+    if (t->quiet_deadline && !t->close_sent && t->quiet_deadline < wake)
+        wake = t->quiet_deadline;
     return wake > now ? wake - now : 0;
 }
 
@@ -243,14 +329,19 @@ static int event_loop(struct turn *t, nc_error **err)
             break;
         if (!t->timed_out && t->hard_deadline && now >= t->hard_deadline) {
             t->timed_out = true;
-            warning(t, "no result for %llu s: stopping the container",
-                    (unsigned long long)(t->hard_ms / 1000));
+            _cleanup_free_ char *d = format_duration_ms(t->hard_ms);
+            warning(t, "no result for %s: stopping the container (the turn ends as timed out)", d);
             stop_container(t);
             drain_until = mono_ms() + DRAIN_AFTER_STOP_MS;
             continue;
         }
-        if (t->idle_deadline && now >= t->idle_deadline && !t->close_sent)
-            send_close(t, "idle timeout");
+        if (t->idle_deadline && now >= t->idle_deadline && !t->close_sent) {
+            _cleanup_free_ char *d = format_duration_ms(t->idle_ms);
+            _cleanup_free_ char *why = xasprintf("no new result for %s (agent.idle_timeout)", d);
+            send_close(t, why);
+        }
+        if (t->quiet_deadline && now >= t->quiet_deadline && !t->close_sent)
+            quiet_expired(t, now);
         struct pollfd p[3] = {
             {.fd = engine_attach_fd(t->c->attach),
              .events = (short)(POLLIN | (t->stdin_closed ? 0 : POLLOUT))},
@@ -286,14 +377,14 @@ static int event_loop(struct turn *t, nc_error **err)
 
 static char *make_run_id(void)
 {
-    uint16_t rnd = 0;
+    uint32_t rnd = 0;
     (void)getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK);
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
     char stamp[32]; /* "20261123T101500" */
     strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", &tm);
-    return xasprintf("%s-%04x", stamp, (unsigned)rnd);
+    return xasprintf("%s-%08x", stamp, (unsigned)rnd);
 }
 
 static void fail(turn_result *res, turn_status status, const nc_error *err, const char *ctx)
@@ -343,11 +434,19 @@ static void judge(struct turn *t, turn_result *res)
         _cleanup_free_ char *limit = format_size_human(s->memory);
         res->message = xasprintf("the agent ran out of memory (limit %s) and was killed", limit);
         t->outcome = xstrdup("oom-killed");
+    } else if (t->timed_out && t->error_results) {
+        /* An error result fails the turn, whatever came after it. */
+        _cleanup_free_ char *d = format_duration_ms(t->hard_ms);
+        res->status = TURN_AGENT_ERROR;
+        res->message =
+            xasprintf("the agent reported %llu error result%s, then timed out (no result for %s)",
+                      (unsigned long long)t->error_results, t->error_results == 1 ? "" : "s", d);
+        t->outcome = xstrdup("timed out after error results");
     } else if (t->timed_out) {
+        _cleanup_free_ char *d = format_duration_ms(t->hard_ms);
         res->status = res->results ? TURN_OK : TURN_AGENT_ERROR;
         if (!res->results)
-            res->message = xasprintf("timed out after %llu s with no result",
-                                     (unsigned long long)(t->hard_ms / 1000));
+            res->message = xasprintf("timed out after %s with no result", d);
         t->outcome = xstrdup(res->results ? "timed out after results (success)"
                                           : "timed out with no result");
     } else if (res->exit_code != 0) {
@@ -395,21 +494,22 @@ static void finish_container(struct turn *t, turn_result *res)
     res->exit_code = code;
 }
 
-static void compute_timeouts(struct turn *t)
+turn_timeouts turn_compute_timeouts(const turn_request *req)
 {
-    const nc_config *cfg = t->req->cfg;
-    if (t->req->timeout_ms) {
-        uint64_t grace =
-            t->req->timeout_ms / 2 < IDLE_GRACE_MS ? t->req->timeout_ms / 2 : IDLE_GRACE_MS;
-        t->hard_ms = t->req->timeout_ms;
-        t->idle_ms = cfg->agent_idle_timeout_ms < t->hard_ms - grace ? cfg->agent_idle_timeout_ms
-                                                                     : t->hard_ms - grace;
-    } else {
-        t->idle_ms = cfg->agent_idle_timeout_ms;
-        t->hard_ms = cfg->agent_timeout_ms > t->idle_ms + IDLE_GRACE_MS
+    const nc_config *cfg = req->cfg;
+    turn_timeouts to = {.idle_ms = cfg->agent_idle_timeout_ms};
+    /* An explicit timeout is the hard timeout as given; the idle close keeps its configured
+     * value (when that is longer, the hard timeout comes first and no close is sent early). */
+    if (req->timeout_ms)
+        to.hard_ms = req->timeout_ms;
+    else
+        to.hard_ms = cfg->agent_timeout_ms > deadline_after(to.idle_ms, IDLE_GRACE_MS)
                          ? cfg->agent_timeout_ms
-                         : t->idle_ms + IDLE_GRACE_MS;
-    }
+                         : deadline_after(to.idle_ms, IDLE_GRACE_MS);
+    /* The quiet close guesses that a silent agent is done; an explicit timeout says how long
+     * silence may last instead (turn.h). */
+    to.quiet_ms = req->close_when_idle && !req->timeout_ms ? cfg->agent_quiet_close_ms : 0;
+    return to;
 }
 
 static void reap_note(const engine_container_summary *c, reap_action what, const nc_error *err,
@@ -529,7 +629,7 @@ static void run_body(struct turn *t, turn_result *res, const char *image, const 
     _cleanup_free_ char *waived_text = waived ? xasprintf(", %zu waived", waived) : xstrdup("");
     progress(t, "sandbox verified: %zu checks passed%s; container %.12s, runtime %s", checks,
              waived_text, t->c->id, t->runtime);
-    t->hard_deadline = mono_ms() + t->hard_ms;
+    t->hard_deadline = deadline_after(mono_ms(), t->hard_ms);
     if (event_loop(t, &err) < 0) {
         warning(t, "%s", nc_error_msg(err));
         nc_error_free(TAKE_PTR(err));
@@ -555,13 +655,17 @@ void turn_run(const turn_request *req, turn_result *res)
     const nc_config *cfg = req->cfg;
     struct turn t = {.req = req, .e = req->e, .max_output = cfg->agent_max_output};
     uint64_t started = wall_ms(), t0 = mono_ms();
+    t.started = t0;
     const char *image = req->image ? req->image : cfg->agent_image;
     _cleanup_free_ char *run_id = make_run_id();
     _cleanup_free_ char *name = xasprintf("nanocell-%s-%s", req->group, run_id);
     _cleanup_free_ char *engine_desc =
         xasprintf("%s %s (API 1.%d) at %s", engine_kind_name(req->e->kind), req->e->version,
                   req->e->api_minor, req->e->ep.uri);
-    compute_timeouts(&t);
+    turn_timeouts to = turn_compute_timeouts(req);
+    t.hard_ms = to.hard_ms;
+    t.idle_ms = to.idle_ms;
+    t.quiet_ms = to.quiet_ms;
     demux_init(&t.dmx, false);
     marker_parser_init(&t.mp, cfg->agent_max_result, on_result, on_parse_warning, &t);
 
@@ -587,6 +691,7 @@ void turn_run(const turn_request *req, turn_result *res)
             .oom_killed = res->oom_killed,
             .timed_out = res->timed_out,
             .interrupted = t.interrupted,
+            .close = t.close_note,
             .results = t.mp.results,
             .error_results = t.error_results,
             .skipped_blocks = t.mp.skipped,
@@ -615,6 +720,7 @@ void turn_run(const turn_request *req, turn_result *res)
     free(t.phases);
     free(t.runtime);
     free(t.outcome);
+    free(t.close_note);
 }
 
 void turn_result_release(turn_result *res)

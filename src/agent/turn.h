@@ -3,13 +3,28 @@
  * they stream, enforce the timeouts, then read the exit status and OOM kill, remove the
  * container and write the run log.
  *
- * Timeouts follow NanoClaw. The hard timeout is max(agent.timeout, agent.idle_timeout + 30 s)
- * and only a parsed result resets it (never stderr); on expiry the container is stopped with a
- * 1 s grace, then killed. A timeout after a result counts as success, before any as an error.
- * The idle timeout, restarted by each non-null result, writes _close into the IPC input dir.
- * An explicit timeout (nanocell run --timeout) replaces the hard timeout as given and shortens
- * the idle timeout to fit under it. With close_when_idle, _close is written as soon as the agent
- * reports a query complete (a result with a null "result"): what a one-shot command wants.
+ * The hard timeout: with no new result for that long, the container is stopped with a 1 s
+ * grace, then killed, and the turn ends as timed out. Only a parsed result resets it (never
+ * stderr). It is max(agent.timeout, agent.idle_timeout + 30 s), as in NanoClaw, or exactly
+ * turn_request.timeout_ms when that is set (nanocell run --timeout). A timeout after results
+ * counts as success, as in NanoClaw, unless one of them was an error result: an error result
+ * always fails the turn.
+ *
+ * Telling the agent to finish (the _close file in its IPC input dir) is the only way the turn
+ * ends an agent before the hard timeout, and it happens:
+ *   - agent.idle_timeout after the last result with a non-null "result" (NanoClaw's idle
+ *     close); an explicit timeout_ms never brings it forward;
+ *   - with close_when_idle (a one-shot command), as soon as the agent reports a query complete
+ *     (a result with a null "result"), and
+ *   - with close_when_idle and no explicit timeout_ms, once the agent has been quiet for
+ *     agent.quiet_close (0: never) after a result. An explicit timeout is the user's word on how
+ *     long silence may last ("--timeout 60": the whole answer, or a timeout that says so), so
+ *     it turns the quiet close off. Quiet means: no byte on stdout or stderr and no file created,
+ * renamed or removed in ipc/messages or ipc/tasks (that last is checked when the period ends). Any
+ * of these starts the period again, so an agent that is still visibly at work is never told to
+ * finish. This is for agents that only report a query complete after _close, such as NanoClaw v1's
+ * runner, which would otherwise hold a one-shot turn for the idle timeout. Each close is reported
+ * through on_progress and recorded in the run log (why and when).
  *
  * The turn never prints; it reports through callbacks, and its outcome in turn_result. */
 #ifndef NC_AGENT_TURN_H
@@ -67,6 +82,14 @@ typedef struct turn_result {
     char *container_id;
     char *log_path; /* the run log, when it was written */
 } turn_result;
+
+/* The timeouts a request gets (above), in ms; quiet_ms is 0 when the quiet close is off. */
+typedef struct turn_timeouts {
+    uint64_t hard_ms;
+    uint64_t idle_ms;
+    uint64_t quiet_ms;
+} turn_timeouts;
+turn_timeouts turn_compute_timeouts(const turn_request *req);
 
 void turn_run(const turn_request *req, turn_result *res);
 /* The line quoted from the tail of an agent's stderr (tail[0..len), any bytes) when it exits

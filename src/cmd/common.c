@@ -63,20 +63,24 @@ int cmd_parse_switches(int argc, char **argv, const char *usage, const cmd_switc
     return optind == argc ? CMD_OPT_HANDLED : cmd_usage_error(usage);
 }
 
-int cmd_load_config(const char *path, nc_config **ret)
+/* The cores of the helpers below: they log the error and, when ret_msg is not NULL, also
+ * hand its text on. */
+static int load_config(const char *path, nc_config **ret, char **ret_msg)
 {
     _cleanup_error_ nc_error *err = NULL;
     _cleanup_config_ nc_config *c = NULL;
     if (config_load(path, &c, &err) < 0 || config_resolve(c, &err) < 0) {
         log_error("%s", nc_error_msg(err));
+        if (ret_msg)
+            *ret_msg = xstrdup(nc_error_msg(err));
         return EXIT_USAGE;
     }
     *ret = TAKE_PTR(c);
     return 0;
 }
 
-int cmd_open_engine(const nc_config *c, const char *host_flag, bool probe_all,
-                    engine_report *report, engine **ret)
+static int open_engine(const nc_config *c, const char *host_flag, bool probe_all,
+                       engine_report *report, engine **ret, char **ret_msg)
 {
     engine_opts o = {
         .host = host_flag,
@@ -93,6 +97,8 @@ int cmd_open_engine(const nc_config *c, const char *host_flag, bool probe_all,
     _cleanup_error_ nc_error *err = NULL;
     if (engine_open(&o, report, ret, &err) < 0) {
         log_error("%s", nc_error_msg(err));
+        if (ret_msg)
+            *ret_msg = xstrdup(nc_error_msg(err));
         /* A malformed or unsupported address is the user's to fix, wherever it was set: the
          * same exit status as a bad engine.host in the config. */
         for (size_t i = 0; i < report->n; i++)
@@ -104,15 +110,31 @@ int cmd_open_engine(const nc_config *c, const char *host_flag, bool probe_all,
     return 0;
 }
 
-int cmd_connect(const cmd_common *c, nc_config **ret_cfg, engine **ret_e)
+int cmd_load_config(const char *path, nc_config **ret)
+{
+    return load_config(path, ret, NULL);
+}
+
+int cmd_open_engine(const nc_config *c, const char *host_flag, bool probe_all,
+                    engine_report *report, engine **ret)
+{
+    return open_engine(c, host_flag, probe_all, report, ret, NULL);
+}
+
+int cmd_connect_msg(const cmd_common *c, nc_config **ret_cfg, engine **ret_e, char **ret_msg)
 {
     _cleanup_config_ nc_config *cfg = NULL;
-    int rc = cmd_load_config(c->config_path, &cfg);
+    int rc = load_config(c->config_path, &cfg, ret_msg);
     if (rc)
         return rc;
-    rc = cmd_open_engine(cfg, c->host, false, NULL, ret_e);
+    rc = open_engine(cfg, c->host, false, NULL, ret_e, ret_msg);
     if (rc)
         return rc;
     *ret_cfg = TAKE_PTR(cfg);
     return 0;
+}
+
+int cmd_connect(const cmd_common *c, nc_config **ret_cfg, engine **ret_e)
+{
+    return cmd_connect_msg(c, ret_cfg, ret_e, NULL);
 }

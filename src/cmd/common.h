@@ -59,5 +59,8 @@ int cmd_open_engine(const nc_config *c, const char *host_flag, bool probe_all,
 /* cmd_load_config, then cmd_open_engine with --host: what a command that talks to the engine
  * does first. On failure nothing is left allocated. */
 int cmd_connect(const cmd_common *c, nc_config **ret_cfg, engine **ret_e);
+/* cmd_connect that also hands the logged error's text on in *ret_msg (allocated; left alone on
+ * success), for a command that reports errors a second way (run --json). */
+int cmd_connect_msg(const cmd_common *c, nc_config **ret_cfg, engine **ret_e, char **ret_msg);
 
 #endif

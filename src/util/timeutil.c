@@ -28,6 +28,11 @@ uint64_t ms_until(uint64_t deadline)
     return deadline > now ? deadline - now : 0;
 }
 
+uint64_t deadline_after(uint64_t now, uint64_t ms)
+{
+    return ms > UINT64_MAX - now ? UINT64_MAX : now + ms;
+}
+
 void sleep_ms(uint64_t ms)
 {
     struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};

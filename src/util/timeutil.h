@@ -10,6 +10,8 @@ uint64_t mono_ms(void);
 uint64_t wall_ms(void);
 /* Milliseconds left until deadline (a mono_ms() value), 0 once it has passed. */
 uint64_t ms_until(uint64_t deadline);
+/* now + ms, saturating at UINT64_MAX: a deadline that cannot wrap into the past. */
+uint64_t deadline_after(uint64_t now, uint64_t ms);
 /* Sleeps for ms milliseconds, resuming after signals. */
 void sleep_ms(uint64_t ms);
 

@@ -78,14 +78,84 @@ int parse_size(const char *s, uint64_t *ret_bytes, nc_error **err)
     return parse_with_unit(s, "size", size_units, NC_ARRAY_SIZE(size_units), true, ret_bytes, err);
 }
 
+/* "<digits>[.<digits>]" at the start of s: the integer part in *ret_int and the fraction,
+ * trailing zeros dropped, as *ret_frac / 10^*ret_frac_digits; *ret_end points past it. */
+static int parse_decimal(const char *s, uint64_t *ret_int, uint64_t *ret_frac,
+                         unsigned *ret_frac_digits, const char **ret_end, nc_error **err)
+{
+    uint64_t v = 0;
+    const char *p = s;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        v = v * 10 + (uint64_t)(*p - '0');
+        /* Past the cap in any unit: stop before v can overflow. */
+        if (v > DURATION_MAX_MS)
+            return nc_error_set(err, ERANGE, "invalid duration '%s': more than " DURATION_MAX_TEXT,
+                                s);
+    }
+    *ret_int = v;
+    *ret_frac = 0;
+    *ret_frac_digits = 0;
+    *ret_end = p;
+    if (*p != '.')
+        return 0;
+    const char *f = ++p;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    if (p == f)
+        return nc_error_set(err, EINVAL, "invalid duration '%s': expected digits after '.'", s);
+    const char *last = p;
+    while (last > f && last[-1] == '0')
+        last--;
+    /* Every unit is at most 2^7 * 3^2 * 5^5 ms, so a fraction with more than 7 significant
+     * digits is never a whole number of milliseconds: refusing past 9 loses nothing and keeps
+     * the fraction's numerator below 10^9. */
+    if (last - f > 9)
+        return nc_error_set(err, EINVAL, "invalid duration '%s': finer than a millisecond", s);
+    for (const char *q = f; q < last; q++) {
+        *ret_frac = *ret_frac * 10 + (uint64_t)(*q - '0');
+        (*ret_frac_digits)++;
+    }
+    *ret_end = p;
+    return 0;
+}
+
 int parse_duration_ms(const char *s, uint64_t *ret_ms, nc_error **err)
 {
-    if (s && strcmp(s, "0") == 0) {
-        *ret_ms = 0;
-        return 0;
+    if (!s || !*s)
+        return nc_error_set(err, EINVAL, "invalid duration '': empty");
+    if (*s == '-')
+        return nc_error_set(err, EINVAL, "invalid duration '%s': must not be negative", s);
+    if (*s < '0' || *s > '9')
+        return nc_error_set(err, EINVAL, "invalid duration '%s': expected a number", s);
+    uint64_t whole = 0, frac = 0;
+    unsigned frac_digits = 0;
+    const char *p = s;
+    int r = parse_decimal(s, &whole, &frac, &frac_digits, &p, err);
+    if (r < 0)
+        return r;
+    uint64_t factor = 0;
+    if (!*p) {
+        factor = 1000; /* a bare number is seconds */
+    } else {
+        for (size_t i = 0; i < NC_ARRAY_SIZE(duration_units); i++)
+            if (strcmp(p, duration_units[i].name) == 0)
+                factor = duration_units[i].factor;
+        if (!factor)
+            return nc_error_set(err, EINVAL, "invalid duration '%s': unknown unit '%s'", s, p);
     }
-    return parse_with_unit(s, "duration", duration_units, NC_ARRAY_SIZE(duration_units), false,
-                           ret_ms, err);
+    uint64_t den = 1;
+    for (unsigned i = 0; i < frac_digits; i++)
+        den *= 10;
+    /* frac < 10^9 and factor <= 3600000: the product fits. */
+    if (frac * factor % den != 0)
+        return nc_error_set(err, EINVAL, "invalid duration '%s': finer than a millisecond", s);
+    if (whole > DURATION_MAX_MS / factor)
+        return nc_error_set(err, ERANGE, "invalid duration '%s': more than " DURATION_MAX_TEXT, s);
+    uint64_t ms = whole * factor + frac * factor / den;
+    if (ms > DURATION_MAX_MS)
+        return nc_error_set(err, ERANGE, "invalid duration '%s': more than " DURATION_MAX_TEXT, s);
+    *ret_ms = ms;
+    return 0;
 }
 
 /* Formats v in the largest of units[] (ordered largest first) that divides it. */

@@ -1,9 +1,15 @@
 /* Sizes and durations as people write them in configuration ("512m", "30s"), and back.
  *
  * Sizes are binary: k = 1024. Size units are case-insensitive: b, k/kb/kib, m/mb/mib, g/gb/gib,
- * t/tb/tib; a plain number is bytes. Durations need a lowercase unit: ms, s, m, h ("0" alone is
- * also accepted). Both take decimal digits only: no sign, no fraction, no spaces. Every failure
- * is an error that quotes the input. */
+ * t/tb/tib; a plain number is bytes. Sizes take decimal digits only: no sign, no fraction, no
+ * spaces.
+ *
+ * Durations are a decimal number with an optional fraction and a lowercase unit: ms, s, m, h;
+ * a bare number is seconds ("5", "0.5"), as on the command line. The value must be a whole
+ * number of milliseconds ("1.5ms" is refused) and at most DURATION_MAX_MS (30 days), so that
+ * no caller has to fear overflow when it adds one to a clock. No sign, no spaces.
+ *
+ * Every failure is an error that quotes the input. */
 #ifndef NC_UTIL_UNITS_H
 #define NC_UTIL_UNITS_H
 
@@ -14,7 +20,12 @@
 /* "512m" -> 536870912. Overflow is ERANGE; everything else wrong is EINVAL, e.g.
  * "invalid size '12x': unknown unit 'x'". */
 int parse_size(const char *s, uint64_t *ret_bytes, nc_error **err);
-/* "30s" -> 30000. Overflow is ERANGE; a missing or unknown unit is EINVAL. */
+/* The longest duration parse_duration_ms accepts: 30 days. */
+#define DURATION_MAX_MS (UINT64_C(30) * 24 * 60 * 60 * 1000)
+#define DURATION_MAX_TEXT "30 days"
+
+/* "30s" -> 30000, "0.5" -> 500. More than DURATION_MAX_MS is ERANGE; everything else wrong
+ * (an unknown unit, a fraction finer than a millisecond) is EINVAL. */
 int parse_duration_ms(const char *s, uint64_t *ret_ms, nc_error **err);
 /* The largest unit that represents the value exactly: "64m", "1g", "100b", "0b"; and "30s",
  * "500ms", "5m", "2h", "0s". The result is allocated and parses back to the same value. */

@@ -1,8 +1,10 @@
 #!/bin/bash
 # nanocell run against a real engine (NANOCELL_TEST_SOCKET, NANOCELL_TEST_ENGINE), with the
 # reference agent in scripted mode: plain and multi-result turns, stderr floods that must not
-# hold the timeout off, hard timeouts with and without output, the idle close, the output caps,
-# OOM, non-zero exits, a container killed from outside, SIGTERM, and a kill -9 reaped later.
+# hold the timeout off, hard timeouts with and without output, error results before a
+# timeout, --timeout that cuts nothing short, the idle and quiet closes, the output caps, OOM,
+# non-zero exits, a container killed from outside, SIGTERM, SIGHUP, a closed stdout, the
+# session line and --json errors, and a kill -9 reaped later.
 . "$(dirname "$0")/lib.sh"
 sock=$NANOCELL_TEST_SOCKET
 [ "$NANOCELL_TEST_ENGINE" = rootless-podman ] && { echo "1..0 # SKIP rootless Podman refuses turns by default"; exit 0; }
@@ -14,6 +16,7 @@ base() {
 	printf '[install]\nid = "%s"\ndata_dir = "%s/data"\n[engine]\nhost = "unix://%s"\n' \
 		"$install" "$TMP" "$sock"
 	printf '[agent]\nidle_timeout = "%s"\nmax_output_size = "%s"\n' "${IDLE:-30m}" "${CAP:-10m}"
+	[ -n "${QUIET:-}" ] && printf 'quiet_close = "%s"\n' "$QUIET"
 	printf '[sandbox]\nmemory = "%s"\n' "${MEM:-512m}"
 	[ "$NANOCELL_TEST_ENGINE" = podman ] && printf 'allow_unenforced = ["cgroupns"]\n'
 	true
@@ -58,6 +61,17 @@ expect_rc "several results exit 0" 0
 run "$NC" run -q --json -- "emit 2"
 expect_match "--json prints one object per result" "$OUT" '^\{"status":"success","result":"result 1 of 2","newSessionId":"[^"]+"\}$'
 [ "$(echo "$OUT" | wc -l)" -eq 3 ] && ok "--json includes the session update" || not_ok "--json includes the session update" "$OUT"
+expect_no_match "--json prints no session line" "$ERR" "session:"
+
+# --- the session id, for --session without --json ---
+run "$NC" run -- "echo remember me"
+expect_match "plain mode ends with the session id on stderr" "$(echo "$ERR" | tail -n 1)" '^nanocell: session: [0-9a-f-]{36}$'
+expect_no_match "the session id is not on stdout" "$OUT" "session"
+sid=$(printf '%s\n' "$ERR" | sed -n 's/^nanocell: session: //p')
+run "$NC" run -q --json --session "$sid" -- "echo again"
+expect_match "the printed id continues the session" "$OUT" "\"newSessionId\":\"$sid\""
+run "$NC" run -q -- "echo quiet"
+expect_no_match "--quiet prints no session line" "$ERR" "session"
 
 # --- errors and exits ---
 run "$NC" run -q -- "exit 7"
@@ -66,20 +80,44 @@ expect_match "the exit status is reported" "$ERR" "the agent exited with status 
 run "$NC" run -q -- "fail the tool broke"
 expect_rc "an error result is an agent error" 1
 expect_match "the error result is shown" "$ERR" "agent error: the tool broke"
+run "$NC" run -q --json -- "exit 7"
+expect_rc "--json: an agent exiting non-zero still exits 1" 1
+expect_match "--json: the failure is the last line, as an object" "$(echo "$OUT" | tail -n 1)" '^\{"type":"error","error":"the agent exited with status 7[^"]*","exit":1\}$'
+run "$NC" run -q --json -- "emit 1"
+expect_no_match "--json: no error object after a success" "$OUT" '"type"'
 
 # --- timeouts ---
 start=$(date +%s)
 run "$NC" run -q --timeout 3 -- "sleep 60"
 took=$(( $(date +%s) - start ))
 expect_rc "a timeout with no result is an agent error" 1
-expect_match "the timeout is reported" "$ERR" "timed out after 3 s with no result"
+expect_match "the timeout is reported" "$ERR" "timed out after 3s with no result"
 [ "$took" -lt 20 ] && ok "--timeout 3 returns within seconds ($took s)" || not_ok "--timeout 3 returns within seconds" "took $took s"
 run "$NC" run -q --timeout 3 -- "echo early ; sleep 60"
 expect_rc "a timeout after a result counts as success" 0
 expect_match "the early result was printed" "$OUT" "^early$"
+expect_match "the timeout says so" "$ERR" "no result for 3s: stopping the container \(the turn ends as timed out\)"
+expect_match "the run log records the timeout" "$(cat "$(latest_log)")" "timed_out: yes"
+run "$NC" run -q --timeout 0.5 -- "sleep 60"
+expect_rc "--timeout 0.5 (a fraction of a second) times out" 1
+expect_match "and says after how long" "$ERR" "timed out after 500ms with no result"
+# An error result fails the turn, even when a timeout follows it.
+run "$NC" run -q --timeout 3 -- "fail it broke ; hold"
+expect_rc "an error result, then a timeout, is an agent error" 1
+expect_match "the error result is shown before the timeout" "$ERR" "agent error: it broke"
+expect_match "both are reported" "$ERR" "reported 1 error result, then timed out \(no result for 3s\)"
+expect_match "the run log records it" "$(cat "$(latest_log)")" "outcome: timed out after error results"
+# --timeout S closes nothing early: a turn still at work runs until S pass with no result.
+run "$NC" run -q --json --timeout 8 -- "echo first ; sleep 5 ; echo second"
+expect_rc "--timeout 8 with a 5 s pause between results succeeds" 0
+expect_match "the first result arrived" "$OUT" '"result":"first"'
+expect_match "the second result arrived too" "$OUT" '"result":"second"'
+log=$(cat "$(latest_log)")
+expect_match "the run log: no timeout" "$log" "timed_out: no"
+expect_match "the run log: closed only when the query completed" "$log" "close: the query is complete"
 run "$NC" run -q --timeout 3 -- "stderr 200000 ; sleep 1 ; stderr 200000 ; sleep 1 ; stderr 200000 ; sleep 1 ; stderr 200000 ; sleep 1 ; stderr 200000 ; sleep 60"
 expect_rc "stderr does not hold the timeout off" 1
-expect_match "the flood timed out like silence" "$ERR" "timed out after 3 s with no result"
+expect_match "the flood timed out like silence" "$ERR" "timed out after 3s with no result"
 [ "$(count_ours)" -eq 0 ] && ok "no container is left after timeouts" || not_ok "no container is left after timeouts"
 
 # --- the idle close ---
@@ -89,6 +127,47 @@ run "$NC" run -q -- "echo waiting ; hold"
 took=$(( $(date +%s) - start ))
 expect_rc "the idle close ends a waiting agent cleanly" 0
 [ "$took" -ge 2 ] && [ "$took" -lt 25 ] && ok "it came after the idle timeout ($took s)" || not_ok "it came after the idle timeout" "took $took s"
+
+# --- the quiet close (agent.quiet_close), for one-shot runs ---
+# An agent like NanoClaw's runner: a result, then it waits for _close without reporting the
+# query complete. run returns soon after the answer instead of after the idle timeout.
+QUIET=2s base >"$NANOCELL_CONFIG"
+run timeout 120 "$NC" run -- "echo the answer ; hold"
+expect_rc "a result then a silent wait ends cleanly" 0
+expect_match "the answer was printed" "$OUT" "^the answer$"
+expect_match "the close is shown" "$ERR" "telling the agent to finish \(_close\): no output and no IPC activity for 2s after a result \(agent.quiet_close\)"
+expect_match "the run log says why it closed" "$(cat "$(latest_log)")" "close: no output and no IPC activity for 2s after a result \(agent.quiet_close\), [0-9]+ ms into the turn"
+# --timeout says how long silence may last: a silent pause longer than the quiet period, within
+# the timeout, is not cut (the issue's "--timeout 60 ... sleep 35" case, scaled down).
+run "$NC" run -q --json --timeout 8 -- "echo first ; sleep 4 ; echo second"
+expect_rc "--timeout turns the quiet close off" 0
+expect_match "the result after the silent pause arrived" "$OUT" '"result":"second"'
+# An agent that keeps writing stderr after a result, for longer than the quiet period, before
+# its next result, is at work: it is not told to finish.
+busy="echo first"
+for _ in 1 2 3 4 5 6 7 8 9 10; do busy="$busy ; stderr 2000 ; sleep 0.5"; done
+run "$NC" run -q --json -- "$busy ; echo second"
+expect_rc "stderr after a result keeps the turn open" 0
+expect_match "the result after the stderr arrived" "$OUT" '"result":"second"'
+expect_match "the run log: closed only when the query completed" "$(cat "$(latest_log)")" "close: the query is complete"
+# Files the agent writes into ipc/messages (here, written for it) keep the turn open too: the
+# turn ends after the last of them, not while they still come.
+ipcdir="$TMP/data/groups/default/ipc/messages"
+"$NC" run -q -- "echo first ; hold" >"$TMP/oq" 2>"$TMP/eq" &
+pid=$!
+for _ in $(seq 1 100); do grep -q first "$TMP/oq" 2>/dev/null && break; sleep 0.2; done
+for i in 1 2 3 4 5 6 7 8 9 10; do
+	echo '{}' >"$ipcdir/.host-test-$i.tmp" && mv "$ipcdir/.host-test-$i.tmp" "$ipcdir/host-test-$i.json"
+	sleep 0.5
+done
+wait $pid
+rc=$?
+[ $rc -eq 0 ] && ok "IPC activity after a result: the turn ends cleanly" || not_ok "IPC activity: exit $rc" "$(cat "$TMP/eq")"
+log=$(latest_log)
+[ "$log" -nt "$ipcdir/host-test-10.json" ] && ok "the turn ended after the last IPC file" || not_ok "the turn ended after the last IPC file" "$(ls -l --time-style=full-iso "$log" "$ipcdir")"
+expect_match "and then closed for quiet" "$(cat "$log")" "close: no output and no IPC activity"
+rm -f "$ipcdir"/host-test-*.json
+base >"$NANOCELL_CONFIG"
 
 # --- output caps ---
 CAP=1m base >"$NANOCELL_CONFIG"
@@ -141,6 +220,31 @@ else
 	not_ok "the container appeared before SIGTERM"
 	kill $pid
 fi
+
+# --- SIGHUP (the terminal closed): like SIGTERM ---
+"$NC" run -- "sleep 60" >"$TMP/o5" 2>"$TMP/e5" &
+pid=$!
+if wait_verified "$TMP/e5"; then
+	kill -HUP $pid
+	wait $pid
+	rc=$?
+	[ $rc -eq 129 ] && ok "SIGHUP ends nanocell run with 129" || not_ok "SIGHUP: exit $rc" "$(cat "$TMP/e5")"
+	expect_match "SIGHUP is named" "$(cat "$TMP/e5")" "interrupted by SIGHUP: the container was stopped and removed"
+	[ "$(count_ours)" -eq 0 ] && ok "SIGHUP leaves no container" || not_ok "SIGHUP leaves no container" "$(ours)"
+	run "$NC" ps
+	expect_no_match "nanocell ps lists none after SIGHUP" "$OUT" "main"
+else
+	not_ok "the container appeared before SIGHUP"
+	kill $pid
+fi
+
+# --- stdout closed under a turn (| head -1): stopped like a signal, not left running ---
+"$NC" run -- "echo one ; sleep 2 ; echo two ; sleep 60" 2>"$TMP/e6" | head -n 1 >"$TMP/o6"
+rc=${PIPESTATUS[0]}
+[ $rc -eq 141 ] && ok "a closed stdout ends nanocell run with 141" || not_ok "closed stdout: exit $rc" "$(cat "$TMP/e6")"
+[ "$(cat "$TMP/o6")" = one ] && ok "the reader got the first result" || not_ok "the reader got the first result" "$(cat "$TMP/o6")"
+expect_match "the closed stdout is reported" "$(cat "$TMP/e6")" "stdout was closed: the container was stopped and removed"
+[ "$(count_ours)" -eq 0 ] && ok "a closed stdout leaves no container" || not_ok "a closed stdout leaves no container" "$(ours)"
 
 # --- kill -9 of nanocell: the next start reaps the orphan ---
 "$NC" run -- "sleep 60" >/dev/null 2>"$TMP/e3" &

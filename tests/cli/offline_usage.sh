@@ -106,4 +106,48 @@ printf '[install]\ndata_dir = "%s/data"\n[agent]\npull = "always"\n' "$TMP" >"$N
 run "$NC" doctor
 expect_rc "agent.pull takes only never or missing" 2
 expect_match "and says so" "$ERR" "key 'agent.pull': 'always' must be \"never\" or \"missing\""
+
+# --- run: durations are range-checked in every form, before any engine is contacted ---
+printf '[install]\ndata_dir = "%s/data"\n[engine]\nhost = "unix://%s/no-engine.sock"\n' "$TMP" "$TMP" >"$NANOCELL_CONFIG"
+for t in 18446744073709551615ms 2592001 2592000.5 721h 43201m 99999999999999999999; do
+	run "$NC" run --timeout "$t" -- "echo x"
+	expect_rc "--timeout $t is refused as a usage error" 2
+	expect_match "--timeout $t: the maximum is named" "$ERR" "more than 30 days"
+done
+for t in 0 0ms -5 5x 1.5ms abc; do
+	run "$NC" run --timeout "$t" -- "echo x"
+	expect_rc "--timeout '$t' is refused as a usage error" 2
+done
+for t in 5 0.5 2m 1h 500ms 720h; do
+	run "$NC" run --timeout "$t" -- "echo x"
+	expect_rc "--timeout $t is accepted (then no engine: 3)" 3
+done
+# The config file: a bare number is seconds, as on the command line, and huge values fail.
+for v in '"60"' 60 '"0.5m"' '"1h"'; do
+	printf '[install]\ndata_dir = "%s/data"\n[engine]\nhost = "unix://%s/no-engine.sock"\n[agent]\ntimeout = %s\n' "$TMP" "$TMP" "$v" >"$NANOCELL_CONFIG"
+	run "$NC" run -- "echo x"
+	expect_rc "agent.timeout = $v is accepted (then no engine: 3)" 3
+done
+for v in '"18446744073709551615ms"' 18446744073709551 '"2592001"'; do
+	printf '[install]\ndata_dir = "%s/data"\n[agent]\ntimeout = %s\n' "$TMP" "$v" >"$NANOCELL_CONFIG"
+	run "$NC" run -- "echo x"
+	expect_rc "agent.timeout = $v is a configuration error" 2
+	expect_match "agent.timeout = $v: the limit is named" "$ERR" "more than 30 days"
+done
+
+# --- run --json: every failure is also a JSON object on stdout ---
+printf '[install]\ndata_dir = "%s/data"\n[engine]\nhost = "unix://%s/no-engine.sock"\n' "$TMP" "$TMP" >"$NANOCELL_CONFIG"
+run "$NC" run --json --timeout 5x -- "echo x"
+expect_rc "--json: a usage error still exits 2" 2
+expect_match "--json: the usage error is a JSON object" "$OUT" '^\{"type":"error","error":"--timeout: invalid duration .5x.: unknown unit .x.; expected seconds.*","exit":2\}$'
+run "$NC" run --bogus --json -- "echo x"
+expect_rc "--json after a bad option: exit 2" 2
+expect_match "--json after a bad option: a JSON object" "$OUT" '^\{"type":"error","error":"invalid command line: see nanocell run --help","exit":2\}$'
+run "$NC" run --json -- "echo x"
+expect_rc "--json without an engine: exit 3" 3
+expect_match "--json without an engine: a JSON object" "$OUT" '^\{"type":"error","error":"[^"]*no-engine.sock[^"]*","exit":3\}$'
+run "$NC" run --json
+expect_match "--json without a prompt: a JSON object" "$OUT" '^\{"type":"error","error":"no prompt: [^"]*","exit":2\}$'
+run "$NC" run -- "echo x"
+expect_no_match "without --json, stdout stays empty on failure" "$OUT" "."
 done_testing

@@ -170,11 +170,9 @@ static void test_errors(void **state)
     parse_fails("[typo]\n", "t.toml:1:1: key 'typo': unknown table");
     parse_fails("[sandbox.nested]\n", "t.toml:1:1: key 'sandbox.nested': unknown table");
     parse_fails("engin.host = \"\"\n", "t.toml:1:1: key 'engin': unknown table");
-    parse_fails("[engine]\nrequest_timeout = 30\n",
-                "t.toml:2:19: key 'engine.request_timeout': expected a duration with a unit, "
-                "such as \"30s\"");
-    parse_fails("[engine]\nrequest_timeout = \"30\"\n",
-                "t.toml:2:19: key 'engine.request_timeout': invalid duration '30': missing unit");
+    parse_fails("[engine]\nrequest_timeout = true\n",
+                "t.toml:2:19: key 'engine.request_timeout': expected a duration such as \"30s\", "
+                "\"5m\" or 60 (seconds)");
     parse_fails("[engine]\nrequest_timeout = \"2d\"\n",
                 "t.toml:2:19: key 'engine.request_timeout': invalid duration '2d': unknown unit "
                 "'d'");
@@ -263,6 +261,43 @@ static void test_agent_dirs(void **state)
                 "it");
 }
 
+/* Durations from the file: the forms the command line takes (a bare number is seconds, as a
+ * string or an integer), and a range check on every one, so a huge value never wraps. */
+static void test_durations(void **state)
+{
+    (void)state;
+    _cleanup_config_ nc_config *c =
+        parse_ok("[agent]\ntimeout = \"60\"\nidle_timeout = 90\n[engine]\nrequest_timeout = "
+                 "\"0.5\"\nconnect_timeout = \"1.5s\"\n");
+    assert_int_equal(c->agent_timeout_ms, 60000);
+    assert_int_equal(c->agent_idle_timeout_ms, 90000);
+    assert_int_equal(c->engine_request_timeout_ms, 500);
+    assert_int_equal(c->engine_connect_timeout_ms, 1500);
+    _cleanup_config_ nc_config *d = parse_ok("[agent]\ntimeout = \"2m\"\nidle_timeout = \"1h\"\n");
+    assert_int_equal(d->agent_timeout_ms, 120000);
+    assert_int_equal(d->agent_idle_timeout_ms, 3600000);
+
+    parse_fails("[agent]\ntimeout = \"18446744073709551615ms\"\n",
+                "t.toml:2:11: key 'agent.timeout': invalid duration '18446744073709551615ms': "
+                "more than 30 days");
+    parse_fails("[agent]\ntimeout = 18446744073709551\n",
+                "t.toml:2:11: key 'agent.timeout': 18446744073709551 seconds is more than 30 days");
+    parse_fails("[agent]\ntimeout = 2592001\n",
+                "t.toml:2:11: key 'agent.timeout': 2592001 seconds is more than 30 days");
+    parse_fails("[agent]\nidle_timeout = -5\n",
+                "t.toml:2:16: key 'agent.idle_timeout': a duration must not be negative");
+    parse_fails("[agent]\ntimeout = \"200h\"\n",
+                "t.toml:2:11: key 'agent.timeout': must be between 1s and 168h");
+    parse_fails("[agent]\ntimeout = 0\n",
+                "t.toml:2:11: key 'agent.timeout': must be between 1s and 168h");
+    parse_fails("[engine]\nconnect_timeout = \"0.0001\"\n",
+                "t.toml:2:19: key 'engine.connect_timeout': invalid duration '0.0001': finer "
+                "than a millisecond");
+    parse_fails("[engine]\nrequest_timeout = \"2d\"\n",
+                "t.toml:2:19: key 'engine.request_timeout': invalid duration '2d': unknown unit "
+                "'d'");
+}
+
 static void test_group_names(void **state)
 {
     (void)state;
@@ -327,10 +362,15 @@ static void test_search_order_and_install_id(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),        cmocka_unit_test(test_example_is_the_defaults),
-        cmocka_unit_test(test_values),          cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_agent_dirs),      cmocka_unit_test(test_group_names),
-        cmocka_unit_test(test_group_overrides), cmocka_unit_test(test_search_order_and_install_id),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_example_is_the_defaults),
+        cmocka_unit_test(test_values),
+        cmocka_unit_test(test_durations),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_agent_dirs),
+        cmocka_unit_test(test_group_names),
+        cmocka_unit_test(test_group_overrides),
+        cmocka_unit_test(test_search_order_and_install_id),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

@@ -1,5 +1,6 @@
-/* src/agent/turn.c: the stderr line quoted when an agent exits non-zero, and, against the fake
- * engine, the mounts and environment of the container a turn asks for. */
+/* src/agent/turn.c: the timeouts a request gets, the stderr line quoted when an agent exits
+ * non-zero, and, against the fake engine, the mounts and environment of the container a turn
+ * asks for. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -14,7 +15,60 @@
 #include "sandbox/verify.h"
 #include "support/fake_engine.h"
 #include "util/json.h"
+#include "util/timeutil.h"
+#include "util/units.h"
 #include "util/xalloc.h"
+
+static turn_timeouts timeouts_for(const nc_config *cfg, uint64_t timeout_ms, bool one_shot)
+{
+    turn_request req = {.cfg = cfg, .timeout_ms = timeout_ms, .close_when_idle = one_shot};
+    return turn_compute_timeouts(&req);
+}
+
+/* NanoClaw's rule without --timeout: the hard timeout leaves the idle close 30 s to act. */
+static void test_configured_timeouts(void **state)
+{
+    (void)state;
+    _cleanup_config_ nc_config *cfg = config_defaults();
+    turn_timeouts to = timeouts_for(cfg, 0, false);
+    assert_int_equal(to.hard_ms, 1830000);
+    assert_int_equal(to.idle_ms, 1800000);
+    assert_int_equal(to.quiet_ms, 0); /* the quiet close is for one-shot turns only */
+    to = timeouts_for(cfg, 0, true);
+    assert_int_equal(to.quiet_ms, 10000);
+    cfg->agent_timeout_ms = 3600000;
+    assert_int_equal(timeouts_for(cfg, 0, true).hard_ms, 3600000);
+    /* Whatever the values, the sum saturates instead of wrapping to a deadline in the past. */
+    cfg->agent_idle_timeout_ms = UINT64_MAX - 1;
+    assert_true(timeouts_for(cfg, 0, true).hard_ms == UINT64_MAX);
+    assert_true(deadline_after(UINT64_MAX - 5, 10) == UINT64_MAX);
+    assert_true(deadline_after(1000, DURATION_MAX_MS) == 1000 + DURATION_MAX_MS);
+}
+
+/* --timeout S is the hard timeout as given, and nothing brings the idle close forward: a turn
+ * still at work runs until it ends or S pass with no result. */
+static void test_explicit_timeout(void **state)
+{
+    (void)state;
+    _cleanup_config_ nc_config *cfg = config_defaults();
+    turn_timeouts to = timeouts_for(cfg, 60000, true);
+    assert_int_equal(to.hard_ms, 60000);
+    assert_int_equal(to.idle_ms, 1800000);
+    /* "--timeout 60" says how long silence may last: no quiet close cuts the turn earlier. */
+    assert_int_equal(to.quiet_ms, 0);
+    to = timeouts_for(cfg, 5000, true);
+    assert_int_equal(to.hard_ms, 5000);
+    assert_int_equal(to.idle_ms, 1800000);
+    to = timeouts_for(cfg, DURATION_MAX_MS, true);
+    assert_true(to.hard_ms == DURATION_MAX_MS);
+    /* A configured idle close shorter than the timeout is the user's own choice, kept. */
+    cfg->agent_idle_timeout_ms = 2000;
+    cfg->agent_quiet_close_ms = 0;
+    to = timeouts_for(cfg, 60000, true);
+    assert_int_equal(to.hard_ms, 60000);
+    assert_int_equal(to.idle_ms, 2000);
+    assert_int_equal(to.quiet_ms, 0);
+}
 
 /* tail is given with its length, so it may hold NUL bytes. want NULL: no line to quote. */
 static void expect_line(const char *tail, size_t len, const char *want)
@@ -367,6 +421,8 @@ static void test_payload_chat_jid(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_configured_timeouts),
+        cmocka_unit_test(test_explicit_timeout),
         cmocka_unit_test(test_last_line),
         cmocka_unit_test(test_controls_replaced),
         cmocka_unit_test_setup_teardown(test_mounts_non_main, setup_data, teardown_data),

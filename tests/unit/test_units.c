@@ -128,9 +128,25 @@ static void test_parse_duration(void **state)
         {"5m", 300000},
         {"2h", 7200000},
         {"90m", 5400000},
-        {"18446744073709551615ms", UINT64_MAX},
-        {"18446744073709551s", UINT64_C(18446744073709551000)},
-        {"5124095576030h", UINT64_C(5124095576030) * 3600000},
+        /* A bare number is seconds, as --timeout takes it, with or without a fraction. */
+        {"5", 5000},
+        {"60", 60000},
+        {"00", 0},
+        {"0.5", 500},
+        {"0.001", 1},
+        {"1.25", 1250},
+        {"1.5s", 1500},
+        {"1.5m", 90000},
+        {"0.5h", 1800000},
+        {"2.000000000000", 2000},
+        {"0.0001h", 360},
+        /* The cap, in every form. */
+        {"720h", UINT64_C(2592000000)},
+        {"43200m", UINT64_C(2592000000)},
+        {"2592000", UINT64_C(2592000000)},
+        {"2592000s", UINT64_C(2592000000)},
+        {"2592000000ms", UINT64_C(2592000000)},
+        {"2591999.999", UINT64_C(2591999999)},
     };
     check_ok(parse_duration_ms, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -140,19 +156,35 @@ static void test_parse_duration_errors(void **state)
     (void)state;
     static const bad_case cases[] = {
         {"", EINVAL, "invalid duration '': empty"},
-        {"10", EINVAL, "invalid duration '10': missing unit"},
-        {"00", EINVAL, "invalid duration '00': missing unit"},
         {"5d", EINVAL, "invalid duration '5d': unknown unit 'd'"},
         {"5S", EINVAL, "invalid duration '5S': unknown unit 'S'"},
         {"5sec", EINVAL, "invalid duration '5sec': unknown unit 'sec'"},
         {"5 s", EINVAL, "invalid duration '5 s': unknown unit ' s'"},
         {"-5s", EINVAL, "invalid duration '-5s': must not be negative"},
+        {"-1", EINVAL, "invalid duration '-1': must not be negative"},
         {"s", EINVAL, "invalid duration 's': expected a number"},
-        {"1.5s", EINVAL, "invalid duration '1.5s': fractions are not allowed"},
-        {"18446744073709552s", ERANGE, "invalid duration '18446744073709552s': out of range"},
-        {"5124095576031h", ERANGE, "invalid duration '5124095576031h': out of range"},
+        {".5", EINVAL, "invalid duration '.5': expected a number"},
+        {"5.", EINVAL, "invalid duration '5.': expected digits after '.'"},
+        {"5.s", EINVAL, "invalid duration '5.s': expected digits after '.'"},
+        {"1,5s", EINVAL, "invalid duration '1,5s': unknown unit ',5s'"},
+        {"1.5ms", EINVAL, "invalid duration '1.5ms': finer than a millisecond"},
+        {"0.0005", EINVAL, "invalid duration '0.0005': finer than a millisecond"},
+        {"0.0000000001h", EINVAL, "invalid duration '0.0000000001h': finer than a millisecond"},
+        {"0.1234567891s", EINVAL, "invalid duration '0.1234567891s': finer than a millisecond"},
+        /* Past the cap, in every form, however far: never a wrapped value. */
+        {"721h", ERANGE, "invalid duration '721h': more than 30 days"},
+        {"720.001h", ERANGE, "invalid duration '720.001h': more than 30 days"},
+        {"2592000.001", ERANGE, "invalid duration '2592000.001': more than 30 days"},
+        {"2592001", ERANGE, "invalid duration '2592001': more than 30 days"},
+        {"2592000001ms", ERANGE, "invalid duration '2592000001ms': more than 30 days"},
+        {"18446744073709551615ms", ERANGE,
+         "invalid duration '18446744073709551615ms': more than 30 days"},
         {"18446744073709551616ms", ERANGE,
-         "invalid duration '18446744073709551616ms': out of range"},
+         "invalid duration '18446744073709551616ms': more than 30 days"},
+        {"18446744073709552s", ERANGE, "invalid duration '18446744073709552s': more than 30 days"},
+        {"5124095576031h", ERANGE, "invalid duration '5124095576031h': more than 30 days"},
+        {"99999999999999999999999999999", ERANGE,
+         "invalid duration '99999999999999999999999999999': more than 30 days"},
     };
     check_bad(parse_duration_ms, cases, sizeof(cases) / sizeof(cases[0]));
 }
@@ -197,7 +229,8 @@ static void test_format_duration(void **state)
     check_format(format_duration_ms, parse_duration_ms, 300000, "5m");
     check_format(format_duration_ms, parse_duration_ms, 5400000, "90m");
     check_format(format_duration_ms, parse_duration_ms, 7200000, "2h");
-    check_format(format_duration_ms, parse_duration_ms, UINT64_MAX, "18446744073709551615ms");
+    check_format(format_duration_ms, parse_duration_ms, DURATION_MAX_MS, "720h");
+    check_format(format_duration_ms, parse_duration_ms, DURATION_MAX_MS - 1, "2591999999ms");
 }
 
 static void expect_human(uint64_t v, const char *want)

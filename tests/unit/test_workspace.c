@@ -278,9 +278,15 @@ static void test_runlog(void **state)
         if (!strstr(text.buf, want[i]))
             fail_msg("run log lacks '%s':\n%s", want[i], text.buf);
     strbuf_release(&text);
-    /* The same name again is refused (O_EXCL): a log is never overwritten. */
-    assert_true(runlog_write(w.logs, &r, NULL, &err) < 0);
-    nc_error_free(err);
+    /* The same run again gets a file of its own (O_EXCL): a log is never overwritten, and
+     * never skipped. */
+    char *again = NULL;
+    if (runlog_write(w.logs, &r, &again, &err) < 0)
+        fail_msg("%s", nc_error_msg(err));
+    assert_string_not_equal(again, path);
+    struct stat st2 = stat_of(again, "");
+    assert_true(st2.st_ino != st.st_ino);
+    free(again);
     free(path);
     workspace_release(&w);
 }
