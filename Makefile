@@ -2,7 +2,7 @@
 # root), starts the engines and runs every test; see README.md for the other targets.
 
 CC ?= cc
-PKGS := libcurl yajl libseccomp libcap
+PKGS := libcurl yajl libseccomp libcap sqlite3 libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
