@@ -280,7 +280,7 @@ static int event_loop(struct turn *t, nc_error **err)
     return 0;
 }
 
-static char *make_run_id(void)
+char *turn_make_run_id(void)
 {
     uint16_t rnd = 0;
     (void)getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK);
@@ -491,7 +491,7 @@ static void run_body(struct turn *t, turn_result *res, const char *image, const 
                       .session_id = req->session_id,
                       .group_folder = req->group,
                       .chat_jid = "cli",
-                      .is_main = g && g->main,
+                      .is_main = req->is_main ? *req->is_main : g && g->main,
                       .assistant_name = cfg->agent_assistant_name};
     if (protocol_input_json(&in, &t->payload, &err) < 0) {
         fail(res, TURN_CONFIG, err, "the prompt");
@@ -510,7 +510,8 @@ static void run_body(struct turn *t, turn_result *res, const char *image, const 
                             .run_id = run_id,
                             .owner = owner,
                             .own = own,
-                            .nown = NC_ARRAY_SIZE(own)};
+                            .nown = NC_ARRAY_SIZE(own),
+                            .is_main = req->is_main};
     if (sandbox_prepare(&sreq, &t->prep, &err) < 0) {
         fail(res, err->code == EPERM ? TURN_SANDBOX : TURN_CONFIG, err, NULL);
         return;
@@ -565,7 +566,7 @@ void turn_run(const turn_request *req, turn_result *res)
     struct turn t = {.req = req, .e = req->e, .max_output = cfg->agent_max_output};
     uint64_t started = wall_ms(), t0 = mono_ms();
     const char *image = req->image ? req->image : cfg->agent_image;
-    _cleanup_free_ char *run_id = make_run_id();
+    _cleanup_free_ char *run_id = req->run_id ? xstrdup(req->run_id) : turn_make_run_id();
     _cleanup_free_ char *name = xasprintf("nanocell-%s-%s", req->group, run_id);
     _cleanup_free_ char *engine_desc =
         xasprintf("%s %s (API 1.%d) at %s", engine_kind_name(req->e->kind), req->e->version,

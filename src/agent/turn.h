@@ -42,6 +42,8 @@ typedef struct turn_request {
     uint64_t timeout_ms;    /* 0: the configured timeouts; else this turn's hard timeout */
     bool close_when_idle;
     int cancel_fd; /* becomes readable when the turn must stop (a signal); -1 for none */
+    const char *run_id;   /* NULL: turn_make_run_id() */
+    const bool *is_main;  /* NULL: the group's [[group]] entry says (the daemon's store says) */
     turn_callbacks cb;
 } turn_request;
 
@@ -68,6 +70,8 @@ typedef struct turn_result {
 } turn_result;
 
 void turn_run(const turn_request *req, turn_result *res);
+/* A new run id: the UTC time and 16 random bits ("20261123T101500-3fa2"). Allocated. */
+char *turn_make_run_id(void);
 /* The line quoted from the tail of an agent's stderr (tail[0..len), any bytes) when it exits
  * non-zero: the last line that is not blank, without surrounding whitespace. Control characters,
  * DEL, C1 controls and bytes that are not valid UTF-8 each become '?', so the agent cannot

@@ -171,7 +171,7 @@ int sandbox_prepare(const sandbox_request *req, sandbox_prepared **ret, nc_error
         add_mount(p, &n, req->own[i].source, req->own[i].target, req->own[i].read_only, st.st_dev,
                   st.st_ino);
     }
-    r = prepare_extra_mounts(p, req, s, g && g->main, &n, err);
+    r = prepare_extra_mounts(p, req, s, req->is_main ? *req->is_main : g && g->main, &n, err);
     if (r < 0)
         return r;
     p->spec = (sandbox_spec){
