@@ -19,6 +19,7 @@ static const struct command commands[] = {
     {"doctor", cmd_doctor, "check the configuration and the engine, and report problems"},
     {"ps", cmd_ps, "list the containers this install owns"},
     {"gc", cmd_gc, "remove this install's orphaned containers"},
+    {"serve", cmd_serve, "run the daemon: store, queue and the local API"},
     {"policy", cmd_policy, "validate seccomp profiles and mount allowlists ('policy check')"},
     {NULL, NULL, NULL},
 };

@@ -7,5 +7,6 @@ int cmd_doctor(int argc, char **argv);
 int cmd_ps(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif
