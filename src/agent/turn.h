@@ -41,9 +41,9 @@ typedef struct turn_request {
     const char *image;      /* NULL: agent.image */
     uint64_t timeout_ms;    /* 0: the configured timeouts; else this turn's hard timeout */
     bool close_when_idle;
-    int cancel_fd; /* becomes readable when the turn must stop (a signal); -1 for none */
-    const char *run_id;   /* NULL: turn_make_run_id() */
-    const bool *is_main;  /* NULL: the group's [[group]] entry says (the daemon's store says) */
+    int cancel_fd;       /* becomes readable when the turn must stop (a signal); -1 for none */
+    const char *run_id;  /* NULL: turn_make_run_id() */
+    const bool *is_main; /* NULL: the group's [[group]] entry says (the daemon's store says) */
     turn_callbacks cb;
 } turn_request;
 

@@ -30,9 +30,8 @@ static const char usage_text[] =
 
 int cmd_serve(int argc, char **argv)
 {
-    static const struct option opts[] = {CMD_COMMON_OPTIONS,
-                                         {"api", required_argument, NULL, 'a'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        CMD_COMMON_OPTIONS, {"api", required_argument, NULL, 'a'}, {NULL, 0, NULL, 0}};
     cmd_common common = {0};
     const char *api = NULL;
     int o;

@@ -77,14 +77,14 @@ struct nc_daemon {
     char *api_path;
     pthread_mutex_t lock;
     pthread_cond_t changed;
-    uint64_t gen;             /* (lock) the change counter */
-    struct cfg_ref *cfg;      /* (lock) the configuration in force */
+    uint64_t gen;        /* (lock) the change counter */
+    struct cfg_ref *cfg; /* (lock) the configuration in force */
     store *st;
-    char *engine_uri;         /* the engine found at start; every turn connects to it */
-    queue *q;                 /* (lock) */
-    struct slot *slots;       /* (lock) */
-    char **dirty;             /* (lock) groups whose messages the dispatcher must look at */
-    bool stopping;            /* (lock) */
+    char *engine_uri;   /* the engine found at start; every turn connects to it */
+    queue *q;           /* (lock) */
+    struct slot *slots; /* (lock) */
+    char **dirty;       /* (lock) groups whose messages the dispatcher must look at */
+    bool stopping;      /* (lock) */
     int wake_fd, sig_fd;
     int api_fd;
     api_server *api;
@@ -222,8 +222,8 @@ static void turn_on_result(const agent_result *r, void *userdata)
     /* A null result: the query is complete. The batch is answered, and the agent waits for
      * follow-ups (or the idle timeout's _close). */
     if (s->batch && store_batch_done(d->st, s->batch, &err) < 0) {
-        log_error("group %s: could not mark batch %lld answered: %s", s->group,
-                  (long long)s->batch, nc_error_msg(err));
+        log_error("group %s: could not mark batch %lld answered: %s", s->group, (long long)s->batch,
+                  nc_error_msg(err));
         return;
     }
     pthread_mutex_lock(&d->lock);
@@ -509,7 +509,9 @@ static void finish_turn(nc_daemon *d, struct slot *s, uint64_t now)
         .group = s->group,
         .state = "ended",
         .ended_ms = (int64_t)wall_ms(),
-        .outcome = res->status == TURN_OK ? "success" : res->message ? res->message : "failed",
+        .outcome = res->status == TURN_OK ? "success"
+                   : res->message         ? res->message
+                                          : "failed",
         .exit_code = res->exit_code,
         .container_id = res->container_id,
         .log_path = res->log_path,
@@ -712,7 +714,8 @@ static void drain_wake(nc_daemon *d)
 /* Waits for the wake descriptor or a signal, at most timeout_ms. */
 static void wait_events(nc_daemon *d, int timeout_ms, bool *stop)
 {
-    struct pollfd p[2] = {{.fd = d->wake_fd, .events = POLLIN}, {.fd = d->sig_fd, .events = POLLIN}};
+    struct pollfd p[2] = {{.fd = d->wake_fd, .events = POLLIN},
+                          {.fd = d->sig_fd, .events = POLLIN}};
     if (poll(p, 2, timeout_ms) < 0)
         return;
     if (p[0].revents & POLLIN)

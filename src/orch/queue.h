@@ -20,13 +20,13 @@ typedef enum queue_kind { QUEUE_NONE, QUEUE_TASK, QUEUE_MESSAGES } queue_kind;
 
 typedef struct queue_group {
     char *folder;
-    bool running;         /* a turn runs for the group */
-    bool idle;            /* its agent's query is complete: it waits for follow-ups */
-    bool waiting;         /* in the FIFO */
-    bool messages;        /* it has pending messages to run */
-    unsigned tasks;       /* due tasks to run */
-    unsigned failures;    /* failed turns in a row */
-    uint64_t retry_at;    /* monotonic ms before which it is not started; 0: none */
+    bool running;      /* a turn runs for the group */
+    bool idle;         /* its agent's query is complete: it waits for follow-ups */
+    bool waiting;      /* in the FIFO */
+    bool messages;     /* it has pending messages to run */
+    unsigned tasks;    /* due tasks to run */
+    unsigned failures; /* failed turns in a row */
+    uint64_t retry_at; /* monotonic ms before which it is not started; 0: none */
 } queue_group;
 
 typedef struct queue queue;

@@ -122,8 +122,8 @@ int store_messages_skip(store *s, const int64_t *ids, size_t n, nc_error **err);
 /* The batch's messages: running -> done. */
 int store_batch_done(store *s, int64_t batch, nc_error **err);
 /* The batch's messages go back: running -> pending with attempts + 1, or, with failed, to
- * "failed", with why as their error. Their batch and run are cleared, and the batch's replies not yet delivered become
- * "superseded" (the next try answers the whole batch again). */
+ * "failed", with why as their error. Their batch and run are cleared, and the batch's replies not
+ * yet delivered become "superseded" (the next try answers the whole batch again). */
 int store_batch_requeue(store *s, int64_t batch, bool failed, const char *why, nc_error **err);
 /* The group's failed messages become pending again with attempts 0. Returns how many (>= 0). */
 int store_group_retry(store *s, const char *folder, nc_error **err);
@@ -140,8 +140,8 @@ int store_replies(store *s, int64_t batch, int64_t after_id, store_message **ret
  * a reply is delivered at most once. */
 int store_outbox_delivered(store *s, int64_t message_id, nc_error **err);
 /* Pending outbox rows whose chat_jid starts with prefix ("tg:"), oldest first. */
-int store_outbox_pending(store *s, const char *prefix, size_t limit, store_message **ret,
-                         size_t *n, nc_error **err);
+int store_outbox_pending(store *s, const char *prefix, size_t limit, store_message **ret, size_t *n,
+                         nc_error **err);
 
 /* ---- sessions: the agent's session id per group ---- */
 /* *session is NULL when the group has none. */

@@ -244,10 +244,10 @@ static void test_queue_forget(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_trigger),           cmocka_unit_test(test_select),
-        cmocka_unit_test(test_format),            cmocka_unit_test(test_backoff_and_stale),
-        cmocka_unit_test(test_queue_cap_fifo),    cmocka_unit_test(test_queue_tasks_first),
-        cmocka_unit_test(test_queue_backoff),     cmocka_unit_test(test_queue_transient),
+        cmocka_unit_test(test_trigger),        cmocka_unit_test(test_select),
+        cmocka_unit_test(test_format),         cmocka_unit_test(test_backoff_and_stale),
+        cmocka_unit_test(test_queue_cap_fifo), cmocka_unit_test(test_queue_tasks_first),
+        cmocka_unit_test(test_queue_backoff),  cmocka_unit_test(test_queue_transient),
         cmocka_unit_test(test_queue_forget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
