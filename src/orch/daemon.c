@@ -255,8 +255,8 @@ static void *turn_thread(void *arg)
     struct slot *s = arg;
     const nc_config *cfg = s->cfg->cfg;
     engine_opts eo = {
-        .host = s->d->engine_uri,
-        .host_source = "the daemon's engine",
+        .host = s->d->engine_uri ? s->d->engine_uri : cfg->engine_host,
+        .host_source = s->d->engine_uri ? "the daemon's engine" : "config key engine.host",
         .connect_timeout_ms = (long)cfg->engine_connect_timeout_ms,
         .request_timeout_ms = (long)cfg->engine_request_timeout_ms,
         .max_response_bytes = cfg->engine_max_response,
@@ -797,7 +797,7 @@ static void log_reap(const engine_container_summary *c, reap_action what, const 
 
 /* Crash recovery (docs/architecture.md): the dead daemon's containers, runs, batches and
  * replies. An engine that is down now is not fatal: messages wait, and turns reap orphans
- * first when it returns. */
+ * first when it returns. The engine found here is the one every turn uses. */
 static int recover(nc_daemon *d, nc_error **err)
 {
     const nc_config *cfg = d->cfg->cfg;
@@ -811,9 +811,11 @@ static int recover(nc_daemon *d, nc_error **err)
     _cleanup_engine_ engine *e = NULL;
     _cleanup_error_ nc_error *eerr = NULL;
     if (engine_open(&eo, NULL, &e, &eerr) < 0) {
+        /* Not fatal: messages are stored and wait, and each turn tries the engine again (an
+         * address set explicitly stays the only one tried). */
         if (eo.host && *eo.host)
-            return nc_error_set(err, eerr->code, "%s", eerr->msg);
-        log_warn("no engine answers yet (%s): messages are stored and wait for it",
+            d->engine_uri = xstrdup(eo.host);
+        log_warn("the engine does not answer yet (%s): messages are stored and wait for it",
                  nc_error_msg(eerr));
     } else {
         d->engine_uri = xstrdup(e->ep.uri);
