@@ -10,7 +10,7 @@ set -eu
 
 BUILD_PKGS="build-essential pkg-config libcurl4-openssl-dev libyajl-dev libseccomp-dev libcap-dev
 libsqlite3-dev libmicrohttpd-dev"
-TEST_PKGS="libcmocka-dev clang-format busybox-static"
+TEST_PKGS="libcmocka-dev clang-format busybox-static jq"
 DOCKER_PKGS="docker.io crun runc tini curl"
 PODMAN_PKGS="podman catatonit uidmap curl"
 
