@@ -42,7 +42,8 @@ AGENT_UTIL := $(addprefix src/util/,error.c fileutil.c json.c strbuf.c strv.c ti
 YAJL_STATIC ?= /usr/lib/x86_64-linux-gnu/libyajl_s.a
 STATIC_PROGS := $(patsubst %.c,$(BUILD)/static/%,$(wildcard tests/probe/*.c)) $(AGENT)
 
-.PHONY: all deps test check tests asan fuzz fmt fmt-check check-banned clean images demo bench
+.PHONY: all deps test check tests asan fuzz fmt fmt-check check-banned clean images demo bench \
+	install uninstall
 # Keep every object: chained pattern rules would otherwise delete support objects after use.
 .SECONDARY:
 
@@ -161,6 +162,31 @@ fmt-check:
 
 check-banned:
 	@scripts/check-banned.sh
+
+# Installation: the binary, its man page, bash completion and the example configuration, under
+# PREFIX (default /usr/local); DESTDIR stages it elsewhere (packaging). `make uninstall` with the
+# same PREFIX and DESTDIR removes exactly these files.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/nanocell
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+INSTALL ?= install
+
+install: $(BIN)
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(DOCDIR) \
+		$(DESTDIR)$(BASHCOMPDIR)
+	$(INSTALL) -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/nanocell
+	$(INSTALL) -m 0644 docs/nanocell.1 $(DESTDIR)$(MANDIR)/man1/nanocell.1
+	$(INSTALL) -m 0644 config.example.toml policies/mount-allowlist.example.toml \
+		$(DESTDIR)$(DOCDIR)/
+	$(INSTALL) -m 0644 completions/nanocell.bash $(DESTDIR)$(BASHCOMPDIR)/nanocell
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/nanocell $(DESTDIR)$(MANDIR)/man1/nanocell.1 \
+		$(DESTDIR)$(DOCDIR)/config.example.toml $(DESTDIR)$(DOCDIR)/mount-allowlist.example.toml \
+		$(DESTDIR)$(BASHCOMPDIR)/nanocell
+	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
 
 clean:
 	rm -rf build $(BIN)

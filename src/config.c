@@ -11,7 +11,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent/workspace.h"
 #include "engine/endpoint.h"
+#include "engine/image.h"
+#include "sandbox/mounts.h"
+#include "sandbox/spec.h"
 #include "util/fileutil.h"
 #include "util/strbuf.h"
 #include "util/strv.h"
@@ -100,9 +104,13 @@ static int check_image(const char *v, nc_error **err)
 {
     if (!*v)
         return nc_error_set(err, EINVAL, "an image is required");
-    for (const char *p = v; *p; p++)
-        if (!isalnum((unsigned char)*p) && !strchr("._-/:@", *p))
-            return nc_error_set(err, EINVAL, "image reference '%s' is not valid", v);
+    return engine_image_ref_check(v, err);
+}
+
+static int check_pull(const char *v, nc_error **err)
+{
+    if (strcmp(v, "never") != 0 && strcmp(v, "missing") != 0)
+        return nc_error_set(err, EINVAL, "'%s' must be \"never\" or \"missing\"", v);
     return 0;
 }
 
@@ -110,6 +118,72 @@ static int check_assistant_name(const char *v, nc_error **err)
 {
     if (!*v || strlen(v) > 64)
         return nc_error_set(err, EINVAL, "an assistant name is 1-64 characters");
+    return 0;
+}
+
+/* A directory in the container that nanocell mounts (agent.home, agent.state_dir): absolute and
+ * normal (no empty, "." or ".." component, no trailing '/'), not "/", not in the kernel's
+ * /proc, /sys or /dev, and free of what the engines' mount syntax cannot carry (':' ',' '"',
+ * control characters). */
+static int check_container_dir(const char *v, nc_error **err)
+{
+    if (v[0] != '/' || !v[1])
+        return nc_error_set(err, EINVAL, "'%s' must be an absolute path other than '/'", v);
+    if (strlen(v) > MOUNT_CONTAINER_PATH_MAX)
+        return nc_error_set(err, EINVAL, "'%s' is longer than %d bytes", v,
+                            MOUNT_CONTAINER_PATH_MAX);
+    for (const char *p = v; *p; p++)
+        if (*p == ':' || *p == ',' || *p == '"' || (unsigned char)*p < 0x20 || *p == 0x7f)
+            return nc_error_set(err, EINVAL, "'%s' holds a character a mount cannot carry", v);
+    for (const char *c = v + 1;;) {
+        size_t n = strcspn(c, "/");
+        if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+            return nc_error_set(err, EINVAL, "'%s' must be a normal path (no '//', '.' or '..')",
+                                v);
+        if (!c[n])
+            break;
+        c += n + 1;
+    }
+    const char *const kernel[] = {"/proc", "/sys", "/dev"};
+    for (size_t i = 0; i < NC_ARRAY_SIZE(kernel); i++)
+        if (mount_path_under(v, kernel[i]))
+            return nc_error_set(err, EINVAL, "'%s' lies in %s", v, kernel[i]);
+    return 0;
+}
+
+/* Whether a and b are the same directory or one lies below the other. */
+static bool paths_overlap(const char *a, const char *b)
+{
+    return mount_path_under(a, b) || mount_path_under(b, a);
+}
+
+/* agent.home and agent.state_dir against each other and nanocell's other mounts: HOME is a
+ * tmpfs and the state dir a bind, so neither may cover or sit inside /workspace/group,
+ * /workspace/ipc, /workspace/global, /workspace/extra or a tmpfs nanocell declares, and the
+ * state dir may lie inside HOME (the usual ~/.claude) but not be HOME or contain it. */
+static int check_agent_dirs(const nc_config *c, const char *file, nc_error **err)
+{
+    const char *const taken[] = {WORKSPACE_GROUP_TARGET, WORKSPACE_IPC_TARGET,
+                                 WORKSPACE_GLOBAL_TARGET, MOUNT_TARGET_PREFIX};
+    const struct {
+        const char *key, *path;
+    } dirs[] = {{"agent.home", c->agent_home}, {"agent.state_dir", c->agent_state_dir}};
+    for (size_t d = 0; d < NC_ARRAY_SIZE(dirs); d++) {
+        for (size_t i = 0; i < NC_ARRAY_SIZE(taken); i++)
+            if (paths_overlap(dirs[d].path, taken[i]))
+                return nc_error_set(err, EINVAL,
+                                    "%s: key '%s': '%s' overlaps nanocell's mount '%s'", file,
+                                    dirs[d].key, dirs[d].path, taken[i]);
+        for (const char *const *t = sandbox_tmpfs_targets(ENGINE_PODMAN); *t; t++)
+            if (paths_overlap(dirs[d].path, *t))
+                return nc_error_set(err, EINVAL, "%s: key '%s': '%s' overlaps the tmpfs '%s'", file,
+                                    dirs[d].key, dirs[d].path, *t);
+    }
+    if (mount_path_under(c->agent_home, c->agent_state_dir))
+        return nc_error_set(err, EINVAL,
+                            "%s: key 'agent.state_dir': '%s' is or contains agent.home '%s': the "
+                            "state dir is mounted inside HOME (e.g. '%s/.claude'), never over it",
+                            file, c->agent_state_dir, c->agent_home, c->agent_home);
     return 0;
 }
 
@@ -130,6 +204,7 @@ static const struct key keys[] = {
      NULL, NULL},
     {"agent.image", K_STRING, OFF(agent_image), "\"nanocell-agent:latest\"", 0, 0, check_image,
      NULL},
+    {"agent.pull", K_STRING, OFF(agent_pull), "\"never\"", 0, 0, check_pull, NULL},
     {"agent.timeout", K_DURATION, OFF(agent_timeout_ms), "\"30m\"", 1000, MS(7 * 24 * 3600), NULL,
      NULL},
     {"agent.idle_timeout", K_DURATION, OFF(agent_idle_timeout_ms), "\"30m\"", 100,
@@ -139,6 +214,9 @@ static const struct key keys[] = {
     {"agent.max_result_size", K_SIZE, OFF(agent_max_result), "\"1m\"", 1024, 64 * MIB, NULL, NULL},
     {"agent.assistant_name", K_STRING, OFF(agent_assistant_name), "\"Andy\"", 0, 0,
      check_assistant_name, NULL},
+    {"agent.home", K_STRING, OFF(agent_home), "\"/home/agent\"", 0, 0, check_container_dir, NULL},
+    {"agent.state_dir", K_STRING, OFF(agent_state_dir), "\"/home/agent/.claude\"", 0, 0,
+     check_container_dir, NULL},
     {"orch.max_concurrent", K_INT, OFF(orch_max_concurrent), "5", 1, 256, NULL, NULL},
     {"orch.max_messages_per_prompt", K_INT, OFF(orch_max_messages_per_prompt), "10", 1, 1000, NULL,
      NULL},
@@ -437,6 +515,9 @@ int config_parse(const char *text, size_t len, const char *filename, nc_config *
         if (r < 0)
             return r;
     }
+    r = check_agent_dirs(c, filename, err);
+    if (r < 0)
+        return r;
     c->path = xstrdup(filename);
     *ret = TAKE_PTR(c);
     return 0;

@@ -45,11 +45,14 @@ typedef struct nc_config {
 
     /* [agent] */
     char *agent_image;
+    char *agent_pull; /* "never", or "missing": pull a missing image that names a registry */
     uint64_t agent_timeout_ms;      /* hard timeout: reset only by parsed results */
     uint64_t agent_idle_timeout_ms; /* after the last result, _close is written */
     uint64_t agent_max_output;      /* per stream (stdout, stderr) kept or forwarded */
     uint64_t agent_max_result;      /* one result block */
     char *agent_assistant_name;
+    char *agent_home;      /* HOME in the container: a private tmpfs, fresh each turn */
+    char *agent_state_dir; /* where the group's persistent state dir is mounted */
 
     /* [orch]: the daemon (nanocell serve) */
     int64_t orch_max_concurrent;          /* turns at once, all groups */

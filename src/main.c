@@ -1,9 +1,17 @@
-/* nanocell: the command table. Each subcommand lives in src/cmd/<name>.c. */
+/* nanocell: the command table. Each subcommand lives in src/cmd/<name>.c.
+ *
+ * The options every command takes (cmd/common.h: -c/--config, -H/--host) may also come before
+ * the command, as with docker: `nanocell --host unix:///run/podman/podman.sock doctor`. main
+ * hands them on to the command ahead of its own arguments, so the command's parser sees them
+ * the same either way (and one given after the command wins). */
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cmd/cmd.h"
 #include "cmd/commands.h"
+#include "util/xalloc.h"
 #include "util/banned.h"
 
 #define NANOCELL_VERSION "0.1.0"
@@ -26,31 +34,90 @@ static const struct command commands[] = {
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: nanocell <command> [options]\n\ncommands:\n");
+    fprintf(out, "usage: nanocell [OPTIONS] <command> [options]\n\ncommands:\n");
     for (const struct command *c = commands; c->name; c++)
         fprintf(out, "  %-8s %s\n", c->name, c->summary);
-    fprintf(out, "\n'nanocell <command> --help' describes a command.\n");
+    fprintf(out, "\noptions (before or after the command):\n"
+                 "  -c, --config FILE  the configuration file (default: $NANOCELL_CONFIG,\n"
+                 "                     ~/.config/nanocell/config.toml, /etc/nanocell/config.toml)\n"
+                 "  -H, --host URI     the engine socket, unix:///path (beats DOCKER_HOST)\n"
+                 "  -h, --help         this text\n"
+                 "  -V, --version      the version\n"
+                 "\n'nanocell <command> --help' describes a command.\n");
+}
+
+/* Whether arg is a global option that takes a value: "--config", "-c", "--host", "-H". The
+ * joined forms ("--config=F", "-cF") carry their value and are handed on as one word. */
+static bool takes_value(const char *arg)
+{
+    return strcmp(arg, "--config") == 0 || strcmp(arg, "-c") == 0 || strcmp(arg, "--host") == 0 ||
+           strcmp(arg, "-H") == 0;
+}
+
+static bool is_global_joined(const char *arg)
+{
+    return strncmp(arg, "--config=", 9) == 0 || strncmp(arg, "--host=", 7) == 0 ||
+           (strncmp(arg, "-c", 2) == 0 && arg[2]) || (strncmp(arg, "-H", 2) == 0 && arg[2]);
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
+    int i = 1;
+    /* The global options, up to the command. */
+    while (i < argc && argv[i][0] == '-') {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return EXIT_OK;
+        }
+        if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
+            printf("nanocell %s\n", NANOCELL_VERSION);
+            return EXIT_OK;
+        }
+        if (takes_value(a)) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "nanocell: option '%s' needs a value\n", a);
+                usage(stderr);
+                return EXIT_USAGE;
+            }
+            i += 2;
+        } else if (is_global_joined(a)) {
+            i++;
+        } else {
+            fprintf(stderr, "nanocell: unknown option '%s' before the command\n", a);
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (i >= argc) {
         usage(stderr);
         return EXIT_USAGE;
     }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
+    const char *name = argv[i];
+    if (strcmp(name, "help") == 0) {
         usage(stdout);
         return EXIT_OK;
     }
-    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+    if (strcmp(name, "version") == 0) {
         printf("nanocell %s\n", NANOCELL_VERSION);
         return EXIT_OK;
     }
-    for (const struct command *c = commands; c->name; c++)
-        if (strcmp(argv[1], c->name) == 0)
-            return c->run(argc - 1, argv + 1);
-    fprintf(stderr, "nanocell: unknown command '%s'\n", argv[1]);
+    for (const struct command *c = commands; c->name; c++) {
+        if (strcmp(name, c->name) != 0)
+            continue;
+        /* The command's argv: its name, the global options, then its own arguments. */
+        int nglobal = i - 1;
+        int cargc = argc - 1;
+        char **cargv = xreallocarray(NULL, (size_t)cargc + 1, sizeof(*cargv));
+        cargv[0] = argv[i];
+        memcpy(cargv + 1, argv + 1, (size_t)nglobal * sizeof(*cargv));
+        memcpy(cargv + 1 + nglobal, argv + i + 1, (size_t)(argc - i - 1) * sizeof(*cargv));
+        cargv[cargc] = NULL;
+        int rc = c->run(cargc, cargv);
+        free(cargv);
+        return rc;
+    }
+    fprintf(stderr, "nanocell: unknown command '%s'\n", name);
     usage(stderr);
     return EXIT_USAGE;
 }

@@ -2,6 +2,7 @@
 #include "script.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -155,6 +156,40 @@ static int cmd_hog(const struct agent *a, const char *arg)
     return proto_result(a->session_id, msg);
 }
 
+/* write PATH [TEXT]: creates or truncates the file PATH holding TEXT and a newline, never
+ * through a symlink at PATH; a leading "~/" stands for $HOME. The result names PATH as written,
+ * so a test sees whether a place is writable without the agent printing an environment value. */
+static int cmd_write(const struct agent *a, const char *arg)
+{
+    size_t plen = strcspn(arg, " \t");
+    if (!plen)
+        return fail(a, "write: no path");
+    _cleanup_free_ char *shown = xstrndup(arg, plen);
+    const char *text = arg + plen;
+    while (*text == ' ' || *text == '\t')
+        text++;
+    _cleanup_free_ char *path = NULL;
+    if (shown[0] == '~' && (shown[1] == '/' || !shown[1])) {
+        const char *home = getenv("HOME");
+        if (!home || !*home)
+            return fail(a, "write: '%s': HOME is not set", shown);
+        path = xasprintf("%s%s", home, shown + 1);
+    } else {
+        path = xstrdup(shown);
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return fail(a, "write: cannot create '%s': %s", shown, strerror(errno));
+    _cleanup_free_ char *data = xasprintf("%s\n", text);
+    int r = proto_write_all(fd, data, strlen(data));
+    if (close(fd) < 0 && r == 0)
+        r = -errno;
+    if (r < 0)
+        return fail(a, "write: '%s': %s", shown, strerror(-r));
+    _cleanup_free_ char *msg = xasprintf("wrote %s", shown);
+    return proto_result(a->session_id, msg);
+}
+
 static int cmd_probe(const struct agent *a)
 {
     _cleanup_strbuf_ strbuf report = STRBUF_INIT;
@@ -201,6 +236,8 @@ static int run_command(const struct agent *a, const char *cmd, int *exit_code)
         return proto_error(a->session_id, *arg ? arg : "failed");
     if (IS("hog"))
         return cmd_hog(a, arg);
+    if (IS("write"))
+        return cmd_write(a, arg);
     if (IS("probe") && !*arg)
         return cmd_probe(a);
 #undef IS

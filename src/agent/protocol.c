@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "util/json.h"
+#include "util/termsafe.h"
+#include "util/units.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
@@ -49,6 +51,12 @@ int protocol_parse_result(const char *text, size_t len, protocol_result_cb cb, v
     const nc_json *sid = json_get(root, "newSessionId");
     if (sid && !json_is_null(sid) && !json_is_string(sid))
         return nc_error_set(err, EINVAL, "newSessionId is not a string");
+    /* A session id is an identifier that is shown, stored and sent back: one with a control
+     * character (or invalid UTF-8) is refused, never cleaned up into a different id. (A NUL
+     * never gets here: json_parse refuses it, naming the field.) */
+    const char *sid_text = json_string(sid);
+    if (sid_text && !termsafe_is_clean(sid_text, strlen(sid_text), 0))
+        return nc_error_set(err, EINVAL, "newSessionId holds a control character");
     const nc_json *e = json_get(root, "error");
     if (e && !json_is_null(e) && !json_is_string(e))
         return nc_error_set(err, EINVAL, "error is not a string");
@@ -107,9 +115,10 @@ static void block_add(marker_parser *p, const char *data, size_t n)
 static void deliver(marker_parser *p)
 {
     if (p->oversize) {
+        _cleanup_free_ char *size = format_size_human(p->block_bytes);
+        _cleanup_free_ char *limit = format_size_human(p->max_block);
         _cleanup_free_ char *msg =
-            xasprintf("the agent's result is %llu bytes, more than the %zu-byte limit",
-                      (unsigned long long)p->block_bytes, p->max_block);
+            xasprintf("the agent's result is %s, more than the limit of %s", size, limit);
         agent_result ar = {.success = false, .error = msg};
         p->results++;
         p->on_result(&ar, p->userdata);

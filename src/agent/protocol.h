@@ -15,9 +15,12 @@
  * block, the end marker (and a new start marker, which abandons an unterminated block) count
  * only at the start of a line: agents print each marker on a line of its own and a JSON string
  * cannot hold a raw newline, so a marker quoted inside a result can never cut it short. Text
- * outside markers is ignored. A block that is not a valid result is skipped with a warning. A
- * block larger than the result cap is delivered as an error result, and nothing of it is held
- * beyond the cap, so memory stays bounded whatever the agent prints. */
+ * outside markers is ignored. A block that is not a valid result is skipped with a warning that
+ * says why; that includes a string holding a NUL character (\u0000, which a C string would cut
+ * short: the warning names the field) and a newSessionId holding a control character (an
+ * identifier is never cleaned up into another one). A block larger than the result cap is
+ * delivered as an error result, and nothing of it is held beyond the cap, so memory stays
+ * bounded whatever the agent prints. */
 #ifndef NC_AGENT_PROTOCOL_H
 #define NC_AGENT_PROTOCOL_H
 

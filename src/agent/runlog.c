@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "util/strbuf.h"
+#include "util/termsafe.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
@@ -27,9 +28,18 @@ static const char *yes_no(bool b)
     return b ? "yes" : "no";
 }
 
-static const char *or_dash(const char *s)
+/* Appends "name: value\n". Values come from outside (an engine's version and runtime names, an
+ * image name, a failure message that quotes an engine): each is made safe and kept on its one
+ * line (util/termsafe.h), so it can neither add lines to the log nor drive the terminal of
+ * whoever reads it. NULL and "" are written as "-". */
+static void add_field(strbuf *sb, const char *name, const char *value)
 {
-    return s && *s ? s : "-";
+    strbuf_addf(sb, "%s: ", name);
+    if (value && *value)
+        termsafe_add(sb, value, strlen(value), 0);
+    else
+        strbuf_addch(sb, '-');
+    strbuf_addch(sb, '\n');
 }
 
 int runlog_write(const char *logs_dir, const turn_record *r, char **ret_path, nc_error **err)
@@ -40,15 +50,17 @@ int runlog_write(const char *logs_dir, const turn_record *r, char **ret_path, nc
     strbuf_addf(&sb, "nanocell run log\n");
     strbuf_addf(&sb, "time: %s\n", when);
     strbuf_addf(&sb, "duration_ms: %llu\n", (unsigned long long)r->duration_ms);
-    strbuf_addf(&sb, "group: %s\n", or_dash(r->group));
-    strbuf_addf(&sb, "run: %s\n", or_dash(r->run_id));
-    strbuf_addf(&sb, "container: %s\n", or_dash(r->container_id));
-    strbuf_addf(&sb, "image: %s\n", or_dash(r->image));
-    strbuf_addf(&sb, "image_id: %s\n", or_dash(r->image_id));
-    strbuf_addf(&sb, "engine: %s\n", or_dash(r->engine));
-    strbuf_addf(&sb, "runtime: %s\n", or_dash(r->runtime));
-    strbuf_addf(&sb, "seccomp: %s (%s)\n", r->seccomp_digest ? r->seccomp_digest : "unconfined",
-                or_dash(r->seccomp_source));
+    add_field(&sb, "group", r->group);
+    add_field(&sb, "run", r->run_id);
+    add_field(&sb, "container", r->container_id);
+    add_field(&sb, "image", r->image);
+    add_field(&sb, "image_id", r->image_id);
+    add_field(&sb, "engine", r->engine);
+    add_field(&sb, "runtime", r->runtime);
+    _cleanup_free_ char *seccomp =
+        xasprintf("%s (%s)", r->seccomp_digest ? r->seccomp_digest : "unconfined",
+                  r->seccomp_source && *r->seccomp_source ? r->seccomp_source : "-");
+    add_field(&sb, "seccomp", seccomp);
     strbuf_addf(&sb, "prompt_bytes: %zu\n", r->prompt_bytes);
     strbuf_addf(&sb, "launched: %s\n", yes_no(r->launched));
     strbuf_addf(&sb, "exit_code: %lld\n", (long long)r->exit_code);
@@ -62,13 +74,15 @@ int runlog_write(const char *logs_dir, const turn_record *r, char **ret_path, nc
                 r->stdout_truncated ? " (truncated)" : "");
     strbuf_addf(&sb, "stderr_bytes: %llu%s\n", (unsigned long long)r->stderr_bytes,
                 r->stderr_truncated ? " (truncated)" : "");
-    strbuf_addf(&sb, "outcome: %s\n", or_dash(r->outcome));
-    strbuf_addf(&sb, "phases_ms: %s\n", or_dash(r->phases));
+    add_field(&sb, "outcome", r->outcome);
+    add_field(&sb, "phases_ms", r->phases);
     strbuf_addf(&sb, "verification:\n");
     for (const char *p = r->verification ? r->verification : ""; *p;) {
         const char *nl = strchr(p, '\n');
-        int n = nl ? (int)(nl - p) : (int)strlen(p);
-        strbuf_addf(&sb, "  %.*s\n", n, p);
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        strbuf_addstr(&sb, "  ");
+        termsafe_add(&sb, p, n, 0);
+        strbuf_addch(&sb, '\n');
         p += n + (nl ? 1 : 0);
     }
     _cleanup_free_ char *name = xasprintf("run-%s.log", stamp);

@@ -2,7 +2,8 @@
  * It holds metadata only: when, which group, run and container, image, engine and runtime,
  * the seccomp profile's digest, the verification report, how the turn ended, byte counts and
  * truncation flags, and the prompt's length. Never the prompt, the results, the environment or
- * a secret. */
+ * a secret. Text values, some of which come from an engine, are made safe for a terminal and
+ * kept to their one line (util/termsafe.h): no value can add a line or a control character. */
 #ifndef NC_AGENT_RUNLOG_H
 #define NC_AGENT_RUNLOG_H
 

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/image.h"
 #include "agent/runlog.h"
 #include "agent/workspace.h"
 #include "engine/container.h"
@@ -18,7 +19,9 @@
 #include "sandbox/launch.h"
 #include "sandbox/prepare.h"
 #include "util/strv.h"
+#include "util/termsafe.h"
 #include "util/timeutil.h"
+#include "util/units.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
@@ -125,10 +128,11 @@ static size_t cap_stream(struct turn *t, uint64_t *bytes, bool *truncated, const
         return len;
     /* Past the cap: flagged and warned once, whichever chunk crossed it (a stream may reach
      * the cap exactly on a frame boundary). */
-    if (!*truncated)
-        warning(t, "the agent's %s passed %llu bytes: the rest is dropped%s", name,
-                (unsigned long long)t->max_output,
+    if (!*truncated) {
+        _cleanup_free_ char *cap = format_size_human(t->max_output);
+        warning(t, "the agent's %s passed %s: the rest is dropped%s", name, cap,
                 strcmp(name, "stdout") == 0 ? " (results are still read)" : "");
+    }
     *truncated = true;
     return before < t->max_output ? (size_t)(t->max_output - before) : 0;
 }
@@ -308,25 +312,6 @@ static turn_status classify_launch_error(const nc_error *err)
     return TURN_ENGINE;
 }
 
-/* The length of the UTF-8 sequence at s[0..n) when it is valid and not a C1 control (which
- * some terminals obey), else 0. */
-static size_t utf8_printable_len(const unsigned char *s, size_t n)
-{
-    size_t len = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : 2;
-    if (s[0] < 0xc2 || s[0] > 0xf4 || n < len)
-        return 0;
-    uint32_t cp = s[0] & (0x7fu >> len);
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3fu);
-    }
-    if (cp < 0xa0 || (len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 char *turn_stderr_line(const char *tail, size_t len)
 {
     const unsigned char *s = (const unsigned char *)tail;
@@ -340,18 +325,7 @@ char *turn_stderr_line(const char *tail, size_t len)
         start--;
     while (isspace(s[start]))
         start++;
-    strbuf out = STRBUF_INIT;
-    for (size_t i = start; i < end;) {
-        size_t n = s[i] >= 0x80 ? utf8_printable_len(s + i, end - i) : 0;
-        if (n) {
-            strbuf_add(&out, s + i, n);
-            i += n;
-        } else {
-            strbuf_addch(&out, s[i] >= 0x20 && s[i] < 0x7f ? (char)s[i] : '?');
-            i++;
-        }
-    }
-    return strbuf_detach(&out, NULL);
+    return termsafe_str(tail + start, end - start, 0);
 }
 
 /* The outcome, in NanoClaw's terms: interruption, OOM, timeouts, exit status, error results.
@@ -366,8 +340,8 @@ static void judge(struct turn *t, turn_result *res)
         t->outcome = xstrdup("interrupted");
     } else if (res->oom_killed) {
         res->status = TURN_AGENT_ERROR;
-        res->message = xasprintf("the agent ran out of memory (limit %llu bytes) and was killed",
-                                 (unsigned long long)s->memory);
+        _cleanup_free_ char *limit = format_size_human(s->memory);
+        res->message = xasprintf("the agent ran out of memory (limit %s) and was killed", limit);
         t->outcome = xstrdup("oom-killed");
     } else if (t->timed_out) {
         res->status = res->results ? TURN_OK : TURN_AGENT_ERROR;
@@ -449,6 +423,11 @@ static void reap_note(const engine_container_summary *c, reap_action what, const
         warning(t, "could not remove orphaned container %.12s: %s", c->id, nc_error_msg(err));
 }
 
+static void pull_note(const char *msg, void *userdata)
+{
+    progress((struct turn *)userdata, "%s", msg);
+}
+
 /* Everything from checking the request to removing the container; returns early on failure
  * with res filled. What the run log needs is left in t. */
 static void run_body(struct turn *t, turn_result *res, const char *image, const char *run_id,
@@ -459,6 +438,7 @@ static void run_body(struct turn *t, turn_result *res, const char *image, const 
     _cleanup_error_ nc_error *err = NULL;
     const sandbox_settings *s = config_sandbox(cfg, req->group);
     const nc_group_config *g = config_group(cfg, req->group);
+    bool is_main = req->is_main ? *req->is_main : g && g->main;
     uid_t uid;
     gid_t gid;
     if (!config_valid_group_name(req->group)) {
@@ -472,35 +452,42 @@ static void run_body(struct turn *t, turn_result *res, const char *image, const 
         nc_error_free(TAKE_PTR(err));
     }
     if (sandbox_parse_user(s->user, &uid, &gid, &err) < 0 ||
-        workspace_prepare(cfg->data_dir, req->group, uid, gid, &t->ws, &err) < 0) {
+        workspace_prepare(cfg->data_dir, req->group, uid, gid, &t->ws, &err) < 0 ||
+        workspace_prepare_global(&t->ws, cfg->data_dir, uid, gid, is_main, &err) < 0) {
         fail(res, TURN_SANDBOX, err, "prepare the group's folders");
         return;
     }
-    if (engine_image_inspect(req->e, image, &t->img, &err) < 0) {
-        if (err->code != ENOENT) {
-            fail(res, TURN_ENGINE, err, NULL);
-            return;
-        }
-        res->status = TURN_CONFIG;
-        res->message = xasprintf("image '%s' is not on the engine (build it with "
-                                 "scripts/build-images.sh, or set agent.image)",
-                                 image);
+    if (agent_image_ensure(req->e, image, cfg->agent_pull, cfg->agent_timeout_ms, pull_note, t,
+                           &t->img, &err) < 0) {
+        fail(res, err->code == ENOENT || err->code == EINVAL ? TURN_CONFIG : TURN_ENGINE, err,
+             NULL);
         return;
     }
+    _cleanup_free_ char *chat_jid =
+        req->chat_jid ? xstrdup(req->chat_jid) : xasprintf("local:%s", req->group);
     agent_input in = {.prompt = req->prompt,
                       .session_id = req->session_id,
                       .group_folder = req->group,
-                      .chat_jid = "cli",
-                      .is_main = req->is_main ? *req->is_main : g && g->main,
+                      .chat_jid = chat_jid,
+                      .is_main = is_main,
                       .assistant_name = cfg->agent_assistant_name};
     if (protocol_input_json(&in, &t->payload, &err) < 0) {
         fail(res, TURN_CONFIG, err, "the prompt");
         return;
     }
     _cleanup_free_ char *owner = owner_self();
-    sandbox_mount own[] = {{.source = t->ws.workspace, .target = WORKSPACE_GROUP_TARGET},
-                           {.source = t->ws.ipc, .target = WORKSPACE_IPC_TARGET}};
-    char *env[] = {"HOME=" WORKSPACE_GROUP_TARGET, "NANOCELL_WORKSPACE=/workspace", NULL};
+    /* As NanoClaw: global memory is read-only but for the main group. The agent's state lives
+     * in its own folder, never in the workspace, and HOME is a fresh tmpfs: writable on a
+     * read-only root, and nothing the agent leaves there outlives the turn but the state dir
+     * (agent.state_dir, usually inside HOME). */
+    sandbox_mount own[] = {
+        {.source = t->ws.workspace, .target = WORKSPACE_GROUP_TARGET},
+        {.source = t->ws.ipc, .target = WORKSPACE_IPC_TARGET},
+        {.source = t->ws.global, .target = WORKSPACE_GLOBAL_TARGET, .read_only = !is_main},
+        {.source = t->ws.state, .target = cfg->agent_state_dir},
+    };
+    _cleanup_free_ char *home = xasprintf("HOME=%s", cfg->agent_home);
+    char *env[] = {home, "NANOCELL_WORKSPACE=/workspace", NULL};
     sandbox_request sreq = {.cfg = cfg,
                             .group = req->group,
                             .engine = req->e,
@@ -511,9 +498,13 @@ static void run_body(struct turn *t, turn_result *res, const char *image, const 
                             .owner = owner,
                             .own = own,
                             .nown = NC_ARRAY_SIZE(own),
-                            .is_main = req->is_main};
+                            .is_main = &is_main,
+                            .home_tmpfs = cfg->agent_home};
     if (sandbox_prepare(&sreq, &t->prep, &err) < 0) {
-        fail(res, err->code == EPERM ? TURN_SANDBOX : TURN_CONFIG, err, NULL);
+        /* Everything sandbox_prepare refuses comes from the configuration and the policy files
+         * it names (profile, mounts, allowlist, data dir): the operator's to fix, like any
+         * configuration error. TURN_SANDBOX is for a container that fails verification. */
+        fail(res, TURN_CONFIG, err, NULL);
         return;
     }
     for (const char *p = strbuf_str(&t->prep->notes); *p;) {

@@ -37,6 +37,7 @@ typedef struct turn_request {
     engine *e;
     const char *group;
     const char *prompt;
+    const char *chat_jid;   /* the agent's chatJid; NULL: "local:<group>", the local API's */
     const char *session_id; /* NULL: a new session */
     const char *image;      /* NULL: agent.image */
     uint64_t timeout_ms;    /* 0: the configured timeouts; else this turn's hard timeout */
@@ -73,9 +74,10 @@ void turn_run(const turn_request *req, turn_result *res);
 /* A new run id: the UTC time and 16 random bits ("20261123T101500-3fa2"). Allocated. */
 char *turn_make_run_id(void);
 /* The line quoted from the tail of an agent's stderr (tail[0..len), any bytes) when it exits
- * non-zero: the last line that is not blank, without surrounding whitespace. Control characters,
- * DEL, C1 controls and bytes that are not valid UTF-8 each become '?', so the agent cannot
- * write escape sequences to the user's terminal. NULL when there is no such line; free() it. */
+ * non-zero: the last line that is not blank, without surrounding whitespace. Control characters
+ * (tab included), DEL, C1 controls and bytes that are not valid UTF-8 each become '?'
+ * (util/termsafe.h), so the agent cannot write escape sequences to the user's terminal. NULL
+ * when there is no such line; free() it. */
 char *turn_stderr_line(const char *tail, size_t len);
 void turn_result_release(turn_result *res);
 

@@ -58,11 +58,12 @@ int workspace_prepare(const char *data_dir, const char *group, uid_t uid, gid_t 
     w.root = xasprintf("%s/groups/%s", data_dir, group);
     w.workspace = xasprintf("%s/workspace", w.root);
     w.ipc = xasprintf("%s/ipc", w.root);
+    w.state = xasprintf("%s/state", w.root);
     w.logs = xasprintf("%s/logs", w.root);
     bool root = geteuid() == 0;
     _cleanup_free_ char *groups = xasprintf("%s/groups", data_dir);
     int r = mkdir_p(groups, 0711, err);
-    _cleanup_close_ int gfd = -1, rfd = -1, wfd = -1, ifd = -1, lfd = -1;
+    _cleanup_close_ int gfd = -1, rfd = -1, wfd = -1, ifd = -1, sfd = -1, lfd = -1;
     if (r == 0)
         gfd = r = open(groups, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (gfd < 0 && r == -1)
@@ -73,6 +74,8 @@ int workspace_prepare(const char *data_dir, const char *group, uid_t uid, gid_t 
         wfd = r = dir_at(rfd, "workspace", w.workspace, uid, gid, 0700, root, err);
     if (r >= 0)
         ifd = r = dir_at(rfd, "ipc", w.ipc, uid, gid, 0700, root, err);
+    if (r >= 0)
+        sfd = r = dir_at(rfd, "state", w.state, uid, gid, 0700, root, err);
     if (r >= 0)
         lfd = r = dir_at(rfd, "logs", w.logs, 0, 0, 0700, false, err);
     const char *const sub[] = {"messages", "tasks", "input"};
@@ -94,12 +97,36 @@ int workspace_prepare(const char *data_dir, const char *group, uid_t uid, gid_t 
     return 0;
 }
 
+int workspace_prepare_global(workspace *w, const char *data_dir, uid_t uid, gid_t gid, bool writer,
+                             nc_error **err)
+{
+    _cleanup_free_ char *groups = xasprintf("%s/groups", data_dir);
+    _cleanup_free_ char *path = xasprintf("%s/global", groups);
+    int r = mkdir_p(groups, 0711, err);
+    if (r < 0)
+        return r;
+    _cleanup_close_ int gfd = open(groups, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (gfd < 0)
+        return nc_error_set(err, errno, "open '%s': %s", groups, strerror(errno));
+    /* 0755: every group's container user reads it, whatever its uid; only the main group's
+     * owns it. */
+    _cleanup_close_ int fd =
+        dir_at(gfd, "global", path, uid, gid, 0755, writer && geteuid() == 0, err);
+    if (fd < 0)
+        return fd;
+    free(w->global);
+    w->global = TAKE_PTR(path);
+    return 0;
+}
+
 void workspace_release(workspace *w)
 {
     free(w->root);
     free(w->workspace);
     free(w->ipc);
+    free(w->state);
     free(w->logs);
+    free(w->global);
     *w = (workspace){0};
 }
 

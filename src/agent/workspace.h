@@ -3,7 +3,16 @@
  *   data_dir/groups/<group>/            nanocell's, 0711, never mounted
  *     workspace/                        mounted at /workspace/group, owned by the container user
  *     ipc/{messages,tasks,input}/       mounted at /workspace/ipc, owned by the container user
+ *     state/                            the agent's own state (NanoClaw's data/sessions/<G>/
+ *                                       .claude), mounted at agent.state_dir, owned by the
+ *                                       container user
  *     logs/                             run logs, nanocell's, 0700, never mounted
+ *   data_dir/groups/global/             global memory (NanoClaw's groups/global), 0755, mounted
+ *                                       at /workspace/global: read-write for the main group,
+ *                                       whose container user owns it, read-only for the others
+ *
+ * "global" is not a valid group name (config_valid_group_name), so the global folder never
+ * collides with a group's.
  *
  * NanoClaw keeps its logs inside the mounted group folder; here nothing the agent can write
  * holds host-only files. The agent owns workspace/ and ipc/, so it can replace anything inside
@@ -21,18 +30,27 @@
 
 #define WORKSPACE_GROUP_TARGET "/workspace/group"
 #define WORKSPACE_IPC_TARGET "/workspace/ipc"
+#define WORKSPACE_GLOBAL_TARGET "/workspace/global"
 
 typedef struct workspace {
     char *root;      /* data_dir/groups/<group> */
     char *workspace; /* .../workspace */
     char *ipc;       /* .../ipc */
+    char *state;     /* .../state */
     char *logs;      /* .../logs */
+    char *global;    /* data_dir/groups/global, once workspace_prepare_global() made it */
 } workspace;
 
-/* Creates the layout (idempotent), gives workspace/ and ipc/ to uid:gid when running as root,
- * and clears a _close left in ipc/input by an earlier turn. */
+/* Creates the layout (idempotent), gives workspace/, ipc/ and state/ to uid:gid when running as
+ * root, and clears a _close left in ipc/input by an earlier turn. */
 int workspace_prepare(const char *data_dir, const char *group, uid_t uid, gid_t gid, workspace *ret,
                       nc_error **err);
+/* Creates data_dir/groups/global (idempotent, mode 0755) and sets w->global. writer: the turn
+ * of a main group, whose agent may write global memory: the folder is given to uid:gid (when
+ * running as root). Other groups only read it and change nothing. The folder's contents are
+ * the main agent's: the host never reads or writes inside it. */
+int workspace_prepare_global(workspace *w, const char *data_dir, uid_t uid, gid_t gid, bool writer,
+                             nc_error **err);
 void workspace_release(workspace *w);
 
 /* Writes a follow-up message into ipc/input: <ms>-<rand>.json holding

@@ -1,9 +1,11 @@
 #include "cmd/common.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "cmd/cmd.h"
 #include "util/log.h"
+#include "util/xalloc.h"
 #include "util/banned.h"
 
 int cmd_usage_error(const char *usage)
@@ -32,23 +34,32 @@ int cmd_option(int o, cmd_common *c, const char *usage)
     }
 }
 
-int cmd_parse_switch(int argc, char **argv, const char *usage, const char *flag, cmd_common *c,
-                     bool *flag_set)
+int cmd_parse_switches(int argc, char **argv, const char *usage, const cmd_switch *sw, size_t n,
+                       cmd_common *c)
 {
-    struct option opts[] = {CMD_COMMON_OPTIONS, {NULL, 0, NULL, 0}, {NULL, 0, NULL, 0}};
-    char shorts[sizeof(CMD_COMMON_SHORT) + 1] = CMD_COMMON_SHORT;
-    if (flag) {
-        opts[3] = (struct option){flag, no_argument, NULL, flag[0]};
-        shorts[sizeof(CMD_COMMON_SHORT) - 1] = flag[0];
+    static const struct option common_opts[] = {CMD_COMMON_OPTIONS};
+    size_t ncommon = NC_ARRAY_SIZE(common_opts);
+    _cleanup_free_ struct option *opts = xreallocarray(NULL, ncommon + n + 1, sizeof(*opts));
+    memcpy(opts, common_opts, sizeof(common_opts));
+    strbuf shorts = STRBUF_INIT;
+    strbuf_addstr(&shorts, CMD_COMMON_SHORT);
+    for (size_t i = 0; i < n; i++) {
+        opts[ncommon + i] = (struct option){sw[i].name, no_argument, NULL, sw[i].short_name};
+        strbuf_addch(&shorts, sw[i].short_name);
     }
-    int o;
-    while ((o = getopt_long(argc, argv, shorts, opts, NULL)) != -1) {
-        int rc = cmd_option(o, c, usage);
-        if (rc >= 0)
-            return rc;
-        if (rc == CMD_OPT_OTHER)
-            *flag_set = true; /* the switch: getopt returns nothing else unknown */
+    opts[ncommon + n] = (struct option){NULL, 0, NULL, 0};
+    int o, rc = CMD_OPT_HANDLED;
+    while (rc == CMD_OPT_HANDLED && (o = getopt_long(argc, argv, shorts.buf, opts, NULL)) != -1) {
+        int r = cmd_option(o, c, usage);
+        if (r >= 0)
+            rc = r;
+        for (size_t i = 0; r == CMD_OPT_OTHER && i < n; i++)
+            if (o == sw[i].short_name)
+                *sw[i].set = true; /* getopt returns nothing else unknown */
     }
+    strbuf_release(&shorts);
+    if (rc != CMD_OPT_HANDLED)
+        return rc;
     return optind == argc ? CMD_OPT_HANDLED : cmd_usage_error(usage);
 }
 
@@ -64,18 +75,30 @@ int cmd_load_config(const char *path, nc_config **ret)
     return 0;
 }
 
-int cmd_open_engine(const nc_config *c, const char *host_flag, strbuf *report, engine **ret)
+int cmd_open_engine(const nc_config *c, const char *host_flag, bool probe_all,
+                    engine_report *report, engine **ret)
 {
     engine_opts o = {
-        .host = host_flag ? host_flag : c->engine_host,
-        .host_source = host_flag ? "--host" : "config key engine.host",
+        .host = host_flag,
+        .host_source = "--host",
+        .config_host = c->engine_host,
+        .probe_all = probe_all,
         .connect_timeout_ms = (long)c->engine_connect_timeout_ms,
         .request_timeout_ms = (long)c->engine_request_timeout_ms,
         .max_response_bytes = c->engine_max_response,
     };
+    _cleanup_(engine_report_release) engine_report own = {0};
+    if (!report)
+        report = &own;
     _cleanup_error_ nc_error *err = NULL;
     if (engine_open(&o, report, ret, &err) < 0) {
         log_error("%s", nc_error_msg(err));
+        /* A malformed or unsupported address is the user's to fix, wherever it was set: the
+         * same exit status as a bad engine.host in the config. */
+        for (size_t i = 0; i < report->n; i++)
+            if (report->probes[i].bad_address && report->probes[i].user_set &&
+                !report->probes[i].chosen)
+                return EXIT_USAGE;
         return EXIT_ENGINE;
     }
     return 0;
@@ -87,7 +110,7 @@ int cmd_connect(const cmd_common *c, nc_config **ret_cfg, engine **ret_e)
     int rc = cmd_load_config(c->config_path, &cfg);
     if (rc)
         return rc;
-    rc = cmd_open_engine(cfg, c->host, NULL, ret_e);
+    rc = cmd_open_engine(cfg, c->host, false, NULL, ret_e);
     if (rc)
         return rc;
     *ret_cfg = TAKE_PTR(cfg);

@@ -10,7 +10,8 @@
 #include "engine/engine.h"
 #include "util/strbuf.h"
 
-/* The options every command takes: --config FILE, --host URI, --help. Put CMD_COMMON_OPTIONS
+/* The options every command takes: -c/--config FILE, -H/--host URI, -h/--help (main also
+ * accepts the first two before the command, and hands them on). Put CMD_COMMON_OPTIONS
  * in the command's option table and CMD_COMMON_SHORT in its short option string, and pass each
  * option getopt returns to cmd_option() before the command's own. */
 typedef struct cmd_common {
@@ -32,19 +33,28 @@ enum {
 /* Returns CMD_OPT_OTHER, CMD_OPT_HANDLED, or an exit status to return at once (--help prints
  * usage and gives 0; an unknown option or a missing argument prints it to stderr and gives 2). */
 int cmd_option(int o, cmd_common *c, const char *usage);
-/* The whole command line of a command with no operands: the common options and, when flag
- * is not NULL, one switch --FLAG (short form: its first letter), which sets *flag_set.
- * Returns CMD_OPT_HANDLED to go on, or an exit status to return at once. */
-int cmd_parse_switch(int argc, char **argv, const char *usage, const char *flag, cmd_common *c,
-                     bool *flag_set);
+/* A switch of a command: --NAME, or -SHORT, sets *set. */
+typedef struct cmd_switch {
+    const char *name;
+    char short_name;
+    bool *set;
+} cmd_switch;
+/* The whole command line of a command with no operands: the common options and the n
+ * switches. Returns CMD_OPT_HANDLED to go on, or an exit status to return at once. */
+int cmd_parse_switches(int argc, char **argv, const char *usage, const cmd_switch *sw, size_t n,
+                       cmd_common *c);
 /* Prints usage to stderr and returns the usage exit status. */
 int cmd_usage_error(const char *usage);
 
 /* Loads (--config path, may be NULL) and resolves the configuration. EXIT_USAGE on failure. */
 int cmd_load_config(const char *path, nc_config **ret);
-/* Connects to the engine: --host (may be NULL) beats engine.host. When report is not NULL
- * the candidates tried are appended to it. EXIT_ENGINE on failure. */
-int cmd_open_engine(const nc_config *c, const char *host_flag, strbuf *report, engine **ret);
+/* Connects to the engine, in the order of engine/endpoint.h: --host (may be NULL),
+ * DOCKER_HOST, CONTAINER_HOST, engine.host, the default sockets. When report is not NULL it
+ * receives every candidate's state (probe_all: see engine_opts). EXIT_USAGE when the address
+ * the user set is malformed or unsupported (tcp://, an overlong path), EXIT_ENGINE when no
+ * engine answers. */
+int cmd_open_engine(const nc_config *c, const char *host_flag, bool probe_all,
+                    engine_report *report, engine **ret);
 
 /* cmd_load_config, then cmd_open_engine with --host: what a command that talks to the engine
  * does first. On failure nothing is left allocated. */

@@ -22,7 +22,7 @@
 #include "util/banned.h"
 
 static const char usage_text[] =
-    "usage: nanocell policy check [--config FILE] [POLICY...]\n"
+    "usage: nanocell policy check [-c|--config FILE] [POLICY...]\n"
     "\n"
     "Validates seccomp profiles (*.json, Docker's format) and mount allowlists (*.toml).\n"
     "Without POLICY, checks the policies the configuration uses. Exits 0 when all are\n"

@@ -19,6 +19,7 @@
 #include "util/fileutil.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/termsafe.h"
 #include "util/units.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
@@ -27,19 +28,21 @@
 #define RUN_MAX_STDIN_PROMPT (1024 * 1024)
 
 static const char usage_text[] =
-    "usage: nanocell run [--config FILE] [--host URI] [--group G] [--image IMAGE]\n"
-    "                    [--timeout S] [--session ID] [--json] [--verbose] [--quiet] -- PROMPT\n"
+    "usage: nanocell run [-c|--config FILE] [-H|--host URI] [-g|--group G] [-i|--image IMAGE]\n"
+    "                    [-t|--timeout S] [-s|--session ID] [-j|--json] [-v|--verbose]\n"
+    "                    [-q|--quiet] -- PROMPT\n"
     "\n"
     "Runs one agent turn in a hardened container that nanocell verifies before the prompt\n"
     "reaches it, and prints the agent's results as they arrive. PROMPT '-' reads it from stdin.\n"
     "\n"
-    "  --group G      the group (default \"main\"); its folders live under the data dir\n"
-    "  --image IMAGE  the agent image (default: agent.image)\n"
-    "  --timeout S    stop the container when no result came for S seconds (\"5\", \"2m\")\n"
-    "  --session ID   continue a session the agent reported earlier\n"
-    "  --json         one JSON object per result on stdout, session updates included\n"
-    "  --verbose      also show the agent's stderr\n"
-    "  --quiet        no progress lines\n"
+    "  -g, --group G      the group (default \"default\": an ordinary group, not the main\n"
+    "                     group); its folders live under the data dir\n"
+    "  -i, --image IMAGE  the agent image (default: agent.image)\n"
+    "  -t, --timeout S    stop the container when no result came for S seconds (\"5\", \"2m\")\n"
+    "  -s, --session ID   continue a session the agent reported earlier\n"
+    "  -j, --json         one JSON object per result on stdout, session updates included\n"
+    "  -v, --verbose      also show the agent's stderr\n"
+    "  -q, --quiet        no progress lines\n"
     "\n"
     "Exit status: 0 success, 1 the agent failed, 2 usage or configuration error, 3 engine\n"
     "unreachable or sandbox not verified, 130/143 interrupted (container removed first).\n";
@@ -85,8 +88,11 @@ static void print_result(const agent_result *r, void *userdata)
     } else if (!r->success) {
         log_error("agent error: %s", r->error ? r->error : r->result ? r->result : "(no text)");
     } else if (r->result) {
-        fputs(r->result, stdout);
-        if (!*r->result || r->result[strlen(r->result) - 1] != '\n')
+        /* The agent's text, for a person: made safe for the terminal like every log line. */
+        _cleanup_free_ char *text = termsafe_cstr(r->result, TERMSAFE_TEXT);
+        log_passthrough_end();
+        fputs(text, stdout);
+        if (!*text || text[strlen(text) - 1] != '\n')
             fputc('\n', stdout);
     }
     fflush(stdout);
@@ -109,7 +115,7 @@ static void print_stderr(const char *data, size_t len, void *userdata)
 {
     struct run_ui *ui = userdata;
     if (ui->verbose)
-        fwrite(data, 1, len, stderr);
+        log_passthrough(data, len);
 }
 
 static int parse_timeout(const char *s, uint64_t *ms)
@@ -167,7 +173,7 @@ int cmd_run(int argc, char **argv)
                                          {"quiet", no_argument, NULL, 'q'},
                                          {NULL, 0, NULL, 0}};
     cmd_common common = {0};
-    const char *group = "main", *image = NULL, *session = NULL;
+    const char *group = "default", *image = NULL, *session = NULL;
     uint64_t timeout_ms = 0;
     struct run_ui ui = {0};
     int o;
@@ -260,6 +266,7 @@ int cmd_run(int argc, char **argv)
     };
     turn_result res;
     turn_run(&req, &res);
+    log_passthrough_end();
     if (res.status != TURN_OK)
         log_error("%s", res.message ? res.message : "the turn failed");
     if (res.log_path && !ui.quiet)

@@ -74,25 +74,29 @@ static void add(endpoint_candidate **c, size_t *n, char *uri, const char *source
     (*n)++;
 }
 
-size_t endpoint_candidates(const char *host, const char *host_source, endpoint_candidate **ret)
+size_t endpoint_candidates(const char *host, const char *host_source, const char *config_host,
+                           endpoint_candidate **ret)
 {
     endpoint_candidate *c = NULL;
     size_t n = 0;
     const char *env;
-    if (host && *host) {
-        add(&c, &n, xstrdup(host), host_source, true);
-    } else if ((env = secure_getenv("DOCKER_HOST")) && *env) {
+    if (host && *host)
+        add(&c, &n, xstrdup(host), host_source ? host_source : "--host", true);
+    if ((env = secure_getenv("DOCKER_HOST")) && *env)
         add(&c, &n, xstrdup(env), "DOCKER_HOST", true);
-    } else if ((env = secure_getenv("CONTAINER_HOST")) && *env) {
+    if ((env = secure_getenv("CONTAINER_HOST")) && *env)
         add(&c, &n, xstrdup(env), "CONTAINER_HOST", true);
-    } else {
-        add(&c, &n, xstrdup("unix://" DOCKER_DEFAULT_SOCKET), "default Docker socket", false);
-        env = secure_getenv("XDG_RUNTIME_DIR");
-        if (env && *env)
-            add(&c, &n, xasprintf("unix://%s/podman/podman.sock", env), "rootless Podman socket",
-                false);
-        add(&c, &n, xstrdup("unix:///run/podman/podman.sock"), "rootful Podman socket", false);
-    }
+    /* The Docker context goes here, as in Docker's CLI: DOCKER_CONTEXT, else currentContext in
+     * $DOCKER_CONFIG/config.json (~/.docker/config.json), naming an endpoint under
+     * contexts/meta/. Not read yet; when it is, it is user-set (final) like the ones above. */
+    if (config_host && *config_host)
+        add(&c, &n, xstrdup(config_host), "config key engine.host", true);
+    add(&c, &n, xstrdup("unix://" DOCKER_DEFAULT_SOCKET), "default Docker socket", false);
+    env = secure_getenv("XDG_RUNTIME_DIR");
+    if (env && *env)
+        add(&c, &n, xasprintf("unix://%s/podman/podman.sock", env), "rootless Podman socket",
+            false);
+    add(&c, &n, xstrdup("unix:///run/podman/podman.sock"), "rootful Podman socket", false);
     *ret = c;
     return n;
 }

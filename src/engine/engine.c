@@ -221,20 +221,17 @@ static int handshake(engine *e, nc_error **err)
     return 0;
 }
 
-static int try_candidate(const engine_opts *o, const endpoint_candidate *c, engine **ret,
-                         nc_error **err)
+/* Connects to the engine at ep, which it takes over (released on failure). */
+static int try_endpoint(const engine_opts *o, engine_endpoint *ep, engine **ret, nc_error **err)
 {
-    engine_endpoint ep = {0};
-    int r = endpoint_parse(c->uri, c->source, &ep, err);
-    if (r < 0)
-        return r;
-    r = check_socket(ep.socket_path, err);
+    int r = check_socket(ep->socket_path, err);
     if (r < 0) {
-        endpoint_release(&ep);
+        endpoint_release(ep);
         return r;
     }
     _cleanup_engine_ engine *e = xnew0(engine);
-    e->ep = ep;
+    e->ep = *ep;
+    *ep = (engine_endpoint){0};
     e->http_opts = (http_opts){
         .socket_path = e->ep.socket_path,
         .connect_timeout_ms =
@@ -252,26 +249,71 @@ static int try_candidate(const engine_opts *o, const endpoint_candidate *c, engi
     return 0;
 }
 
-int engine_open(const engine_opts *o, strbuf *report, engine **ret, nc_error **err)
+static engine_probe *add_probe(engine_report *report, const endpoint_candidate *c)
+{
+    report->probes = xreallocarray(report->probes, report->n + 1, sizeof(*report->probes));
+    engine_probe *p = &report->probes[report->n++];
+    *p = (engine_probe){
+        .uri = xstrdup(c->uri), .source = xstrdup(c->source), .user_set = c->user_set};
+    return p;
+}
+
+void engine_report_release(engine_report *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        free(r->probes[i].uri);
+        free(r->probes[i].source);
+        free(r->probes[i].state);
+    }
+    free(r->probes);
+    *r = (engine_report){0};
+}
+
+int engine_open(const engine_opts *o, engine_report *report, engine **ret, nc_error **err)
 {
     endpoint_candidate *cands;
-    size_t n = endpoint_candidates(o->host, o->host_source ? o->host_source : "--host", &cands);
+    size_t n = endpoint_candidates(o->host, o->host_source, o->config_host, &cands);
     _cleanup_strbuf_ strbuf tried = STRBUF_INIT;
     int r = -ENOENT;
+    bool decided = false; /* an engine was chosen, or a final address failed */
     for (size_t i = 0; i < n; i++) {
+        engine_probe *p = report ? add_probe(report, &cands[i]) : NULL;
+        if (decided && !(p && o->probe_all)) {
+            if (p)
+                p->state = xstrdup("not tried");
+            continue;
+        }
         _cleanup_error_ nc_error *cerr = NULL;
-        r = try_candidate(o, &cands[i], ret, &cerr);
-        if (report)
-            strbuf_addf(report, "%s (%s): %s\n", cands[i].uri, cands[i].source,
-                        r < 0 ? nc_error_msg(cerr) : "ok");
-        if (r == 0)
-            break;
-        if (cands[i].user_set) {
+        engine_endpoint ep = {0};
+        engine *e = NULL;
+        int cr = endpoint_parse(cands[i].uri, cands[i].source, &ep, &cerr);
+        bool bad = cr < 0;
+        if (cr == 0)
+            cr = try_endpoint(o, &ep, &e, &cerr);
+        if (p) {
+            p->tried = true;
+            p->bad_address = bad;
+            p->code = cr < 0 ? -cr : 0;
+            p->state = xstrdup(cr < 0 ? nc_error_msg(cerr) : "ok");
+        }
+        if (decided) {
+            engine_free(e); /* probed for the report only */
+            continue;
+        }
+        r = cr;
+        if (cr == 0) {
+            *ret = e;
+            decided = true;
+            if (p)
+                p->chosen = true;
+        } else if (cands[i].user_set) {
             r = nc_error_set_http(err, cerr->code, cerr->http_status, "engine '%s' (from %s): %s",
                                   cands[i].uri, cands[i].source, nc_error_msg(cerr));
-            break;
+            decided = true;
+        } else {
+            strbuf_addf(&tried, "%s%s: %s", tried.len ? "; " : "", cands[i].uri,
+                        nc_error_msg(cerr));
         }
-        strbuf_addf(&tried, "%s%s: %s", tried.len ? "; " : "", cands[i].uri, nc_error_msg(cerr));
     }
     if (r < 0 && (!err || !*err))
         r = nc_error_set(err, -r,

@@ -1,9 +1,10 @@
 /* A connection to one container engine (Docker Engine, or Podman's Docker-compatible API):
  * discovery, version negotiation, and the one call path every endpoint goes through.
  *
- * engine_open() walks the candidates of endpoint.h, checks each socket (missing, not a socket,
- * permission denied), pings it, and negotiates the API version: min(engine, ENGINE_API_MAX),
- * refusing engines older than ENGINE_API_MIN. Every later path is prefixed "/v1.NN".
+ * engine_open() walks the candidates of endpoint.h in order, checks each socket (missing, not a
+ * socket, permission denied), pings it, and negotiates the API version: min(engine,
+ * ENGINE_API_MAX), refusing engines older than ENGINE_API_MIN. Every later path is prefixed
+ * "/v1.NN". The first user-set address is final (endpoint.h).
  *
  * Errors from the engine carry the HTTP status (nc_error.http_status) and the engine's own
  * message, read from the JSON "message" field (Docker and Podman) or the raw text (Docker's
@@ -28,8 +29,10 @@
 #define ENGINE_DEFAULT_MAX_RESPONSE (8u * 1024 * 1024)
 
 typedef struct engine_opts {
-    const char *host;        /* --host or engine.host; NULL or "" to discover */
-    const char *host_source; /* names the host's origin in messages, e.g. "--host" */
+    const char *host;        /* --host; NULL or "" when not given */
+    const char *host_source; /* names the host's origin in messages; NULL: "--host" */
+    const char *config_host; /* the config's engine.host; NULL or "" when unset */
+    bool probe_all; /* with a report: probe the candidates after the one chosen too (doctor) */
     long connect_timeout_ms;
     long request_timeout_ms;
     size_t max_response_bytes;
@@ -51,10 +54,30 @@ typedef struct engine {
     http_client *http; /* one handle, reused: keep-alive across calls */
 } engine;
 
-/* Finds and connects to an engine. When report is not NULL, one line per candidate tried is
- * appended to it ("unix:///var/run/docker.sock (default Docker socket): missing"), for
- * `nanocell doctor`. The error names every candidate and why it failed. */
-int engine_open(const engine_opts *o, strbuf *report, engine **ret, nc_error **err);
+/* One candidate address as engine_open found it. */
+typedef struct engine_probe {
+    char *uri;
+    char *source; /* where the address came from, e.g. "DOCKER_HOST" */
+    bool user_set;
+    bool tried;       /* false: not reached, the choice was made before it */
+    bool chosen;      /* the engine engine_open returned */
+    bool bad_address; /* malformed or unsupported address: a usage error, nothing was probed */
+    int code;         /* 0 when an engine answered there, else the positive errno */
+    char *state;      /* "ok", why not ("missing", "permission denied ..."), or "not tried" */
+} engine_probe;
+
+typedef struct engine_report {
+    engine_probe *probes; /* every candidate, in discovery order */
+    size_t n;
+} engine_report;
+
+void engine_report_release(engine_report *r);
+
+/* Finds and connects to an engine. When report is not NULL it receives every candidate and
+ * its state (for `nanocell doctor`, and for callers that tell a bad address from a missing
+ * engine); with o->probe_all the candidates after the chosen one are probed as well, else
+ * they are left "not tried". The error names every candidate and why it failed. */
+int engine_open(const engine_opts *o, engine_report *report, engine **ret, nc_error **err);
 void engine_free(engine *e);
 NC_DEFINE_CLEANUP(engine *, engine_free)
 #define _cleanup_engine_ _cleanup_(engine_freep)

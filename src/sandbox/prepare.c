@@ -186,6 +186,7 @@ int sandbox_prepare(const sandbox_request *req, sandbox_prepared **ret, nc_error
         .owner = req->owner,
         .mounts = p->mounts,
         .nmounts = n,
+        .home_tmpfs = req->home_tmpfs,
         .seccomp_json = p->seccomp_json,
         .seccomp_path = p->seccomp_path,
         .seccomp_digest = p->seccomp_digest[0] ? p->seccomp_digest : NULL,

@@ -17,6 +17,21 @@ const char *const *sandbox_tmpfs_targets(engine_kind kind)
     return kind == ENGINE_PODMAN ? podman : docker;
 }
 
+const char **sandbox_spec_tmpfs(const sandbox_spec *s)
+{
+    const char *const *base = sandbox_tmpfs_targets(s->kind);
+    size_t n = 0;
+    while (base[n])
+        n++;
+    const char **all = xreallocarray(NULL, n + 2, sizeof(*all));
+    for (size_t i = 0; i < n; i++)
+        all[i] = base[i];
+    if (s->home_tmpfs)
+        all[n++] = s->home_tmpfs;
+    all[n] = NULL;
+    return all;
+}
+
 char *sandbox_tmpfs_options(const sandbox_settings *s)
 {
     return xasprintf("rw,noexec,nosuid,nodev,size=%llu", (unsigned long long)s->tmp_size);
@@ -82,7 +97,8 @@ static void host_config(nc_jgen *g, const sandbox_spec *s)
     jgen_key(g, "Tmpfs");
     jgen_obj_open(g);
     _cleanup_free_ char *topts = sandbox_tmpfs_options(st);
-    for (const char *const *t = sandbox_tmpfs_targets(s->kind); *t; t++)
+    _cleanup_free_ const char **tmpfs = sandbox_spec_tmpfs(s);
+    for (const char **t = tmpfs; *t; t++)
         jgen_kv_str(g, *t, topts);
     jgen_obj_close(g);
     jgen_kv_int(g, "ShmSize", (int64_t)st->tmp_size);

@@ -54,6 +54,9 @@ typedef struct sandbox_spec {
     const char *owner;
     const sandbox_mount *mounts;
     size_t nmounts;
+    /* A private tmpfs for the agent's HOME, besides the engine's list (NULL: none). Same
+     * options as /tmp; mounts may lie below it (the state dir). */
+    const char *home_tmpfs;
     const char *seccomp_json;   /* canonical profile (Docker); unused when unconfined */
     const char *seccomp_path;   /* the same profile written to a file (Podman) */
     const char *seccomp_digest; /* recorded as a label */
@@ -63,6 +66,9 @@ typedef struct sandbox_spec {
 
 /* The tmpfs mount points nanocell declares on an engine, NULL-terminated. */
 const char *const *sandbox_tmpfs_targets(engine_kind kind);
+/* Every tmpfs a spec declares: the engine's, then home_tmpfs when set. NULL-terminated; free()
+ * the array, not the strings. */
+const char **sandbox_spec_tmpfs(const sandbox_spec *s);
 /* Their options, e.g. "rw,noexec,nosuid,nodev,size=67108864". Allocated. */
 char *sandbox_tmpfs_options(const sandbox_settings *s);
 /* The SecurityOpt entry for seccomp, as sent. Allocated. */

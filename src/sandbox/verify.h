@@ -4,7 +4,8 @@
  * with the spec (CIS Docker Benchmark §5 and the stricter checks of
  * ../shared/reference/security.md §1.3). After start, sandbox_verify_runtime() reads the
  * container's init process from /proc on this host: capabilities, no_new_privs, seccomp mode,
- * namespaces, the network devices, the cgroup memory and pids limits, and the mounts. Engines
+ * namespaces, the network devices, the cgroup memory and pids limits, and the mounts: the
+ * binds, and the engine's masks and read-only mounts over /proc and /sys. Engines
  * drop settings silently (rootless Podman on cgroup v1 accepts Memory and PidsLimit and applies
  * neither; Podman 4's compat API ignores CgroupnsMode), and only the kernel's view tells.
  *
@@ -18,6 +19,14 @@
 
 #include "sandbox/spec.h"
 #include "util/json.h"
+
+/* The paths both engines' defaults hide from a container (Docker's MaskedPaths and Podman's
+ * agree on these): each must be covered by a bind of /dev/null (a file) or a read-only tmpfs (a
+ * directory). NULL-terminated. */
+extern const char *const sandbox_masked_paths[];
+/* The paths the defaults keep read-only (Docker's ReadonlyPaths; Docker masks /proc/asound and
+ * Podman makes it read-only, so a mask counts too). NULL-terminated. */
+extern const char *const sandbox_readonly_paths[];
 
 int sandbox_verify_inspect(const sandbox_spec *want, const nc_json *inspect, strbuf *report,
                            nc_error **err);

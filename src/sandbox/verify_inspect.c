@@ -2,7 +2,8 @@
  * are only the documented ones: Podman lists the dropped default capabilities instead of
  * "ALL", names ulimits RLIMIT_*, reports IpcMode "shareable" for a private namespace, echoes
  * NanoCpus as CpuQuota/CpuPeriod too, reports binds under Binds and does not report
- * CgroupnsMode (the runtime check looks at the namespace itself). */
+ * CgroupnsMode, MaskedPaths or ReadonlyPaths (the runtime check looks at the namespace and the
+ * mounts themselves). */
 #include "sandbox/verify.h"
 
 #include <ctype.h>
@@ -183,7 +184,8 @@ static void check_tmpfs(vreport *v, const sandbox_spec *s, const nc_json *hc)
 {
     const nc_json *tmpfs = json_get(hc, "Tmpfs");
     _cleanup_free_ char *size = xasprintf("size=%llu", (unsigned long long)s->settings->tmp_size);
-    for (const char *const *t = sandbox_tmpfs_targets(s->kind); *t; t++) {
+    _cleanup_free_ const char **targets = sandbox_spec_tmpfs(s);
+    for (const char **t = targets; *t; t++) {
         const char *opts = json_string(json_get(tmpfs, *t));
         _cleanup_free_ char *name = xasprintf("HostConfig.Tmpfs.%s", *t);
         vreport_check(
@@ -212,6 +214,52 @@ static void check_namespaces(vreport *v, const sandbox_spec *s, const nc_json *h
         _cleanup_free_ char *name = xasprintf("HostConfig.%s", host_only[i]);
         vreport_check(v, !m || strcmp(m, "host") != 0, name, "shares the host's namespace");
     }
+}
+
+static bool json_array_has_string(const nc_json *arr, const char *want)
+{
+    for (size_t i = 0; i < json_array_len(arr); i++) {
+        const char *s = json_string(json_array_at(arr, i));
+        if (s && strcmp(s, want) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* One list of system paths: reported, an array, and holding each of want (or, for read-only
+ * paths, masked instead). */
+static void check_path_list(vreport *v, const char *name, const nc_json *list,
+                            const char *const *want, const nc_json *also)
+{
+    if (!list || json_is_null(list) || !json_is_array(list)) {
+        vreport_fail(v, name,
+                     "not reported, so nothing confirms that /proc and /sys paths are "
+                     "hidden");
+        return;
+    }
+    if (json_array_len(list) == 0) {
+        vreport_fail(v, name, "empty: /proc and /sys paths are exposed");
+        return;
+    }
+    _cleanup_strbuf_ strbuf missing = STRBUF_INIT;
+    for (const char *const *p = want; *p; p++)
+        if (!json_array_has_string(list, *p) && !json_array_has_string(also, *p))
+            strbuf_addf(&missing, "%s'%s'", missing.len ? ", " : "", *p);
+    vreport_check(v, missing.len == 0, name, "lacks %s", strbuf_str(&missing));
+}
+
+/* Docker reports the masked and read-only paths it will apply: an empty list means none at all
+ * (--security-opt systempaths=unconfined), and a missing one confirms nothing. Podman's compat
+ * API neither takes nor reports them (it applies its own defaults): there only a list it does
+ * report is checked, and the runtime check looks at the mounts themselves. */
+static void check_system_paths(vreport *v, const sandbox_spec *s, const nc_json *hc)
+{
+    const nc_json *masked = json_get(hc, "MaskedPaths");
+    const nc_json *ro = json_get(hc, "ReadonlyPaths");
+    if (s->kind == ENGINE_DOCKER || (masked && !json_is_null(masked)))
+        check_path_list(v, "HostConfig.MaskedPaths", masked, sandbox_masked_paths, NULL);
+    if (s->kind == ENGINE_DOCKER || (ro && !json_is_null(ro)))
+        check_path_list(v, "HostConfig.ReadonlyPaths", ro, sandbox_readonly_paths, masked);
 }
 
 static const nc_json *find_mount(const nc_json *mounts, const char *target)
@@ -297,9 +345,7 @@ int sandbox_verify_inspect(const sandbox_spec *s, const nc_json *inspect, strbuf
                   empty_or_null(json_get(hc, "PortBindings")) &&
                       !get_bool(json_get(hc, "PublishAllPorts")),
                   "HostConfig.PortBindings", "ports are published");
-    const nc_json *masked = json_get(hc, "MaskedPaths");
-    vreport_check(&v, !masked || json_is_null(masked) || json_array_len(masked) > 0,
-                  "HostConfig.MaskedPaths", "empty: /proc paths are unmasked");
+    check_system_paths(&v, s, hc);
     check_mounts(&v, s, inspect);
     return vreport_finish(&v, "the container is not the one nanocell asked for", err);
 }

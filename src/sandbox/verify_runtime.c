@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "sandbox/mounts.h"
 #include "sandbox/verify_report.h"
 #include "util/fileutil.h"
 #include "util/strv.h"
@@ -384,12 +385,26 @@ static void check_rlimits(vreport *v, const sandbox_settings *st, const char *pr
 
 /* One line of mountinfo, split into the fields used here. */
 struct mnt {
+    long long id, parent;
+    char *root; /* what is mounted, inside its filesystem: "/null" for a bind of /dev/null */
     char *target;
     char *opts; /* per-mount: "ro,nosuid,nodev,noexec,relatime" */
     char *fstype;
     char *super; /* per-superblock: "rw,size=65536k" */
-    bool shared; /* in a peer group ("shared:N"): mounts propagate to or from the host */
+    bool shared; /* in a peer group ("shared:N"): mounts propagate to and from its peers */
+    bool slave;  /* receives from a peer group ("master:N"): the host's mounts propagate in */
 };
+
+static bool parse_id(const char *s, long long *ret)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < 0)
+        return false;
+    *ret = v;
+    return true;
+}
 
 static bool parse_mountinfo_line(char *line, struct mnt *m)
 {
@@ -402,11 +417,14 @@ static bool parse_mountinfo_line(char *line, struct mnt *m)
             return false;
     }
     char *t;
-    m->shared = false;
-    while ((t = strtok_r(NULL, " ", &save)) && strcmp(t, "-") != 0)
+    m->shared = m->slave = false;
+    while ((t = strtok_r(NULL, " ", &save)) && strcmp(t, "-") != 0) {
         m->shared |= strncmp(t, "shared:", 7) == 0;
-    if (!t)
+        m->slave |= strncmp(t, "master:", 7) == 0;
+    }
+    if (!t || !parse_id(f[0], &m->id) || !parse_id(f[1], &m->parent))
         return false;
+    m->root = f[3];
     m->target = f[4];
     m->opts = f[5];
     m->fstype = strtok_r(NULL, " ", &save);
@@ -415,10 +433,95 @@ static bool parse_mountinfo_line(char *line, struct mnt *m)
     return m->fstype && m->super;
 }
 
-static bool under(const char *path, const char *dir)
+/* The mount a lookup of path reaches, as the kernel walks it: from the namespace's root mount
+ * (target "/", its parent not in the list) down through the child mounts on the way. Of a
+ * mount's children on the path the shortest target wins (a mount at "/a" hides one at "/a/b"
+ * made before it, and one at the parent's own target is stacked on it); on a tie, the later
+ * line. NULL when there is no root mount. */
+static const struct mnt *visible_mount(const struct mnt *m, size_t n, const char *path)
 {
-    size_t n = strlen(dir);
-    return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
+    const struct mnt *cur = NULL;
+    for (size_t i = 0; i < n; i++) {
+        bool orphan = true;
+        for (size_t j = 0; j < n; j++)
+            orphan &= m[j].id != m[i].parent;
+        if (orphan && strcmp(m[i].target, "/") == 0)
+            cur = &m[i];
+    }
+    /* Each step goes to a child; n steps bound a list whose ids form a cycle. */
+    for (size_t steps = 0; cur && steps < n; steps++) {
+        const struct mnt *next = NULL;
+        for (size_t i = 0; i < n; i++)
+            if (&m[i] != cur && m[i].parent == cur->id && mount_path_under(path, m[i].target) &&
+                (!next || strlen(m[i].target) <= strlen(next->target)))
+                next = &m[i];
+        if (!next)
+            return cur;
+        cur = next;
+    }
+    return cur;
+}
+
+/* A masking mount sits exactly on the path: a bind of a /dev/null ("/null" in a devtmpfs, or
+ * in the container's own /dev tmpfs under runc) over a file, or a read-only tmpfs over a
+ * directory. */
+static bool is_mask(const struct mnt *m, const char *path)
+{
+    if (!m || strcmp(m->target, path) != 0)
+        return false;
+    size_t n = strlen(m->root);
+    if (n >= 5 && strcmp(m->root + n - 5, "/null") == 0 &&
+        (strcmp(m->fstype, "devtmpfs") == 0 || strcmp(m->fstype, "tmpfs") == 0))
+        return true;
+    return strcmp(m->fstype, "tmpfs") == 0 && vreport_has_option(m->opts, "ro");
+}
+
+/* Whether path exists for the container: looked up through its root, so through its own /proc
+ * and /sys. A path this kernel lacks is hidden already; a mask would exist. -1 with errno set
+ * when it cannot be told. */
+static int exists_inside(const char *proc, int64_t pid, const char *path)
+{
+    _cleanup_free_ char *inside = xasprintf("%s/%lld/root%s", proc, (long long)pid, path);
+    struct stat st;
+    if (lstat(inside, &st) == 0)
+        return 1;
+    return errno == ENOENT ? 0 : -1;
+}
+
+/* The engines' default masks and read-only paths, as the kernel shows them: the reported lists
+ * (Docker) or the engine's word (Podman) are not enough, since a runtime can skip one. */
+static void check_system_paths(vreport *v, const struct mnt *mounts, size_t n, const char *proc,
+                               int64_t pid)
+{
+    for (int ro = 0; ro <= 1; ro++) {
+        const char *const *list = ro ? sandbox_readonly_paths : sandbox_masked_paths;
+        for (const char *const *p = list; *p; p++) {
+            _cleanup_free_ char *name = xasprintf("runtime.%s.%s", ro ? "readonly" : "masked", *p);
+            int e = exists_inside(proc, pid, *p);
+            if (e < 0) {
+                vreport_fail(v, name, "cannot look it up in the container: %s", strerror(errno));
+                continue;
+            }
+            if (e == 0) {
+                _cleanup_free_ char *absent = xasprintf("%s (absent)", name);
+                vreport_ok(v, absent);
+                continue;
+            }
+            const struct mnt *m = visible_mount(mounts, n, *p);
+            if (!m) {
+                vreport_fail(v, name, "no root mount in the container's mountinfo");
+                continue;
+            }
+            bool ok = is_mask(m, *p) || (ro && vreport_has_option(m->opts, "ro"));
+            vreport_check(v, ok, name, "%s in the container: its mount is '%s' %s (%s)",
+                          ro ? "writable" : "readable", m->target, m->fstype, m->opts);
+        }
+    }
+    /* sysfs is mounted read-only for an unprivileged container. */
+    const struct mnt *sys = visible_mount(mounts, n, "/sys");
+    vreport_check(v, sys && strcmp(sys->target, "/sys") == 0 && vreport_has_option(sys->opts, "ro"),
+                  "runtime.readonly./sys", "its mount is %s %s", sys ? sys->target : "missing",
+                  sys ? sys->opts : "");
 }
 
 static void check_mounts(vreport *v, const sandbox_spec *s, const char *proc, int64_t pid)
@@ -451,7 +554,8 @@ static void check_mounts(vreport *v, const sandbox_spec *s, const char *proc, in
     uint64_t pages = (s->settings->tmp_size + page - 1) / page;
     _cleanup_free_ char *size_k =
         xasprintf("size=%lluk", (unsigned long long)(pages * page / 1024));
-    for (const char *const *t = sandbox_tmpfs_targets(s->kind); *t; t++) {
+    _cleanup_free_ const char **targets = sandbox_spec_tmpfs(s);
+    for (const char **t = targets; *t; t++) {
         const struct mnt *m = NULL;
         for (size_t i = 0; i < n; i++)
             if (strcmp(mounts[i].target, *t) == 0)
@@ -472,13 +576,17 @@ static void check_mounts(vreport *v, const sandbox_spec *s, const char *proc, in
             if (strcmp(mounts[i].target, want->target) == 0)
                 m = &mounts[i];
         _cleanup_free_ char *name = xasprintf("runtime.mounts.%s", want->target);
-        bool ok = m && vreport_has_option(m->opts, want->read_only ? "ro" : "rw") && !m->shared;
+        /* Only a private bind is nanocell's: in a peer group ("shared:") the container's
+         * mounts reach the host, and as a slave ("master:", what rslave makes) the host's
+         * mounts appear inside, whatever Propagation the engine reported. */
+        bool ok = m && vreport_has_option(m->opts, want->read_only ? "ro" : "rw") && !m->shared &&
+                  !m->slave;
         /* Binds are non-recursive: a mount below one that nanocell did not ask for came from
          * the host (or the engine ignored NonRecursive), and a read-only bind is only
          * read-only if nothing writable is mounted below it. */
         const char *below = NULL;
         for (size_t i = 0; ok && i < n; i++) {
-            if (!under(mounts[i].target, want->target) ||
+            if (!mount_path_under(mounts[i].target, want->target) ||
                 strcmp(mounts[i].target, want->target) == 0)
                 continue;
             bool ours = false;
@@ -503,10 +611,12 @@ static void check_mounts(vreport *v, const sandbox_spec *s, const char *proc, in
                                  (unsigned long long)got.st_dev, (unsigned long long)got.st_ino,
                                  want->source, (unsigned long long)want->dev,
                                  (unsigned long long)want->ino);
-        vreport_check(v, ok && !below && same, name, "%s%s%s%s%s", m ? m->opts : "missing",
+        vreport_check(v, ok && !below && same, name, "%s%s%s%s%s%s", m ? m->opts : "missing",
                       m && m->shared ? " shared (mounts propagate)" : "",
+                      m && m->slave ? " slave (the host's mounts propagate in; asked private)" : "",
                       below ? "; mounted below it: " : "", below ? below : "", what ? what : "");
     }
+    check_system_paths(v, mounts, n, proc, pid);
     free(mounts);
 }
 

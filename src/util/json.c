@@ -1,12 +1,16 @@
 /* The only file that includes yajl (see json.h). Parsing uses yajl's tree API after a pre-scan
  * that enforces what yajl_tree_parse does not: no embedded NUL (yajl reads up to strlen), no
- * comments (yajl_tree_parse turns them on), and a nesting bound (yajl_tree_free recurses). */
+ * comments (yajl_tree_parse turns them on), and a nesting bound (yajl_tree_free recurses). The
+ * tree keeps strings as C strings, so a string holding an escaped NUL (\u0000) would be cut at
+ * it: such a document is refused, naming where the string is (found by a second pass with
+ * yajl's callbacks, which see each string with its length). */
 #include "util/json.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yajl/yajl_gen.h>
+#include <yajl/yajl_parse.h>
 #include <yajl/yajl_tree.h>
 
 #include "util/xalloc.h"
@@ -18,7 +22,8 @@ static inline yajl_val Y(const nc_json *v)
     return (yajl_val)(uintptr_t)v;
 }
 
-static int prescan(const char *text, size_t len, nc_error **err)
+/* Sets *ret_nul_escape when a string holds the escape \u0000. */
+static int prescan(const char *text, size_t len, bool *ret_nul_escape, nc_error **err)
 {
     size_t depth = 0;
     bool in_string = false, escaped = false;
@@ -27,9 +32,11 @@ static int prescan(const char *text, size_t len, nc_error **err)
         if (c == '\0')
             return nc_error_set(err, EINVAL, "invalid json: NUL byte at offset %zu", i);
         if (in_string) {
-            if (escaped)
+            if (escaped) {
                 escaped = false;
-            else if (c == '\\')
+                if (c == 'u' && len - i > 4 && memcmp(text + i + 1, "0000", 4) == 0)
+                    *ret_nul_escape = true;
+            } else if (c == '\\')
                 escaped = true;
             else if (c == '"')
                 in_string = false;
@@ -94,9 +101,145 @@ static const char *find_duplicate_key(yajl_val v)
     return NULL;
 }
 
+/* The second pass for a document with \u0000 in it: follows the path to each value ("a.b[2]")
+ * and stops at the first key or string that holds a NUL. */
+#define NUL_PATH_KEY_MAX 64 /* bytes of each key quoted in the path */
+
+struct nul_finder {
+    struct {
+        bool array;
+        size_t index; /* the next element's, in an array */
+        size_t base;  /* path length at this container */
+    } frames[JSON_MAX_DEPTH + 1];
+    size_t depth;
+    strbuf path;
+    const char *found; /* NULL, "the string" or "a key" */
+};
+
+static void nul_value_begins(struct nul_finder *f)
+{
+    if (!f->depth || !f->frames[f->depth - 1].array)
+        return;
+    strbuf_truncate(&f->path, f->frames[f->depth - 1].base);
+    strbuf_addf(&f->path, "[%zu]", f->frames[f->depth - 1].index++);
+}
+
+static int nul_push(struct nul_finder *f, bool array)
+{
+    nul_value_begins(f);
+    if (f->depth >= NC_ARRAY_SIZE(f->frames))
+        return 0; /* cannot happen after prescan; stop rather than overflow */
+    f->frames[f->depth].array = array;
+    f->frames[f->depth].index = 0;
+    f->frames[f->depth].base = f->path.len;
+    f->depth++;
+    return 1;
+}
+
+static int nul_pop(void *ctx)
+{
+    struct nul_finder *f = ctx;
+    if (f->depth)
+        f->depth--;
+    return 1;
+}
+
+static int nul_start_map(void *ctx)
+{
+    return nul_push(ctx, false);
+}
+
+static int nul_start_array(void *ctx)
+{
+    return nul_push(ctx, true);
+}
+
+static int nul_map_key(void *ctx, const unsigned char *key, size_t len)
+{
+    struct nul_finder *f = ctx;
+    if (!f->depth)
+        return 0;
+    strbuf_truncate(&f->path, f->frames[f->depth - 1].base);
+    if (memchr(key, 0, len)) {
+        f->found = "a key";
+        return 0;
+    }
+    if (f->path.len)
+        strbuf_addch(&f->path, '.');
+    strbuf_add(&f->path, key, len < NUL_PATH_KEY_MAX ? len : NUL_PATH_KEY_MAX);
+    if (len > NUL_PATH_KEY_MAX)
+        strbuf_addstr(&f->path, "...");
+    return 1;
+}
+
+static int nul_string(void *ctx, const unsigned char *s, size_t len)
+{
+    struct nul_finder *f = ctx;
+    nul_value_begins(f);
+    if (memchr(s, 0, len)) {
+        f->found = "the string";
+        return 0;
+    }
+    return 1;
+}
+
+static int nul_scalar(void *ctx)
+{
+    nul_value_begins(ctx);
+    return 1;
+}
+
+static int nul_bool(void *ctx, int b)
+{
+    (void)b;
+    return nul_scalar(ctx);
+}
+
+static int nul_number(void *ctx, const char *s, size_t len)
+{
+    (void)s;
+    (void)len;
+    return nul_scalar(ctx);
+}
+
+/* text is valid JSON that holds \u0000 somewhere: says where, as an error. */
+static int refuse_nul(const char *text, size_t len, nc_error **err)
+{
+    static const yajl_callbacks cb = {
+        .yajl_null = nul_scalar,
+        .yajl_boolean = nul_bool,
+        .yajl_number = nul_number,
+        .yajl_string = nul_string,
+        .yajl_start_map = nul_start_map,
+        .yajl_map_key = nul_map_key,
+        .yajl_end_map = nul_pop,
+        .yajl_start_array = nul_start_array,
+        .yajl_end_array = nul_pop,
+    };
+    struct nul_finder f = {.path = STRBUF_INIT};
+    yajl_handle h = yajl_alloc(&cb, NULL, &f);
+    if (!h)
+        abort(); /* yajl_alloc fails only on OOM */
+    if (yajl_parse(h, (const unsigned char *)text, len) == yajl_status_ok)
+        yajl_complete_parse(h);
+    yajl_free(h);
+    int r;
+    if (!f.found) /* "\\u0000" is an escaped backslash, not a NUL */
+        r = 0;
+    else if (f.path.len)
+        r = nc_error_set(err, EINVAL, "invalid json: NUL character (\\u0000) in %s at '%s'",
+                         f.found, f.path.buf);
+    else
+        r = nc_error_set(err, EINVAL, "invalid json: NUL character (\\u0000) in %s%s", f.found,
+                         f.depth ? " at the top level" : "");
+    strbuf_release(&f.path);
+    return r;
+}
+
 int json_parse(const char *text, size_t len, nc_json **ret_root, nc_error **err)
 {
-    int r = prescan(text, len, err);
+    bool nul_escape = false;
+    int r = prescan(text, len, &nul_escape, err);
     if (r < 0)
         return r;
     _cleanup_free_ char *copy = xstrndup(text, len);
@@ -111,6 +254,10 @@ int json_parse(const char *text, size_t len, nc_json **ret_root, nc_error **err)
     const char *dup = find_duplicate_key(root);
     if (dup) {
         r = nc_error_set(err, EINVAL, "invalid json: duplicate key '%s'", dup);
+        yajl_tree_free(root);
+        return r;
+    }
+    if (nul_escape && (r = refuse_nul(text, len, err)) < 0) {
         yajl_tree_free(root);
         return r;
     }
@@ -422,6 +569,21 @@ int jgen_finish(nc_jgen *g, strbuf *out, nc_error **err)
     yajl_gen_status s = yajl_gen_get_buf(g->gen, &buf, &len);
     if (s != yajl_gen_status_ok)
         return nc_error_set(err, EINVAL, "generate json: %s", gen_status_str(s));
-    strbuf_add(out, buf, len);
+    /* yajl escapes C0 controls (< 0x20) but writes DEL and the C1 controls (U+0080..U+009F)
+     * raw, and a terminal may obey those. Escape them too: the same JSON value, and output that
+     * is safe to print. Outside strings the output is ASCII, and the UTF-8 is validated, so a
+     * raw 0x7f is DEL and 0xc2 always starts a two-byte character. */
+    strbuf_grow(out, len);
+    size_t done = 0;
+    for (size_t i = 0; i < len; i++) {
+        bool del = buf[i] == 0x7f;
+        bool c1 = buf[i] == 0xc2 && i + 1 < len && buf[i + 1] >= 0x80 && buf[i + 1] <= 0x9f;
+        if (!del && !c1)
+            continue;
+        strbuf_add(out, buf + done, i - done);
+        strbuf_addf(out, "\\u00%02X", del ? 0x7fu : buf[++i]);
+        done = i + 1;
+    }
+    strbuf_add(out, buf + done, len - done);
     return 0;
 }

@@ -22,8 +22,10 @@ typedef struct nc_json nc_json;
 #define JSON_MAX_DEPTH 64
 
 /* Parses exactly one JSON value from text[0..len). The text need not be NUL-terminated. A
- * syntax error, trailing garbage, an embedded NUL or nesting past JSON_MAX_DEPTH is an error that
- * says what was wrong. */
+ * syntax error, trailing garbage, an embedded NUL byte, nesting past JSON_MAX_DEPTH, a duplicate
+ * key, or a string or key holding a NUL character (\u0000: the tree keeps C strings, which would
+ * be cut at it) is an error (EINVAL) that says what was wrong and where, e.g.
+ * "invalid json: NUL character (\u0000) in the string at 'result'". */
 int json_parse(const char *text, size_t len, nc_json **ret_root, nc_error **err);
 void json_free(nc_json *root);
 NC_DEFINE_CLEANUP(nc_json *, json_free)
@@ -86,7 +88,8 @@ void jgen_kv_int(nc_jgen *g, const char *key, int64_t v);
 void jgen_kv_bool(nc_jgen *g, const char *key, bool v);
 
 /* Appends the generated text to out. Fails if any call was misused or the document is not
- * complete. */
+ * complete. Every control character in a string is escaped, C0 (as yajl does), DEL and C1
+ * (U+0080..U+009F) included, so the text is safe to print as it is; a NUL is \u0000. */
 int jgen_finish(nc_jgen *g, strbuf *out, nc_error **err);
 
 #endif

@@ -121,3 +121,27 @@ char *format_duration_ms(uint64_t ms)
     };
     return format_exact(ms, order, NC_ARRAY_SIZE(order));
 }
+
+char *format_size_human(uint64_t bytes)
+{
+    static const char *const names[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    if (bytes < 1024)
+        return xasprintf("%" PRIu64 " byte%s", bytes, bytes == 1 ? "" : "s");
+    size_t u = 0;
+    while (u + 1 < NC_ARRAY_SIZE(names) && bytes >> (10 * (u + 2)) != 0)
+        u++;
+    for (;; u++) {
+        uint64_t factor = UINT64_C(1) << (10 * (u + 1));
+        uint64_t whole = bytes / factor, rem = bytes % factor;
+        if (rem == 0)
+            return xasprintf("%" PRIu64 " %s", whole, names[u]);
+        /* rem * 10 < 10 * 2^60: no overflow. */
+        uint64_t tenth = (rem * 10 + factor / 2) / factor;
+        if (tenth == 10)
+            whole++, tenth = 0;
+        /* 1023.96 KiB rounds to 1024.0 KiB: that is 1.0 MiB. */
+        if (whole == 1024 && u + 1 < NC_ARRAY_SIZE(names))
+            continue;
+        return xasprintf("%" PRIu64 ".%" PRIu64 " %s", whole, tenth, names[u]);
+    }
+}

@@ -20,5 +20,11 @@ int parse_duration_ms(const char *s, uint64_t *ret_ms, nc_error **err);
  * "500ms", "5m", "2h", "0s". The result is allocated and parses back to the same value. */
 char *format_size(uint64_t bytes);
 char *format_duration_ms(uint64_t ms);
+/* A size for people to read in a message, in binary units with a space: "512 MiB", "1 GiB",
+ * "100 bytes", "1 byte". A size that is not a whole number of its unit gets one decimal,
+ * rounded half up: 1000000 -> "976.6 KiB", 1048577 -> "1.0 MiB" (the decimal says it is not
+ * exact). The unit is the largest that keeps the number at 1 or more, up to EiB. Not for
+ * configuration: format_size() gives what parse_size() reads back. Allocated. */
+char *format_size_human(uint64_t bytes);
 
 #endif

@@ -58,8 +58,26 @@ expect_match "ps lists the live-owned container" "$OUT" "${live:0:12} .*live pid
 expect_match "ps lists the dead-owned container" "$OUT" "${dead:0:12} .*gone"
 expect_match "ps shows the group and run" "$OUT" "${dead:0:12} +g1 +r-nc-cli-dead"
 expect_no_match "ps leaves out another install's container" "$OUT" "${foreign:0:12}"
+expect_match "ps has IMAGE and CREATED columns" "$OUT" "^CONTAINER .* IMAGE +STATE +CREATED +OWNER"
+expect_match "ps shows the image and the age" "$OUT" "${dead:0:12} .*nanocell-test:latest +[a-z]+ +[0-9]+ (second|minute|hour|day)s? ago"
 run "$NC" ps --json
-expect_match "ps --json prints objects" "$OUT" "\"id\":\"$dead\".*\"owner\":\"gone\""
+expect_match "ps --json gives the owner as an object" "$OUT" "\"id\":\"$dead\".*\"owner\":\\{\"boot_id\":\"$boot\",\"pid\":999999,\"start_time\":1,\"alive\":false\\}"
+expect_match "a live owner is alive" "$OUT" "\"id\":\"$live\".*\"owner\":\\{\"boot_id\":\"$boot\",\"pid\":$live_pid,\"start_time\":$live_start,\"alive\":true\\}"
+run "$NC" ps -q
+expect_rc "ps -q exits 0" 0
+expect_match "ps -q lists the ids" "$OUT" "^${dead:0:12}$"
+expect_no_match "ps -q prints nothing but ids" "$OUT" "[^0-9a-f]"
+[ "$(echo "$OUT" | wc -l)" -eq 3 ] && ok "ps -q lists this install's three containers" || not_ok "ps -q lists three" "$OUT"
+
+run "$NC" gc --dry-run
+expect_rc "gc --dry-run exits 0" 0
+expect_match "gc --dry-run names what it would remove" "$OUT" "would remove ${dead:0:12}"
+expect_match "and what it would keep" "$OUT" "would keep +${live:0:12}"
+expect_match "and counts" "$OUT" "dry run: would remove 2 containers"
+run "$NC" ps -q
+expect_match "gc --dry-run removed nothing" "$OUT" "${dead:0:12}"
+run "$NC" --config "$NANOCELL_CONFIG" gc -n --all
+expect_match "gc -n --all would remove the live one too" "$OUT" "would remove ${live:0:12}"
 
 run "$NC" gc
 expect_rc "gc exits 0" 0

@@ -23,7 +23,7 @@ base >"$NANOCELL_CONFIG"
 api() { curl -sf --unix-socket "$sock" "$@"; }
 ours() { api "http://localhost/v1.41/containers/json?all=1&filters=%7B%22label%22%3A%5B%22nanocell.install%3D$install%22%5D%7D"; }
 count_ours() { ours | grep -o '"Id"' | wc -l; }
-latest_log() { ls -t "$TMP"/data/groups/main/logs/run-*.log 2>/dev/null | head -n 1; }
+latest_log() { ls -t "$TMP"/data/groups/default/logs/run-*.log 2>/dev/null | head -n 1; }
 # wait_verified FILE: until the run writing its stderr to FILE has a verified, started
 # container (at most 20 s).
 wait_verified() {
@@ -95,20 +95,20 @@ CAP=1m base >"$NANOCELL_CONFIG"
 run "$NC" run -q -- "spew 3000000 ; echo after the spew"
 expect_rc "output past the cap still ends well" 0
 expect_match "results after the cap are still read" "$OUT" "^after the spew$"
-expect_match "one warning about the cap" "$ERR" "stdout passed 1048576 bytes"
+expect_match "one warning about the cap, in human units" "$ERR" "stdout passed 1 MiB:"
 expect_match "the run log flags the truncation" "$(cat "$(latest_log)")" "stdout_bytes: [0-9]+ \(truncated\)"
 run "$NC" run -q -- "stderr 3000000 ; echo done"
 expect_match "stderr past the cap is flagged" "$(cat "$(latest_log)")" "stderr_bytes: 3000000 \(truncated\)"
 [ "$(echo "$ERR" | grep -c 'stderr passed')" -eq 1 ] && ok "the stderr warning comes once" || not_ok "the stderr warning comes once" "$ERR"
 run "$NC" run -q -- "big 2000000"
 expect_rc "a result over the result cap is an agent error" 1
-expect_match "and says so" "$ERR" "larger|more than the 1048576-byte limit"
+expect_match "and says so" "$ERR" "more than the limit of 1 MiB"
 
 # --- OOM ---
 MEM=64m base >"$NANOCELL_CONFIG"
 run "$NC" run -q -- "hog 400"
 expect_rc "an OOM-killed agent is an agent error" 1
-expect_match "OOM is reported as such" "$ERR" "ran out of memory"
+expect_match "OOM is reported as such, with the limit" "$ERR" "ran out of memory \(limit 64 MiB\)"
 expect_match "the run log records oom_killed" "$(cat "$(latest_log)")" "oom_killed: yes"
 base >"$NANOCELL_CONFIG"
 
@@ -151,7 +151,7 @@ if wait_verified "$TMP/e3"; then
 	[ "$(count_ours)" -eq 1 ] && ok "kill -9 leaves the container behind" || not_ok "kill -9 leaves the container behind"
 	run "$NC" run -- "echo next turn"
 	expect_rc "the next turn runs" 0
-	expect_match "the next start reaps the orphan" "$ERR" "removed orphaned container [0-9a-f]{12} \(group main\)"
+	expect_match "the next start reaps the orphan" "$ERR" "removed orphaned container [0-9a-f]{12} \(group default\)"
 	[ "$(count_ours)" -eq 0 ] && ok "nothing is left after the reaping" || not_ok "nothing is left after the reaping"
 else
 	not_ok "the container appeared before kill -9"
@@ -161,7 +161,7 @@ fi
 # --- refusals ---
 run "$NC" run -q --image nanocell-agent:no-such-tag -- "echo x"
 expect_rc "a missing image is a configuration error" 2
-expect_match "and says what to do" "$ERR" "build it with scripts/build-images.sh"
+expect_match "and says what to do" "$ERR" "build it \(scripts/build-images.sh"
 run "$NC" run -q --group "../etc" -- "echo x"
 expect_rc "a bad group name is a usage error" 2
 done_testing

@@ -6,6 +6,15 @@
 run "$NC" --help
 expect_rc "--help exits 0" 0
 expect_match "--help lists doctor" "$OUT" "doctor"
+expect_match "--help lists -V/--version" "$OUT" "-V, --version"
+expect_match "--help lists the global options" "$OUT" "-H, --host URI"
+run "$NC" -V
+expect_rc "-V exits 0" 0
+expect_match "-V prints the version" "$OUT" "^nanocell [0-9]+\.[0-9]+"
+run "$NC" --bogus ps
+expect_rc "an unknown option before the command is a usage error" 2
+run "$NC" --config
+expect_rc "a global option without its value is a usage error" 2
 run "$NC"
 expect_rc "no command is a usage error" 2
 run "$NC" frobnicate
@@ -15,9 +24,18 @@ for c in doctor ps gc; do
 	run "$NC" $c --help
 	expect_rc "$c --help exits 0" 0
 	expect_match "$c --help shows usage" "$OUT" "usage: nanocell $c"
+	expect_match "$c --help documents the short options" "$OUT" "-c\|--config FILE\] \[-H\|--host URI\]"
 	run "$NC" $c --bogus
 	expect_rc "$c with an unknown option is a usage error" 2
 done
+run "$NC" run --help
+expect_match "run --help documents the short options" "$OUT" "-g, --group G"
+run "$NC" ps --help
+expect_match "ps --help documents -q" "$OUT" "-q, --quiet"
+run "$NC" gc --help
+expect_match "gc --help documents --dry-run" "$OUT" "-n, --dry-run"
+run "$NC" doctor --help
+expect_match "doctor --help documents --json" "$OUT" "-j, --json"
 
 export NANOCELL_CONFIG="$TMP/config.toml"
 printf '[install]\ndata_dir = "%s/data"\n[engine]\nreqest_timeout = "5s"\n' "$TMP" >"$NANOCELL_CONFIG"
@@ -25,15 +43,67 @@ run "$NC" doctor
 expect_rc "a typo in the config is a configuration error" 2
 expect_match "the typo is named with its position" "$ERR" "config.toml:4:18: key 'engine.reqest_timeout': unknown key"
 
+run "$NC" --config "$NANOCELL_CONFIG" doctor
+expect_rc "--config before the command is handed on" 2
+expect_match "and the file it names is read" "$ERR" "key 'engine.reqest_timeout': unknown key"
+
 printf '[install]\ndata_dir = "%s/data"\n' "$TMP" >"$NANOCELL_CONFIG"
 run "$NC" doctor --host "unix://$TMP/no-engine.sock"
 expect_rc "doctor without an engine exits 3" 3
 expect_match "doctor says why the engine was not found" "$OUT$ERR" "no-engine.sock.*missing"
+run "$NC" --host "unix://$TMP/before.sock" doctor
+expect_rc "--host before the command is handed on" 3
+expect_match "and names the engine it was given" "$OUT$ERR" "before.sock \(--host\): missing"
+run "$NC" -H "unix://$TMP/short.sock" ps
+expect_match "-H before the command works too" "$ERR" "short.sock' \(from --host\): missing"
+
+# Engine address order, as Docker's: DOCKER_HOST beats engine.host; a set address is final.
+printf '[install]\ndata_dir = "%s/data"\n[engine]\nhost = "unix://%s/config.sock"\n' "$TMP" "$TMP" >"$NANOCELL_CONFIG"
+run env DOCKER_HOST="unix://$TMP/env.sock" "$NC" ps
+expect_rc "a missing DOCKER_HOST engine exits 3" 3
+expect_match "DOCKER_HOST comes before engine.host" "$ERR" "env.sock' \(from DOCKER_HOST\): missing"
+run env DOCKER_HOST="unix://$TMP/env.sock" "$NC" doctor
+expect_match "doctor lists the candidates after the final one" "$OUT" "config.sock \(config key engine.host\): missing, not used: DOCKER_HOST is final"
+expect_match "doctor lists the default sockets too" "$OUT" "/run/podman/podman.sock \(rootful Podman socket\): .*not used: DOCKER_HOST is final"
+run env DOCKER_HOST="unix://$TMP/env.sock" "$NC" doctor --json
+expect_rc "doctor --json without an engine exits 3 as well" 3
+if command -v python3 >/dev/null; then
+	if printf '%s' "$OUT" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["engine"] is None
+c = d["candidates"]
+assert c[0]["source"] == "DOCKER_HOST" and not c[0]["ok"], c[0]
+assert c[1]["source"] == "config key engine.host", c[1]
+assert any(x["status"] == "problem" for x in d["checks"])
+' 2>"$TMP/py"; then ok "doctor --json is one object with the candidates"; else not_ok "doctor --json is one object with the candidates" "$(cat "$TMP/py")" "$OUT"; fi
+fi
+run env CONTAINER_HOST="unix://$TMP/container.sock" "$NC" ps
+expect_match "CONTAINER_HOST comes before engine.host" "$ERR" "container.sock' \(from CONTAINER_HOST\): missing"
+
+# One problem, one exit status: a malformed or unsupported address is a usage error (2)
+# wherever it was set.
+printf '[install]\ndata_dir = "%s/data"\n' "$TMP" >"$NANOCELL_CONFIG"
 run "$NC" ps --host "tcp://127.0.0.1:2375"
-expect_rc "a tcp engine is refused with exit 3" 3
+expect_rc "a tcp engine through --host is a usage error" 2
 expect_match "the refusal says what to do instead" "$ERR" "tcp engines are not supported yet"
+run env DOCKER_HOST="tcp://127.0.0.1:2375" "$NC" ps
+expect_rc "a tcp engine through DOCKER_HOST is a usage error" 2
+run env DOCKER_HOST="tcp://127.0.0.1:2375" "$NC" doctor
+expect_rc "doctor with a tcp DOCKER_HOST is a usage error" 2
+printf '[install]\ndata_dir = "%s/data"\n[engine]\nhost = "tcp://127.0.0.1:2375"\n' "$TMP" >"$NANOCELL_CONFIG"
+run "$NC" ps
+expect_rc "a tcp engine in engine.host is a usage error" 2
+printf '[install]\ndata_dir = "%s/data"\n' "$TMP" >"$NANOCELL_CONFIG"
 long=$(printf 'x%.0s' $(seq 1 120))
 run "$NC" gc --host "unix:///tmp/$long.sock"
-expect_rc "an overlong socket path is refused" 3
+expect_rc "an overlong socket path is a usage error" 2
 expect_match "the overlong path is reported, not truncated" "$ERR" "more than the 107"
+printf '[install]\ndata_dir = "%s/data"\n[agent]\nimage = "bad ref"\n' "$TMP" >"$NANOCELL_CONFIG"
+run "$NC" doctor
+expect_rc "an invalid agent.image is a configuration error" 2
+printf '[install]\ndata_dir = "%s/data"\n[agent]\npull = "always"\n' "$TMP" >"$NANOCELL_CONFIG"
+run "$NC" doctor
+expect_rc "agent.pull takes only never or missing" 2
+expect_match "and says so" "$ERR" "key 'agent.pull': 'always' must be \"never\" or \"missing\""
 done_testing

@@ -199,6 +199,18 @@ static int probe_setup(void **state)
     return 0;
 }
 
+/* The engine's masks, as the runtime check saw them: this host's kernel has /proc/keys,
+ * /proc/timer_list, /proc/acpi and /sys/firmware (some kernels lack /proc/kcore). */
+static void expect_system_paths(const char *report)
+{
+    const char *const want[] = {"ok runtime.masked./proc/keys\n",
+                                "ok runtime.masked./sys/firmware\n",
+                                "ok runtime.readonly./proc/sys\n", "ok runtime.readonly./sys\n"};
+    for (size_t i = 0; i < NC_ARRAY_SIZE(want); i++)
+        if (!strstr(report, want[i]))
+            fail_msg("the report lacks '%s':\n%s", want[i], report);
+}
+
 /* The probe's line for check name: "PASS name: ..." or "FAIL name: ...". */
 static void test_probe_check(void **state)
 {
@@ -236,6 +248,9 @@ static void test_probe_status(void **state)
     assert_non_null(strstr(probe_report, "ok runtime.Seccomp\n"));
     assert_non_null(strstr(probe_report, "ok runtime.cgroup.memory\n"));
     assert_non_null(strstr(probe_report, "ok HostConfig.SecurityOpt.seccomp\n"));
+    expect_system_paths(probe_report);
+    if (!is_podman())
+        assert_non_null(strstr(probe_report, "ok HostConfig.MaskedPaths\n"));
 }
 
 /* Allocating past the memory limit: the container is OOM-killed and that is what is reported,
@@ -319,6 +334,7 @@ static void test_rootless_limits_refused(void **state)
     assert_non_null(strstr(report, "waived runtime.cgroup.memory"));
     assert_non_null(strstr(report, "waived runtime.cgroup.pids"));
     assert_non_null(strstr(report, "ok runtime.Seccomp\n"));
+    expect_system_paths(report);
     struct collected out = {STRBUF_INIT, STRBUF_INIT};
     int64_t code = -1;
     bool oom = false;

@@ -141,8 +141,13 @@ static void start(struct run *r, const char *input, const char *model_sock)
     _cleanup_free_ char *env_ws = xasprintf("NANOCELL_WORKSPACE=%s", ws);
     _cleanup_free_ char *env_sock =
         model_sock ? xasprintf("NANOCELL_MODEL_SOCKET=%s", model_sock) : NULL;
-    char *envp[] = {"PATH=/usr/bin:/bin", env_ws, "NANOCELL_TEST_CANARY=canary-value-8d1f",
-                    env_sock, NULL};
+    _cleanup_free_ char *env_home = xasprintf("HOME=%s/home", ws);
+    char *envp[] = {"PATH=/usr/bin:/bin",
+                    env_ws,
+                    env_home,
+                    "NANOCELL_TEST_CANARY=canary-value-8d1f",
+                    env_sock,
+                    NULL};
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
@@ -494,6 +499,41 @@ static void test_ipc_send(void **state)
     assert_int_equal(ts[10], 'T');
     assert_int_equal(ts[19], '.');
     assert_int_equal(ts[23], 'Z');
+}
+
+/* write: a file where it may, an error result naming the path where it may not; ~/ is HOME. */
+static void test_write(void **state)
+{
+    (void)state;
+    _cleanup_free_ char *home = ws_path("home");
+    assert_int_equal(mkdir(home, 0755), 0);
+    _cleanup_free_ char *target = ws_path("target");
+    _cleanup_free_ char *link = ws_path("home/link");
+    assert_int_equal(symlink(target, link), 0);
+    struct markers m;
+    _cleanup_free_ char *abs = ws_path("abs.txt");
+    _cleanup_free_ char *prompt =
+        xasprintf("{\"prompt\":\"write ~/note.txt hello there ; write %s ; write ~/link x ; write "
+                  "~/missing/x y ; write" INPUT_TAIL,
+                  abs);
+    assert_int_equal(run_prompt(prompt, &m, NULL), 0);
+    assert_int_equal(m.n, 6);
+    expect_result(&m, 0, "wrote ~/note.txt");
+    _cleanup_free_ char *wrote_abs = xasprintf("wrote %s", abs);
+    expect_result(&m, 1, wrote_abs);
+    expect_error(&m, 2, "write: cannot create '~/link': Too many levels of symbolic links");
+    expect_error(&m, 3, "write: cannot create '~/missing/x': No such file or directory");
+    expect_error(&m, 4, "write: no path");
+    expect_session(&m, 5);
+    markers_clear(&m);
+    _cleanup_free_ char *note = ws_path("home/note.txt");
+    _cleanup_strbuf_ strbuf text = STRBUF_INIT;
+    assert_int_equal(read_file(note, 4096, &text, NULL), 0);
+    assert_string_equal(text.buf, "hello there\n");
+    strbuf_release(&text);
+    assert_int_equal(read_file(abs, 4096, &text, NULL), 0);
+    assert_string_equal(text.buf, "\n");
+    assert_false(exists("target")); /* nothing through the link */
 }
 
 static void test_session_ids(void **state)
@@ -863,6 +903,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_big_result, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spew_outside_markers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ipc_send, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_follow_up, setup, teardown),

@@ -211,6 +211,58 @@ static void test_errors(void **state)
                 "t.toml:1:9: key 'group': groups are written as [[group]] tables");
 }
 
+/* agent.home (a tmpfs) and agent.state_dir (a bind) are mount targets: each must be a normal
+ * absolute path a mount can carry, and neither may cover or sit in nanocell's other mounts. */
+static void test_agent_dirs(void **state)
+{
+    (void)state;
+    _cleanup_config_ nc_config *d = config_defaults();
+    assert_string_equal(d->agent_home, "/home/agent");
+    assert_string_equal(d->agent_state_dir, "/home/agent/.claude");
+    /* NanoClaw's image, and a state dir outside HOME. */
+    _cleanup_config_ nc_config *n =
+        parse_ok("[agent]\nhome = \"/home/node\"\nstate_dir = \"/home/node/.claude\"\n");
+    assert_string_equal(n->agent_home, "/home/node");
+    assert_string_equal(n->agent_state_dir, "/home/node/.claude");
+    _cleanup_config_ nc_config *w = parse_ok("[agent]\nstate_dir = \"/workspace/state\"\n");
+    assert_string_equal(w->agent_state_dir, "/workspace/state");
+    parse_fails("[agent]\nhome = \"home\"\n",
+                "t.toml:2:8: key 'agent.home': 'home' must be an absolute path other than '/'");
+    parse_fails("[agent]\nhome = \"/\"\n",
+                "t.toml:2:8: key 'agent.home': '/' must be an absolute path other than '/'");
+    parse_fails("[agent]\nstate_dir = \"/home/a/../b\"\n",
+                "t.toml:2:13: key 'agent.state_dir': '/home/a/../b' must be a normal path (no "
+                "'//', '.' or '..')");
+    parse_fails("[agent]\nstate_dir = \"/home/a/\"\n",
+                "t.toml:2:13: key 'agent.state_dir': '/home/a/' must be a normal path (no '//', "
+                "'.' or '..')");
+    parse_fails("[agent]\nhome = \"/home/a,ro\"\n",
+                "t.toml:2:8: key 'agent.home': '/home/a,ro' holds a character a mount cannot "
+                "carry");
+    parse_fails("[agent]\nhome = \"/proc/x\"\n",
+                "t.toml:2:8: key 'agent.home': '/proc/x' lies in /proc");
+    /* HOME is never the workspace, nor over or inside nanocell's other mounts. */
+    parse_fails("[agent]\nhome = \"/workspace/group\"\n",
+                "t.toml: key 'agent.home': '/workspace/group' overlaps nanocell's mount "
+                "'/workspace/group'");
+    parse_fails("[agent]\nhome = \"/workspace\"\n",
+                "t.toml: key 'agent.home': '/workspace' overlaps nanocell's mount "
+                "'/workspace/group'");
+    parse_fails("[agent]\nstate_dir = \"/workspace/global/s\"\n",
+                "t.toml: key 'agent.state_dir': '/workspace/global/s' overlaps nanocell's mount "
+                "'/workspace/global'");
+    parse_fails("[agent]\nhome = \"/tmp\"\n",
+                "t.toml: key 'agent.home': '/tmp' overlaps the tmpfs '/tmp'");
+    parse_fails("[agent]\nstate_dir = \"/home/agent\"\n",
+                "t.toml: key 'agent.state_dir': '/home/agent' is or contains agent.home "
+                "'/home/agent': the state dir is mounted inside HOME (e.g. "
+                "'/home/agent/.claude'), never over it");
+    parse_fails("[agent]\nstate_dir = \"/home\"\n",
+                "t.toml: key 'agent.state_dir': '/home' is or contains agent.home '/home/agent': "
+                "the state dir is mounted inside HOME (e.g. '/home/agent/.claude'), never over "
+                "it");
+}
+
 static void test_group_names(void **state)
 {
     (void)state;
@@ -275,13 +327,10 @@ static void test_search_order_and_install_id(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_example_is_the_defaults),
-        cmocka_unit_test(test_values),
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_group_names),
-        cmocka_unit_test(test_group_overrides),
-        cmocka_unit_test(test_search_order_and_install_id),
+        cmocka_unit_test(test_defaults),        cmocka_unit_test(test_example_is_the_defaults),
+        cmocka_unit_test(test_values),          cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_agent_dirs),      cmocka_unit_test(test_group_names),
+        cmocka_unit_test(test_group_overrides), cmocka_unit_test(test_search_order_and_install_id),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

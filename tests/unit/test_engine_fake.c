@@ -169,15 +169,21 @@ static void test_negotiate_refusals(void **state)
 static void test_discovery_reasons(void **state)
 {
     (void)state;
-    strbuf report = STRBUF_INIT;
+    engine_report report = {0};
     engine *e = NULL;
     nc_error *err = NULL;
     engine_opts o = {.host = "unix:///nonexistent/dir/docker.sock", .host_source = "--host"};
     assert_int_equal(engine_open(&o, &report, &e, &err), -ENOENT);
     assert_string_equal(err->msg,
                         "engine 'unix:///nonexistent/dir/docker.sock' (from --host): missing");
-    assert_string_equal(strbuf_str(&report),
-                        "unix:///nonexistent/dir/docker.sock (--host): missing\n");
+    assert_true(report.n >= 3);
+    assert_string_equal(report.probes[0].uri, "unix:///nonexistent/dir/docker.sock");
+    assert_string_equal(report.probes[0].source, "--host");
+    assert_string_equal(report.probes[0].state, "missing");
+    assert_true(report.probes[0].tried && !report.probes[0].chosen);
+    /* The address was final: nothing after it was tried. */
+    assert_false(report.probes[1].tried);
+    assert_string_equal(report.probes[1].state, "not tried");
     nc_error_free(err);
     err = NULL;
     o.host = "/etc/passwd";
@@ -189,7 +195,7 @@ static void test_discovery_reasons(void **state)
     assert_int_equal(engine_open(&o, NULL, &e, &err), -EPROTONOSUPPORT);
     assert_non_null(strstr(err->msg, "(from --host): tcp engines are not supported"));
     nc_error_free(err);
-    strbuf_release(&report);
+    engine_report_release(&report);
 }
 
 /* --- requests and faults --- */

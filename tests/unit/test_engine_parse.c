@@ -237,7 +237,7 @@ static void test_endpoint_candidates(void **state)
     unsetenv("DOCKER_HOST");
     unsetenv("CONTAINER_HOST");
     setenv("XDG_RUNTIME_DIR", "/run/user/1000", 1);
-    n = endpoint_candidates(NULL, NULL, &c);
+    n = endpoint_candidates(NULL, NULL, NULL, &c);
     assert_int_equal(n, 3);
     assert_string_equal(c[0].uri, "unix:///var/run/docker.sock");
     assert_string_equal(c[1].uri, "unix:///run/user/1000/podman/podman.sock");
@@ -246,28 +246,37 @@ static void test_endpoint_candidates(void **state)
     endpoint_candidates_free(c, n);
 
     unsetenv("XDG_RUNTIME_DIR");
-    n = endpoint_candidates("", NULL, &c);
+    n = endpoint_candidates("", NULL, "", &c);
     assert_int_equal(n, 2);
     endpoint_candidates_free(c, n);
 
+    /* Docker's order: --host, DOCKER_HOST, CONTAINER_HOST, (context), engine.host, defaults;
+     * every address is listed, the defaults last. */
     setenv("CONTAINER_HOST", "unix:///c.sock", 1);
-    n = endpoint_candidates(NULL, NULL, &c);
-    assert_int_equal(n, 1);
+    n = endpoint_candidates(NULL, NULL, "unix:///cfg.sock", &c);
+    assert_int_equal(n, 4);
     assert_string_equal(c[0].source, "CONTAINER_HOST");
     assert_true(c[0].user_set);
+    assert_string_equal(c[1].uri, "unix:///cfg.sock");
+    assert_string_equal(c[1].source, "config key engine.host");
+    assert_true(c[1].user_set);
+    assert_false(c[2].user_set);
     endpoint_candidates_free(c, n);
 
     setenv("DOCKER_HOST", "unix:///d.sock", 1);
-    n = endpoint_candidates(NULL, NULL, &c);
-    assert_int_equal(n, 1);
+    n = endpoint_candidates(NULL, NULL, "unix:///cfg.sock", &c);
+    assert_int_equal(n, 5);
     assert_string_equal(c[0].uri, "unix:///d.sock");
     assert_string_equal(c[0].source, "DOCKER_HOST");
+    assert_string_equal(c[1].source, "CONTAINER_HOST");
+    assert_string_equal(c[2].source, "config key engine.host");
     endpoint_candidates_free(c, n);
 
-    n = endpoint_candidates("unix:///h.sock", "--host", &c);
-    assert_int_equal(n, 1);
+    n = endpoint_candidates("unix:///h.sock", "--host", "unix:///cfg.sock", &c);
+    assert_int_equal(n, 6);
     assert_string_equal(c[0].uri, "unix:///h.sock");
     assert_string_equal(c[0].source, "--host");
+    assert_string_equal(c[1].source, "DOCKER_HOST");
     endpoint_candidates_free(c, n);
     unsetenv("DOCKER_HOST");
     unsetenv("CONTAINER_HOST");

@@ -94,6 +94,71 @@ static void test_refusals(void **state)
     strbuf_release(&deep);
 }
 
+#define PARSE_FAILS(s, want) parse_fails((s), sizeof(s) - 1, (want))
+
+/* A string with \u0000 would come out of the tree cut at the NUL: refused, saying where. */
+static void test_nul_escape(void **state)
+{
+    (void)state;
+    PARSE_FAILS("{\"result\":\"a\\u0000b\"}", "NUL character (\\u0000) in the string at 'result'");
+    PARSE_FAILS("{\"a\":{\"b\":[1,true,null,{\"c\":2},\"x\\u0000\"]}}",
+                "in the string at 'a.b[4]'");
+    PARSE_FAILS("[\"\\u0000\"]", "in the string at '[0]'");
+    PARSE_FAILS("\"\\u0000\"", "NUL character (\\u0000) in the string");
+    PARSE_FAILS("{\"k\\u0000\":1}", "NUL character (\\u0000) in a key at the top level");
+    PARSE_FAILS("{\"o\":{\"\\u0000\":1}}", "in a key at 'o'");
+    /* Long keys are cut in the path. */
+    PARSE_FAILS("{\""
+                "0123456789012345678901234567890123456789012345678901234567890123456789"
+                "\":\"\\u0000\"}",
+                "at '0123456789012345678901234567890123456789012345678901234567890123...'");
+    /* An escaped backslash before "u0000" is no NUL; nor are other \u escapes. */
+    _cleanup_json_ nc_json *r = parse_ok("{\"a\":\"\\\\u0000\",\"b\":\"\\u00010000\"}");
+    assert_string_equal(json_string(json_get(r, "a")), "\\u0000");
+    assert_string_equal(json_string(json_get(r, "b")), "\x01"
+                                                       "0000");
+    _cleanup_json_ nc_json *r2 = parse_ok("{\"b\":\"\\u0001\\u1000\"}");
+    assert_string_equal(json_string(json_get(r2, "b")), "\x01\xe1\x80\x80");
+}
+
+/* Every control character is escaped in generated text, DEL and C1 included (yajl leaves those
+ * two raw), so --json output cannot drive a terminal and still says exactly what was sent. */
+static void test_generator_escapes_controls(void **state)
+{
+    (void)state;
+    strbuf in = STRBUF_INIT;
+    for (int c = 0; c < 0x20; c++)
+        strbuf_addch(&in, (char)c);
+    strbuf_addstr(&in, "\x7f\xc2\x80\xc2\x9b\xc2\x9f\xc2\xa0\xc3\xa9\xe2\x9c\x97");
+    _cleanup_jgen_ nc_jgen *g = jgen_new();
+    jgen_arr_open(g);
+    jgen_strn(g, in.buf, in.len);
+    jgen_arr_close(g);
+    strbuf out = STRBUF_INIT;
+    assert_int_equal(jgen_finish(g, &out, NULL), 0);
+    for (size_t i = 0; i < out.len; i++) {
+        unsigned char c = (unsigned char)out.buf[i];
+        if (c < 0x20 || c == 0x7f || (c == 0xc2 && (unsigned char)out.buf[i + 1] < 0xa0))
+            fail_msg("raw control 0x%02x at %zu in %s", c, i, out.buf);
+    }
+    assert_non_null(strstr(out.buf, "\\u0000\\u0001"));
+    assert_non_null(strstr(out.buf, "\\u001B\\u001C\\u001D\\u001E\\u001F"
+                                    "\\u007F\\u0080\\u009B\\u009F\xc2\xa0\xc3\xa9\xe2\x9c\x97\"]"));
+    /* It reads back as the same bytes; with the NUL, it is refused, never cut. */
+    nc_json *r = NULL;
+    nc_error *err = NULL;
+    assert_int_equal(json_parse(out.buf, out.len, &r, &err), -EINVAL);
+    nc_error_free(err);
+    _cleanup_jgen_ nc_jgen *g2 = jgen_new();
+    jgen_strn(g2, in.buf + 1, in.len - 1);
+    strbuf_reset(&out);
+    assert_int_equal(jgen_finish(g2, &out, NULL), 0);
+    _cleanup_json_ nc_json *back = parse_ok(out.buf);
+    assert_string_equal(json_string(back), in.buf + 1);
+    strbuf_release(&out);
+    strbuf_release(&in);
+}
+
 static void test_generator(void **state)
 {
     (void)state;
@@ -243,10 +308,15 @@ static void test_uint64(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_accessors), cmocka_unit_test(test_refusals),
-        cmocka_unit_test(test_generator), cmocka_unit_test(test_generator_misuse),
-        cmocka_unit_test(test_canonical), cmocka_unit_test(test_uint64),
+        cmocka_unit_test(test_accessors),
+        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_generator),
+        cmocka_unit_test(test_generator_misuse),
+        cmocka_unit_test(test_canonical),
+        cmocka_unit_test(test_uint64),
         cmocka_unit_test(test_many_keys),
+        cmocka_unit_test(test_nul_escape),
+        cmocka_unit_test(test_generator_escapes_controls),
     };
     return cmocka_run_group_tests_name("json", tests, NULL, NULL);
 }

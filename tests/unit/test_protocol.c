@@ -124,6 +124,52 @@ static void test_crlf_and_whitespace(void **state)
                       1 << 20, "ok:w|\n", 0);
 }
 
+/* A NUL character (\u0000) in a string would cut it short as a C string: the block is skipped
+ * with a warning that names the field, never delivered cut. */
+static void test_nul_in_a_string(void **state)
+{
+    (void)state;
+    expect_everywhere(S
+                      "{\"status\":\"success\",\"result\":\"a\\u0000b\"}" E S
+                      "{\"status\":\"error\",\"result\":null,\"error\":\"x\\u0000\"}" E S
+                      "{\"status\":\"success\",\"result\":\"c\",\"newSessionId\":\"s\\u0000t\"}" E S
+                      "{\"status\":\"success\",\"result\":\"kept \\\\u0000\"}" E,
+                      1 << 20, "ok:kept \\u0000|\n", 3);
+    struct seen s = {STRBUF_INIT, 0, STRBUF_INIT};
+    const char *in = S "{\"status\":\"success\",\"result\":\"a\\u0000b\"}" E S
+                       "{\"status\":\"success\",\"result\":null,\"newSessionId\":\"s\\u0000\"}" E;
+    run_split(in, strlen(in), 0, 0, 1 << 20, &s);
+    assert_string_equal(strbuf_str(&s.warn_log),
+                        "skipped an output block that is not a valid result: invalid json: NUL "
+                        "character (\\u0000) in the string at 'result'\n"
+                        "skipped an output block that is not a valid result: invalid json: NUL "
+                        "character (\\u0000) in the string at 'newSessionId'\n");
+    strbuf_release(&s.log);
+    strbuf_release(&s.warn_log);
+}
+
+/* A session id is an identifier: one with a control character is refused, not cleaned up. Text
+ * in a result may hold controls: it is made safe where it is printed. */
+static void test_session_id_with_controls(void **state)
+{
+    (void)state;
+    expect_everywhere(
+        S "{\"status\":\"success\",\"result\":\"a\",\"newSessionId\":\"s\\u001b[2J\"}" E S
+          "{\"status\":\"success\",\"result\":null,\"newSessionId\":\"s\\n1\"}" E S
+          "{\"status\":\"success\",\"result\":null,\"newSessionId\":\"\\u009b1\"}" E S
+          "{\"status\":\"success\",\"result\":\"\\u001b]0;t\\u0007\",\"newSessionId\":"
+          "\"caf\\u00e9-42\"}" E,
+        1 << 20, "ok:\x1b]0;t\x07|caf\xc3\xa9-42\n", 3);
+    struct seen s = {STRBUF_INIT, 0, STRBUF_INIT};
+    const char *in = S "{\"status\":\"success\",\"result\":null,\"newSessionId\":\"s\\t\"}" E;
+    run_split(in, strlen(in), 0, 0, 1 << 20, &s);
+    assert_string_equal(strbuf_str(&s.warn_log),
+                        "skipped an output block that is not a valid result: newSessionId holds "
+                        "a control character\n");
+    strbuf_release(&s.log);
+    strbuf_release(&s.warn_log);
+}
+
 /* Over the cap: an error result, and memory bounded by the cap. */
 static void test_oversize_result(void **state)
 {
@@ -141,8 +187,8 @@ static void test_oversize_result(void **state)
         assert_true(p.block.alloc <= 4096); /* never holds the oversize block */
     }
     marker_finish(&p);
-    assert_string_equal(strbuf_str(&s.log), "err:the agent's result is 3033 bytes, more than the "
-                                            "1024-byte limit\nok:small|\n");
+    assert_string_equal(strbuf_str(&s.log), "err:the agent's result is 3.0 KiB, more than the "
+                                            "limit of 1 KiB\nok:small|\n");
     assert_int_equal(s.warnings, 1);
     marker_parser_release(&p);
     strbuf_release(&s.log);
@@ -155,7 +201,7 @@ static void test_oversize_result(void **state)
         strbuf_addch(&in, 'y');
     strbuf_addstr(&in, "\"}" E);
     expect_everywhere(in.buf, 64,
-                      "err:the agent's result is 233 bytes, more than the 64-byte limit\n", 1);
+                      "err:the agent's result is 233 bytes, more than the limit of 64 bytes\n", 1);
     strbuf_release(&in);
 }
 
@@ -219,6 +265,8 @@ int main(void)
         cmocka_unit_test(test_fake_markers_inside_json),
         cmocka_unit_test(test_missing_end),
         cmocka_unit_test(test_crlf_and_whitespace),
+        cmocka_unit_test(test_nul_in_a_string),
+        cmocka_unit_test(test_session_id_with_controls),
         cmocka_unit_test(test_oversize_result),
         cmocka_unit_test(test_bounded_outside_blocks),
         cmocka_unit_test(test_input_payload),

@@ -180,12 +180,15 @@ struct inspect {
     const char *tmp_opts;
     const char *ipc, *cgroupns, *pid_mode, *userns;
     bool init;
-    bool device, port, masked_empty;
+    bool device, port;
+    enum paths { PATHS_DEFAULT, PATHS_MISSING, PATHS_EMPTY, PATHS_ONE_LESS } masked, readonly;
     const char *mount_src; /* of /workspace/group */
     bool extra_ro;         /* /workspace/extra/docs */
     bool socket_mount;
     const char *propagation; /* of every mount */
     const char *runtime;
+    const char *home;      /* a tmpfs besides the engine's (HOME), when set */
+    const char *home_opts; /* its options; NULL leaves it out */
 };
 
 static struct inspect inspect_defaults(engine_kind kind)
@@ -244,6 +247,21 @@ static void mount_entry(nc_jgen *g, const char *src, const char *dst, bool rw, c
     jgen_kv_bool(g, "RW", rw);
     jgen_kv_str(g, "Propagation", prop);
     jgen_obj_close(g);
+}
+
+/* A list as the engine reports it: Docker's defaults (less one when asked), none from Podman
+ * unless a test makes it report one, missing, or empty. */
+static void paths_list(nc_jgen *g, const struct inspect *x, const char *key, enum paths how,
+                       const char *const *defaults, const char *one)
+{
+    if (how == PATHS_MISSING || (x->kind == ENGINE_PODMAN && how == PATHS_DEFAULT))
+        return;
+    jgen_key(g, key);
+    jgen_arr_open(g);
+    for (const char *const *p = defaults; how != PATHS_EMPTY && *p; p++)
+        if (how != PATHS_ONE_LESS || strcmp(*p, one) != 0)
+            jgen_str(g, *p);
+    jgen_arr_close(g);
 }
 
 static char *inspect_json(const struct inspect *x)
@@ -307,6 +325,8 @@ static char *inspect_json(const struct inspect *x)
     jgen_obj_open(g);
     for (const char *const *t = sandbox_tmpfs_targets(x->kind); *t; t++)
         jgen_kv_str(g, *t, x->tmp_opts);
+    if (x->home && x->home_opts)
+        jgen_kv_str(g, x->home, x->home_opts);
     jgen_obj_close(g);
     jgen_kv_str(g, "IpcMode", x->ipc);
     jgen_kv_str(g, "CgroupnsMode", x->cgroupns);
@@ -330,11 +350,22 @@ static char *inspect_json(const struct inspect *x)
     }
     jgen_obj_close(g);
     jgen_kv_bool(g, "PublishAllPorts", false);
-    if (x->masked_empty) {
-        jgen_key(g, "MaskedPaths");
-        jgen_arr_open(g);
-        jgen_arr_close(g);
-    }
+    /* Docker 20.10's defaults, as it reports them; Podman's compat API reports neither list. */
+    static const char *const docker_masked[] = {"/proc/asound",
+                                                "/proc/acpi",
+                                                "/proc/kcore",
+                                                "/proc/keys",
+                                                "/proc/latency_stats",
+                                                "/proc/timer_list",
+                                                "/proc/timer_stats",
+                                                "/proc/sched_debug",
+                                                "/proc/scsi",
+                                                "/sys/firmware",
+                                                NULL};
+    static const char *const docker_ro[] = {
+        "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", NULL};
+    paths_list(g, x, "MaskedPaths", x->masked, docker_masked, "/proc/keys");
+    paths_list(g, x, "ReadonlyPaths", x->readonly, docker_ro, "/proc/sys");
     jgen_obj_close(g);
     jgen_key(g, "Mounts");
     jgen_arr_open(g);
@@ -383,7 +414,12 @@ WEAKEN(w_userns, x->userns = "host")
 WEAKEN(w_init, x->init = false)
 WEAKEN(w_device, x->device = true)
 WEAKEN(w_port, x->port = true)
-WEAKEN(w_masked, x->masked_empty = true)
+WEAKEN(w_masked, x->masked = PATHS_EMPTY)
+WEAKEN(w_masked_missing, x->masked = PATHS_MISSING)
+WEAKEN(w_masked_one, x->masked = PATHS_ONE_LESS)
+WEAKEN(w_readonly_empty, x->readonly = PATHS_EMPTY)
+WEAKEN(w_readonly_missing, x->readonly = PATHS_MISSING)
+WEAKEN(w_readonly_one, x->readonly = PATHS_ONE_LESS)
 WEAKEN(w_mount_src, x->mount_src = "/")
 WEAKEN(w_mount_rw, x->extra_ro = false)
 WEAKEN(w_socket, x->socket_mount = true)
@@ -422,7 +458,14 @@ static const struct {
     {"HostConfig.Init", w_init, false, false},
     {"HostConfig.Devices", w_device, false, false},
     {"HostConfig.PortBindings", w_port, false, false},
-    {"HostConfig.MaskedPaths", w_masked, false, false},
+    {"HostConfig.MaskedPaths: empty", w_masked, false, false},
+    {"HostConfig.MaskedPaths: not reported", w_masked_missing, true, false},
+    {"HostConfig.MaskedPaths: lacks '/proc/keys'", w_masked_one, false, false},
+    {"HostConfig.ReadonlyPaths: empty", w_readonly_empty, false, false},
+    {"HostConfig.ReadonlyPaths: not reported", w_readonly_missing, true, false},
+    {"HostConfig.ReadonlyPaths: lacks '/proc/sys'", w_readonly_one, true, false},
+    /* Podman reports no MaskedPaths, so Docker's /proc/asound mask is not there either. */
+    {"HostConfig.ReadonlyPaths: lacks '/proc/asound', '/proc/sys'", w_readonly_one, false, true},
     {"Mounts./workspace/group", w_mount_src, false, false},
     {"Mounts./workspace/extra/docs", w_mount_rw, false, false},
     {"Mounts.engine-socket", w_socket, false, false},
@@ -445,6 +488,11 @@ static void test_inspect_accepts(void **state)
             fail_msg("%s: %s", engine_kind_name(kind), nc_error_msg(err));
         assert_null(strstr(report.buf, "FAILED"));
         assert_non_null(strstr(report.buf, "ok HostConfig.SecurityOpt.seccomp\n"));
+        /* Docker's lists are checked; Podman reports none, and its defaults are left to the
+         * runtime check. */
+        bool docker = kind == ENGINE_DOCKER;
+        assert_true(!!strstr(report.buf, "ok HostConfig.MaskedPaths\n") == docker);
+        assert_true(!!strstr(report.buf, "ok HostConfig.ReadonlyPaths\n") == docker);
         strbuf_release(&report);
     }
 }
@@ -697,11 +745,26 @@ static void link_ns(const char *who, const char *ns, const char *target)
     "Groups:\t1000 \nNSpid:\t4242\t1\nCapInh:\t0000000000000000\nCapPrm:\t0000000000000000\n"      \
     "CapEff:\t0000000000000000\nCapBnd:\t0000000000000000\nCapAmb:\t0000000000000000\n"            \
     "NoNewPrivs:\t1\nSeccomp:\t2\nSeccomp_filters:\t1\n"
+/* /proc and /sys with the engines' masks, as they really look: runc binds the container's own
+ * /dev/null (in the /dev tmpfs) and mounts masking tmpfs read-only; crun binds the host's
+ * devtmpfs /null. Paths this kernel lacks (/proc/kcore, /proc/scsi...) have no mount. */
+#define SYSTEM_MOUNTS                                                                              \
+    "10 1 0:10 / /proc rw,nosuid,nodev,noexec,relatime - proc proc rw\n"                           \
+    "11 1 0:11 / /sys ro,nosuid,nodev,noexec,relatime - sysfs sysfs ro\n"                          \
+    "12 1 0:12 / /dev rw,nosuid - tmpfs tmpfs rw,size=65536k,mode=755\n"                           \
+    "13 10 0:10 /bus /proc/bus ro,nosuid,nodev,noexec,relatime - proc proc rw\n"                   \
+    "14 10 0:10 /fs /proc/fs ro,nosuid,nodev,noexec,relatime - proc proc rw\n"                     \
+    "15 10 0:10 /irq /proc/irq ro,nosuid,nodev,noexec,relatime - proc proc rw\n"                   \
+    "16 10 0:10 /sys /proc/sys ro,nosuid,nodev,noexec,relatime - proc proc rw\n"                   \
+    "17 10 0:13 / /proc/acpi ro,relatime - tmpfs tmpfs ro\n"                                       \
+    "18 10 0:12 /null /proc/keys rw,nosuid - tmpfs tmpfs rw,size=65536k,mode=755\n"                \
+    "19 10 0:6 /null /proc/timer_list ro,relatime - devtmpfs devtmpfs rw,mode=755\n"               \
+    "20 11 0:14 / /sys/firmware ro,relatime - tmpfs tmpfs rw,size=0k\n"
 #define GOOD_MOUNTINFO                                                                             \
     "1 0 0:1 / / ro,relatime - overlay overlay rw,lowerdir=x\n"                                    \
     "2 1 0:2 / /tmp rw,nosuid,nodev,noexec,relatime - tmpfs tmpfs rw,size=65536k\n"                \
     "3 1 0:3 / /workspace/group rw,relatime - ext4 /dev/vda rw\n"                                  \
-    "4 1 0:3 / /workspace/extra/docs ro,relatime - ext4 /dev/vda rw\n"
+    "4 1 0:3 / /workspace/extra/docs ro,relatime - ext4 /dev/vda rw\n" SYSTEM_MOUNTS
 
 #define GOOD_LIMITS                                                                                \
     "Limit                     Soft Limit           Hard Limit           Units\n"                  \
@@ -715,6 +778,29 @@ static const char *cpu_quota = "100000\n";
 static const char *id_map = "         0          0 4294967295\n";
 /* Set: the container's /workspace/extra/docs is another directory than the one checked. */
 static bool swap_docs;
+/* A path that exists in the container besides the fake kernel's usual ones ("/proc/kcore"). */
+static const char *also_present;
+
+/* What the container sees of /proc and /sys (through proc/4242/root): what this fake kernel
+ * has of the masked and read-only paths. */
+static void system_paths(void)
+{
+    const char *const files[] = {"proc/keys", "proc/timer_list"};
+    const char *const dirs[] = {"proc/acpi", "proc/bus", "proc/fs",     "proc/irq",
+                                "proc/sys",  "sys",      "sys/firmware"};
+    for (size_t i = 0; i < NC_ARRAY_SIZE(files); i++) {
+        _cleanup_free_ char *rel = xasprintf("proc/4242/root/%s", files[i]);
+        put(rel, "");
+    }
+    for (size_t i = 0; i < NC_ARRAY_SIZE(dirs); i++) {
+        _cleanup_free_ char *dir = xasprintf("%s/proc/4242/root/%s", tree, dirs[i]);
+        assert_int_equal(mkdir_p(dir, 0755, NULL), 0);
+    }
+    if (also_present) {
+        _cleanup_free_ char *rel = xasprintf("proc/4242/root%s", also_present);
+        put(rel, "");
+    }
+}
 
 /* tree/src/NAME, a directory the container's target (through proc/4242/root) leads to; the
  * mount k records its identity. */
@@ -754,6 +840,7 @@ static void build_tree(const char *status, const char *mountinfo, const char *me
     put("cg/cpu/docker/abc/cpu.cfs_period_us", "100000\n");
     mount_source(0, "group", "group");
     mount_source(1, "docs", swap_docs ? "ssh" : "docs");
+    system_paths();
     const char *const ns[] = {"net", "ipc", "cgroup", "pid", "mnt", "uts"};
     for (size_t i = 0; i < NC_ARRAY_SIZE(ns); i++) {
         _cleanup_free_ char *host = xasprintf("%s:[40265318%02zu]", ns[i], i);
@@ -882,6 +969,22 @@ static void test_runtime(void **state)
                    "4 1 0:3 / /workspace/extra/docs ro - ext4 x rw\n",
                    mem, pids, LO_ONLY, false,
                    "runtime.mounts./workspace/group: rw shared (mounts propagate)");
+    /* rslave, which an engine could apply while it reports rprivate: the host's mounts would
+     * appear inside. */
+    expect_runtime(GOOD_STATUS,
+                   "1 0 0:1 / / ro - overlay overlay rw\n"
+                   "2 1 0:2 / /tmp rw,nosuid,nodev,noexec - tmpfs tmpfs rw,size=65536k\n"
+                   "3 1 0:3 / /workspace/group rw master:2 - ext4 x rw\n"
+                   "4 1 0:3 / /workspace/extra/docs ro - ext4 x rw\n" SYSTEM_MOUNTS,
+                   mem, pids, LO_ONLY, false,
+                   "runtime.mounts./workspace/group: rw slave (the host's mounts propagate in");
+    expect_runtime(
+        GOOD_STATUS,
+        "1 0 0:1 / / ro - overlay overlay rw\n"
+        "2 1 0:2 / /tmp rw,nosuid,nodev,noexec - tmpfs tmpfs rw,size=65536k\n"
+        "3 1 0:3 / /workspace/group rw - ext4 x rw\n"
+        "4 1 0:3 / /workspace/extra/docs ro master:5 propagate_from:1 - ext4 x rw\n" SYSTEM_MOUNTS,
+        mem, pids, LO_ONLY, false, "runtime.mounts./workspace/extra/docs: ro slave");
     expect_runtime(GOOD_STATUS, GOOD_MOUNTINFO "5 3 0:9 / /workspace/group/.ssh ro - ext4 x rw\n",
                    mem, pids, LO_ONLY, false, "mounted below it: /workspace/group/.ssh");
     expect_runtime(GOOD_STATUS,
@@ -905,7 +1008,7 @@ static void test_runtime(void **state)
         xasprintf("1 0 0:1 / / ro - overlay overlay rw\n"
                   "2 1 0:2 / /tmp rw,nosuid,nodev,noexec - tmpfs tmpfs rw,size=%luk\n"
                   "3 1 0:3 / /workspace/group rw - ext4 x rw\n"
-                  "4 1 0:3 / /workspace/extra/docs ro - ext4 x rw\n",
+                  "4 1 0:3 / /workspace/extra/docs ro - ext4 x rw\n" SYSTEM_MOUNTS,
                   (unsigned long)((1025 * 1024 + sysconf(_SC_PAGESIZE) - 1) /
                                   sysconf(_SC_PAGESIZE) * sysconf(_SC_PAGESIZE) / 1024));
     expect_runtime(GOOD_STATUS, odd, mem, pids, LO_ONLY, false, NULL);
@@ -915,6 +1018,92 @@ static void test_runtime(void **state)
     expect_runtime(GOOD_STATUS, GOOD_MOUNTINFO, mem, pids, LO_ONLY, false,
                    "runtime.mounts./workspace/extra/docs: ro,relatime; it is device");
     swap_docs = false;
+}
+
+/* GOOD_MOUNTINFO with the line holding from replaced by to ("" drops it). */
+static char *mountinfo_with(const char *from, const char *to)
+{
+    const char *good = GOOD_MOUNTINFO;
+    const char *at = strstr(good, from);
+    assert_non_null(at);
+    const char *bol = at;
+    while (bol > good && bol[-1] != '\n')
+        bol--;
+    const char *eol = strchr(at, '\n') + 1;
+    return xasprintf("%.*s%s%s", (int)(bol - good), good, to, eol);
+}
+
+/* The engines' masks and read-only paths, each as the kernel shows it: a path that exists in
+ * the container must be under a bind of /dev/null or a read-only tmpfs (masked), or on a
+ * read-only mount (read-only); a path the kernel lacks needs nothing. */
+static void test_runtime_system_paths(void **state)
+{
+    (void)state;
+    const char *mem = "536870912\n", *pids = "256\n";
+    build_tree(GOOD_STATUS, GOOD_MOUNTINFO, mem, pids, LO_ONLY, false);
+    sandbox_spec s = make_spec(ENGINE_DOCKER);
+    strbuf report = STRBUF_INIT;
+    nc_error *err = NULL;
+    if (run_runtime(&s, &report, &err) < 0)
+        fail_msg("%s", nc_error_msg(err));
+    const char *const lines[] = {
+        "ok runtime.masked./proc/keys\n",
+        "ok runtime.masked./proc/timer_list\n",
+        "ok runtime.masked./proc/acpi\n",
+        "ok runtime.masked./sys/firmware\n",
+        "ok runtime.masked./proc/kcore (absent)\n",
+        "ok runtime.readonly./proc/sys\n",
+        "ok runtime.readonly./proc/asound (absent)\n",
+        "ok runtime.readonly./sys\n",
+    };
+    for (size_t i = 0; i < NC_ARRAY_SIZE(lines); i++)
+        if (!strstr(report.buf, lines[i]))
+            fail_msg("no '%s' in:\n%s", lines[i], report.buf);
+    strbuf_release(&report);
+    drop_tree();
+
+    static const struct {
+        const char *from, *to, *failed;
+    } cases[] = {
+        /* No mask: the real /proc/keys of the host kernel shows. */
+        {"/proc/keys", "",
+         "runtime.masked./proc/keys: readable in the container: its mount is '/proc' proc"},
+        {"/sys/firmware ro,", "20 11 0:14 / /sys/firmware rw,relatime - tmpfs tmpfs rw\n",
+         "runtime.masked./sys/firmware: readable in the container: its mount is "
+         "'/sys/firmware' tmpfs (rw,relatime)"},
+        {"/proc/timer_list", "19 10 0:6 /zero /proc/timer_list ro - devtmpfs devtmpfs rw\n",
+         "runtime.masked./proc/timer_list"},
+        /* A mask made on the root mount before /proc was mounted lies under /proc: hidden. */
+        {"/proc/keys", "18 1 0:12 /null /proc/keys rw - tmpfs tmpfs rw\n",
+         "runtime.masked./proc/keys"},
+        /* A procfs mounted over /proc after the masks hides all of them. */
+        {"/sys/firmware",
+         "20 11 0:14 / /sys/firmware ro,relatime - tmpfs tmpfs rw,size=0k\n"
+         "21 1 0:15 / /proc rw,nosuid,nodev,noexec - proc proc rw\n",
+         "runtime.masked./proc/acpi: readable in the container: its mount is '/proc' proc"},
+        /* The file itself mounted back over its mask. */
+        {"/proc/keys",
+         "18 10 0:12 /null /proc/keys rw - tmpfs tmpfs rw\n"
+         "22 18 0:10 /keys /proc/keys rw - proc proc rw\n",
+         "runtime.masked./proc/keys"},
+        {"/proc/sys ro,", "16 10 0:10 /sys /proc/sys rw,nosuid - proc proc rw\n",
+         "runtime.readonly./proc/sys: writable in the container: its mount is '/proc/sys' proc "
+         "(rw,nosuid)"},
+        {"/proc/bus", "", "runtime.readonly./proc/bus: writable"},
+        {"sysfs", "11 1 0:11 / /sys rw,nosuid - sysfs sysfs rw\n",
+         "runtime.readonly./sys: its mount is /sys rw,nosuid"},
+    };
+    for (size_t i = 0; i < NC_ARRAY_SIZE(cases); i++) {
+        _cleanup_free_ char *mi = mountinfo_with(cases[i].from, cases[i].to);
+        expect_runtime(GOOD_STATUS, mi, mem, pids, LO_ONLY, false, cases[i].failed);
+    }
+    /* A kernel that has /proc/kcore: it must be masked too. */
+    also_present = "/proc/kcore";
+    expect_runtime(GOOD_STATUS, GOOD_MOUNTINFO, mem, pids, LO_ONLY, false,
+                   "runtime.masked./proc/kcore: readable in the container");
+    expect_runtime(GOOD_STATUS, GOOD_MOUNTINFO "23 10 0:6 /null /proc/kcore rw - devtmpfs d rw\n",
+                   mem, pids, LO_ONLY, false, NULL);
+    also_present = NULL;
 }
 
 static void test_runtime_waivers(void **state)
@@ -961,6 +1150,70 @@ static void test_runtime_waivers(void **state)
     cfg->sandbox.allow_unenforced = saved;
 }
 
+/* HOME's tmpfs (agent.home) is declared like /tmp and verified like it: after create and in the
+ * running container's mounts. */
+static void test_home_tmpfs(void **state)
+{
+    (void)state;
+    sandbox_spec s = make_spec(ENGINE_DOCKER);
+    s.home_tmpfs = "/home/agent";
+    _cleanup_json_ nc_json *j = build(&s);
+    const nc_json *tmpfs = json_get(json_get(j, "HostConfig"), "Tmpfs");
+    assert_string_equal(str_at(tmpfs, "/home/agent", NULL), "rw,noexec,nosuid,nodev,size=67108864");
+    assert_non_null(json_get(tmpfs, "/tmp"));
+
+    const struct {
+        const char *home_opts, *failed;
+    } inspect_cases[] = {
+        {"rw,noexec,nosuid,nodev,size=67108864", NULL},
+        {NULL, "HostConfig.Tmpfs./home/agent: options '(none)'"},
+        {"rw,nosuid,nodev,size=67108864", "HostConfig.Tmpfs./home/agent"},
+    };
+    for (size_t i = 0; i < NC_ARRAY_SIZE(inspect_cases); i++) {
+        struct inspect x = inspect_defaults(ENGINE_DOCKER);
+        x.home = "/home/agent";
+        x.home_opts = inspect_cases[i].home_opts;
+        _cleanup_free_ char *text = inspect_json(&x);
+        _cleanup_json_ nc_json *doc = NULL;
+        assert_int_equal(json_parse(text, strlen(text), &doc, NULL), 0);
+        nc_error *err = NULL;
+        int r = sandbox_verify_inspect(&s, doc, NULL, &err);
+        const char *failed = inspect_cases[i].failed;
+        if (failed ? r != -EPERM || !strstr(nc_error_msg(err), failed) : r != 0)
+            fail_msg("inspect case %zu: %d '%s'", i, r, nc_error_msg(err));
+        nc_error_free(err);
+    }
+
+    const struct {
+        const char *line, *failed;
+    } runtime_cases[] = {
+        {"5 1 0:4 / /home/agent rw,nosuid,nodev,noexec,relatime - tmpfs tmpfs rw,size=65536k\n",
+         NULL},
+        {"", "runtime.mounts./home/agent:  missing"},
+        {"5 1 0:4 / /home/agent rw,nosuid,nodev,relatime - tmpfs tmpfs rw,size=65536k\n",
+         "runtime.mounts./home/agent"},
+        {"5 1 0:3 / /home/agent rw,nosuid,nodev,noexec,relatime - ext4 /dev/vda rw\n",
+         "runtime.mounts./home/agent"},
+    };
+    for (size_t i = 0; i < NC_ARRAY_SIZE(runtime_cases); i++) {
+        _cleanup_free_ char *mountinfo = xasprintf("%s%s", GOOD_MOUNTINFO, runtime_cases[i].line);
+        build_tree(GOOD_STATUS, mountinfo, "536870912\n", "256\n", LO_ONLY, false);
+        sandbox_spec rs = make_spec(ENGINE_DOCKER);
+        rs.home_tmpfs = "/home/agent";
+        strbuf report = STRBUF_INIT;
+        nc_error *err = NULL;
+        int r = run_runtime(&rs, &report, &err);
+        const char *failed = runtime_cases[i].failed;
+        if (failed ? r != -EPERM || !strstr(nc_error_msg(err), failed) : r != 0)
+            fail_msg("runtime case %zu: %d '%s'\n%s", i, r, nc_error_msg(err), report.buf);
+        if (!failed)
+            assert_non_null(strstr(report.buf, "ok runtime.mounts./home/agent\n"));
+        nc_error_free(err);
+        strbuf_release(&report);
+        drop_tree();
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -973,7 +1226,9 @@ int main(void)
         cmocka_unit_test(test_create_warning_is_fatal),
         cmocka_unit_test(test_inspect_waivers),
         cmocka_unit_test(test_runtime),
+        cmocka_unit_test(test_runtime_system_paths),
         cmocka_unit_test(test_runtime_waivers),
+        cmocka_unit_test(test_home_tmpfs),
     };
     return cmocka_run_group_tests_name("sandbox-verify", tests, setup, teardown);
 }

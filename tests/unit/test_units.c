@@ -200,13 +200,44 @@ static void test_format_duration(void **state)
     check_format(format_duration_ms, parse_duration_ms, UINT64_MAX, "18446744073709551615ms");
 }
 
+static void expect_human(uint64_t v, const char *want)
+{
+    char *s = format_size_human(v);
+    if (strcmp(s, want) != 0)
+        fail_msg("%ju: got '%s', want '%s'", (uintmax_t)v, s, want);
+    free(s);
+}
+
+static void test_format_size_human(void **state)
+{
+    (void)state;
+    expect_human(0, "0 bytes");
+    expect_human(1, "1 byte");
+    expect_human(1023, "1023 bytes");
+    expect_human(1024, "1 KiB");
+    expect_human(1536, "1.5 KiB");
+    expect_human(1000000, "976.6 KiB");
+    expect_human(UINT64_C(512) << 20, "512 MiB");
+    expect_human((UINT64_C(1) << 20) + 1, "1.0 MiB");
+    expect_human((UINT64_C(1) << 20) - 1, "1.0 MiB");     /* 1023.999 KiB */
+    expect_human((UINT64_C(1) << 20) - 51, "1.0 MiB");    /* 1023.950 KiB rounds up */
+    expect_human((UINT64_C(1) << 20) - 52, "1023.9 KiB"); /* 1023.949 KiB */
+    expect_human(UINT64_C(10) << 20, "10 MiB");
+    expect_human(UINT64_C(1) << 30, "1 GiB");
+    expect_human(UINT64_C(3) << 40, "3 TiB");
+    expect_human(UINT64_C(5) << 50, "5 PiB");
+    expect_human(UINT64_C(1) << 60, "1 EiB");
+    expect_human(UINT64_MAX, "16.0 EiB");
+}
+
 int main(void)
 {
     /* clang-format off: one test per line */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_size),     cmocka_unit_test(test_parse_size_errors),
-        cmocka_unit_test(test_parse_duration), cmocka_unit_test(test_parse_duration_errors),
-        cmocka_unit_test(test_format_size),    cmocka_unit_test(test_format_duration),
+        cmocka_unit_test(test_parse_size),        cmocka_unit_test(test_parse_size_errors),
+        cmocka_unit_test(test_parse_duration),    cmocka_unit_test(test_parse_duration_errors),
+        cmocka_unit_test(test_format_size),       cmocka_unit_test(test_format_duration),
+        cmocka_unit_test(test_format_size_human),
     };
     /* clang-format on */
     return cmocka_run_group_tests(tests, NULL, NULL);

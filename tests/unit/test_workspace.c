@@ -77,15 +77,22 @@ static void test_layout(void **state)
     struct stat root = stat_of(base, "/groups/g1");
     struct stat ws = stat_of(base, "/groups/g1/workspace");
     struct stat input = stat_of(base, "/groups/g1/ipc/input");
+    struct stat sdir = stat_of(base, "/groups/g1/state");
     struct stat logs = stat_of(base, "/groups/g1/logs");
     assert_int_equal(root.st_mode & 07777, 0711);
     assert_int_equal(ws.st_mode & 07777, 0700);
+    assert_int_equal(sdir.st_mode & 07777, 0700);
+    assert_true(S_ISDIR(sdir.st_mode));
     assert_int_equal(logs.st_mode & 07777, 0700);
+    _cleanup_free_ char *want_state = xasprintf("%s/groups/g1/state", base);
+    assert_string_equal(w.state, want_state);
     if (geteuid() == 0) {
         /* The container user owns what is mounted; nanocell keeps the rest. */
         assert_int_equal(ws.st_uid, 1000);
         assert_int_equal(ws.st_gid, 1001);
         assert_int_equal(input.st_uid, 1000);
+        assert_int_equal(sdir.st_uid, 1000);
+        assert_int_equal(sdir.st_gid, 1001);
         assert_int_equal(root.st_uid, 0);
         assert_int_equal(logs.st_uid, 0);
     }
@@ -169,6 +176,77 @@ static void test_symlinked_workspace_is_refused(void **state)
     assert_int_equal(st.st_uid, 0);
 }
 
+/* The state dir is the agent's too: a link planted in its place is refused, never chowned. */
+static void test_symlinked_state_is_refused(void **state)
+{
+    (void)state;
+    workspace w;
+    assert_int_equal(workspace_prepare(base, "g6", 1000, 1000, &w, NULL), 0);
+    _cleanup_free_ char *target = xasprintf("%s/outside-state", base);
+    assert_int_equal(mkdir(target, 0755), 0);
+    _cleanup_free_ char *rm = xasprintf("rm -rf '%s'", w.state);
+    assert_int_equal(system(rm), 0);
+    assert_int_equal(symlink(target, w.state), 0);
+    workspace_release(&w);
+    nc_error *err = NULL;
+    assert_int_equal(workspace_prepare(base, "g6", 1000, 1000, &w, &err), -EPERM);
+    assert_non_null(strstr(err->msg, "state' is not a directory but a symlink"));
+    nc_error_free(err);
+    struct stat st = stat_of(target, "");
+    assert_int_equal(st.st_uid, geteuid());
+    assert_int_equal(st.st_mode & 07777, 0755);
+}
+
+/* Global memory: readable by every group (0755), owned by the main group's container user
+ * only once a main group's turn prepared it. */
+static void test_global(void **state)
+{
+    (void)state;
+    workspace w = {0};
+    nc_error *err = NULL;
+    if (workspace_prepare_global(&w, base, 1000, 1001, false, &err) < 0)
+        fail_msg("%s", nc_error_msg(err));
+    _cleanup_free_ char *want = xasprintf("%s/groups/global", base);
+    assert_string_equal(w.global, want);
+    struct stat st = stat_of(base, "/groups/global");
+    assert_true(S_ISDIR(st.st_mode));
+    assert_int_equal(st.st_mode & 07777, 0755);
+    assert_int_equal(st.st_uid, geteuid()); /* a non-main turn gives it to no one */
+    /* Idempotent; the main group's turn takes it. */
+    assert_int_equal(workspace_prepare_global(&w, base, 1000, 1001, true, &err), 0);
+    assert_string_equal(w.global, want);
+    st = stat_of(base, "/groups/global");
+    assert_int_equal(st.st_mode & 07777, 0755);
+    if (geteuid() == 0) {
+        assert_int_equal(st.st_uid, 1000);
+        assert_int_equal(st.st_gid, 1001);
+    }
+    workspace_release(&w);
+    assert_null(w.global);
+}
+
+/* global/ sits in nanocell's groups/ dir, but a link planted there is refused, not chowned. */
+static void test_symlinked_global_is_refused(void **state)
+{
+    (void)state;
+    _cleanup_free_ char *data = xasprintf("%s/other-data", base);
+    _cleanup_free_ char *groups = xasprintf("%s/groups", data);
+    assert_int_equal(mkdir_p(groups, 0711, NULL), 0);
+    _cleanup_free_ char *target = xasprintf("%s/outside-global", base);
+    assert_int_equal(mkdir(target, 0700), 0);
+    _cleanup_free_ char *link = xasprintf("%s/global", groups);
+    assert_int_equal(symlink(target, link), 0);
+    workspace w = {0};
+    nc_error *err = NULL;
+    assert_int_equal(workspace_prepare_global(&w, data, 1000, 1000, true, &err), -EPERM);
+    assert_non_null(strstr(err->msg, "a symlink"));
+    nc_error_free(err);
+    assert_null(w.global);
+    struct stat st = stat_of(target, "");
+    assert_int_equal(st.st_uid, geteuid());
+    assert_int_equal(st.st_mode & 07777, 0700);
+}
+
 static void test_runlog(void **state)
 {
     (void)state;
@@ -214,6 +292,9 @@ int main(void)
         cmocka_unit_test(test_send),
         cmocka_unit_test(test_symlinked_input_is_refused),
         cmocka_unit_test(test_symlinked_workspace_is_refused),
+        cmocka_unit_test(test_symlinked_state_is_refused),
+        cmocka_unit_test(test_global),
+        cmocka_unit_test(test_symlinked_global_is_refused),
         cmocka_unit_test(test_runlog),
     };
     return cmocka_run_group_tests_name("workspace", tests, setup, teardown);
