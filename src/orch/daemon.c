@@ -47,6 +47,7 @@ struct slot {
     char *prompt;
     char *session; /* sent with the turn */
     char *image;   /* NULL: agent.image */
+    char *chat;    /* the first batch's chat, sent with the turn */
     bool is_main;
     struct cfg_ref *cfg;
     int cancel[2];
@@ -171,6 +172,7 @@ static void slot_free(struct slot *s)
     free(s->prompt);
     free(s->session);
     free(s->image);
+    free(s->chat);
     free(s->chat_jid);
     free(s->last_error);
     if (s->cancel[0] >= 0)
@@ -273,6 +275,7 @@ static void *turn_thread(void *arg)
             .group = s->group,
             .prompt = s->prompt,
             .session_id = s->session,
+            .chat_jid = s->chat,
             .image = s->image,
             .close_when_idle = false,
             .cancel_fd = s->cancel[0],
@@ -434,6 +437,7 @@ static void start_turn(nc_daemon *d, const char *group, const nc_config *cfg, ui
     s->is_main = g.is_main;
     s->image = g.image && *g.image ? xstrdup(g.image) : NULL;
     s->chat_jid = xstrdup(msgs[start + count - 1].chat_jid);
+    s->chat = xstrdup(s->chat_jid);
     store_group_release(&g);
     s->batch = begin_batch(d, group, msgs, start, count, s->run_id, &s->prompt);
     store_messages_free(msgs, n);
