@@ -40,142 +40,27 @@
  * last call, once the body is in, so keep-alive works. The one early reply is 413 for a
  * Content-Length over the cap, where closing without reading the body is the point. */
 #include "orch/api.h"
+#include "orch/api_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <microhttpd.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "orch/apievents.h"
-#include "util/json.h"
 #include "util/strbuf.h"
-#include "util/timeutil.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
-
-/* How long api_stop lets streams send their shutdown event before it closes them. */
-#define API_STOP_GRACE_MS 3000
-/* How long a stream waits for a change before it looks at the store again. */
-#define API_STREAM_WAIT_MS 1000
-/* MHD's buffer for a stream's chunks (advisory). */
-#define API_STREAM_BLOCK (32 * 1024)
-
-struct api_server {
-    struct MHD_Daemon *mhd;
-    nc_daemon *d;
-    int listen_fd; /* until MHD_quiesce_daemon hands it back: then ours to close after stop */
-    bool quiesced;
-    char *path;
-    bool have_id; /* dev/ino of the socket file we bound */
-    dev_t dev;
-    ino_t ino;
-    pthread_mutex_t lock; /* guards the fields below; never held across a client write */
-    pthread_cond_t cond;  /* CLOCK_MONOTONIC */
-    size_t streams;
-    bool stopping;
-};
 
 /* One request's state, from MHD's first call of the handler to its completion callback. */
 struct request {
     strbuf body;
     bool too_big;
 };
-
-/* ---- socket ---- */
-
-int api_listen(const char *path, int *fd, nc_error **err)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    size_t len = strlen(path);
-    if (len == 0)
-        return nc_error_set(err, EINVAL, "api socket path is empty");
-    if (len >= sizeof(sa.sun_path))
-        return nc_error_set(err, ENAMETOOLONG,
-                            "api socket path '%s' is %zu bytes, longer than the %zu a unix "
-                            "socket address holds",
-                            path, len, sizeof(sa.sun_path) - 1);
-    memcpy(sa.sun_path, path, len + 1);
-
-    _cleanup_free_ char *dir = xstrdup(path);
-    char *slash = strrchr(dir, '/');
-    if (slash == dir)
-        slash[1] = '\0';
-    else if (slash)
-        *slash = '\0';
-    else {
-        free(dir);
-        dir = xstrdup(".");
-    }
-    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-        return nc_error_set(err, errno, "create api socket directory '%s': %s", dir,
-                            strerror(errno));
-    struct stat st;
-    if (stat(dir, &st) < 0)
-        return nc_error_set(err, errno, "api socket directory '%s': %s", dir, strerror(errno));
-    if (!S_ISDIR(st.st_mode))
-        return nc_error_set(err, ENOTDIR, "api socket directory '%s' is not a directory", dir);
-    /* Whoever can write the directory can replace our socket with theirs, and every client
-     * would then talk to them. */
-    if (st.st_uid != geteuid())
-        return nc_error_set(err, EPERM,
-                            "api socket directory '%s' is owned by uid %u, not by this user "
-                            "(uid %u)",
-                            dir, (unsigned)st.st_uid, (unsigned)geteuid());
-    if (st.st_mode & (S_IWGRP | S_IWOTH))
-        return nc_error_set(err, EPERM,
-                            "api socket directory '%s' is writable by group or others (mode "
-                            "%04o)",
-                            dir, (unsigned)(st.st_mode & 07777));
-
-    _cleanup_close_ int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (s < 0)
-        return nc_error_set(err, errno, "create api socket: %s", strerror(errno));
-
-    if (lstat(path, &st) == 0) {
-        if (!S_ISSOCK(st.st_mode))
-            return nc_error_set(err, EEXIST, "api socket path '%s' exists and is not a socket",
-                                path);
-        _cleanup_close_ int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (probe < 0)
-            return nc_error_set(err, errno, "create api socket: %s", strerror(errno));
-        if (connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-            return nc_error_set(err, EADDRINUSE,
-                                "another nanocell daemon answers at '%s': stop it first", path);
-        if (errno != ECONNREFUSED)
-            return nc_error_set(err, errno, "probe existing api socket '%s': %s", path,
-                                strerror(errno));
-        /* A socket nothing listens on: left by a daemon that died. */
-        if (unlink(path) < 0 && errno != ENOENT)
-            return nc_error_set(err, errno, "remove stale api socket '%s': %s", path,
-                                strerror(errno));
-    } else if (errno != ENOENT) {
-        return nc_error_set(err, errno, "api socket path '%s': %s", path, strerror(errno));
-    }
-
-    mode_t old = umask(0177);
-    int r = bind(s, (struct sockaddr *)&sa, sizeof(sa));
-    int bind_errno = errno;
-    umask(old);
-    if (r < 0)
-        return nc_error_set(err, bind_errno, "bind api socket '%s': %s", path,
-                            strerror(bind_errno));
-    if (listen(s, SOMAXCONN) < 0) {
-        int e = errno;
-        unlink(path);
-        return nc_error_set(err, e, "listen on api socket '%s': %s", path, strerror(e));
-    }
-    *fd = TAKE_FD(s);
-    return 0;
-}
 
 /* ---- replies ---- */
 
@@ -254,88 +139,6 @@ static enum MHD_Result reply_json(struct MHD_Connection *c, unsigned status, nc_
                            nc_error_msg(err));
     strbuf_addch(&out, '\n');
     return reply_bytes(c, status, "application/json", NULL, out.buf, out.len);
-}
-
-/* ---- JSON of stored things ---- */
-
-/* "2026-12-01T10:00:00.123Z" */
-static void put_time(nc_jgen *g, const char *key, int64_t ms)
-{
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    char buf[32]; /* "YYYY-MM-DDTHH:MM:SS" is 19 bytes for any 4-digit year */
-    jgen_key(g, key);
-    if (ms < 0 || !gmtime_r(&secs, &tm) ||
-        strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
-        jgen_null(g);
-        return;
-    }
-    _cleanup_free_ char *s = xasprintf("%s.%03dZ", buf, (int)(ms % 1000));
-    jgen_str(g, s);
-}
-
-static void put_text(nc_jgen *g, const char *key, const char *s)
-{
-    jgen_key(g, key);
-    api_jgen_text(g, s);
-}
-
-static void group_json(nc_jgen *g, const store_group *grp)
-{
-    jgen_obj_open(g);
-    put_text(g, "folder", grp->folder);
-    put_text(g, "name", grp->name && grp->name[0] ? grp->name : grp->folder);
-    put_text(g, "trigger", grp->trigger ? grp->trigger : "");
-    jgen_kv_bool(g, "requires_trigger", grp->requires_trigger);
-    jgen_kv_bool(g, "is_main", grp->is_main);
-    put_text(g, "image", grp->image ? grp->image : "");
-    put_time(g, "added", grp->added_ms);
-    jgen_obj_close(g);
-}
-
-static void message_json(nc_jgen *g, const store_message *m)
-{
-    jgen_obj_open(g);
-    jgen_kv_int(g, "id", m->id);
-    put_text(g, "group", m->group);
-    put_text(g, "chat", m->chat_jid);
-    jgen_kv_str(g, "direction", m->outbound ? "out" : "in");
-    put_text(g, "sender", m->sender);
-    put_text(g, "text", m->text);
-    put_text(g, "state", m->state);
-    put_time(g, "time", m->time_ms);
-    if (m->outbound) {
-        jgen_kv_int(g, "reply_to", m->reply_to);
-    } else {
-        if (m->batch)
-            jgen_kv_int(g, "batch", m->batch);
-        jgen_kv_int(g, "attempts", m->attempts);
-        if (m->error)
-            put_text(g, "error", m->error);
-    }
-    if (m->run_id)
-        put_text(g, "run_id", m->run_id);
-    jgen_obj_close(g);
-}
-
-static void run_json(nc_jgen *g, const store_run *r)
-{
-    jgen_obj_open(g);
-    put_text(g, "run_id", r->run_id);
-    put_text(g, "group", r->group);
-    put_text(g, "state", r->state);
-    put_time(g, "started", r->started_ms);
-    if (r->ended_ms > 0)
-        put_time(g, "ended", r->ended_ms);
-    if (r->outcome) {
-        put_text(g, "outcome", r->outcome);
-        jgen_kv_int(g, "exit_code", r->exit_code);
-    }
-    if (r->container_id)
-        put_text(g, "container_id", r->container_id);
-    if (r->log_path)
-        put_text(g, "log_path", r->log_path);
-    jgen_obj_close(g);
 }
 
 /* ---- request parsing ---- */
@@ -480,7 +283,7 @@ static enum MHD_Result get_status(api_server *s, struct MHD_Connection *c)
     jgen_arr_open(g);
     for (size_t i = 0; i < n; i++) {
         jgen_obj_open(g);
-        put_text(g, "group", counts[i].folder);
+        apijson_text(g, "group", counts[i].folder);
         jgen_kv_int(g, "pending", counts[i].pending);
         jgen_kv_int(g, "running", counts[i].running);
         jgen_kv_int(g, "failed", counts[i].failed);
@@ -505,7 +308,7 @@ static enum MHD_Result list_groups(api_server *s, struct MHD_Connection *c)
     jgen_key(g, "groups");
     jgen_arr_open(g);
     for (size_t i = 0; i < n; i++)
-        group_json(g, &v[i]);
+        apijson_group(g, &v[i]);
     jgen_arr_close(g);
     jgen_obj_close(g);
     store_groups_free(v, n);
@@ -520,7 +323,7 @@ static enum MHD_Result reply_group(api_server *s, struct MHD_Connection *c, unsi
     if (store_group_get(daemon_store(s->d), folder, &grp, &err) < 0)
         return reply_nc_error(c, err);
     _cleanup_jgen_ nc_jgen *g = jgen_new();
-    group_json(g, &grp);
+    apijson_group(g, &grp);
     store_group_release(&grp);
     return reply_json(c, status, g);
 }
@@ -614,7 +417,7 @@ static enum MHD_Result remove_group(api_server *s, struct MHD_Connection *c, con
     daemon_groups_changed(s->d);
     _cleanup_jgen_ nc_jgen *g = jgen_new();
     jgen_obj_open(g);
-    put_text(g, "removed", folder);
+    apijson_text(g, "removed", folder);
     jgen_obj_close(g);
     return reply_json(c, MHD_HTTP_OK, g);
 }
@@ -651,7 +454,7 @@ static enum MHD_Result list_runs(api_server *s, struct MHD_Connection *c, const 
     jgen_key(g, "runs");
     jgen_arr_open(g);
     for (size_t i = 0; i < n; i++)
-        run_json(g, &v[i]);
+        apijson_run(g, &v[i]);
     jgen_arr_close(g);
     jgen_obj_close(g);
     store_runs_free(v, n);
@@ -679,7 +482,7 @@ static enum MHD_Result list_messages(api_server *s, struct MHD_Connection *c)
     jgen_key(g, "messages");
     jgen_arr_open(g);
     for (size_t i = 0; i < n; i++)
-        message_json(g, &v[i]);
+        apijson_message(g, &v[i]);
     jgen_arr_close(g);
     jgen_kv_int(g, "last_id", n ? v[n - 1].id : after);
     jgen_kv_bool(g, "more", n == (size_t)limit);
@@ -715,176 +518,6 @@ static enum MHD_Result get_metrics(api_server *s, struct MHD_Connection *c)
                        out.buf ? out.buf : "", out.len);
 }
 
-/* ---- the message stream ---- */
-
-struct stream {
-    api_server *s;
-    int64_t id; /* the posted message */
-    bool have_state;
-    char *state;
-    int attempts;
-    int64_t batch;      /* the message's last batch (0: not handed to a turn yet) */
-    int64_t last_reply; /* replies up to this id have been looked at */
-    strbuf out;         /* lines for the client; out.buf[off..] not yet handed to MHD */
-    size_t off;
-    int64_t *sent; /* replies whose lines are in out: delivered once MHD wants more */
-    size_t nsent;
-    bool ended; /* the last event is in out */
-    uint64_t last_event_ms;
-};
-
-static void stream_free(void *cls)
-{
-    struct stream *st = cls;
-    api_server *s = st->s;
-    free(st->state);
-    free(st->sent);
-    strbuf_release(&st->out);
-    free(st);
-    pthread_mutex_lock(&s->lock);
-    s->streams--;
-    pthread_cond_broadcast(&s->cond);
-    pthread_mutex_unlock(&s->lock);
-}
-
-static bool server_stopping(api_server *s)
-{
-    pthread_mutex_lock(&s->lock);
-    bool stop = s->stopping;
-    pthread_mutex_unlock(&s->lock);
-    return stop;
-}
-
-/* Appends the events that the store holds and the client has not seen: the message's state
- * when it changed (a terminal one after the replies, as it is stored after them), and the
- * batch's replies not yet delivered. */
-static int stream_poll(struct stream *st, nc_error **err)
-{
-    store *db = daemon_store(st->s->d);
-    store_message m = {0};
-    int r = store_message_get(db, st->id, &m, err);
-    if (r == -ENOENT) {
-        /* Removed with its group. */
-        api_event_state(&st->out, "failed", st->attempts, "the message was removed with its group");
-        st->ended = true;
-        return 0;
-    }
-    if (r < 0)
-        return r;
-    if (m.batch)
-        st->batch = m.batch;
-    bool changed = !st->have_state || strcmp(st->state, m.state) != 0 || st->attempts != m.attempts;
-    bool terminal = api_state_is_terminal(m.state);
-    if (changed && !terminal)
-        api_event_state(&st->out, m.state, m.attempts, m.error);
-    if (st->batch) {
-        store_message *v = NULL;
-        size_t n = 0;
-        r = store_replies(db, st->batch, st->last_reply, &v, &n, err);
-        if (r < 0) {
-            store_message_release(&m);
-            return r;
-        }
-        for (size_t i = 0; i < n; i++) {
-            st->last_reply = v[i].id;
-            /* Delivered ones were sent already; superseded ones are never to be. */
-            if (strcmp(v[i].state, "pending") != 0)
-                continue;
-            api_event_reply(&st->out, v[i].id, v[i].text);
-            st->sent = xreallocarray(st->sent, st->nsent + 1, sizeof(*st->sent));
-            st->sent[st->nsent++] = v[i].id;
-        }
-        store_messages_free(v, n);
-    }
-    if (changed && terminal) {
-        api_event_state(&st->out, m.state, m.attempts, m.error);
-        st->ended = true;
-    }
-    if (changed) {
-        free(st->state);
-        st->state = xstrdup(m.state);
-        st->attempts = m.attempts;
-        st->have_state = true;
-    }
-    store_message_release(&m);
-    return 0;
-}
-
-/* Waits until there is something to send, and appends it. */
-static int stream_fill(struct stream *st, nc_error **err)
-{
-    nc_daemon *d = st->s->d;
-    for (;;) {
-        /* Read the counter first: a change made while the store is read moves it again. */
-        uint64_t gen = daemon_change_gen(d);
-        int r = stream_poll(st, err);
-        if (r < 0)
-            return r;
-        if (st->out.len > 0 || st->ended)
-            return 0;
-        if (server_stopping(st->s)) {
-            api_event_simple(&st->out, API_EV_SHUTDOWN);
-            st->ended = true;
-            return 0;
-        }
-        if (mono_ms() - st->last_event_ms >= API_HEARTBEAT_MS) {
-            api_event_simple(&st->out, API_EV_HEARTBEAT);
-            return 0;
-        }
-        if (daemon_stopping(d)) {
-            /* The change counter may no longer wait; turns still running in the shutdown
-             * grace can add replies, so look again a little later until api_stop. */
-            pthread_mutex_lock(&st->s->lock);
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            ts.tv_nsec += 250 * 1000 * 1000;
-            if (ts.tv_nsec >= 1000 * 1000 * 1000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000 * 1000 * 1000;
-            }
-            if (!st->s->stopping)
-                pthread_cond_timedwait(&st->s->cond, &st->s->lock, &ts);
-            pthread_mutex_unlock(&st->s->lock);
-        } else {
-            (void)daemon_wait_change(d, gen, API_STREAM_WAIT_MS);
-        }
-    }
-}
-
-/* MHD calls this for the next slice of the body, in the connection's own thread, and only once
- * the previous slice was written to the client's socket: so the replies of earlier slices are
- * delivered when it is called again. A client that went away makes the write fail, MHD closes
- * the connection and calls stream_free, and replies not yet written stay pending in the
- * outbox. */
-static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
-{
-    (void)pos;
-    struct stream *st = cls;
-    if (st->off == st->out.len) {
-        store *db = daemon_store(st->s->d);
-        for (size_t i = 0; i < st->nsent; i++) {
-            _cleanup_error_ nc_error *err = NULL;
-            /* -EALREADY: superseded meanwhile by a requeue; nothing to do. */
-            (void)store_outbox_delivered(db, st->sent[i], &err);
-        }
-        st->nsent = 0;
-        strbuf_reset(&st->out);
-        st->off = 0;
-        if (st->ended)
-            return MHD_CONTENT_READER_END_OF_STREAM;
-        _cleanup_error_ nc_error *err = NULL;
-        if (stream_fill(st, &err) < 0)
-            return MHD_CONTENT_READER_END_WITH_ERROR; /* the client sees a cut stream */
-        st->last_event_ms = mono_ms();
-    }
-    size_t n = st->out.len - st->off;
-    if (n > max)
-        n = max;
-    memcpy(buf, st->out.buf + st->off, n);
-    st->off += n;
-    return (ssize_t)n;
-}
-
 static enum MHD_Result post_message(api_server *s, struct MHD_Connection *c,
                                     const struct request *r, const char *folder)
 {
@@ -912,25 +545,9 @@ static enum MHD_Result post_message(api_server *s, struct MHD_Connection *c,
     if (daemon_post_message(s->d, folder, NULL, sender, text, &id, &err) < 0)
         return reply_nc_error(c, err);
 
-    struct stream *st = xnew0(struct stream);
-    st->s = s;
-    st->id = id;
-    st->last_event_ms = mono_ms();
-    api_event_accepted(&st->out, id);
-    if (!wait)
-        st->ended = true;
-    pthread_mutex_lock(&s->lock);
-    s->streams++;
-    pthread_mutex_unlock(&s->lock);
-    /* From here stream_free owns st, also when the response is never sent. */
-    struct MHD_Response *resp = MHD_create_response_from_callback(
-        MHD_SIZE_UNKNOWN, API_STREAM_BLOCK, stream_read, st, stream_free);
-    if (!resp) {
-        stream_free(st);
+    struct MHD_Response *resp = apistream_new(s, id, wait);
+    if (!resp)
         return MHD_NO;
-    }
-    (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/x-ndjson");
-    (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -1089,74 +706,54 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 /* ---- the server ---- */
 
-int api_start(nc_daemon *d, int listen_fd, const char *path, const api_opts *o, api_server **ret,
-              nc_error **err)
+int api_start(struct nc_daemon *d, int fd, unsigned max_clients, api_server **ret, nc_error **err)
 {
-    _cleanup_close_ int fd = listen_fd;
     api_server *s = xnew0(api_server);
     s->d = d;
-    s->path = xstrdup(path);
-    s->listen_fd = -1;
+    s->quiesced_fd = -1;
     pthread_mutex_init(&s->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&s->cond, &ca);
     pthread_condattr_destroy(&ca);
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
-        s->have_id = true;
-        s->dev = st.st_dev;
-        s->ino = st.st_ino;
+    /* MHD gets a copy: it closes the socket it was given on some of its failure paths and not on
+     * others, so after a failure the copy is left alone (one descriptor, on a path where the
+     * daemon does not start) and the caller's stays the caller's. */
+    int mfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (mfd < 0) {
+        int e = errno;
+        pthread_cond_destroy(&s->cond);
+        pthread_mutex_destroy(&s->lock);
+        free(s);
+        return nc_error_set(err, e, "duplicate the api socket: %s", strerror(e));
     }
-    unsigned max_clients = o && o->max_clients ? o->max_clients : API_DEFAULT_MAX_CLIENTS;
-    unsigned idle = o && o->idle_timeout_s ? o->idle_timeout_s : API_DEFAULT_IDLE_TIMEOUT_S;
-    s->mhd =
-        MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                             MHD_USE_POLL | MHD_USE_ITC,
-                         0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-                         MHD_OPTION_CONNECTION_LIMIT, max_clients, MHD_OPTION_CONNECTION_TIMEOUT,
-                         idle, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+    /* MHD_USE_POLL: the descriptors of a busy daemon may pass select()'s FD_SETSIZE. */
+    s->mhd = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                                  MHD_USE_POLL | MHD_USE_ITC,
+                              0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET,
+                              (MHD_socket)mfd, MHD_OPTION_CONNECTION_LIMIT,
+                              max_clients ? max_clients : API_DEFAULT_MAX_CLIENTS,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_IDLE_TIMEOUT_S,
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
     if (!s->mhd) {
         pthread_cond_destroy(&s->cond);
         pthread_mutex_destroy(&s->lock);
-        free(s->path);
         free(s);
-        return nc_error_set(err, EIO, "start the api server on '%s'", path);
+        return nc_error_set(err, EIO, "start the api server (libmicrohttpd)");
     }
-    /* MHD owns the listening socket now, and closes it in MHD_stop_daemon unless it was
-     * quiesced. */
-    s->listen_fd = TAKE_FD(fd);
+    close(fd);
     *ret = s;
     return 0;
-}
-
-void api_quiesce(api_server *s)
-{
-    if (!s)
-        return;
-    pthread_mutex_lock(&s->lock);
-    bool first = !s->quiesced;
-    s->quiesced = true;
-    pthread_mutex_unlock(&s->lock);
-    if (!first)
-        return;
-    MHD_socket ls = MHD_quiesce_daemon(s->mhd);
-    /* Ours to close now, but only after MHD_stop_daemon (MHD's threads may still use it). */
-    s->listen_fd = ls == MHD_INVALID_SOCKET ? -1 : (int)ls;
-    if (s->path && s->have_id) {
-        struct stat st;
-        if (stat(s->path, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino)
-            unlink(s->path);
-        s->have_id = false;
-    }
 }
 
 void api_stop(api_server *s)
 {
     if (!s)
         return;
-    api_quiesce(s);
+    MHD_socket ls = MHD_quiesce_daemon(s->mhd);
+    /* Ours to close now, but only after MHD_stop_daemon: MHD's threads may still use it. */
+    s->quiesced_fd = ls == MHD_INVALID_SOCKET ? -1 : (int)ls;
     pthread_mutex_lock(&s->lock);
     s->stopping = true;
     pthread_cond_broadcast(&s->cond);
@@ -1168,11 +765,10 @@ void api_stop(api_server *s)
             break;
     pthread_mutex_unlock(&s->lock);
     MHD_stop_daemon(s->mhd);
-    if (s->listen_fd >= 0)
-        close(s->listen_fd);
+    if (s->quiesced_fd >= 0)
+        close(s->quiesced_fd);
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->lock);
-    free(s->path);
     free(s);
 }
 

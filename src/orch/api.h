@@ -1,6 +1,7 @@
-/* The local API: HTTP/1.1 and JSON on a unix socket, served by libmicrohttpd (the only file
- * that includes it is src/orch/api.c). The endpoints are listed in api.c; the event stream of
- * a posted message is described in src/orch/apievents.h.
+/* The local API: HTTP/1.1 and JSON on a unix socket, served by libmicrohttpd (only the files
+ * of this module include it: api.c, apistream.c, apijson.c; the socket is bound in apisock.c).
+ * The endpoints are listed in api.c; the event stream of a posted message is described in
+ * src/orch/apievents.h.
  *
  * The server only reads and writes the store and calls the daemon's service functions
  * (src/orch/daemon.h); it never prints. Each connection has a thread of its own, so a slow,
@@ -10,7 +11,6 @@
 
 #include <stddef.h>
 
-#include "orch/daemon.h"
 #include "util/error.h"
 
 /* The largest request body; a larger one is refused with 413. */
@@ -18,7 +18,9 @@
 /* Connections served at once (api.max_clients); more wait in the kernel's backlog. */
 #define API_DEFAULT_MAX_CLIENTS 64
 /* A connection with no traffic for this long is closed (a stream in progress is not idle). */
-#define API_DEFAULT_IDLE_TIMEOUT_S 60
+#define API_IDLE_TIMEOUT_S 60
+/* How long api_stop lets streams send their shutdown event before it closes them. */
+#define API_STOP_GRACE_MS 3000
 /* Page sizes of GET /v1/messages and /v1/groups/{folder}/runs: the default and the most. */
 #define API_DEFAULT_PAGE 100
 #define API_MAX_PAGE 1000
@@ -38,24 +40,17 @@
  * create files, as umask is per process. */
 int api_listen(const char *path, int *fd, nc_error **err);
 
-typedef struct api_opts {
-    unsigned max_clients;    /* 0: API_DEFAULT_MAX_CLIENTS */
-    unsigned idle_timeout_s; /* 0: API_DEFAULT_IDLE_TIMEOUT_S */
-} api_opts;
-
 typedef struct api_server api_server;
+struct nc_daemon;
 
-/* Serves the API on listen_fd (from api_listen; ownership passes to the server, also on
- * failure). path is the socket's path, removed by api_stop when it is still our socket. d must
- * outlive the server. */
-int api_start(nc_daemon *d, int listen_fd, const char *path, const api_opts *o, api_server **ret,
-              nc_error **err);
-/* Stops accepting connections and removes the socket file (when it is still the one we bound);
- * requests in progress, and streams, go on. Idempotent. */
-void api_quiesce(api_server *s);
-/* Shutdown: stops accepting, ends every stream with a "shutdown" event (a stream still writing
- * to a client that does not read is cut after a short wait), closes every connection, removes
- * the socket file and frees the server. NULL is a no-op. */
+/* Serves the API on fd (from api_listen), with at most max_clients connections at once (0:
+ * API_DEFAULT_MAX_CLIENTS). On success the server owns fd; on failure it stays the caller's. d
+ * must outlive the server. */
+int api_start(struct nc_daemon *d, int fd, unsigned max_clients, api_server **ret, nc_error **err);
+/* Shutdown: stops accepting (MHD_quiesce_daemon), ends every stream with a "shutdown" event (a
+ * stream whose client does not read is cut after API_STOP_GRACE_MS), closes every connection
+ * (MHD_stop_daemon) and frees the server. The socket file stays: its path is the caller's to
+ * remove. NULL is a no-op. */
 void api_stop(api_server *s);
 /* Streams in progress (tests and status). */
 size_t api_stream_count(api_server *s);
