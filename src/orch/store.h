@@ -12,6 +12,15 @@
  * the field), -ENOSPC for a full disk, -EIO for any other SQLite failure (the message quotes
  * sqlite3_errmsg).
  *
+ * Opening refuses, leaving the file as it was: a database from a newer nanocell
+ * (-EPROTONOSUPPORT), a file that is not a SQLite database or is corrupt (-EIO), an SQLite
+ * database that is not nanocell's (-EINVAL), a database locked by another process (-EBUSY),
+ * a file or directory that group or others can write or another user owns (-EACCES, the
+ * message says what to run), and a symbolic link in place of the file (-ELOOP). The store
+ * holds an exclusive flock() on the file while it is open, so a second store on the same file
+ * is refused at once with -EBUSY: another process's (another `nanocell serve`), or a second
+ * store_open in the same process (the store is shared between threads, never opened twice).
+ *
  * Times are milliseconds since the epoch (wall clock). Message ids are the database's
  * increasing row ids, so "after id X" is "newer than X". */
 #ifndef NC_ORCH_STORE_H
@@ -41,6 +50,8 @@ int store_schema_version(store *s);
 
 /* ---- groups ----
  * folder: [A-Za-z0-9][A-Za-z0-9_-]{0,63}, not "global" (any case), unique ignoring case.
+ * Every function that takes a folder matches it exactly (case-sensitive): "Main" does not
+ * name the group "main" (the -ENOENT message mentions it).
  * At most one group has is_main. trigger: "" means "@<assistant name>" decided by the caller;
  * requires_trigger is ignored for the main group (it answers everything). image: "" = the
  * configured agent.image. */
@@ -67,7 +78,8 @@ void store_group_release(store_group *g);
 void store_groups_free(store_group *v, size_t n);
 
 /* ---- chats: a channel's conversation, mapped to at most one group ----
- * jid: "local:<folder>", "tg:<chat id>", ... A group may have several chats. */
+ * jid: "local:<folder>", "tg:<chat id>", ... A group may have several chats. Mapping a chat
+ * that is already mapped moves it to the new group. */
 int store_chat_map(store *s, const char *jid, const char *folder, nc_error **err);
 /* The group a chat maps to (allocated), or -ENOENT. */
 int store_chat_group(store *s, const char *jid, char **folder, nc_error **err);
@@ -110,20 +122,25 @@ int store_message_list(store *s, const char *folder, int64_t after_id, size_t li
 int store_pending(store *s, const char *folder, size_t limit, store_message **ret, size_t *n,
                   nc_error **err);
 /* Folders of the groups that have pending inbound messages, in the order of their oldest
- * pending message. */
+ * pending message. *folders is NULL-terminated as well (strv_free frees it). */
 int store_groups_with_pending(store *s, char ***folders, size_t *n, nc_error **err);
 
 /* Hands the pending messages ids[0..n) to run_id as batch (the id of the batch's last
- * message): pending -> running. -EINVAL when one is not pending. */
+ * message): pending -> running. -EINVAL when one is not pending, when they are not all of one
+ * group, or when batch is not the largest of ids; -ENOENT for an unknown id. */
 int store_batch_start(store *s, const int64_t *ids, size_t n, int64_t batch, const char *run_id,
                       nc_error **err);
-/* Marks pending messages skipped (context outside a trigger's window). */
+/* Marks pending messages skipped (context outside a trigger's window). -EINVAL when one is not
+ * pending, -ENOENT for an unknown id; then none is changed. */
 int store_messages_skip(store *s, const int64_t *ids, size_t n, nc_error **err);
-/* The batch's messages: running -> done. */
+/* The batch's messages: running -> done. -ENOENT when no message has this batch; 0 when they
+ * are no longer running (a second call is a no-op). */
 int store_batch_done(store *s, int64_t batch, nc_error **err);
 /* The batch's messages go back: running -> pending with attempts + 1, or, with failed, to
- * "failed", with why as their error. Their batch and run are cleared, and the batch's replies not yet delivered become
- * "superseded" (the next try answers the whole batch again). */
+ * "failed" (attempts + 1 as well), with why as their error. Their batch and run are cleared,
+ * and the batch's replies not yet delivered become "superseded" (the next try answers the
+ * whole batch again). -ENOENT when no message has this batch; 0 and no change when none of
+ * them is running (a batch already done keeps its replies). */
 int store_batch_requeue(store *s, int64_t batch, bool failed, const char *why, nc_error **err);
 /* The group's failed messages become pending again with attempts 0. Returns how many (>= 0). */
 int store_group_retry(store *s, const char *folder, nc_error **err);
@@ -139,14 +156,18 @@ int store_replies(store *s, int64_t batch, int64_t after_id, store_message **ret
 /* Outbox: pending -> delivered. -EALREADY when it was not pending (delivered or superseded):
  * a reply is delivered at most once. */
 int store_outbox_delivered(store *s, int64_t message_id, nc_error **err);
-/* Pending outbox rows whose chat_jid starts with prefix ("tg:"), oldest first. */
-int store_outbox_pending(store *s, const char *prefix, size_t limit, store_message **ret,
-                         size_t *n, nc_error **err);
+/* Pending outbox rows whose chat_jid starts with prefix ("tg:"; NULL or "": all), oldest
+ * first, at most limit (0: all). */
+int store_outbox_pending(store *s, const char *prefix, size_t limit, store_message **ret, size_t *n,
+                         nc_error **err);
+/* Records a failed delivery try of a pending reply (the outbox row's attempts + 1 and
+ * last_error); it stays pending. -ENOENT / -EALREADY as store_outbox_delivered. */
+int store_outbox_failed(store *s, int64_t message_id, const char *why, nc_error **err);
 
 /* ---- sessions: the agent's session id per group ---- */
 /* *session is NULL when the group has none. */
 int store_session_get(store *s, const char *folder, char **session, nc_error **err);
-/* session NULL clears it. */
+/* session NULL (or "") clears it. */
 int store_session_set(store *s, const char *folder, const char *session, nc_error **err);
 
 /* ---- runs: one row per turn (the run log's metadata) ---- */
@@ -164,14 +185,16 @@ typedef struct store_run {
 
 int store_run_begin(store *s, const char *run_id, const char *folder, int64_t started_ms,
                     nc_error **err);
-/* Fills the ending fields of run->run_id (state "ended"). */
+/* Fills the ending fields of run->run_id (state "ended"): ended_ms (0: now), outcome,
+ * exit_code, container_id, log_path. -ENOENT for an unknown run. */
 int store_run_end(store *s, const store_run *run, nc_error **err);
-/* The group's runs, newest first, at most limit. */
+/* The group's runs, newest first, at most limit (0: all). */
 int store_run_list(store *s, const char *folder, size_t limit, store_run **ret, size_t *n,
                    nc_error **err);
 void store_runs_free(store_run *v, size_t n);
 
 /* ---- status ---- */
+/* One entry per group, ordered by folder. */
 typedef struct store_group_counts {
     char *folder;
     int64_t pending, running, failed; /* inbound messages in each state */
@@ -181,11 +204,18 @@ int store_counts(store *s, store_group_counts **ret, size_t *n, nc_error **err);
 void store_counts_free(store_group_counts *v, size_t n);
 
 /* ---- crash recovery (docs/architecture.md), one transaction ----
- * runs "running" -> "crashed"; their undelivered replies -> "superseded"; inbound "running" ->
- * "pending" (attempts unchanged). Counts are returned for the log. */
+ * runs "running" -> "crashed"; the undelivered replies of the batches that were cut (their
+ * inbound messages still "running") -> "superseded"; inbound "running" -> "pending" (attempts
+ * unchanged, batch and run cleared). A batch that was done keeps its undelivered replies: they
+ * are its answer and are delivered. Counts are returned for the log. */
 typedef struct store_recovery {
     int64_t runs_crashed, replies_superseded, messages_requeued;
 } store_recovery;
 int store_recover(store *s, store_recovery *ret, nc_error **err);
+
+/* For tests only: limits the database to pages pages (SQLite keeps at least its current size)
+ * on this connection, so that a write needing more fails as on a full disk. A large value lifts
+ * the limit. */
+int store_test_limit_pages(store *s, int64_t pages, nc_error **err);
 
 #endif
