@@ -881,6 +881,27 @@ static void test_post_refusals(void **state)
     store_messages_free(v, n);
 }
 
+/* A full disk refuses the message with 507, and nothing is half stored. */
+static void test_disk_full(void **state)
+{
+    (void)state;
+    add_group("{\"folder\":\"main\",\"is_main\":true}");
+    _cleanup_error_ nc_error *err = NULL;
+    assert_int_equal(store_test_limit_pages(fake.db, 1, &err), 0);
+    size_t n = 256 * 1024;
+    _cleanup_free_ char *big = xmalloc(n + 32);
+    memcpy(big, "{\"text\":\"", 9);
+    memset(big + 9, 'x', n);
+    memcpy(big + 9 + n, "\"}", 3);
+    expect_error("POST", "/v1/groups/main/messages", big, 507, "full");
+    assert_int_equal(store_test_limit_pages(fake.db, 1000000, &err), 0);
+    store_message *v = NULL;
+    size_t k = 9;
+    assert_int_equal(store_message_list(fake.db, NULL, 0, 0, &v, &k, &err), 0);
+    assert_int_equal(k, 0);
+    store_messages_free(v, k);
+}
+
 static void test_stream(void **state)
 {
     (void)state;
@@ -1245,6 +1266,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_status_and_metrics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutting_down, setup, teardown),
         cmocka_unit_test_setup_teardown(test_post_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_no_wait, setup, teardown),
