@@ -143,7 +143,13 @@ static int transport_error(const apiclient *ac, const char *what, const nc_error
 {
     if (e && e->code == ECONNREFUSED)
         return no_daemon(ac);
-    log_error("%s: daemon at '%s': %s", what, ac->socket, nc_error_msg(e));
+    /* http.c words its errors for the engine; say what they mean here. */
+    if (e && e->code == ETIMEDOUT)
+        log_error("%s: the daemon at '%s' did not answer in time", what, ac->socket);
+    else if (e && (e->code == ECONNRESET || e->code == EPROTO))
+        log_error("%s: the daemon at '%s' hung up or sent a malformed reply", what, ac->socket);
+    else
+        log_error("%s: daemon at '%s': %s", what, ac->socket, nc_error_msg(e));
     return EXIT_ENGINE;
 }
 
@@ -351,7 +357,7 @@ int apiclient_send(apiclient *ac, const char *folder, const char *text, bool wai
         rc = s.rc;
     } else if (!wait && s.accepted && r == 1) {
         rc = EXIT_OK;
-    } else if (r < 0 && r != -ETIMEDOUT) {
+    } else if (r < 0 && r != -ETIMEDOUT && !s.accepted) {
         rc = transport_error(ac, "send", err);
     } else {
         log_error("send: the daemon closed the stream before the message was answered; it is "
