@@ -26,19 +26,20 @@
  * counter, then reads the store): in MHD's other modes one blocked callback would stall every
  * connection that shares its thread, and a callback that returns 0 instead ("nothing yet") makes
  * MHD call it again at once, a busy loop. With a thread each, a slow reader, a stalled half
- * request or a stream waiting for a turn holds only its own thread, up to
- * api_opts.max_clients connections (more wait in the listen backlog: MHD stops polling the
+ * request or a stream waiting for a turn holds only its own thread, up to api_start's
+ * max_clients connections (more wait in the listen backlog: MHD stops polling the
  * listening socket at the limit when it has its inter-thread channel, MHD_USE_ITC, which
  * MHD_quiesce_daemon needs anyway). No lock of ours is held while MHD writes to a client.
  *
  * Keep-alive. MHD 0.9.75 answers "Connection: close" when the handler queues its response on
  * its first call for a request: that call comes before the body is read, MHD then marks the
  * request "discard" (it will not read a body nor a next request) and closes after the reply
- * (connection.c, MHD_queue_response: "response was queued early"). This is why a minimal
- * handler, and the check in ../shared/reference/daemon-proxy-channels.md, saw every connection
- * closed. Here the first call only allocates the request's state; the response is queued on the
- * last call, once the body is in, so keep-alive works. The one early reply is 413 for a
- * Content-Length over the cap, where closing without reading the body is the point. */
+ * (connection.c, MHD_queue_response: "response was queued early"). A minimal handler that
+ * answers on its first call, as MHD's examples do, so has every connection closed: most likely
+ * what the check in ../shared/reference/daemon-proxy-channels.md saw. Here the first call only
+ * allocates the request's state and the response is queued on the last call, once the body is
+ * in, so keep-alive works (test_keep_alive). The one early reply is 413 for a Content-Length
+ * over the cap, where closing without reading the body is the point. */
 #include "orch/api.h"
 #include "orch/api_internal.h"
 
