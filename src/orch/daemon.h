@@ -31,8 +31,9 @@ int daemon_open(const daemon_opts *o, nc_daemon **ret, nc_error **err);
 int daemon_run(nc_daemon *d, nc_error **err);
 void daemon_free(nc_daemon *d);
 
-/* $NANOCELL_API, else $XDG_RUNTIME_DIR/nanocell/api.sock, else /run/nanocell/api.sock as
- * root; NULL (with err) when none applies. Allocated. */
+/* $NANOCELL_API, else /run/nanocell/api.sock as root, else $XDG_RUNTIME_DIR/nanocell/api.sock;
+ * NULL (with err) when none applies. Allocated. Defined in src/orch/apisock.c (shared by serve
+ * and the client commands). */
 char *daemon_default_api_socket(nc_error **err);
 
 /* ---- service ---- */
