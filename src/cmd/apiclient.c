@@ -9,6 +9,7 @@
 #include "cmd/common.h"
 #include "orch/daemon.h"
 #include "util/log.h"
+#include "util/termsafe.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
@@ -22,48 +23,11 @@
 
 /* ---- terminal-safe text ---- */
 
-/* Length of the UTF-8 sequence at s (n bytes left), 0 when invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    size_t len = s[0] < 0x80                    ? 1
-                 : s[0] >= 0xc2 && s[0] <= 0xdf ? 2
-                 : s[0] >= 0xe0 && s[0] <= 0xef ? 3
-                 : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4
-                                                : 0;
-    if (len == 0 || len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    return len;
-}
-
-/* The one place that makes daemon text safe for a terminal (see print_text). Allocated. */
-static char *term_safe(const char *s)
-{
-    strbuf out = STRBUF_INIT;
-    const unsigned char *p = (const unsigned char *)s;
-    size_t n = strlen(s);
-    for (size_t i = 0; i < n;) {
-        size_t k = utf8_len(p + i, n - i);
-        if (k == 1 && (p[i] == '\n' || p[i] == '\t' || (p[i] >= 0x20 && p[i] != 0x7f))) {
-            strbuf_addch(&out, (char)p[i]);
-        } else if (k == 2 && p[i] == 0xc2 && p[i + 1] < 0xa0) {
-            strbuf_addf(&out, "\\u%04x", (unsigned)p[i + 1]); /* a C1 control */
-        } else if (k > 1) {
-            strbuf_add(&out, p + i, k);
-        } else {
-            strbuf_addf(&out, "\\x%02x", (unsigned)p[i]);
-            k = 1;
-        }
-        i += k;
-    }
-    return strbuf_detach(&out, NULL);
-}
-
+/* Text from the daemon is what an agent wrote: made safe for a terminal (util/termsafe.h).
+ * Lines logged with log_* are made safe by the logger itself. */
 void print_text(FILE *f, const char *s)
 {
-    _cleanup_free_ char *safe = term_safe(s);
+    _cleanup_free_ char *safe = termsafe_cstr(s, TERMSAFE_TEXT);
     fputs(safe, f);
 }
 
@@ -79,8 +43,7 @@ void print_json_line(FILE *f, const nc_json *v)
 /* "nanocell: error: what: msg", msg made terminal-safe. */
 static void print_error(const char *what, const char *msg)
 {
-    _cleanup_free_ char *safe = term_safe(msg);
-    log_error("%s: %s", what, safe);
+    log_error("%s: %s", what, msg);
 }
 
 /* ---- options and the connection ---- */
@@ -187,8 +150,7 @@ char *apiclient_group_path(const char *folder, const char *suffix, int *rc)
 {
     /* The server sees the path decoded, so an encoded '/' would still split it. */
     if (!folder[0] || strchr(folder, '/')) {
-        _cleanup_free_ char *safe = term_safe(folder);
-        log_error("invalid group name '%s'", safe);
+        log_error("invalid group name '%s'", folder);
         *rc = EXIT_USAGE;
         return NULL;
     }
@@ -293,6 +255,9 @@ static int on_line(const char *line, size_t len, void *userdata)
                       "group's trigger",
                       s->id);
         }
+    } else if (ev.kind == API_EV_WAITING) {
+        log_info("message %" PRId64 " is stored and waits: %s", s->id, ev.text);
+        s->rc = EXIT_OK;
     } else if (ev.kind == API_EV_SHUTDOWN) {
         log_error("the daemon is shutting down: message %" PRId64 " is stored and runs when it "
                   "starts again",

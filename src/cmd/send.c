@@ -17,15 +17,17 @@
 #include "util/banned.h"
 
 static const char usage_text[] =
-    "usage: nanocell send [--api SOCKET] [--group G] [--json] TEXT|-\n"
+    "usage: nanocell send [--api SOCKET] [--group G] [--json] [--no-wait] TEXT|-\n"
     "\n"
     "Sends TEXT (or standard input, for '-') to group G's agent through the daemon\n"
     "(`nanocell serve`) and prints its replies as they come. Exits 0 once the agent has\n"
     "answered, 1 when the message failed (it is kept: `nanocell retry G`), 3 when no\n"
-    "daemon answers.\n"
+    "daemon answers. A message for a group that needs its trigger, without it, is stored as\n"
+    "context for the next message that has it: send says so and exits 0.\n"
     "\n"
     "  --group G     the group; default: the main group, else the only group\n"
     "  --json        print the daemon's events, one JSON object per line\n"
+    "  --no-wait     exit once the message is stored, without waiting for replies\n"
     "  --api SOCKET  the daemon's socket (default: $NANOCELL_API, /run/nanocell/api.sock\n"
     "                as root, else $XDG_RUNTIME_DIR/nanocell/api.sock)\n";
 
@@ -78,13 +80,14 @@ int cmd_send(int argc, char **argv)
 {
     apiclient ac = {0};
     const char *group = NULL;
-    bool json = false;
+    bool json = false, wait = true;
     static const struct option opts[] = {APICLIENT_OPTIONS,
                                          {"group", required_argument, NULL, 'g'},
                                          {"json", no_argument, NULL, 'j'},
+                                         {"no-wait", no_argument, NULL, 'n'},
                                          {NULL, 0, NULL, 0}};
     int o;
-    while ((o = getopt_long(argc, argv, APICLIENT_SHORT "g:j", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, APICLIENT_SHORT "g:jn", opts, NULL)) != -1) {
         int rc = apiclient_option(o, &ac, usage_text);
         if (rc >= 0)
             return rc;
@@ -94,6 +97,8 @@ int cmd_send(int argc, char **argv)
             group = optarg;
         else if (o == 'j')
             json = true;
+        else if (o == 'n')
+            wait = false;
         else
             return cmd_usage_error(usage_text);
     }
@@ -113,7 +118,7 @@ int cmd_send(int argc, char **argv)
     _cleanup_free_ char *folder = NULL;
     rc = apiclient_default_group(&ac, group, &folder);
     if (rc == 0)
-        rc = apiclient_send(&ac, folder, text, true, print_event, &json);
+        rc = apiclient_send(&ac, folder, text, wait, print_event, &json);
     apiclient_close(&ac);
     return rc;
 }

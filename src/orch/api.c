@@ -546,7 +546,8 @@ static enum MHD_Result post_message(api_server *s, struct MHD_Connection *c,
     if (daemon_post_message(s->d, folder, NULL, sender, text, &id, &err) < 0)
         return reply_nc_error(c, err);
 
-    struct MHD_Response *resp = apistream_new(s, id, wait);
+    _cleanup_free_ char *waiting = daemon_waits_for_trigger(s->d, folder, text);
+    struct MHD_Response *resp = apistream_new(s, id, wait, waiting);
     if (!resp)
         return MHD_NO;
     enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, resp);

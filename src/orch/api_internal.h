@@ -28,7 +28,7 @@ struct api_server {
 /* The streaming response for the committed message id (its first line, the accepted event, is
  * ready): it follows the message until it is done or failed, or with !wait ends after the
  * accepted event. NULL only when MHD cannot allocate it. The caller queues and destroys it. */
-struct MHD_Response *apistream_new(api_server *s, int64_t id, bool wait);
+struct MHD_Response *apistream_new(api_server *s, int64_t id, bool wait, const char *waiting);
 
 /* Stored things as JSON objects, text made valid UTF-8 (api_jgen_text). */
 void apijson_group(nc_jgen *g, const store_group *grp);

@@ -122,6 +122,17 @@ void api_event_simple(strbuf *out, api_event_kind kind)
     put_line(out, g);
 }
 
+void api_event_waiting(strbuf *out, const char *reason)
+{
+    _cleanup_jgen_ nc_jgen *g = jgen_new();
+    jgen_obj_open(g);
+    jgen_kv_str(g, "event", "waiting");
+    jgen_key(g, "reason");
+    api_jgen_text(g, reason);
+    jgen_obj_close(g);
+    put_line(out, g);
+}
+
 bool api_state_is_terminal(const char *state)
 {
     return strcmp(state, "done") == 0 || strcmp(state, "failed") == 0 ||
@@ -183,6 +194,10 @@ int api_event_parse(const char *line, size_t len, api_event *ev, nc_error **err)
         if ((r = need_int(root, "id", &ev->id, err)) < 0)
             return r;
         return need_str(root, "text", &ev->text, err);
+    }
+    if (strcmp(kind, "waiting") == 0) {
+        ev->kind = API_EV_WAITING;
+        return need_str(root, "reason", &ev->text, err);
     }
     if (strcmp(kind, "heartbeat") == 0)
         ev->kind = API_EV_HEARTBEAT;

@@ -8,13 +8,16 @@
  *                                                     "pending", "running", "done", "failed" or
  *                                                     "skipped"; E is a string or null
  *   {"event":"reply","id":M,"text":T}                 a stored reply to the message's batch
+ *   {"event":"waiting","reason":R}                    the message is stored and waits: it is
+ *                                                     context for a group's trigger, sent
+ *                                                     with the next message that has it
  *   {"event":"heartbeat"}                             nothing happened for a while
  *   {"event":"shutdown"}                              the daemon is stopping; the message is
  *                                                     kept and runs at the next start
  *
  * A stream ends after a state event whose state is terminal (done, failed, skipped), after a
- * shutdown event, or right after the accepted event when the client asked not to wait. A reader
- * ignores events it does not know, so new ones can be added. */
+ * waiting event, after a shutdown event, or right after the accepted event when the client asked
+ * not to wait. A reader ignores events it does not know, so new ones can be added. */
 #ifndef NC_ORCH_APIEVENTS_H
 #define NC_ORCH_APIEVENTS_H
 
@@ -36,6 +39,7 @@ typedef enum api_event_kind {
     API_EV_REPLY,
     API_EV_HEARTBEAT,
     API_EV_SHUTDOWN,
+    API_EV_WAITING,
 } api_event_kind;
 
 typedef struct api_event {
@@ -44,7 +48,7 @@ typedef struct api_event {
     char *state;      /* state */
     int64_t attempts; /* state */
     char *error;      /* state; NULL when null */
-    char *text;       /* reply */
+    char *text;       /* reply; waiting: the reason */
 } api_event;
 
 /* ---- writing ----
@@ -59,6 +63,7 @@ void api_event_accepted(strbuf *out, int64_t id);
 void api_event_state(strbuf *out, const char *state, int64_t attempts, const char *error);
 void api_event_reply(strbuf *out, int64_t id, const char *text);
 void api_event_simple(strbuf *out, api_event_kind kind); /* heartbeat, shutdown */
+void api_event_waiting(strbuf *out, const char *reason);
 
 /* Whether a message in this state will not change any more (the stream's last state event). */
 bool api_state_is_terminal(const char *state);

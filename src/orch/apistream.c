@@ -187,14 +187,16 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     return (ssize_t)n;
 }
 
-struct MHD_Response *apistream_new(api_server *s, int64_t id, bool wait)
+struct MHD_Response *apistream_new(api_server *s, int64_t id, bool wait, const char *waiting)
 {
     struct stream *st = xnew0(struct stream);
     st->s = s;
     st->id = id;
     st->last_event_ms = mono_ms();
     api_event_accepted(&st->out, id);
-    if (!wait)
+    if (waiting)
+        api_event_waiting(&st->out, waiting);
+    if (!wait || waiting)
         st->ended = true;
     pthread_mutex_lock(&s->lock);
     s->streams++;

@@ -995,6 +995,25 @@ int daemon_post_message(nc_daemon *d, const char *group, const char *chat_jid, c
     return 0;
 }
 
+char *daemon_waits_for_trigger(nc_daemon *d, const char *group, const char *text)
+{
+    store_group g = {0};
+    if (store_group_get(d->st, group, &g, NULL) < 0)
+        return NULL;
+    char *why = NULL;
+    if (g.requires_trigger && !g.is_main) {
+        const nc_config *cfg = daemon_config_get(d);
+        _cleanup_free_ char *trigger = router_group_trigger(g.trigger, cfg->agent_assistant_name);
+        daemon_config_put(d, cfg);
+        if (!router_trigger_matches(trigger, text))
+            why = xasprintf("group '%s' answers messages that start with '%s'; this one goes to "
+                            "the agent as context with the next such message",
+                            group, trigger);
+    }
+    store_group_release(&g);
+    return why;
+}
+
 int daemon_retry(nc_daemon *d, const char *group, nc_error **err)
 {
     store_group g = {0};

@@ -50,6 +50,10 @@ void daemon_config_put(nc_daemon *d, const nc_config *c);
  * -ESHUTDOWN while shutting down. */
 int daemon_post_message(nc_daemon *d, const char *group, const char *chat_jid, const char *sender,
                         const char *text, int64_t *id, nc_error **err);
+/* Why a message with this text for the group will not start a turn by itself (a group that
+ * needs its trigger, and the text does not start with it: the message is context for the next
+ * one that does), or NULL when it will. Allocated. */
+char *daemon_waits_for_trigger(nc_daemon *d, const char *group, const char *text);
 /* A failed batch of the group is tried again now. Returns how many messages (>= 0). */
 int daemon_retry(nc_daemon *d, const char *group, nc_error **err);
 /* Groups changed in the store (added, updated, removed): the dispatcher reloads them. */

@@ -74,6 +74,14 @@ int daemon_post_message(nc_daemon *d, const char *group, const char *chat_jid, c
     return r;
 }
 
+char *daemon_waits_for_trigger(nc_daemon *d, const char *group, const char *text)
+{
+    (void)d;
+    (void)group;
+    /* The fake's groups never wait for a trigger unless the text says so. */
+    return strstr(text, "#context") ? xstrdup("fake: context for the trigger") : NULL;
+}
+
 int daemon_retry(nc_daemon *d, const char *group, nc_error **err)
 {
     int n = store_group_retry(d->db, group, err);
@@ -983,6 +991,29 @@ static void test_stream_no_wait(void **state)
     wait_streams_gone();
 }
 
+/* A message that only waits (context for a group's trigger): accepted, then a waiting event
+ * with the daemon's reason, and the stream ends; the message stays stored and pending. */
+static void test_stream_waiting(void **state)
+{
+    (void)state;
+    add_group("{\"folder\":\"main\",\"is_main\":true}");
+    struct stream s;
+    stream_open(&s, "/v1/groups/main/messages", "{\"text\":\"just saying #context\"}");
+    int64_t id = expect_accepted(&s);
+    api_event ev;
+    assert_true(stream_next(&s, &ev));
+    assert_int_equal(ev.kind, API_EV_WAITING);
+    assert_string_equal(ev.text, "fake: context for the trigger");
+    api_event_release(&ev);
+    expect_end(&s);
+    stream_close(&s);
+    store_message m = {0};
+    assert_int_equal(store_message_get(fake.db, id, &m, NULL), 0);
+    assert_string_equal(m.state, "pending");
+    store_message_release(&m);
+    wait_streams_gone();
+}
+
 /* The client hangs up mid-stream: the turn goes on, its reply stays in the outbox, and the
  * server serves others. */
 static void test_stream_client_gone(void **state)
@@ -1270,6 +1301,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_no_wait, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_waiting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_client_gone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slow_client, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_ends_streams, setup, teardown),
