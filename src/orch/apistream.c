@@ -59,7 +59,7 @@ static bool server_stopping(api_server *s)
 
 /* Appends the events that the store holds and the client has not seen: the message's state
  * when it changed (a terminal one after the replies, as it is stored after them), and the
- * batch's replies not yet delivered. */
+ * batch's replies that are not superseded. */
 static int stream_poll(struct stream *st, nc_error **err)
 {
     store *db = daemon_store(st->s->d);
@@ -89,10 +89,14 @@ static int stream_poll(struct stream *st, nc_error **err)
         }
         for (size_t i = 0; i < n; i++) {
             st->last_reply = v[i].id;
-            /* Delivered ones were sent already; superseded ones are never to be. */
-            if (strcmp(v[i].state, "pending") != 0)
+            /* Superseded replies are never to be delivered. A delivered one is shown too: the
+             * batch may hold several clients' messages, and each client sees the whole answer
+             * to its message; the outbox still counts one delivery (the first). */
+            if (strcmp(v[i].state, "superseded") == 0)
                 continue;
             api_event_reply(&st->out, v[i].id, v[i].text);
+            if (strcmp(v[i].state, "pending") != 0)
+                continue;
             st->sent = xreallocarray(st->sent, st->nsent + 1, sizeof(*st->sent));
             st->sent[st->nsent++] = v[i].id;
         }

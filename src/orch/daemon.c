@@ -389,24 +389,32 @@ static void consider(nc_daemon *d, const char *group, const nc_config *cfg)
     if (follow_up) {
         _cleanup_free_ char *prompt = NULL;
         int64_t batch = begin_batch(d, group, msgs, start, count, run_id, &prompt);
+        if (!batch) {
+            store_messages_free(msgs, n);
+            return;
+        }
+        /* The turn attributes results to s->batch: it is set before the agent can see the
+         * input, never after. */
+        pthread_mutex_lock(&d->lock);
+        s->batch = batch;
+        s->idle = false;
+        s->replied = false;
+        free(s->chat_jid);
+        s->chat_jid = xstrdup(msgs[start + count - 1].chat_jid);
+        changed_locked(d);
+        pthread_mutex_unlock(&d->lock);
         _cleanup_free_ char *ipc = xasprintf("%s/groups/%s/ipc", cfg->data_dir, group);
         workspace ws = {.ipc = ipc};
         _cleanup_error_ nc_error *err = NULL;
-        if (batch && workspace_send_input(&ws, prompt, &err) < 0) {
+        if (workspace_send_input(&ws, prompt, &err) < 0) {
             log_error("group %s: hand a follow-up to the agent: %s", group, nc_error_msg(err));
             nc_error_free(TAKE_PTR(err));
-            store_batch_requeue(d->st, batch, false, "the follow-up could not be written", &err);
-            batch = 0;
-        }
-        if (batch) {
             pthread_mutex_lock(&d->lock);
-            s->batch = batch;
-            s->idle = false;
-            s->replied = false;
-            free(s->chat_jid);
-            s->chat_jid = xstrdup(msgs[start + count - 1].chat_jid);
-            changed_locked(d);
+            s->batch = 0;
+            s->idle = true;
             pthread_mutex_unlock(&d->lock);
+            store_batch_requeue(d->st, batch, false, "the follow-up could not be written", &err);
+        } else {
             log_info("group %s: follow-up batch %lld (%zu message%s) handed to run %s", group,
                      (long long)batch, count, count == 1 ? "" : "s", run_id);
         }
@@ -531,11 +539,15 @@ static void finish_turn(nc_daemon *d, struct slot *s, uint64_t now)
     queue_outcome how = QUEUE_OK;
     const char *why = s->last_error ? s->last_error : res->message;
     bool requeue = false;
-    if (batch && (res->status == TURN_OK || replied)) {
+    if (batch && replied) {
         /* The agent answered: its answer stands, even if the turn then failed (a retry would
          * repeat replies the user may have seen). */
         if (store_batch_done(d->st, batch, &err) < 0)
             log_error("group %s: %s", s->group, nc_error_msg(err));
+    } else if (batch && res->status == TURN_OK) {
+        /* Ended well without a word for this batch: a follow-up that reached the agent as it
+         * was closing. It runs again, and it was not the batch's fault. */
+        requeue = true;
     } else if (batch && res->status == TURN_INTERRUPTED) {
         requeue = true;
     } else if (batch && s->stale_session && s->session) {
