@@ -447,7 +447,7 @@ static void run_body(struct turn *t, turn_result *res, const char *image, const 
         return;
     }
     /* Orphans go first, whatever happens to this turn. */
-    if (reap_orphans(req->e, cfg->install_id, false, reap_note, t, &err) < 0) {
+    if (!req->reaped && reap_orphans(req->e, cfg->install_id, false, reap_note, t, &err) < 0) {
         warning(t, "could not look for orphaned containers: %s", nc_error_msg(err));
         nc_error_free(TAKE_PTR(err));
     }
@@ -513,6 +513,8 @@ static void run_body(struct turn *t, turn_result *res, const char *image, const 
         warning(t, "%.*s", n, p);
         p += n + (nl ? 1 : 0);
     }
+    if (req->cb.on_launch)
+        req->cb.on_launch(req->cb.userdata);
     if (sandbox_launch(req->e, &t->prep->spec, name, NULL, &t->c, &err) < 0) {
         fail(res, classify_launch_error(err), err, NULL);
         return;

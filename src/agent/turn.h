@@ -29,6 +29,8 @@ typedef struct turn_callbacks {
     void (*on_warning)(const char *msg, void *userdata);
     /* The agent's stderr, up to agent.max_output_size. */
     void (*on_stderr)(const char *data, size_t len, void *userdata);
+    /* Once, right before the container is created (the daemon measures its dispatch there). */
+    void (*on_launch)(void *userdata);
     void *userdata;
 } turn_callbacks;
 
@@ -45,6 +47,8 @@ typedef struct turn_request {
     int cancel_fd;       /* becomes readable when the turn must stop (a signal); -1 for none */
     const char *run_id;  /* NULL: turn_make_run_id() */
     const bool *is_main; /* NULL: the group's [[group]] entry says (the daemon's store says) */
+    bool reaped;         /* the caller reaped orphaned containers itself (the daemon, at start):
+                          * the turn does not list them again first */
     turn_callbacks cb;
 } turn_request;
 

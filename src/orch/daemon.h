@@ -41,9 +41,6 @@ char *daemon_default_api_socket(nc_error **err);
 /* The store; valid while the daemon lives. Reads are always allowed; writes that change what
  * the dispatcher must do go through the functions below. */
 store *daemon_store(nc_daemon *d);
-/* The configuration in force now, with a reference taken: release it with daemon_config_put. */
-const nc_config *daemon_config_get(nc_daemon *d);
-void daemon_config_put(nc_daemon *d, const nc_config *c);
 
 /* Stores an inbound message for group's chat_jid (NULL: "local:<group>") and wakes the
  * dispatcher. *id is set once the message is committed. -ENOENT for an unknown group,
