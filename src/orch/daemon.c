@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -222,13 +223,16 @@ static void start_turn(nc_daemon *d, const char *group, const nc_config *cfg, ui
     s->image = g.image && *g.image ? xstrdup(g.image) : NULL;
     s->chat_jid = xstrdup(msgs[start + count - 1].chat_jid);
     s->chat = xstrdup(s->chat_jid);
-    s->batch_time_ms = msgs[start + count - 1].time_ms;
+    pthread_mutex_lock(&d->lock);
+    for (size_t i = 0; i < NC_ARRAY_SIZE(d->accepted); i++)
+        if (d->accepted[i].id == msgs[start + count - 1].id)
+            s->accepted_us = d->accepted[i].us;
+    pthread_mutex_unlock(&d->lock);
     store_group_release(&g);
     s->batch = begin_batch(d, group, msgs, start, count, s->run_id, &s->prompt);
     store_messages_free(msgs, n);
     if (!s->batch || pipe2(s->cancel, O_CLOEXEC | O_NONBLOCK) < 0 ||
-        store_session_get(d->st, group, &s->session, &err) < 0 ||
-        store_run_begin(d->st, s->run_id, group, (int64_t)wall_ms(), &err) < 0) {
+        store_session_get(d->st, group, &s->session, &err) < 0) {
         log_error("group %s: could not start a turn: %s", group,
                   err ? nc_error_msg(err) : strerror(errno));
         if (s->batch)
@@ -264,6 +268,10 @@ static void start_turn(nc_daemon *d, const char *group, const nc_config *cfg, ui
         daemon_slot_free(s);
         return;
     }
+    /* The run's row is metadata: written while the turn thread starts, off the reply's path.
+     * Only this thread settles the run (daemon_turn_finish), so the row is there by then. */
+    if (store_run_begin(d->st, s->run_id, group, (int64_t)wall_ms(), &err) < 0)
+        log_warn("group %s: record run %s: %s", group, s->run_id, nc_error_msg(err));
     log_info("group %s: run %s started for batch %lld", group, s->run_id, (long long)s->batch);
 }
 
@@ -594,9 +602,21 @@ int daemon_open(const daemon_opts *o, nc_daemon **ret, nc_error **err)
     return 0;
 }
 
+/* Each API connection and each turn's attach stream is a descriptor: the soft limit (1024 by
+ * default) goes up to the hard one, so api_max_clients connections fit. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 int daemon_run(nc_daemon *d, nc_error **err)
 {
     const nc_config *cfg = d->cfg->cfg;
+    raise_nofile();
     int r = api_start(d, d->api_fd, (unsigned)cfg->orch_api_max_clients, &d->api, err);
     if (r < 0)
         return r;
@@ -638,6 +658,8 @@ void daemon_free(nc_daemon *d)
         unlink(d->api_path);
     store_close(d->st);
     queue_free(d->q);
+    for (size_t i = 0; i < d->nengines; i++)
+        engine_free(d->engines[i]);
     strv_free(d->dirty);
     if (d->cfg)
         daemon_cfg_drop_locked(d->cfg);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "agent/turn.h"
+#include "engine/engine.h"
 #include "config.h"
 #include "orch/api.h"
 #include "orch/daemon.h"
@@ -46,7 +47,8 @@ struct slot {
     bool stale_session; /* an error result said the session is gone */
     char *last_error;   /* the last error result's text */
     uint64_t started_mono;
-    int64_t batch_time_ms; /* when the first batch's newest message was stored */
+    uint64_t accepted_us; /* when the first batch's newest message was committed (mono_us); 0:
+                           * not known (it came before the daemon started, or long ago) */
     turn_result res;
     struct slot *next;
 };
@@ -84,6 +86,15 @@ struct nc_daemon {
     uint64_t dispatch_count[NDISPATCH + 1];
     double dispatch_sum;
     bool reaped; /* orphans were reaped at start: turns need not list them again */
+    /* (lock) the newest messages the API accepted and when (mono_us), a ring: a turn's
+     * dispatch latency is measured from its batch's message being committed */
+    struct {
+        int64_t id;
+        uint64_t us;
+    } accepted[256];
+    size_t naccepted;
+    engine *engines[16]; /* (lock) idle connections to engine_uri, for the next turns */
+    size_t nengines;     /* (lock) */
 };
 
 /* Wakes the dispatcher (its eventfd). Any thread. */

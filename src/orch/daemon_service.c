@@ -34,11 +34,15 @@ int daemon_post_message(nc_daemon *d, const char *group, const char *chat_jid, c
                               text, (int64_t)wall_ms(), id, err);
     if (r < 0)
         return r;
+    uint64_t us = mono_us(); /* accepted: committed, and the client is told next */
     /* A failed batch is tried again with the next message for its group. */
     _cleanup_error_ nc_error *rerr = NULL;
     if (store_group_retry(d->st, group, &rerr) < 0)
         log_warn("group %s: %s", group, nc_error_msg(rerr));
     pthread_mutex_lock(&d->lock);
+    d->accepted[d->naccepted % NC_ARRAY_SIZE(d->accepted)].id = *id;
+    d->accepted[d->naccepted % NC_ARRAY_SIZE(d->accepted)].us = us;
+    d->naccepted++;
     daemon_mark_dirty_locked(d, group);
     daemon_changed_locked(d);
     pthread_mutex_unlock(&d->lock);

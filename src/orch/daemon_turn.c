@@ -110,15 +110,16 @@ static void turn_on_warning(const char *msg, void *userdata)
     log_warn("group %s: %s", s->group, msg);
 }
 
-/* The dispatch latency: from the newest message of the batch being stored to the container's
- * create call (nanocell_dispatch_seconds). */
+/* The dispatch latency: from the newest message of the batch being accepted (committed) by the
+ * API to the container's create call (nanocell_dispatch_seconds). */
 static void turn_on_launch(void *userdata)
 {
     struct slot *s = userdata;
-    int64_t now = (int64_t)wall_ms();
-    double secs = s->batch_time_ms && now > s->batch_time_ms
-                      ? (double)(now - s->batch_time_ms) / 1000.0
-                      : 0.0;
+    if (!s->accepted_us)
+        return;
+    double secs = (double)(mono_us() - s->accepted_us) / 1e6;
+    log_debug("group %s: dispatch %.2f ms (message accepted to create call)", s->group,
+              secs * 1000.0);
     pthread_mutex_lock(&s->d->lock);
     size_t b = 0;
     while (b < NDISPATCH && secs > daemon_dispatch_buckets[b])
@@ -139,9 +140,12 @@ void *daemon_turn_main(void *arg)
         .request_timeout_ms = (long)cfg->engine_request_timeout_ms,
         .max_response_bytes = cfg->engine_max_response,
     };
-    _cleanup_engine_ engine *e = NULL;
     _cleanup_error_ nc_error *err = NULL;
-    if (engine_open(&eo, NULL, &e, &err) < 0) {
+    /* A connection an earlier turn used, if one is idle: opening one is two round trips. */
+    pthread_mutex_lock(&s->d->lock);
+    _cleanup_engine_ engine *e = s->d->nengines ? s->d->engines[--s->d->nengines] : NULL;
+    pthread_mutex_unlock(&s->d->lock);
+    if (!e && engine_open(&eo, NULL, &e, &err) < 0) {
         s->res = (turn_result){.status = TURN_ENGINE, .exit_code = -1};
         s->res.message = xstrdup(nc_error_msg(err));
     } else {
@@ -167,6 +171,9 @@ void *daemon_turn_main(void *arg)
         turn_run(&req, &s->res);
     }
     pthread_mutex_lock(&s->d->lock);
+    /* The connection goes back for the next turn, unless the engine failed on it. */
+    if (e && s->res.status != TURN_ENGINE && s->d->nengines < NC_ARRAY_SIZE(s->d->engines))
+        s->d->engines[s->d->nengines++] = TAKE_PTR(e);
     s->done = true;
     pthread_mutex_unlock(&s->d->lock);
     daemon_wake(s->d);
