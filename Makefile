@@ -130,6 +130,7 @@ bench: all images
 	@scripts/engine-up.sh
 	@scripts/build-images.sh
 	@scripts/bench.sh
+	@scripts/bench-daemon.sh
 
 # The one test command (README, .ci/run): installs what is missing, builds, brings up Docker and
 # Podman, and runs every layer. It ends with "N passed, N failed, N skipped".
