@@ -30,9 +30,10 @@ struct slot {
     char *group;
     char *run_id;
     char *prompt;
-    char *session; /* sent with the turn */
-    char *image;   /* NULL: agent.image */
-    char *chat;    /* the first batch's chat, sent with the turn */
+    char *session;     /* sent with the turn; never changes while it runs */
+    char *session_now; /* the agent's latest newSessionId, once it differs (turn thread) */
+    char *image;       /* NULL: agent.image */
+    char *chat;        /* the first batch's chat, sent with the turn */
     bool is_main;
     struct cfg_ref *cfg;
     int cancel[2];

@@ -29,6 +29,7 @@ void daemon_slot_free(struct slot *s)
     free(s->run_id);
     free(s->prompt);
     free(s->session);
+    free(s->session_now);
     free(s->image);
     free(s->chat);
     free(s->chat_jid);
@@ -46,13 +47,14 @@ static void turn_on_result(const agent_result *r, void *userdata)
     struct slot *s = userdata;
     nc_daemon *d = s->d;
     _cleanup_error_ nc_error *err = NULL;
-    if (r->session && (!s->session || strcmp(r->session, s->session) != 0)) {
+    const char *known = s->session_now ? s->session_now : s->session;
+    if (r->session && (!known || strcmp(r->session, known) != 0)) {
         if (store_session_set(d->st, s->group, r->session, &err) < 0) {
             log_warn("group %s: could not store the session: %s", s->group, nc_error_msg(err));
             nc_error_free(TAKE_PTR(err));
         }
-        free(s->session);
-        s->session = xstrdup(r->session);
+        free(s->session_now);
+        s->session_now = xstrdup(r->session);
     }
     if (!r->success) {
         free(s->last_error);
@@ -61,8 +63,12 @@ static void turn_on_result(const agent_result *r, void *userdata)
         log_warn("group %s: the agent reported an error", s->group);
         return;
     }
+    /* The batch the result answers: the one handed to the agent last (set by the dispatcher,
+     * under the lock, before the agent could see it); after its query completed, results
+     * without a new batch still belong to it. */
     pthread_mutex_lock(&d->lock);
-    int64_t batch = s->batch ? s->batch : s->last_batch;
+    int64_t current = s->batch;
+    int64_t batch = current ? current : s->last_batch;
     _cleanup_free_ char *chat = xstrdup(s->chat_jid);
     pthread_mutex_unlock(&d->lock);
     if (r->result) {
@@ -81,14 +87,14 @@ static void turn_on_result(const agent_result *r, void *userdata)
     }
     /* A null result: the query is complete. The batch is answered, and the agent waits for
      * follow-ups (or the idle timeout's _close). */
-    if (s->batch && store_batch_done(d->st, s->batch, &err) < 0) {
-        log_error("group %s: could not mark batch %lld answered: %s", s->group, (long long)s->batch,
+    if (current && store_batch_done(d->st, current, &err) < 0) {
+        log_error("group %s: could not mark batch %lld answered: %s", s->group, (long long)current,
                   nc_error_msg(err));
         return;
     }
     pthread_mutex_lock(&d->lock);
-    if (s->batch)
-        s->last_batch = s->batch;
+    if (current)
+        s->last_batch = current;
     s->batch = 0;
     s->replied = false;
     s->idle = true;
