@@ -667,12 +667,12 @@ static void test_group_refusals(void **state)
     expect_error("POST", "/v1/groups", "{\"folder\":\"a\",\"name\":null}", 400, "'name'");
     expect_error("POST", "/v1/groups", "{\"name\":\"x\"}", 400, "'folder' is required");
     /* The store's own rules: a bad folder name, a duplicate (ignoring case), a second main. */
-    request_json("POST", "/v1/groups", "{\"folder\":\"no spaces\"}", 400);
-    request_json("POST", "/v1/groups", "{\"folder\":\"global\"}", 400);
-    request_json("POST", "/v1/groups", "{\"folder\":\"MAIN\"}", 409);
-    request_json("POST", "/v1/groups", "{\"folder\":\"other\",\"is_main\":true}", 409);
+    json_free(request_json("POST", "/v1/groups", "{\"folder\":\"no spaces\"}", 400));
+    json_free(request_json("POST", "/v1/groups", "{\"folder\":\"global\"}", 400));
+    json_free(request_json("POST", "/v1/groups", "{\"folder\":\"MAIN\"}", 409));
+    json_free(request_json("POST", "/v1/groups", "{\"folder\":\"other\",\"is_main\":true}", 409));
     add_group("{\"folder\":\"other\"}");
-    request_json("PATCH", "/v1/groups/other", "{\"is_main\":true}", 409);
+    json_free(request_json("PATCH", "/v1/groups/other", "{\"is_main\":true}", 409));
     expect_error("PATCH", "/v1/groups/other", "{\"folder\":\"x\"}", 400, "'folder'");
     expect_error("PATCH", "/v1/groups/other", "{\"image\":false}", 400, "'image'");
     expect_error("PATCH", "/v1/groups/nope", "{\"name\":\"x\"}", 404, "nope");
