@@ -2,7 +2,7 @@
 # root), starts the engines and runs every test; see README.md for the other targets.
 
 CC ?= cc
-PKGS := libcurl yajl libseccomp libcap
+PKGS := libcurl yajl libseccomp libcap sqlite3 libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -130,6 +130,7 @@ bench: all images
 	@scripts/engine-up.sh
 	@scripts/build-images.sh
 	@scripts/bench.sh
+	@scripts/bench-daemon.sh
 
 # The one test command (README, .ci/run): installs what is missing, builds, brings up Docker and
 # Podman, and runs every layer. It ends with "N passed, N failed, N skipped".

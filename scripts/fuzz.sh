@@ -9,8 +9,8 @@ seconds=${1:-60}
 command -v clang >/dev/null 2>&1 || { echo "fuzz: clang is required (apt-get install clang)" >&2; exit 1; }
 out=build/fuzz-clang
 mkdir -p "$out" build/fuzz-corpus build/fuzz-crashes
-cflags="-std=gnu17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Isrc -Itests $(pkg-config --cflags libcurl yajl libseccomp libcap)"
-libs="$(pkg-config --libs libcurl yajl libseccomp libcap) -lpthread"
+cflags="-std=gnu17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Isrc -Itests $(pkg-config --cflags libcurl yajl libseccomp libcap sqlite3 libmicrohttpd)"
+libs="$(pkg-config --libs libcurl yajl libseccomp libcap sqlite3 libmicrohttpd) -lpthread"
 srcs=$(find src \( -name '*.c' -o -name '*.S' \) ! -name main.c ! -path 'src/cmd/*')
 status=0
 for f in tests/fuzz/fuzz_*.c; do

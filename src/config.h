@@ -55,6 +55,12 @@ typedef struct nc_config {
     char *agent_home;      /* HOME in the container: a private tmpfs, fresh each turn */
     char *agent_state_dir; /* where the group's persistent state dir is mounted */
 
+    /* [orch]: the daemon (nanocell serve) */
+    int64_t orch_max_concurrent;          /* turns at once, all groups */
+    int64_t orch_max_messages_per_prompt; /* messages in one batch */
+    uint64_t orch_shutdown_grace_ms;      /* running turns may end within this on SIGTERM */
+    int64_t orch_api_max_clients;         /* local API connections at once */
+
     /* [sandbox]: the settings of every group without its own overrides */
     sandbox_settings sandbox;
     char *mount_allowlist; /* sandbox.mount_allowlist: global only; "" = default path */

@@ -27,7 +27,14 @@ static const struct command commands[] = {
     {"doctor", cmd_doctor, "check the configuration and the engine, and report problems"},
     {"ps", cmd_ps, "list the containers this install owns"},
     {"gc", cmd_gc, "remove this install's orphaned containers"},
+    {"serve", cmd_serve, "run the daemon: store, queue and the local API"},
     {"policy", cmd_policy, "validate seccomp profiles and mount allowlists ('policy check')"},
+    {"send", cmd_send, "send a message to a group's agent through the daemon, print its replies"},
+    {"chat", cmd_chat, "talk to a group's agent through the daemon, line by line"},
+    {"groups", cmd_groups, "add, list, show and remove the daemon's groups"},
+    {"messages", cmd_messages, "list the messages the daemon stored, oldest first"},
+    {"status", cmd_status, "show what the daemon is doing"},
+    {"retry", cmd_retry, "try a group's failed messages again"},
     {NULL, NULL, NULL},
 };
 

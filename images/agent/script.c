@@ -245,7 +245,69 @@ static int run_command(const struct agent *a, const char *cmd, int *exit_code)
     return proto_result(a->session_id, said);
 }
 
+static int run_commands(const struct agent *a, const char *prompt, int *exit_code);
+
+/* Appends the text s[0..n) with the five XML entities the host's prompt format uses decoded;
+ * any other '&' stays as it is. */
+static void add_unescaped(strbuf *out, const char *s, size_t n)
+{
+    static const struct {
+        const char *ent;
+        char c;
+    } ents[] = {{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
+    for (size_t i = 0; i < n;) {
+        bool decoded = false;
+        for (size_t k = 0; s[i] == '&' && !decoded && k < sizeof(ents) / sizeof(ents[0]); k++) {
+            size_t el = strlen(ents[k].ent);
+            if (n - i >= el && memcmp(s + i, ents[k].ent, el) == 0) {
+                strbuf_addch(out, ents[k].c);
+                i += el;
+                decoded = true;
+            }
+        }
+        if (!decoded)
+            strbuf_addch(out, s[i++]);
+    }
+}
+
+/* A daemon's prompt (<messages><message ...>TEXT</message>...</messages>): each message's text,
+ * without a leading "@<assistant name>" trigger, is run as a script of its own, in order. */
+static int run_messages(const struct agent *a, const char *prompt, int *exit_code)
+{
+    _cleanup_free_ char *trigger = xasprintf("@%s", a->assistant_name);
+    size_t tlen = strlen(trigger);
+    const char *p = prompt;
+    while ((p = strstr(p, "<message "))) {
+        const char *body = strchr(p, '>');
+        const char *end = body ? strstr(body, "</message>") : NULL;
+        if (!end)
+            break;
+        body++;
+        _cleanup_strbuf_ strbuf text = STRBUF_INIT;
+        add_unescaped(&text, body, (size_t)(end - body));
+        const char *t = strbuf_str(&text);
+        while (*t == ' ' || *t == '\t')
+            t++;
+        if (strncasecmp(t, trigger, tlen) == 0)
+            t += tlen;
+        int r = run_commands(a, t, exit_code);
+        if (r != 0)
+            return r;
+        p = end + strlen("</message>");
+    }
+    return SCRIPT_DONE;
+}
+
 int script_run(const struct agent *a, const char *prompt, int *exit_code)
+{
+    size_t len = strlen(prompt);
+    const char *trimmed = text_trim(prompt, &len);
+    if (len >= 10 && strncmp(trimmed, "<messages>", 10) == 0)
+        return run_messages(a, trimmed, exit_code);
+    return run_commands(a, prompt, exit_code);
+}
+
+static int run_commands(const struct agent *a, const char *prompt, int *exit_code)
 {
     const char *p = prompt;
     while (*p) {

@@ -375,7 +375,7 @@ static int event_loop(struct turn *t, nc_error **err)
     return 0;
 }
 
-static char *make_run_id(void)
+char *turn_make_run_id(void)
 {
     uint32_t rnd = 0;
     (void)getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK);
@@ -538,7 +538,7 @@ static void run_body(struct turn *t, turn_result *res, const char *image, const 
     _cleanup_error_ nc_error *err = NULL;
     const sandbox_settings *s = config_sandbox(cfg, req->group);
     const nc_group_config *g = config_group(cfg, req->group);
-    bool is_main = g && g->main;
+    bool is_main = req->is_main ? *req->is_main : g && g->main;
     uid_t uid;
     gid_t gid;
     if (!config_valid_group_name(req->group)) {
@@ -547,7 +547,7 @@ static void run_body(struct turn *t, turn_result *res, const char *image, const 
         return;
     }
     /* Orphans go first, whatever happens to this turn. */
-    if (reap_orphans(req->e, cfg->install_id, false, reap_note, t, &err) < 0) {
+    if (!req->reaped && reap_orphans(req->e, cfg->install_id, false, reap_note, t, &err) < 0) {
         warning(t, "could not look for orphaned containers: %s", nc_error_msg(err));
         nc_error_free(TAKE_PTR(err));
     }
@@ -598,6 +598,7 @@ static void run_body(struct turn *t, turn_result *res, const char *image, const 
                             .owner = owner,
                             .own = own,
                             .nown = NC_ARRAY_SIZE(own),
+                            .is_main = &is_main,
                             .home_tmpfs = cfg->agent_home};
     if (sandbox_prepare(&sreq, &t->prep, &err) < 0) {
         /* Everything sandbox_prepare refuses comes from the configuration and the policy files
@@ -612,6 +613,8 @@ static void run_body(struct turn *t, turn_result *res, const char *image, const 
         warning(t, "%.*s", n, p);
         p += n + (nl ? 1 : 0);
     }
+    if (req->cb.on_launch)
+        req->cb.on_launch(req->cb.userdata);
     if (sandbox_launch(req->e, &t->prep->spec, name, NULL, &t->c, &err) < 0) {
         fail(res, classify_launch_error(err), err, NULL);
         return;
@@ -657,7 +660,7 @@ void turn_run(const turn_request *req, turn_result *res)
     uint64_t started = wall_ms(), t0 = mono_ms();
     t.started = t0;
     const char *image = req->image ? req->image : cfg->agent_image;
-    _cleanup_free_ char *run_id = make_run_id();
+    _cleanup_free_ char *run_id = req->run_id ? xstrdup(req->run_id) : turn_make_run_id();
     _cleanup_free_ char *name = xasprintf("nanocell-%s-%s", req->group, run_id);
     _cleanup_free_ char *engine_desc =
         xasprintf("%s %s (API 1.%d) at %s", engine_kind_name(req->e->kind), req->e->version,

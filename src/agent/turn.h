@@ -44,6 +44,8 @@ typedef struct turn_callbacks {
     void (*on_warning)(const char *msg, void *userdata);
     /* The agent's stderr, up to agent.max_output_size. */
     void (*on_stderr)(const char *data, size_t len, void *userdata);
+    /* Once, right before the container is created (the daemon measures its dispatch there). */
+    void (*on_launch)(void *userdata);
     void *userdata;
 } turn_callbacks;
 
@@ -57,7 +59,11 @@ typedef struct turn_request {
     const char *image;      /* NULL: agent.image */
     uint64_t timeout_ms;    /* 0: the configured timeouts; else this turn's hard timeout */
     bool close_when_idle;
-    int cancel_fd; /* becomes readable when the turn must stop (a signal); -1 for none */
+    int cancel_fd;       /* becomes readable when the turn must stop (a signal); -1 for none */
+    const char *run_id;  /* NULL: turn_make_run_id() */
+    const bool *is_main; /* NULL: the group's [[group]] entry says (the daemon's store says) */
+    bool reaped;         /* the caller reaped orphaned containers itself (the daemon, at start):
+                          * the turn does not list them again first */
     turn_callbacks cb;
 } turn_request;
 
@@ -92,6 +98,8 @@ typedef struct turn_timeouts {
 turn_timeouts turn_compute_timeouts(const turn_request *req);
 
 void turn_run(const turn_request *req, turn_result *res);
+/* A new run id: the UTC time and 16 random bits ("20261123T101500-3fa2"). Allocated. */
+char *turn_make_run_id(void);
 /* The line quoted from the tail of an agent's stderr (tail[0..len), any bytes) when it exits
  * non-zero: the last line that is not blank, without surrounding whitespace. Control characters
  * (tab included), DEL, C1 controls and bytes that are not valid UTF-8 each become '?'

@@ -1,5 +1,6 @@
 #include "agent/workspace.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -51,6 +52,29 @@ static int dir_at(int parent, const char *name, const char *shown, uid_t uid, gi
     return fd;
 }
 
+/* What an earlier turn left in ipc/input goes: a close sentinel must not end this turn, and a
+ * follow-up it never read is not this turn's input (the daemon puts the messages of a turn
+ * that ended back in its queue, so they reach the next prompt once, not twice). Only names are
+ * removed, never followed: unlinkat on the directory's own descriptor. */
+static void clear_input(int fd)
+{
+    (void)unlinkat(fd, "_close", 0);
+    int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    if (!d) {
+        if (dfd >= 0)
+            close(dfd);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n > 5 && strcmp(e->d_name + n - 5, ".json") == 0)
+            (void)unlinkat(fd, e->d_name, 0);
+    }
+    closedir(d);
+}
+
 int workspace_prepare(const char *data_dir, const char *group, uid_t uid, gid_t gid, workspace *ret,
                       nc_error **err)
 {
@@ -83,9 +107,8 @@ int workspace_prepare(const char *data_dir, const char *group, uid_t uid, gid_t 
         _cleanup_free_ char *shown = xasprintf("%s/%s", w.ipc, sub[i]);
         int fd = r = dir_at(ifd, sub[i], shown, uid, gid, 0700, root, err);
         if (fd >= 0) {
-            /* A close sentinel from an earlier turn must not end this one. */
             if (strcmp(sub[i], "input") == 0)
-                (void)unlinkat(fd, "_close", 0);
+                clear_input(fd);
             close(fd);
         }
     }

@@ -42,7 +42,8 @@ typedef struct workspace {
 } workspace;
 
 /* Creates the layout (idempotent), gives workspace/, ipc/ and state/ to uid:gid when running as
- * root, and clears a _close left in ipc/input by an earlier turn. */
+ * root, and clears what an earlier turn left in ipc/input (a _close, follow-ups it never
+ * read). */
 int workspace_prepare(const char *data_dir, const char *group, uid_t uid, gid_t gid, workspace *ret,
                       nc_error **err);
 /* Creates data_dir/groups/global (idempotent, mode 0755) and sets w->global. writer: the turn

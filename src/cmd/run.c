@@ -372,7 +372,11 @@ int cmd_run(int argc, char **argv)
         .timeout_ms = timeout_ms,
         .close_when_idle = true,
         .cancel_fd = signal_pipe[0],
-        .cb = {print_result, print_progress, print_warning, print_stderr, &ui},
+        .cb = {.on_result = print_result,
+               .on_progress = print_progress,
+               .on_warning = print_warning,
+               .on_stderr = print_stderr,
+               .userdata = &ui},
     };
     turn_result res;
     turn_run(&req, &res);

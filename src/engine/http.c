@@ -44,6 +44,8 @@ struct http_async {
     CURLM *multi;
     CURL *curl;
     http_opts opts;
+    struct curl_slist *headers; /* curl keeps pointers to these two until the transfer ends */
+    char *body;
     bool done;
     int error;       /* once done: 0, or the failure as a negative errno */
     char *error_msg; /* the failure's message, given again by every later pump */
@@ -434,6 +436,15 @@ int http_async_start(const http_opts *opts, const char *method, const char *targ
                      long header_timeout_ms, http_data_cb cb, void *userdata, http_async **ret,
                      nc_error **err)
 {
+    return http_async_start_body(opts, method, target, NULL, NULL, 0, header_timeout_ms, cb,
+                                 userdata, ret, err);
+}
+
+int http_async_start_body(const http_opts *opts, const char *method, const char *target,
+                          const char *content_type, const char *body, size_t body_len,
+                          long header_timeout_ms, http_data_cb cb, void *userdata, http_async **ret,
+                          nc_error **err)
+{
     pthread_once(&curl_once, curl_init_once);
     _cleanup_(http_async_freep) http_async *a = xnew0(http_async);
     a->opts = *opts;
@@ -445,7 +456,13 @@ int http_async_start(const http_opts *opts, const char *method, const char *targ
     int r = setup_handle(a->curl, opts, &a->t, err);
     if (r < 0)
         return r;
-    r = setup_request(a->curl, method, target, NULL, 0, NULL, err);
+    if (body) {
+        a->body = xmalloc(body_len + 1);
+        memcpy(a->body, body, body_len);
+        a->body[body_len] = '\0';
+        a->headers = request_headers(content_type);
+    }
+    r = setup_request(a->curl, method, target, a->body, body_len, a->headers, err);
     if (r < 0)
         return r;
     /* No overall timeout: a wait or a stream lasts as long as the container does. The caller
@@ -481,6 +498,8 @@ void http_async_free(http_async *a)
         curl_easy_cleanup(a->curl);
     if (a->multi)
         curl_multi_cleanup(a->multi);
+    curl_slist_free_all(a->headers);
+    free(a->body);
     http_response_release(&a->t.resp);
     free(a->error_msg);
     free(a);

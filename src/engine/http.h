@@ -80,6 +80,13 @@ typedef struct http_async http_async;
 int http_async_start(const http_opts *opts, const char *method, const char *target,
                      long header_timeout_ms, http_data_cb cb, void *userdata, http_async **ret,
                      nc_error **err);
+/* http_async_start with a request body (copied) of the given content type: a request whose
+ * reply streams, such as a message posted to the nanocell daemon. body NULL: as
+ * http_async_start. */
+int http_async_start_body(const http_opts *opts, const char *method, const char *target,
+                          const char *content_type, const char *body, size_t body_len,
+                          long header_timeout_ms, http_data_cb cb, void *userdata, http_async **ret,
+                          nc_error **err);
 /* Drives the transfer for at most timeout_ms. Returns 1 when the reply is complete, 0 when the
  * time ran out first (call again), negative on failure (as http_request). Once the transfer has
  * ended, every later call gives the same answer: 1 again, or the same error. */

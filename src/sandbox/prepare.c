@@ -8,6 +8,7 @@
 #include "sandbox/builtin_profile.h"
 #include "sandbox/mounts.h"
 #include "sandbox/seccomp.h"
+#include "sandbox/seccomp_cache.h"
 #include "util/fileutil.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
@@ -49,8 +50,9 @@ static const char *keep(sandbox_prepared *p, char *s)
 static int prepare_seccomp(sandbox_prepared *p, const sandbox_request *req,
                            const sandbox_settings *s, nc_error **err)
 {
-    _cleanup_(seccomp_policy_freep) seccomp_policy *pol = NULL;
-    int r = sandbox_load_seccomp(s, &pol, err);
+    const seccomp_policy *pol = NULL;
+    _cleanup_(seccomp_policy_freep) seccomp_policy *owned = NULL;
+    int r = seccomp_cache_load(s, &pol, &owned, err);
     if (r < 0)
         return r;
     if (!pol)
@@ -171,7 +173,7 @@ int sandbox_prepare(const sandbox_request *req, sandbox_prepared **ret, nc_error
         add_mount(p, &n, req->own[i].source, req->own[i].target, req->own[i].read_only, st.st_dev,
                   st.st_ino);
     }
-    r = prepare_extra_mounts(p, req, s, g && g->main, &n, err);
+    r = prepare_extra_mounts(p, req, s, req->is_main ? *req->is_main : g && g->main, &n, err);
     if (r < 0)
         return r;
     p->spec = (sandbox_spec){

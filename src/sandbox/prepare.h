@@ -24,6 +24,7 @@ typedef struct sandbox_request {
     const char *owner;
     const sandbox_mount *own; /* nanocell's own mounts: group folder, IPC dir */
     size_t nown;
+    const bool *is_main;    /* NULL: the group's [[group]] entry says; else the caller's store */
     const char *home_tmpfs; /* a tmpfs for HOME (sandbox_spec.home_tmpfs); NULL: none */
 } sandbox_request;
 

@@ -17,6 +17,13 @@ uint64_t mono_ms(void)
     return clock_ms(CLOCK_MONOTONIC);
 }
 
+uint64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 uint64_t wall_ms(void)
 {
     return clock_ms(CLOCK_REALTIME);

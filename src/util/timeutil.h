@@ -6,6 +6,8 @@
 
 /* Milliseconds on CLOCK_MONOTONIC: for deadlines and durations, never for wall time. */
 uint64_t mono_ms(void);
+/* The monotonic clock in microseconds, for measurements finer than a millisecond. */
+uint64_t mono_us(void);
 /* Milliseconds since the epoch (CLOCK_REALTIME): for timestamps shown to people and in names. */
 uint64_t wall_ms(void);
 /* Milliseconds left until deadline (a mono_ms() value), 0 once it has passed. */

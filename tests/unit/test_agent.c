@@ -380,6 +380,28 @@ static void test_commands_in_sequence(void **state)
     markers_clear(&m);
 }
 
+/* A daemon's prompt: each <message>'s text runs as a script, entities decoded, a leading
+ * "@Andy" trigger dropped; text outside <message> elements is not run. */
+static void test_daemon_messages(void **state)
+{
+    (void)state;
+    struct markers m;
+    assert_int_equal(
+        run_prompt(
+            INPUT("<messages>\\n<message sender=\\\"a\\\" time=\\\"t\\\">@andy echo x &amp;lt; "
+                  "&lt;y&gt; &quot;q&quot; &apos;s&apos; &amp;</message>\\n<message "
+                  "sender=\\\"b\\\" time=\\\"t\\\">echo two ; echo three</message>\\nemit "
+                  "9\\n</messages>"),
+            &m, NULL),
+        0);
+    assert_int_equal(m.n, 4);
+    expect_result(&m, 0, "x &lt; <y> \"q\" 's' &");
+    expect_result(&m, 1, "two");
+    expect_result(&m, 2, "three");
+    expect_session(&m, 3);
+    markers_clear(&m);
+}
+
 static void test_exit_status(void **state)
 {
     (void)state;
@@ -875,6 +897,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_echo, setup, teardown),
         cmocka_unit_test_setup_teardown(test_emit_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commands_in_sequence, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exit_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stderr_noise, setup, teardown),
         cmocka_unit_test_setup_teardown(test_big_result, setup, teardown),

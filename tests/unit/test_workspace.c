@@ -97,11 +97,17 @@ static void test_layout(void **state)
         assert_int_equal(logs.st_uid, 0);
     }
     workspace_release(&w);
-    /* Idempotent, and a stale _close is cleared. */
+    /* Idempotent, and a stale _close and unread follow-ups are cleared; other names stay. */
     _cleanup_free_ char *stale = xasprintf("%s/groups/g1/ipc/input/_close", base);
+    _cleanup_free_ char *unread = xasprintf("%s/groups/g1/ipc/input/1-ab.json", base);
+    _cleanup_free_ char *other = xasprintf("%s/groups/g1/ipc/input/notes.txt", base);
     assert_int_equal(write_file_atomic(stale, "", 0, 0644, NULL), 0);
+    assert_int_equal(write_file_atomic(unread, "{}", 2, 0644, NULL), 0);
+    assert_int_equal(write_file_atomic(other, "x", 1, 0644, NULL), 0);
     assert_int_equal(workspace_prepare(base, "g1", 1000, 1001, &w, &err), 0);
     assert_int_equal(access(stale, F_OK), -1);
+    assert_int_equal(access(unread, F_OK), -1);
+    assert_int_equal(access(other, F_OK), 0);
     workspace_release(&w);
 }
 

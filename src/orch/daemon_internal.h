@@ -1,0 +1,117 @@
+/* What the daemon's files share (daemon.c: the dispatcher, signals, open and shutdown;
+ * daemon_turn.c: turn threads; daemon_service.c: what channels and the API call). Nothing
+ * outside src/orch/daemon*.c includes this. The locking rules are docs/architecture.md's: every
+ * field marked (lock) is read and written under nc_daemon.lock, held only for steps in memory. */
+#ifndef NC_ORCH_DAEMON_INTERNAL_H
+#define NC_ORCH_DAEMON_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "agent/turn.h"
+#include "engine/engine.h"
+#include "config.h"
+#include "orch/api.h"
+#include "orch/daemon.h"
+#include "orch/queue.h"
+#include "orch/store.h"
+
+/* A configuration with the turns that still use it. Under daemon.lock. */
+struct cfg_ref {
+    nc_config *cfg;
+    unsigned refs;
+};
+
+/* One running turn. The fields marked (lock) are shared with the dispatcher under daemon.lock;
+ * the others belong to the turn thread until `done`, then to the dispatcher. */
+struct slot {
+    nc_daemon *d;
+    char *group;
+    char *run_id;
+    char *prompt;
+    char *session;     /* sent with the turn; never changes while it runs */
+    char *session_now; /* the agent's latest newSessionId, once it differs (turn thread) */
+    char *image;       /* NULL: agent.image */
+    char *chat;        /* the first batch's chat, sent with the turn */
+    bool is_main;
+    struct cfg_ref *cfg;
+    int cancel[2];
+    pthread_t thread;
+    int64_t batch;      /* (lock) the batch being answered; 0: none (idle or between) */
+    int64_t last_batch; /* (lock) the batch answered last, for results after it */
+    char *chat_jid;     /* (lock) the chat of the batch */
+    bool idle;          /* (lock) the query is complete; follow-ups may be sent */
+    bool close_sent;    /* (lock) _close written by the dispatcher */
+    bool replied;       /* (lock) a reply was stored for the current batch */
+    bool done;          /* (lock) the thread has ended */
+    bool stale_session; /* an error result said the session is gone */
+    char *last_error;   /* the last error result's text */
+    uint64_t started_mono;
+    uint64_t accepted_us; /* when the first batch's newest message was committed (mono_us); 0:
+                           * not known (it came before the daemon started, or long ago) */
+    turn_result res;
+    struct slot *next;
+};
+
+enum outcome_idx { OUT_OK, OUT_AGENT, OUT_CONFIG, OUT_ENGINE, OUT_SANDBOX, OUT_INTERRUPTED, OUT_N };
+extern const char *const daemon_outcome_names[OUT_N];
+/* Upper bounds of the turn latency and dispatch latency histograms, in seconds. */
+#define NBUCKETS 10
+extern const double daemon_latency_buckets[NBUCKETS];
+#define NDISPATCH 11
+extern const double daemon_dispatch_buckets[NDISPATCH];
+
+struct nc_daemon {
+    char *config_path;
+    char *host;
+    char *api_path;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    uint64_t gen;        /* (lock) the change counter */
+    struct cfg_ref *cfg; /* (lock) the configuration in force */
+    store *st;
+    char *engine_uri;   /* the engine found at start; every turn connects to it */
+    queue *q;           /* (lock) */
+    struct slot *slots; /* (lock) */
+    char **dirty;       /* (lock) groups whose messages the dispatcher must look at */
+    bool stopping;      /* (lock) */
+    int wake_fd, sig_fd;
+    int api_fd;
+    api_server *api;
+    /* metrics (lock) */
+    uint64_t turns[OUT_N];
+    uint64_t latency_count[NBUCKETS + 1];
+    double latency_sum;
+    uint64_t engine_errors;
+    uint64_t dispatch_count[NDISPATCH + 1];
+    double dispatch_sum;
+    bool reaped; /* orphans were reaped at start: turns need not list them again */
+    /* (lock) the newest messages the API accepted and when (mono_us), a ring: a turn's
+     * dispatch latency is measured from its batch's message being committed */
+    struct {
+        int64_t id;
+        uint64_t us;
+    } accepted[256];
+    size_t naccepted;
+    engine *engines[16]; /* (lock) idle connections to engine_uri, for the next turns */
+    size_t nengines;     /* (lock) */
+};
+
+/* Wakes the dispatcher (its eventfd). Any thread. */
+void daemon_wake(nc_daemon *d);
+/* Moves the change counter and wakes its waiters; the caller holds the lock. */
+void daemon_changed_locked(nc_daemon *d);
+/* The dispatcher looks at the group's messages on its next round; the caller holds the lock. */
+void daemon_mark_dirty_locked(nc_daemon *d, const char *group);
+/* A reference to the configuration in force, and its release; the caller holds the lock. */
+struct cfg_ref *daemon_cfg_take_locked(nc_daemon *d);
+void daemon_cfg_drop_locked(struct cfg_ref *r);
+
+/* daemon_turn.c: a turn thread's body (pthread_create with a struct slot), the settling of a
+ * turn whose thread ended (the dispatcher, after `done`), and a slot's release. */
+void *daemon_turn_main(void *slot);
+void daemon_turn_finish(nc_daemon *d, struct slot *s, uint64_t now);
+void daemon_slot_free(struct slot *s);
+
+#endif
