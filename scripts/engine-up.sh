@@ -7,6 +7,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 sock=/var/run/docker.sock
 logdir=${NANOCELL_LOG_DIR:-/var/log}
+case $logdir in /*) ;; *) logdir=$PWD/$logdir ;; esac # the engine starts from /
 
 ping() { curl -sf --max-time 2 --unix-socket "$1" http://localhost/_ping >/dev/null 2>&1; }
 
@@ -36,6 +37,7 @@ if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/n
 fi
 if ! pgrep -x dockerd >/dev/null 2>&1; then
 	mkdir -p "$logdir"
+	cd / # the engine's working directory: nothing it writes lands in the caller's
 	setsid dockerd >>"$logdir/nanocell-dockerd.log" 2>&1 </dev/null &
 fi
 i=0

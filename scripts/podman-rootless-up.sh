@@ -9,6 +9,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 user=nanocell-rootless
 logdir=${NANOCELL_LOG_DIR:-/var/log}
+case $logdir in /*) ;; *) logdir=$PWD/$logdir ;; esac # the engine starts from /
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "podman-rootless-up: needs root (it creates the user $user)" >&2
@@ -31,6 +32,7 @@ ping() { curl -sf --max-time 2 --unix-socket "$sock" http://localhost/_ping >/de
 if ! ping; then
 	mkdir -p "$logdir"
 	rm -f "$sock"
+	cd / # conmon's working directory: see podman-up.sh
 	setsid runuser -u "$user" -- env HOME="$(getent passwd "$user" | cut -d: -f6)" \
 		XDG_RUNTIME_DIR="$run" podman --runtime runc --cgroup-manager cgroupfs \
 		--storage-driver vfs --events-backend file system service --time=0 "unix://$sock" \

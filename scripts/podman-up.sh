@@ -6,6 +6,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 sock=/run/podman/podman.sock
 logdir=${NANOCELL_LOG_DIR:-/var/log}
+case $logdir in /*) ;; *) logdir=$PWD/$logdir ;; esac # the engine starts from /
 
 ping() { curl -sf --max-time 2 --unix-socket "$1" http://localhost/_ping >/dev/null 2>&1; }
 
@@ -20,6 +21,9 @@ fi
 "$here/install-deps.sh" podman
 mkdir -p /run/podman "$logdir"
 rm -f "$sock"
+# From /: conmon writes files such as "oom" into its working directory when a container is
+# OOM-killed, and the engine must not leave them in whatever directory started it.
+cd /
 setsid podman --runtime runc system service --time=0 "unix://$sock" \
 	>>"$logdir/nanocell-podman.log" 2>&1 </dev/null &
 i=0
