@@ -1,8 +1,8 @@
 #!/bin/bash
 # nanocell serve without an engine: what it refuses before it starts (a corrupt database, one
 # from a newer nanocell, a data dir or database others can write, an API socket path too long,
-# a second daemon on the same data dir), each with a clear error and the file untouched, and the
-# client commands with no daemon.
+# a second daemon on the same data dir), each with a clear error and the file untouched, the
+# client commands with no daemon, and the systemd unit.
 . "$(dirname "$0")/lib.sh"
 export NANOCELL_CONFIG="$TMP/config.toml"
 export NANOCELL_API="$TMP/api/api.sock"
@@ -74,6 +74,18 @@ for c in "status" "groups ls" "messages" "retry g1" "send --group g1 hi"; do
 	run "$NC" $c
 	expect_rc "'$c' with no daemon exits 3" 3
 	expect_match "'$c' says how to start one" "$ERR" "nanocell serve"
+done
+
+# --- the systemd unit: valid for systemd, confined, and it reaps after a stop ---
+unit="$TMP/nanocell.service"
+sed "s#/usr/local/bin/nanocell#$PWD/${NC#./}#g" scripts/nanocell.service >"$unit"
+run systemd-analyze verify --man=no "$unit"
+expect_rc "systemd-analyze verify accepts scripts/nanocell.service" 0
+[ -z "$OUT$ERR" ] && ok "with nothing to say" || not_ok "with nothing to say" "$OUT" "$ERR"
+for k in 'ExecStart=/usr/local/bin/nanocell serve' 'ExecStopPost=/usr/local/bin/nanocell gc' \
+	'NoNewPrivileges=yes' 'ProtectSystem=strict' 'PrivateTmp=yes' 'RuntimeDirectory=nanocell' \
+	'StateDirectory=nanocell' 'ExecReload=/bin/kill -HUP $MAINPID'; do
+	grep -qxF -- "$k" scripts/nanocell.service && ok "the unit has $k" || not_ok "the unit has $k"
 done
 
 done_testing
