@@ -224,6 +224,7 @@ static const struct key keys[] = {
      NULL},
     {"orch.shutdown_grace", K_DURATION, OFF(orch_shutdown_grace_ms), "\"30s\"", 0, MS(3600), NULL,
      NULL},
+    {"orch.retry_base", K_DURATION, OFF(orch_retry_base_ms), "\"5s\"", 10, MS(3600), NULL, NULL},
     {"orch.api_max_clients", K_INT, OFF(orch_api_max_clients), "512", 1, 4096, NULL, NULL},
     {"sandbox.read_only_rootfs", K_BOOL, SOFF(read_only_rootfs), "true", 0, 0, NULL, NULL},
     {"sandbox.no_new_privileges", K_BOOL, SOFF(no_new_privileges), "true", 0, 0, NULL, NULL},

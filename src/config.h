@@ -59,6 +59,7 @@ typedef struct nc_config {
     int64_t orch_max_concurrent;          /* turns at once, all groups */
     int64_t orch_max_messages_per_prompt; /* messages in one batch */
     uint64_t orch_shutdown_grace_ms;      /* running turns may end within this on SIGTERM */
+    uint64_t orch_retry_base_ms;          /* the first retry delay; it doubles, five times */
     int64_t orch_api_max_clients;         /* local API connections at once */
 
     /* [sandbox]: the settings of every group without its own overrides */

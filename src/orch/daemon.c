@@ -176,6 +176,7 @@ static void consider(nc_daemon *d, const char *group, const nc_config *cfg)
         s->batch = batch;
         s->idle = false;
         s->replied = false;
+        s->errored = false;
         free(s->chat_jid);
         s->chat_jid = xstrdup(msgs[start + count - 1].chat_jid);
         daemon_changed_locked(d);
@@ -383,6 +384,7 @@ static void reload(nc_daemon *d)
     daemon_cfg_drop_locked(d->cfg);
     d->cfg = r;
     queue_set_cap(d->q, (unsigned)cfg->orch_max_concurrent);
+    queue_set_retry_base(d->q, cfg->orch_retry_base_ms);
     pthread_mutex_unlock(&d->lock);
     log_info("configuration reloaded%s%s", cfg->path ? " from " : "", cfg->path ? cfg->path : "");
     daemon_wake(d);
@@ -567,6 +569,7 @@ int daemon_open(const daemon_opts *o, nc_daemon **ret, nc_error **err)
     d->cfg->cfg = cfg;
     d->cfg->refs = 1;
     d->q = queue_new((unsigned)cfg->orch_max_concurrent);
+    queue_set_retry_base(d->q, cfg->orch_retry_base_ms);
     /* Signals go to the signalfd only: blocked before any thread exists, so every thread
      * inherits the mask. */
     sigset_t mask;

@@ -44,6 +44,7 @@ struct slot {
     bool idle;          /* (lock) the query is complete; follow-ups may be sent */
     bool close_sent;    /* (lock) _close written by the dispatcher */
     bool replied;       /* (lock) a reply was stored for the current batch */
+    bool errored;       /* (lock) the current batch got an error result */
     bool done;          /* (lock) the thread has ended */
     bool stale_session; /* an error result said the session is gone */
     char *last_error;   /* the last error result's text */

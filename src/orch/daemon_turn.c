@@ -9,8 +9,10 @@
 
 #include "engine/engine.h"
 #include "orch/daemon_internal.h"
+#include "agent/workspace.h"
 #include "orch/router.h"
 #include "util/log.h"
+#include "util/units.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
@@ -60,6 +62,9 @@ static void turn_on_result(const agent_result *r, void *userdata)
         free(s->last_error);
         s->last_error = xstrdup(r->error ? r->error : r->result ? r->result : "an error result");
         s->stale_session = s->stale_session || router_stale_session(s->last_error);
+        pthread_mutex_lock(&d->lock);
+        s->errored = s->errored || s->batch;
+        pthread_mutex_unlock(&d->lock);
         log_warn("group %s: the agent reported an error", s->group);
         return;
     }
@@ -85,8 +90,21 @@ static void turn_on_result(const agent_result *r, void *userdata)
         pthread_mutex_unlock(&d->lock);
         return;
     }
-    /* A null result: the query is complete. The batch is answered, and the agent waits for
-     * follow-ups (or the idle timeout's _close). */
+    /* A null result: the query is complete. A batch that got only an error result is not
+     * answered: the agent is told to finish, and the turn's end retries the batch with backoff
+     * (as NanoClaw does when an error comes before any output). */
+    pthread_mutex_lock(&d->lock);
+    bool failed = current && s->errored && !s->replied;
+    pthread_mutex_unlock(&d->lock);
+    if (failed) {
+        _cleanup_free_ char *ipc = xasprintf("%s/groups/%s/ipc", s->cfg->cfg->data_dir, s->group);
+        workspace ws = {.ipc = ipc};
+        if (workspace_send_close(&ws, &err) < 0)
+            log_warn("group %s: could not close the agent: %s", s->group, nc_error_msg(err));
+        return;
+    }
+    /* Otherwise the batch is answered, and the agent waits for follow-ups (or the idle
+     * timeout's _close). */
     if (current && store_batch_done(d->st, current, &err) < 0) {
         log_error("group %s: could not mark batch %lld answered: %s", s->group, (long long)current,
                   nc_error_msg(err));
@@ -97,6 +115,7 @@ static void turn_on_result(const agent_result *r, void *userdata)
         s->last_batch = current;
     s->batch = 0;
     s->replied = false;
+    s->errored = false;
     s->idle = true;
     daemon_mark_dirty_locked(d, s->group);
     daemon_changed_locked(d);
@@ -246,12 +265,14 @@ void daemon_turn_finish(nc_daemon *d, struct slot *s, uint64_t now)
         requeue = true;
     } else if (batch && res->status == TURN_INTERRUPTED) {
         requeue = true;
-    } else if (batch && s->stale_session && s->session) {
-        log_warn("group %s: the agent's session %s is gone: starting a fresh one", s->group,
-                 s->session);
-        store_session_set(d->st, s->group, NULL, NULL);
-        requeue = true;
     } else if (batch) {
+        /* NanoClaw's stale-session rule: the session the turn was given is gone, so the retry
+         * starts a fresh one. It is a retry like any other: counted and backed off. */
+        if (s->stale_session && s->session) {
+            log_warn("group %s: the agent's session %s is gone: the retry starts a fresh one",
+                     s->group, s->session);
+            store_session_set(d->st, s->group, NULL, NULL);
+        }
         how = res->status == TURN_ENGINE ? QUEUE_TRANSIENT : QUEUE_FAILED;
         requeue = true;
     }
@@ -276,9 +297,11 @@ void daemon_turn_finish(nc_daemon *d, struct slot *s, uint64_t now)
                       "%s` tries it again",
                       s->group, (long long)batch, ROUTER_MAX_RETRIES, why ? why : "failed",
                       s->group);
-        else if (retry_at)
-            log_warn("group %s: run %s failed (%s); retrying in %llu s", s->group, s->run_id,
-                     why ? why : "failed", (unsigned long long)((retry_at - now) / 1000));
+        else if (retry_at) {
+            _cleanup_free_ char *in = format_duration_ms(retry_at > now ? retry_at - now : 0);
+            log_warn("group %s: run %s failed (%s); retrying in %s", s->group, s->run_id,
+                     why ? why : "failed", in);
+        }
     }
     log_info("group %s: run %s ended: %s", s->group, s->run_id, daemon_outcome_names[oi]);
     pthread_mutex_lock(&d->lock);

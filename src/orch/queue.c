@@ -8,6 +8,7 @@
 
 struct queue {
     unsigned cap, running;
+    uint64_t retry_base_ms;
     queue_group **groups; /* every known group */
     size_t ngroups;
     queue_group **fifo; /* waiting groups, oldest first */
@@ -18,6 +19,7 @@ queue *queue_new(unsigned cap)
 {
     queue *q = xnew0(queue);
     q->cap = cap ? cap : 1;
+    q->retry_base_ms = ROUTER_RETRY_BASE_MS;
     return q;
 }
 
@@ -37,6 +39,11 @@ void queue_free(queue *q)
 void queue_set_cap(queue *q, unsigned cap)
 {
     q->cap = cap ? cap : 1;
+}
+
+void queue_set_retry_base(queue *q, uint64_t ms)
+{
+    q->retry_base_ms = ms ? ms : ROUTER_RETRY_BASE_MS;
 }
 
 unsigned queue_cap(const queue *q)
@@ -162,10 +169,10 @@ bool queue_finished(queue *q, const char *folder, queue_outcome how, uint64_t no
     } else if (how == QUEUE_TRANSIENT) {
         if (g->failures < ROUTER_MAX_RETRIES)
             g->failures++;
-        g->retry_at = now + router_backoff_ms(g->failures);
+        g->retry_at = now + router_backoff_ms(q->retry_base_ms, g->failures);
     } else {
         g->failures++;
-        uint64_t delay = router_backoff_ms(g->failures);
+        uint64_t delay = router_backoff_ms(q->retry_base_ms, g->failures);
         if (!delay) {
             exhausted = true;
             g->failures = 0;

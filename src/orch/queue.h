@@ -34,6 +34,8 @@ typedef struct queue queue;
 queue *queue_new(unsigned cap);
 void queue_free(queue *q);
 void queue_set_cap(queue *q, unsigned cap);
+/* The first retry delay (orch.retry_base); 0: ROUTER_RETRY_BASE_MS. */
+void queue_set_retry_base(queue *q, uint64_t ms);
 unsigned queue_cap(const queue *q);
 unsigned queue_running(const queue *q);
 

@@ -99,11 +99,11 @@ void router_format(const router_msg *msgs, size_t n, strbuf *out)
     strbuf_addstr(out, "</messages>");
 }
 
-uint64_t router_backoff_ms(unsigned n)
+uint64_t router_backoff_ms(uint64_t base_ms, unsigned n)
 {
     if (n < 1 || n > ROUTER_MAX_RETRIES)
         return 0;
-    return 5000ull << (n - 1);
+    return base_ms << (n - 1);
 }
 
 /* Case-insensitive substring search. */

@@ -46,10 +46,12 @@ bool router_select(const router_msg *msgs, size_t n, bool needs_trigger, const c
  * with &, <, >, " and ' escaped in attributes and text. Appended to out. */
 void router_format(const router_msg *msgs, size_t n, strbuf *out);
 
-/* The retry delay after the nth failed turn in a row (n >= 1): 5 s, 10 s, 20 s, 40 s, 80 s.
- * Returns 0 when n is past ROUTER_MAX_RETRIES: the batch fails. */
+/* The retry delay after the nth failed turn in a row (n >= 1): base, doubling each time (with
+ * orch.retry_base's default of 5 s: 5, 10, 20, 40, 80 s). Returns 0 when n is past
+ * ROUTER_MAX_RETRIES: the batch fails. */
 #define ROUTER_MAX_RETRIES 5
-uint64_t router_backoff_ms(unsigned n);
+#define ROUTER_RETRY_BASE_MS 5000
+uint64_t router_backoff_ms(uint64_t base_ms, unsigned n);
 
 /* True when an agent's error text says its session is gone (NanoClaw's stale-session rule:
  * "no conversation found", "ENOENT ... .jsonl", "session ... not found", any case). */

@@ -15,7 +15,8 @@ config() {
 	printf '[install]\nid = "%s"\ndata_dir = "%s/data"\n[engine]\nhost = "%s"\n' \
 		"$install" "$TMP" "${HOST:-unix://$sock}"
 	printf '[agent]\nidle_timeout = "%s"\n' "${IDLE:-20s}"
-	printf '[orch]\nmax_concurrent = %s\nshutdown_grace = "%s"\n' "${CAP:-2}" "${GRACE:-2s}"
+	printf '[orch]\nmax_concurrent = %s\nshutdown_grace = "%s"\nretry_base = "%s"\n' "${CAP:-2}" \
+		"${GRACE:-2s}" "${RETRY:-5s}"
 	printf '[sandbox]\n'
 	[ "$NANOCELL_TEST_ENGINE" = podman ] && printf 'allow_unenforced = ["cgroupns"]\n'
 	true
@@ -197,6 +198,32 @@ kill -HUP "$DPID"
 sleep 0.5
 run "$NC" status --json
 expect_match "a good configuration is taken" "$OUT" '"max_concurrent":3'
+
+# --- a batch whose every try fails: backoff, then kept as failed; `retry` runs it again ---
+RETRY=100ms CAP=3 config >"$NANOCELL_CONFIG"
+kill -HUP "$DPID"
+sleep 0.5
+"$NC" groups add f1 --no-trigger >/dev/null
+run timeout 120 "$NC" send --group f1 "fail it broke"
+expect_rc "a message whose every try fails: send exits 1" 1
+expect_match "send says it failed after its retries, with the agent's error" "$ERR" "failed after [0-9]+ tries.*it broke"
+[ "$(in_state f1)" = failed ] && ok "the message is kept as failed" || not_ok "the message is kept as failed" "$(msgs f1)"
+[ "$(grep -c 'group f1: run .* started' "$TMP/serve.log")" -eq 6 ] && ok "it ran once and was retried five times" || not_ok "it ran once and was retried five times" "$(grep 'group f1' "$TMP/serve.log")"
+run "$NC" status --json
+[ "$(echo "$OUT" | jq '.counts[] | select(.group == "f1") | .failed')" = 1 ] && ok "status counts the failed message" || not_ok "status counts the failed message" "$OUT"
+run "$NC" retry f1
+expect_rc "retry exits 0" 0
+wait_for f1 '.direction == "in" and .state == "failed" and .attempts > 0' && [ "$(grep -c 'group f1: run .* started' "$TMP/serve.log")" -ge 7 ] && ok "retry ran it again" || not_ok "retry ran it again" "$(grep 'group f1' "$TMP/serve.log")"
+
+# --- a session the agent says is gone: cleared, and the retry starts a fresh one ---
+"$NC" groups add s1 --no-trigger >/dev/null
+"$NC" send --group s1 "echo a session starts" >/dev/null
+stop_daemon # the next message starts a new turn, with the stored session
+start_daemon
+run timeout 120 "$NC" send --group s1 "fail No conversation found with session id x"
+expect_match "the stale session is cleared and the retry starts fresh" "$(cat "$TMP/serve.log")" "group s1: the agent's session [^ ]+ is gone: the retry starts a fresh one"
+# Runs: the echo, then the six tries of any failing batch (NanoClaw counts this retry too).
+[ "$(grep -c 'group s1: run .* started' "$TMP/serve.log")" -eq 7 ] && ok "the retries are counted and end" || not_ok "the retries are counted and end" "$(grep 'group s1' "$TMP/serve.log")"
 
 # --- SIGTERM: running turns are stopped and removed; their messages run at the next start ---
 "$NC" send --group a "echo slow ; sleep 30 ; echo never" >/dev/null 2>&1 &

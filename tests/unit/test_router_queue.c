@@ -94,13 +94,14 @@ static void test_format(void **state)
 static void test_backoff_and_stale(void **state)
 {
     (void)state;
-    assert_int_equal(router_backoff_ms(1), 5000);
-    assert_int_equal(router_backoff_ms(2), 10000);
-    assert_int_equal(router_backoff_ms(3), 20000);
-    assert_int_equal(router_backoff_ms(4), 40000);
-    assert_int_equal(router_backoff_ms(5), 80000);
-    assert_int_equal(router_backoff_ms(6), 0);
-    assert_int_equal(router_backoff_ms(0), 0);
+    assert_int_equal(router_backoff_ms(ROUTER_RETRY_BASE_MS, 1), 5000);
+    assert_int_equal(router_backoff_ms(ROUTER_RETRY_BASE_MS, 2), 10000);
+    assert_int_equal(router_backoff_ms(ROUTER_RETRY_BASE_MS, 3), 20000);
+    assert_int_equal(router_backoff_ms(ROUTER_RETRY_BASE_MS, 4), 40000);
+    assert_int_equal(router_backoff_ms(ROUTER_RETRY_BASE_MS, 5), 80000);
+    assert_int_equal(router_backoff_ms(ROUTER_RETRY_BASE_MS, 6), 0);
+    assert_int_equal(router_backoff_ms(ROUTER_RETRY_BASE_MS, 0), 0);
+    assert_int_equal(router_backoff_ms(100, 3), 400); /* orch.retry_base */
     assert_true(router_stale_session("Error: No conversation found with session ID x"));
     assert_true(router_stale_session("ENOENT: no such file, open '/x/abc.jsonl'"));
     assert_true(router_stale_session("session abc not found"));
@@ -218,7 +219,7 @@ static void test_queue_transient(void **state)
         queue_add_messages(q, "a");
         assert_non_null(queue_next(q, now, &k));
         assert_false(queue_finished(q, "a", QUEUE_TRANSIENT, now));
-        uint64_t want = router_backoff_ms(i < 5 ? (unsigned)i + 1 : 5);
+        uint64_t want = router_backoff_ms(ROUTER_RETRY_BASE_MS, i < 5 ? (unsigned)i + 1 : 5);
         assert_int_equal(queue_group_find(q, "a")->retry_at, now + want);
         now += want;
     }
