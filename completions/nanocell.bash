@@ -51,7 +51,7 @@ _nanocell() {
 	local cur=${COMP_WORDS[COMP_CWORD]}
 	local prev=""
 	((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
-	local commands="run doctor ps gc policy"
+	local commands="run doctor ps gc serve policy send chat groups messages status retry"
 	local common="--config --host --help"
 	COMPREPLY=()
 
@@ -62,7 +62,7 @@ _nanocell() {
 
 	local cmd=${COMP_WORDS[1]} i
 	case $prev in
-	--config)
+	--config | --api)
 		compopt -o filenames 2>/dev/null
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return 0
@@ -75,7 +75,7 @@ _nanocell() {
 		COMPREPLY=($(compgen -W "$(_nanocell_groups)" -- "$cur"))
 		return 0
 		;;
-	--image | --timeout | --session)
+	--image | --timeout | --session | --name | --trigger | --after | --limit)
 		return 0
 		;;
 	esac
@@ -91,6 +91,31 @@ _nanocell() {
 	doctor) opts="$common --json" ;;
 	ps) opts="$common --json --quiet" ;;
 	gc) opts="$common --all --dry-run" ;;
+	serve) opts="$common --api" ;;
+	send) opts="--api --group --json --no-wait --help" ;;
+	chat) opts="--api --group --help" ;;
+	messages) opts="--api --group --after --limit --json --help" ;;
+	status) opts="--api --json --help" ;;
+	retry)
+		opts="--api --help"
+		if [[ $cur != -* ]]; then
+			COMPREPLY=($(compgen -W "$(_nanocell_groups)" -- "$cur"))
+			return 0
+		fi
+		;;
+	groups)
+		if ((COMP_CWORD == 2)) && [[ $cur != -* ]]; then
+			COMPREPLY=($(compgen -W "add ls show rm" -- "$cur"))
+			return 0
+		fi
+		opts="--api --main --name --image --trigger --no-trigger --json --help"
+		if ((COMP_CWORD == 3)) && [[ $cur != -* ]]; then
+			case ${COMP_WORDS[2]} in
+			show | rm) COMPREPLY=($(compgen -W "$(_nanocell_groups)" -- "$cur")) ;;
+			esac
+			return 0
+		fi
+		;;
 	policy)
 		if ((COMP_CWORD == 2)); then
 			COMPREPLY=($(compgen -W "check" -- "$cur"))

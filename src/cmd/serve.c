@@ -19,14 +19,16 @@ static const char usage_text[] =
     "group, orch.max_concurrent in all), and the local API on a unix socket (mode 0600) that\n"
     "`nanocell send`, `chat`, `groups`, `messages`, `status` and `retry` talk to.\n"
     "\n"
-    "  --api SOCKET   the API socket (default $NANOCELL_API, else\n"
-    "                 $XDG_RUNTIME_DIR/nanocell/api.sock, or /run/nanocell/api.sock as root)\n"
+    "  --api SOCKET   the API socket (default: $NANOCELL_API, /run/nanocell/api.sock as\n"
+    "                 root, else $XDG_RUNTIME_DIR/nanocell/api.sock)\n"
     "\n"
     "SIGTERM/SIGINT: stop accepting, let running turns end within orch.shutdown_grace, then stop\n"
     "and remove their containers, and exit 0. SIGHUP: reload the configuration (a bad one is\n"
     "refused and the running one stays).\n"
-    "Exit status: 0 after a clean shutdown, 1 when the store or the socket cannot be used, 2 on\n"
-    "a configuration error, 3 when the engine named by --host or the config does not answer.\n";
+    "An engine that does not answer is waited for: messages are stored and run when it does.\n"
+    "Exit status: 0 after a clean shutdown, 1 when the store or the socket cannot be used\n"
+    "(another daemon, a corrupt or newer database, files others can write), 2 on a usage or\n"
+    "configuration error.\n";
 
 int cmd_serve(int argc, char **argv)
 {
@@ -55,11 +57,6 @@ int cmd_serve(int argc, char **argv)
         case ERANGE:
         case ENOENT:
             return EXIT_USAGE;
-        case ECONNREFUSED:
-        case EHOSTUNREACH:
-        case ETIMEDOUT:
-        case EPROTO:
-            return EXIT_ENGINE;
         default:
             return EXIT_AGENT_ERROR;
         }

@@ -65,6 +65,11 @@ got=$(NANOCELL_CONFIG=$TMP/config.toml complete_words nanocell run --group f | t
 got=$(complete_words nanocell run --config "$TMP/config.toml" --group m | tr '\n' ' ')
 [ "$got" = "main " ] && ok "--group reads the data dir from --config" ||
 	not_ok "--group reads the data dir from --config" "got '$got'"
+[ "$(complete_words nanocell groups s)" = show ] && ok "groups s<TAB> completes to show" ||
+	not_ok "groups s<TAB> completes to show" "$(complete_words nanocell groups s)"
+got=$(NANOCELL_CONFIG=$TMP/config.toml complete_words nanocell groups rm f | tr '\n' ' ')
+[ "$got" = "family friends " ] && ok "groups rm completes the data dir's groups" ||
+	not_ok "groups rm completes the data dir's groups" "got '$got'"
 
 # Every command and option the help texts list, in the man page and the completion.
 run "$NC" --help
