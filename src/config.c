@@ -654,17 +654,6 @@ int config_resolve(nc_config *c, nc_error **err)
     return 0;
 }
 
-static bool same_strv(char *const *a, char *const *b)
-{
-    size_t n = strv_len(a);
-    if (n != strv_len(b))
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(a[i], b[i]) != 0)
-            return false;
-    return true;
-}
-
 static const char *diff_keys(const void *a, const void *b, enum key_base base)
 {
     for (size_t i = 0; i < NC_ARRAY_SIZE(keys); i++) {
@@ -678,7 +667,7 @@ static const char *diff_keys(const void *a, const void *b, enum key_base base)
             same = strcmp(*(char *const *)fa, *(char *const *)fb) == 0;
             break;
         case K_STRINGS:
-            same = same_strv(*(char **const *)fa, *(char **const *)fb);
+            same = strv_equal(*(char **const *)fa, *(char **const *)fb);
             break;
         case K_BOOL:
             same = *(const bool *)fa == *(const bool *)fb;

@@ -146,17 +146,6 @@ static void check_runtime(struct doctor *d, const nc_config *cfg, const nc_group
               scope, s->runtime, known.len ? known.buf : "none reported");
 }
 
-static bool same_strv(char *const *a, char *const *b)
-{
-    size_t n = strv_len(a);
-    if (n != strv_len(b))
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(a[i], b[i]) != 0)
-            return false;
-    return true;
-}
-
 /* The extra mounts as `run` will treat them: the allowlist must load, and each mount must pass
  * the mount policy (run refuses the turn, or skips the mount with on_rejected_mount = "skip"). */
 static void check_mounts(struct doctor *d, const nc_config *cfg, const nc_group_config *g,
@@ -166,7 +155,7 @@ static void check_mounts(struct doctor *d, const nc_config *cfg, const nc_group_
     if (!s->mounts || !s->mounts[0])
         return;
     /* A group that is not the main one, with the global mounts, fares as the global ones. */
-    if (g && !g->main && same_strv(s->mounts, cfg->sandbox.mounts) &&
+    if (g && !g->main && strv_equal(s->mounts, cfg->sandbox.mounts) &&
         strcmp(s->on_rejected_mount, cfg->sandbox.on_rejected_mount) == 0)
         return;
     _cleanup_free_ char *scope = scope_of(g);

@@ -41,3 +41,14 @@ void strv_free(char **v)
         free(v[i]);
     free(v);
 }
+
+bool strv_equal(char *const *a, char *const *b)
+{
+    size_t n = strv_len(a);
+    if (n != strv_len(b))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(a[i], b[i]) != 0)
+            return false;
+    return true;
+}
