@@ -20,22 +20,25 @@ struct command {
     const char *name;
     int (*run)(int argc, char **argv);
     const char *summary;
+    bool client; /* a client of the daemon: --api, not --config or --host */
 };
 
 static const struct command commands[] = {
-    {"run", cmd_run, "run one agent turn in a verified, hardened container"},
-    {"doctor", cmd_doctor, "check the configuration and the engine, and report problems"},
-    {"ps", cmd_ps, "list the containers this install owns"},
-    {"gc", cmd_gc, "remove this install's orphaned containers"},
-    {"serve", cmd_serve, "run the daemon: store, queue and the local API"},
-    {"policy", cmd_policy, "validate seccomp profiles and mount allowlists ('policy check')"},
-    {"send", cmd_send, "send a message to a group's agent through the daemon, print its replies"},
-    {"chat", cmd_chat, "talk to a group's agent through the daemon, line by line"},
-    {"groups", cmd_groups, "add, list, show and remove the daemon's groups"},
-    {"messages", cmd_messages, "list the messages the daemon stored, oldest first"},
-    {"status", cmd_status, "show what the daemon is doing"},
-    {"retry", cmd_retry, "try a group's failed messages again"},
-    {NULL, NULL, NULL},
+    {"run", cmd_run, "run one agent turn in a verified, hardened container", false},
+    {"doctor", cmd_doctor, "check the configuration and the engine, and report problems", false},
+    {"ps", cmd_ps, "list the containers this install owns", false},
+    {"gc", cmd_gc, "remove this install's orphaned containers", false},
+    {"serve", cmd_serve, "run the daemon: store, queue and the local API", false},
+    {"policy", cmd_policy, "validate seccomp profiles and mount allowlists ('policy check')",
+     false},
+    {"send", cmd_send, "send a message to a group's agent through the daemon, print its replies",
+     true},
+    {"chat", cmd_chat, "talk to a group's agent through the daemon, line by line", true},
+    {"groups", cmd_groups, "add, list, show and remove the daemon's groups", true},
+    {"messages", cmd_messages, "list the messages the daemon stored, oldest first", true},
+    {"status", cmd_status, "show what the daemon is doing", true},
+    {"retry", cmd_retry, "try a group's failed messages again", true},
+    {NULL, NULL, NULL, false},
 };
 
 static void usage(FILE *out)
@@ -43,7 +46,8 @@ static void usage(FILE *out)
     fprintf(out, "usage: nanocell [OPTIONS] <command> [options]\n\ncommands:\n");
     for (const struct command *c = commands; c->name; c++)
         fprintf(out, "  %-8s %s\n", c->name, c->summary);
-    fprintf(out, "\noptions (before or after the command):\n"
+    fprintf(out, "\noptions (before or after the command; the daemon's clients, send to retry,\n"
+                 "take --api SOCKET instead of --config and --host):\n"
                  "  -c, --config FILE  the configuration file (default: $NANOCELL_CONFIG,\n"
                  "                     ~/.config/nanocell/config.toml, /etc/nanocell/config.toml)\n"
                  "  -H, --host URI     the engine socket, unix:///path (beats DOCKER_HOST)\n"
@@ -113,6 +117,13 @@ int main(int argc, char **argv)
             continue;
         /* The command's argv: its name, the global options, then its own arguments. */
         int nglobal = i - 1;
+        if (nglobal && c->client) {
+            fprintf(stderr,
+                    "nanocell: '%s' before '%s': the daemon's clients take --api SOCKET (or "
+                    "$NANOCELL_API), not --config or --host\n",
+                    argv[1], name);
+            return EXIT_USAGE;
+        }
         int cargc = argc - 1;
         char **cargv = xreallocarray(NULL, (size_t)cargc + 1, sizeof(*cargv));
         cargv[0] = argv[i];

@@ -76,6 +76,11 @@ for c in "status" "groups ls" "messages" "retry g1" "send --group g1 hi"; do
 	expect_match "'$c' says how to start one" "$ERR" "nanocell serve"
 done
 
+# --- the daemon's clients take --api, not the engine commands' global options ---
+run "$NC" --config "$NANOCELL_CONFIG" status
+expect_rc "'--config' before a client command is a usage error" 2
+expect_match "it says the clients take --api" "$ERR" "take --api SOCKET"
+
 # --- the systemd unit: valid for systemd, confined, and it reaps after a stop ---
 unit="$TMP/nanocell.service"
 sed "s#/usr/local/bin/nanocell#$PWD/${NC#./}#g" scripts/nanocell.service >"$unit"
