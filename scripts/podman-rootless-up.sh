@@ -32,7 +32,7 @@ ping() { curl -sf --max-time 2 --unix-socket "$sock" http://localhost/_ping >/de
 if ! ping; then
 	mkdir -p "$logdir"
 	rm -f "$sock"
-	cd / # conmon's working directory: see podman-up.sh
+	cd "$run/podman" # conmon's working directory: see podman-up.sh
 	setsid runuser -u "$user" -- env HOME="$(getent passwd "$user" | cut -d: -f6)" \
 		XDG_RUNTIME_DIR="$run" podman --runtime runc --cgroup-manager cgroupfs \
 		--storage-driver vfs --events-backend file system service --time=0 "unix://$sock" \

@@ -21,9 +21,10 @@ fi
 "$here/install-deps.sh" podman
 mkdir -p /run/podman "$logdir"
 rm -f "$sock"
-# From /: conmon writes files such as "oom" into its working directory when a container is
-# OOM-killed, and the engine must not leave them in whatever directory started it.
-cd /
+# From the service's own directory: conmon writes files such as "oom" into its working
+# directory when a container is OOM-killed, and they must not land in whatever directory
+# started the engine (a checkout, say).
+cd /run/podman
 setsid podman --runtime runc system service --time=0 "unix://$sock" \
 	>>"$logdir/nanocell-podman.log" 2>&1 </dev/null &
 i=0
