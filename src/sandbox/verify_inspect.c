@@ -336,7 +336,7 @@ int sandbox_verify_inspect(const sandbox_spec *s, const nc_json *inspect, strbuf
                       "'%s', asked '%s'%s", rt ? rt : "", s->runtime,
                       s->kind == ENGINE_PODMAN ? " (Podman's Docker-compatible API ignores it: "
                                                  "set Podman's own runtime and leave "
-                                                 "sandbox.runtime empty)"
+                                                 "sandbox.runtime \"auto\" or empty)"
                                                : "");
     }
     vreport_check(&v, empty_or_null(json_get(hc, "Devices")), "HostConfig.Devices",
