@@ -245,7 +245,7 @@ static const struct key keys[] = {
      sandbox_check_on_rejected, NULL},
     {"sandbox.allow_unenforced", K_STRINGS, SOFF(allow_unenforced), "[]", 0, 0,
      sandbox_check_unenforced, NULL},
-    {"sandbox.runtime", K_STRING, SOFF(runtime), "\"\"", 0, 0, check_runtime, NULL},
+    {"sandbox.runtime", K_STRING, SOFF(runtime), "\"auto\"", 0, 0, check_runtime, NULL},
     {"sandbox.mount_allowlist", K_STRING, OFF(mount_allowlist), "\"\"", 0, 0,
      check_absolute_or_empty, NULL},
 };

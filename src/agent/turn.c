@@ -20,6 +20,7 @@
 #include "orch/owner.h"
 #include "sandbox/launch.h"
 #include "sandbox/prepare.h"
+#include "sandbox/runtime.h"
 #include "util/strv.h"
 #include "util/termsafe.h"
 #include "util/timeutil.h"
@@ -600,6 +601,12 @@ static void run_body(struct turn *t, turn_result *res, const char *image, const 
                             .nown = NC_ARRAY_SIZE(own),
                             .is_main = &is_main,
                             .home_tmpfs = cfg->agent_home};
+    _cleanup_(sandbox_runtime_choice_release) sandbox_runtime_choice rt = {0};
+    if (sandbox_runtime_choose(req->e, &sreq, NULL, &rt, &err) < 0) {
+        fail(res, classify_launch_error(err), err, "choose the OCI runtime");
+        return;
+    }
+    sreq.runtime = rt.name;
     if (sandbox_prepare(&sreq, &t->prep, &err) < 0) {
         /* Everything sandbox_prepare refuses comes from the configuration and the policy files
          * it names (profile, mounts, allowlist, data dir): the operator's to fix, like any
@@ -621,7 +628,9 @@ static void run_body(struct turn *t, turn_result *res, const char *image, const 
     }
     res->container_id = xstrdup(t->c->id);
     t->verification = xstrdup(strbuf_str(&t->c->report));
-    t->runtime = xstrdup(t->c->runtime ? t->c->runtime : "engine default");
+    /* What the engine reports it used, and, under auto, why it was asked for. */
+    const char *used = t->c->runtime ? t->c->runtime : "engine default";
+    t->runtime = rt.from_auto ? xasprintf("%s (%s)", used, rt.why) : xstrdup(used);
     size_t checks = 0, waived = 0;
     for (const char *p = t->verification; *p;) {
         checks += strncmp(p, "ok ", 3) == 0;

@@ -12,12 +12,15 @@
 #include <string.h>
 
 #include "agent/image.h"
+#include "agent/turn.h"
 #include "cmd/cmd.h"
 #include "cmd/commands.h"
 #include "cmd/common.h"
 #include "engine/container.h"
 #include "sandbox/mounts.h"
+#include "orch/owner.h"
 #include "sandbox/prepare.h"
+#include "sandbox/runtime.h"
 #include "sandbox/seccomp.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -144,6 +147,27 @@ static void check_runtime(struct doctor *d, const nc_config *cfg, const nc_group
               "%ssandbox.runtime '%s' is not known to the engine (it has: %s): every run will "
               "fail",
               scope, s->runtime, known.len ? known.buf : "none reported");
+}
+
+/* The runtime `run` would use for the default group, and why (sandbox/runtime.h): under auto
+ * this may run the trial container, when no cached verdict fits the engine. */
+static void check_runtime_choice(struct doctor *d, const nc_config *cfg, engine *e)
+{
+    _cleanup_free_ char *owner = owner_self();
+    _cleanup_free_ char *run_id = turn_make_run_id();
+    sandbox_request req = {.cfg = cfg,
+                           .group = "default",
+                           .engine = e,
+                           .image = cfg->agent_image,
+                           .run_id = run_id,
+                           .owner = owner};
+    _cleanup_(sandbox_runtime_choice_release) sandbox_runtime_choice c = {0};
+    _cleanup_error_ nc_error *err = NULL;
+    if (sandbox_runtime_choose(e, &req, NULL, &c, &err) < 0) {
+        add_check(d, CHECK_WARN, "runtime     not decided: %s", nc_error_msg(err));
+        return;
+    }
+    add_check(d, CHECK_OK, "runtime     %s (%s)", *c.name ? c.name : "the engine's default", c.why);
 }
 
 /* The extra mounts as `run` will treat them: the allowlist must load, and each mount must pass
@@ -278,6 +302,7 @@ static void run_checks(struct doctor *d, const nc_config *cfg, engine *e, const 
 {
     check_image(d, cfg, e);
     check_engine(d, e, info, &cfg->sandbox);
+    check_runtime_choice(d, cfg, e);
     for (size_t i = 0; i <= cfg->ngroups; i++) {
         const nc_group_config *g = i ? &cfg->groups[i - 1] : NULL;
         check_seccomp(d, cfg, g);

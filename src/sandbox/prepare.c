@@ -189,6 +189,9 @@ int sandbox_prepare(const sandbox_request *req, sandbox_prepared **ret, nc_error
         .mounts = p->mounts,
         .nmounts = n,
         .home_tmpfs = req->home_tmpfs,
+        .runtime = req->runtime                      ? req->runtime
+                   : strcmp(s->runtime, "auto") == 0 ? ""
+                                                     : s->runtime,
         .seccomp_json = p->seccomp_json,
         .seccomp_path = p->seccomp_path,
         .seccomp_digest = p->seccomp_digest[0] ? p->seccomp_digest : NULL,

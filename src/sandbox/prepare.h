@@ -26,6 +26,9 @@ typedef struct sandbox_request {
     size_t nown;
     const bool *is_main;    /* NULL: the group's [[group]] entry says; else the caller's store */
     const char *home_tmpfs; /* a tmpfs for HOME (sandbox_spec.home_tmpfs); NULL: none */
+    /* The OCI runtime to ask for ("" = the engine's default), as sandbox/runtime.h chose it;
+     * NULL: sandbox.runtime itself, with "auto" taken as the engine's default. */
+    const char *runtime;
 } sandbox_request;
 
 typedef struct sandbox_prepared {

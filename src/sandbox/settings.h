@@ -40,7 +40,7 @@ typedef struct sandbox_settings {
     char **mounts;           /* extra mounts, "HOST[:CONTAINER][:ro|:rw]" */
     char *on_rejected_mount; /* "refuse" (the turn does not run) or "skip" */
     char **allow_unenforced; /* SANDBOX_UNENFORCED_* names to tolerate */
-    char *runtime;           /* OCI runtime name; "" = the engine's default */
+    char *runtime; /* OCI runtime name; "auto" (sandbox/runtime.h); "" = the engine's default */
 } sandbox_settings;
 
 void sandbox_settings_copy(sandbox_settings *dst, const sandbox_settings *src);

@@ -106,8 +106,8 @@ static void host_config(nc_jgen *g, const sandbox_spec *s)
     if (s->api_minor >= 41)
         jgen_kv_str(g, "CgroupnsMode", "private");
     jgen_kv_bool(g, "Init", st->init);
-    if (*st->runtime)
-        jgen_kv_str(g, "Runtime", st->runtime);
+    if (s->runtime && *s->runtime)
+        jgen_kv_str(g, "Runtime", s->runtime);
     jgen_key(g, "Devices");
     jgen_arr_open(g);
     jgen_arr_close(g);

@@ -60,6 +60,7 @@ typedef struct sandbox_spec {
     const char *seccomp_json;   /* canonical profile (Docker); unused when unconfined */
     const char *seccomp_path;   /* the same profile written to a file (Podman) */
     const char *seccomp_digest; /* recorded as a label */
+    const char *runtime; /* the OCI runtime asked for; "" = the engine's default (never "auto") */
     engine_kind kind;
     int api_minor;
 } sandbox_spec;

@@ -328,15 +328,15 @@ int sandbox_verify_inspect(const sandbox_spec *s, const nc_json *inspect, strbuf
     check_namespaces(&v, s, hc);
     vreport_check(&v, get_bool(json_get(hc, "Init")) == st->init, "HostConfig.Init", "not %s",
                   st->init ? "true" : "false");
-    if (*st->runtime) {
+    if (s->runtime && *s->runtime) {
         /* A runtime asked for (gVisor's runsc, say) is isolation too; Podman's compat API
          * ignores it and reports "oci". */
         const char *rt = json_string(json_get(hc, "Runtime"));
-        vreport_check(&v, rt && strcmp(rt, st->runtime) == 0, "HostConfig.Runtime",
-                      "'%s', asked '%s'%s", rt ? rt : "", st->runtime,
+        vreport_check(&v, rt && strcmp(rt, s->runtime) == 0, "HostConfig.Runtime",
+                      "'%s', asked '%s'%s", rt ? rt : "", s->runtime,
                       s->kind == ENGINE_PODMAN ? " (Podman's Docker-compatible API ignores it: "
                                                  "set Podman's own runtime and leave "
-                                                 "sandbox.runtime empty)"
+                                                 "sandbox.runtime \"auto\" or empty)"
                                                : "");
     }
     vreport_check(&v, empty_or_null(json_get(hc, "Devices")), "HostConfig.Devices",

@@ -501,8 +501,6 @@ static void test_inspect_accepts(void **state)
 static void test_inspect_runtime(void **state)
 {
     (void)state;
-    char *saved = cfg->sandbox.runtime;
-    cfg->sandbox.runtime = "crun";
     const struct {
         engine_kind kind;
         const char *reported, *failed;
@@ -514,6 +512,7 @@ static void test_inspect_runtime(void **state)
     };
     for (size_t i = 0; i < NC_ARRAY_SIZE(cases); i++) {
         sandbox_spec s = make_spec(cases[i].kind);
+        s.runtime = "crun";
         struct inspect x = inspect_defaults(cases[i].kind);
         x.runtime = cases[i].reported;
         _cleanup_free_ char *text = inspect_json(&x);
@@ -525,7 +524,6 @@ static void test_inspect_runtime(void **state)
             fail_msg("runtime '%s': %d '%s'", cases[i].reported, r, nc_error_msg(err));
         nc_error_free(err);
     }
-    cfg->sandbox.runtime = saved;
 }
 
 /* Each weakened field, through sandbox_launch on the fake engine: refused, named, removed. */

@@ -115,6 +115,8 @@ static void test_controls_replaced(void **state)
 /* --- the container a turn asks for, against the fake engine --- */
 
 #define V "/v1.41"
+/* sandbox.runtime = "auto" asks the engine for its runtimes; without crun, no trial. */
+#define INFO_NO_CRUN "{\"Runtimes\":{\"runc\":{\"path\":\"runc\"}},\"DefaultRuntime\":\"runc\"}"
 
 static char *data_dir;
 
@@ -147,6 +149,7 @@ static nc_json *create_body_raw(const char *config_text, const char *group, char
         {.method = "GET",
          .path = V "/images/nanocell-agent:latest/json",
          .response = fake_json(200, "{\"Id\":\"sha256:feed\",\"Config\":{\"User\":\"\"}}")},
+        {.method = "GET", .path = V "/info", .response = fake_json(200, INFO_NO_CRUN)},
         {.method = "POST",
          .path = V "/containers/create?name=*",
          .response = fake_json(500, "{\"message\":\"refused by the test\"}")},
@@ -175,7 +178,7 @@ static nc_json *create_body_raw(const char *config_text, const char *group, char
     if (fake_engine_stop(fe, &report) != 0)
         fail_msg("fake engine: %s", report);
     size_t len = 0;
-    const char *body = fake_engine_request_body(fe, 2, &len);
+    const char *body = fake_engine_request_body(fe, 3, &len);
     assert_non_null(body);
     nc_json *root = NULL;
     assert_int_equal(json_parse(body, len, &root, NULL), 0);
@@ -335,6 +338,7 @@ static nc_json *turn_stdin(const char *group, const char *chat_jid)
         {.method = "GET",
          .path = V "/images/nanocell-agent:latest/json",
          .response = fake_json(200, "{\"Id\":\"sha256:feed\",\"Config\":{\"User\":\"\"}}")},
+        {.method = "GET", .path = V "/info", .response = fake_json(200, INFO_NO_CRUN)},
         {.method = "POST",
          .path = V "/containers/create?name=*",
          .response = fake_json(201, "{\"Id\":\"abc\",\"Warnings\":[]}")},
@@ -393,7 +397,7 @@ static nc_json *turn_stdin(const char *group, const char *chat_jid)
     if (fake_engine_stop(fe, &report) != 0)
         fail_msg("fake engine: %s", report);
     size_t len = 0;
-    const char *in = fake_engine_stdin(fe, 4, &len);
+    const char *in = fake_engine_stdin(fe, 5, &len);
     assert_non_null(in);
     nc_json *root = NULL;
     assert_int_equal(json_parse(in, len, &root, NULL), 0);

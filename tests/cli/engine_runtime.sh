@@ -1,0 +1,74 @@
+#!/bin/bash
+# sandbox.runtime = "auto" (the default) against a real engine (NANOCELL_TEST_SOCKET,
+# NANOCELL_TEST_ENGINE): doctor names the choice and why, the verdict is cached in
+# data_dir/runtime-cache (0600) and a malformed cache is tried again, `run` asks for what doctor
+# named and its run log says it came from auto. Docker with crun listed: crun when its trial
+# runs cleanly, else runc; Podman keeps its own default.
+. "$(dirname "$0")/lib.sh"
+sock=$NANOCELL_TEST_SOCKET
+install="rttest$$"
+chmod 755 "$TMP"
+export NANOCELL_CONFIG="$TMP/config.toml"
+waivers=
+case $NANOCELL_TEST_ENGINE in
+rootless-podman) waivers='"memory", "pids", "cpu", "ulimits", "cgroupns"' ;;
+podman) waivers='"cgroupns"' ;;
+esac
+printf '[install]\nid = "%s"\ndata_dir = "%s/data"\n[engine]\nhost = "unix://%s"\n' \
+	"$install" "$TMP" "$sock" >"$NANOCELL_CONFIG"
+printf '[sandbox]\nallow_unenforced = [%s]\n' "$waivers" >>"$NANOCELL_CONFIG"
+api() { curl -sf --unix-socket "$sock" "$@"; }
+cache="$TMP/data/runtime-cache"
+
+run "$NC" doctor
+expect_rc "doctor is happy with the default runtime choice" 0
+line=$(printf '%s\n' "$OUT" | grep -E '^ +ok +runtime ' || true)
+case $NANOCELL_TEST_ENGINE in
+docker)
+	if api http://localhost/v1.41/info | grep -q '"crun":{"path"'; then
+		expect_match "doctor names auto's verdict on the listed crun" "$line" \
+			"runtime +(crun \(auto: crun listed, trial container ran cleanly\)|the engine's default \(auto: crun listed but its trial failed: .+\))$"
+		[ -f "$cache" ] && [ "$(stat -c %a "$cache")" = 600 ] && ok "the verdict is cached, 0600" ||
+			not_ok "the verdict is cached, 0600" "$(ls -l "$cache" 2>&1)"
+		expect_match "the cache names this engine and crun's path" "$(cat "$cache" 2>&1)" \
+			"^unix://$sock	[^	]+	/[^	]*crun	(ok|failed)	"
+		run "$NC" doctor
+		expect_match "the second doctor uses the cache" "$OUT" "ok +runtime +.*; cached\)"
+		printf 'nanocell-runtime-cache 1\nnot a verdict\n' >"$cache"
+		run "$NC" doctor
+		expect_match "a malformed cache is not trusted: a new trial" "$OUT" \
+			"ok +runtime +.*\(auto: crun listed[^;]*\)$"
+		expect_match "and the cache is written again" "$(cat "$cache")" "	(ok|failed)	"
+		case $line in
+		*"(auto: crun listed, trial"*) want=crun ;;
+		*) want=runc ;;
+		esac
+	else
+		expect_match "doctor says crun is not listed" "$line" "auto: crun is not listed by the engine"
+		want=runc
+	fi
+	;;
+*)
+	expect_match "Podman keeps its own default under auto" "$line" \
+		"runtime +the engine's default \(auto: Podman keeps its own default runtime\)$"
+	[ ! -e "$cache" ] && ok "nothing is cached for Podman" || not_ok "nothing is cached for Podman"
+	want=
+	;;
+esac
+
+if [ "$NANOCELL_TEST_ENGINE" != rootless-podman ]; then
+	run "$NC" run -q -- "echo runtime check"
+	expect_rc "run with the default config" 0
+	log=$(ls -t "$TMP"/data/groups/default/logs/run-*.log 2>/dev/null | head -n 1)
+	rt=$(grep '^runtime: ' "$log" 2>/dev/null)
+	if [ -n "$want" ]; then
+		expect_match "the run log records auto's runtime and why" "$rt" "^runtime: $want \(auto: "
+	else
+		expect_match "the run log says auto left Podman on its default" "$rt" \
+			"^runtime: .+ \(auto: Podman keeps its own default runtime\)$"
+	fi
+fi
+
+left=$(api "http://localhost/v1.41/containers/json?all=1&filters=%7B%22label%22%3A%5B%22nanocell.install%3D$install%22%5D%7D" | grep -o '"Id"' | wc -l)
+[ "$left" -eq 0 ] && ok "no container is left (the trial's included)" || not_ok "no container is left" "$left left"
+done_testing
