@@ -8,12 +8,17 @@
 #include "engine/container.h"
 #include "util/fileutil.h"
 #include "util/strv.h"
+#include "util/timeutil.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
 #define CACHE_HEADER "nanocell-runtime-cache 1\n"
 #define CACHE_MAX (64u * 1024)
 #define CACHE_FIELDS 5 /* endpoint, engine version, crun's path, "ok"/"failed", note */
+/* How long a verdict in memory is used without asking the engine again for crun's path: GET
+ * /info costs 12-18 ms here, which a turn of the daemon must not pay each time. The engine's
+ * version (known from the connection) still has to match. */
+#define MEMO_TRUST_MS 60000
 /* How long the trial container may take to exit once its stdin is closed. */
 #define TRIAL_EXIT_MS 10000
 #define TRIAL_EXIT_FALLBACK_MS 1000
@@ -22,6 +27,7 @@ typedef struct verdict {
     char *endpoint, *version, *path;
     bool ok;
     char *note;
+    uint64_t checked_ms; /* memory only: when /info last confirmed the path (mono_ms) */
 } verdict;
 
 static pthread_mutex_t memo_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -67,8 +73,25 @@ static bool memo_get(const char *endpoint, const char *version, const char *path
     pthread_mutex_lock(&memo_lock);
     for (size_t i = 0; i < nmemo && !found; i++)
         if (same_key(&memo[i], endpoint, version, path)) {
-            *out = (verdict){xstrdup(endpoint), xstrdup(version), xstrdup(path), memo[i].ok,
-                             xstrdup(memo[i].note)};
+            *out = (verdict){xstrdup(endpoint), xstrdup(version),      xstrdup(path),
+                             memo[i].ok,        xstrdup(memo[i].note), memo[i].checked_ms};
+            found = true;
+        }
+    pthread_mutex_unlock(&memo_lock);
+    return found;
+}
+
+/* A verdict for this engine and version that /info confirmed within MEMO_TRUST_MS. */
+static bool memo_get_fresh(const char *endpoint, const char *version, verdict *out)
+{
+    bool found = false;
+    uint64_t now = mono_ms();
+    pthread_mutex_lock(&memo_lock);
+    for (size_t i = 0; i < nmemo && !found; i++)
+        if (strcmp(memo[i].endpoint, endpoint) == 0 && strcmp(memo[i].version, version) == 0 &&
+            now - memo[i].checked_ms < MEMO_TRUST_MS) {
+            *out = (verdict){xstrdup(endpoint), xstrdup(version),      xstrdup(memo[i].path),
+                             memo[i].ok,        xstrdup(memo[i].note), memo[i].checked_ms};
             found = true;
         }
     pthread_mutex_unlock(&memo_lock);
@@ -85,8 +108,9 @@ static void memo_put(const verdict *v)
         memo = xreallocarray(memo, ++nmemo, sizeof(*memo));
     else
         verdict_release(&memo[i]);
-    memo[i] = (verdict){xstrdup(v->endpoint), xstrdup(v->version), xstrdup(v->path), v->ok,
-                        xstrdup(v->note)};
+    memo[i] = (verdict){xstrdup(v->endpoint), xstrdup(v->version),
+                        xstrdup(v->path),     v->ok,
+                        xstrdup(v->note),     mono_ms()};
     pthread_mutex_unlock(&memo_lock);
 }
 
@@ -139,8 +163,8 @@ static bool cache_read(const char *path, verdict **ret, size_t *ret_n)
             (strcmp(f[3], "ok") != 0 && strcmp(f[3], "failed") != 0))
             goto bad;
         v = xreallocarray(v, n + 1, sizeof(*v));
-        v[n++] = (verdict){xstrdup(f[0]), xstrdup(f[1]), xstrdup(f[2]), strcmp(f[3], "ok") == 0,
-                           xstrdup(f[4])};
+        v[n++] = (verdict){xstrdup(f[0]),           xstrdup(f[1]), xstrdup(f[2]),
+                           strcmp(f[3], "ok") == 0, xstrdup(f[4]), 0};
         p = nl + 1;
     }
     *ret = v;
@@ -269,6 +293,12 @@ int sandbox_runtime_choose(engine *e, const sandbox_request *req, const sandbox_
         ret->why = xstrdup("auto: Podman keeps its own default runtime");
         return 0;
     }
+    verdict v = {0};
+    if (memo_get_fresh(e->ep.uri, e->version, &v)) {
+        set_auto(ret, &v, true);
+        verdict_release(&v);
+        return 0;
+    }
     _cleanup_json_ nc_json *info = NULL;
     int r = engine_call(e, "GET", "/info", NULL, &info, err);
     if (r < 0)
@@ -283,8 +313,8 @@ int sandbox_runtime_choose(engine *e, const sandbox_request *req, const sandbox_
     if (!path || !*path)
         path = SANDBOX_RUNTIME_CANDIDATE; /* listed without a path: the engine's PATH finds it */
     bool keyable = field_ok(e->ep.uri) && field_ok(e->version) && field_ok(path);
-    verdict v = {0};
     if (keyable && memo_get(e->ep.uri, e->version, path, &v)) {
+        memo_put(&v); /* confirmed now */
         set_auto(ret, &v, true);
         verdict_release(&v);
         return 0;
@@ -307,7 +337,7 @@ int sandbox_runtime_choose(engine *e, const sandbox_request *req, const sandbox_
     r = trial(e, req, opts, &ok, &note, err);
     if (r < 0)
         return r;
-    v = (verdict){xstrdup(e->ep.uri), xstrdup(e->version), xstrdup(path), ok, TAKE_PTR(note)};
+    v = (verdict){xstrdup(e->ep.uri), xstrdup(e->version), xstrdup(path), ok, TAKE_PTR(note), 0};
     set_auto(ret, &v, false);
     if (keyable) {
         memo_put(&v);

@@ -168,6 +168,8 @@ static void test_doctor(void **state)
         {.method = "GET",
          .path = "/v1.41/images/*",
          .response = fake_json(404, "{\"message\":\"no such image \\u001b]0;PWN\\u0007\"}")},
+        /* sandbox.runtime = auto looks for crun among the runtimes: not listed, no trial. */
+        {.method = "GET", .path = "/v1.41/info", .response = fake_json(200, HOSTILE_INFO)},
     };
     fe = fake_engine_start(script, NC_ARRAY_SIZE(script), NULL);
     _cleanup_free_ char *cfg = write_config();
