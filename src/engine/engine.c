@@ -324,6 +324,26 @@ int engine_open(const engine_opts *o, engine_report *report, engine **ret, nc_er
     return r < 0 ? r : 0;
 }
 
+engine *engine_dup(const engine *e)
+{
+    engine *d = xnew0(engine);
+    d->ep = (engine_endpoint){.uri = xstrdup(e->ep.uri),
+                              .socket_path = xstrdup(e->ep.socket_path),
+                              .source = xstrdup(e->ep.source)};
+    d->kind = e->kind;
+    d->api_minor = e->api_minor;
+    d->server_api = e->server_api;
+    d->api_prefix = xstrdup(e->api_prefix);
+    d->server = e->server ? xstrdup(e->server) : NULL;
+    d->version = e->version ? xstrdup(e->version) : NULL;
+    d->libpod_api = e->libpod_api ? xstrdup(e->libpod_api) : NULL;
+    d->http_opts = e->http_opts;
+    d->http_opts.socket_path = d->ep.socket_path;
+    d->http = http_client_new(&d->http_opts);
+    d->http_opts.socket_path = http_client_opts(d->http)->socket_path;
+    return d;
+}
+
 void engine_free(engine *e)
 {
     if (!e)

@@ -79,6 +79,10 @@ void engine_report_release(engine_report *r);
  * they are left "not tried". The error names every candidate and why it failed. */
 int engine_open(const engine_opts *o, engine_report *report, engine **ret, nc_error **err);
 void engine_free(engine *e);
+/* A second connection to the engine e talks to, with what e negotiated (API version, kind,
+ * version), opened with no round trip: for threads that each need their own connection to an
+ * engine already checked. The connection itself is made by the first call. */
+engine *engine_dup(const engine *e);
 NC_DEFINE_CLEANUP(engine *, engine_free)
 #define _cleanup_engine_ _cleanup_(engine_freep)
 

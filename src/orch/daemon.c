@@ -519,6 +519,7 @@ static int recover(nc_daemon *d, nc_error **err)
                  nc_error_msg(eerr));
     } else {
         d->engine_uri = xstrdup(e->ep.uri);
+        d->proto = engine_dup(e);
         log_info("engine %s %s (API 1.%d) at %s", engine_kind_name(e->kind), e->version,
                  e->api_minor, e->ep.uri);
         if (reap_orphans(e, cfg->install_id, false, log_reap, NULL, &eerr) < 0)
@@ -663,6 +664,7 @@ void daemon_free(nc_daemon *d)
     queue_free(d->q);
     for (size_t i = 0; i < d->nengines; i++)
         engine_free(d->engines[i]);
+    engine_free(d->proto);
     strv_free(d->dirty);
     if (d->cfg)
         daemon_cfg_drop_locked(d->cfg);

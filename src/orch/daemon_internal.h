@@ -96,6 +96,8 @@ struct nc_daemon {
     } accepted[256];
     size_t naccepted;
     engine *engines[16]; /* (lock) idle connections to engine_uri, for the next turns */
+    engine *proto;       /* (lock) an engine checked by a handshake: engine_dup() makes a turn's
+                          * connection from it with no round trip; NULL after an engine error */
     size_t nengines;     /* (lock) */
 };
 

@@ -168,9 +168,18 @@ void *daemon_turn_main(void *arg)
     _cleanup_error_ nc_error *err = NULL;
     /* A connection an earlier turn used, if one is idle: opening one is two round trips. */
     pthread_mutex_lock(&s->d->lock);
-    _cleanup_engine_ engine *e = s->d->nengines ? s->d->engines[--s->d->nengines] : NULL;
+    _cleanup_engine_ engine *e = s->d->nengines ? s->d->engines[--s->d->nengines]
+                                 : s->d->proto  ? engine_dup(s->d->proto)
+                                                : NULL;
     pthread_mutex_unlock(&s->d->lock);
-    if (!e && engine_open(&eo, NULL, &e, &err) < 0) {
+    if (!e && engine_open(&eo, NULL, &e, &err) == 0) {
+        /* Checked by its handshake: the next turns' connections are copies of it. */
+        pthread_mutex_lock(&s->d->lock);
+        if (!s->d->proto)
+            s->d->proto = engine_dup(e);
+        pthread_mutex_unlock(&s->d->lock);
+    }
+    if (!e) {
         s->res = (turn_result){.status = TURN_ENGINE, .exit_code = -1};
         s->res.message = xstrdup(nc_error_msg(err));
     } else {
@@ -196,9 +205,14 @@ void *daemon_turn_main(void *arg)
         turn_run(&req, &s->res);
     }
     pthread_mutex_lock(&s->d->lock);
-    /* The connection goes back for the next turn, unless the engine failed on it. */
+    /* The connection goes back for the next turn, unless the engine failed on it; then the
+     * next turn checks the engine again with a handshake (it may have been replaced). */
     if (e && s->res.status != TURN_ENGINE && s->d->nengines < NC_ARRAY_SIZE(s->d->engines))
         s->d->engines[s->d->nengines++] = TAKE_PTR(e);
+    if (s->res.status == TURN_ENGINE) {
+        engine_free(s->d->proto);
+        s->d->proto = NULL;
+    }
     s->done = true;
     pthread_mutex_unlock(&s->d->lock);
     daemon_wake(s->d);
