@@ -208,15 +208,6 @@ static char *parse_timeout(const char *s, uint64_t *ms)
 
 /* The session id as the agent sent it, with anything that could drive a terminal shown as
  * '?'. */
-static char *printable_id(const char *id)
-{
-    char *out = xstrdup(id);
-    for (char *p = out; *p; p++)
-        if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
-            *p = '?';
-    return out;
-}
-
 static const char *signal_name(int sig)
 {
     switch (sig) {
@@ -395,8 +386,7 @@ int cmd_run(int argc, char **argv)
     if (res.log_path && !ui.quiet)
         log_info("run log: %s", res.log_path);
     if (res.session_id && !ui.json && !ui.quiet) {
-        _cleanup_free_ char *id = printable_id(res.session_id);
-        log_info("session: %s", id);
+        log_info("session: %s", res.session_id); /* made safe by the logger */
     }
     if (msg)
         json_error(&ui, rc, msg);

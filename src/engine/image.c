@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "util/json.h"
+#include "util/termsafe.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
@@ -188,15 +189,12 @@ int engine_image_ref_split(const char *ref, char **ret_name, char **ret_tag, nc_
     return 0;
 }
 
-/* s made printable and bounded, for messages. */
+/* s made safe (util/termsafe.h), on one line and bounded, for messages. */
 static char *clean(const char *s)
 {
-    strbuf sb = STRBUF_INIT;
     size_t n = strlen(s);
-    for (size_t i = 0; i < n && i < PULL_MAX_MESSAGE; i++) {
-        unsigned char c = (unsigned char)s[i];
-        strbuf_addch(&sb, c < 0x20 || c == 0x7f ? ' ' : (char)c);
-    }
+    strbuf sb = STRBUF_INIT;
+    termsafe_add(&sb, s, n < PULL_MAX_MESSAGE ? n : PULL_MAX_MESSAGE, 0);
     if (n > PULL_MAX_MESSAGE)
         strbuf_addstr(&sb, "...");
     return strbuf_detach(&sb, NULL);

@@ -8,6 +8,7 @@
 #include "engine/container.h"
 #include "util/fileutil.h"
 #include "util/strv.h"
+#include "util/termsafe.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
@@ -204,14 +205,11 @@ static int cache_write(const char *path, const verdict *nv, nc_error **err)
     return write_file_atomic(path, out.buf, out.len, 0600, err);
 }
 
-/* An error message as a one-line note: no tabs, newlines or other controls. */
+/* An error message as a one-line note: no tabs (the cache's separator), newlines or other
+ * controls (util/termsafe.h). */
 static char *one_line(const char *msg)
 {
-    char *s = xstrdup(msg ? msg : "");
-    for (char *p = s; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = ' ';
-    return s;
+    return termsafe_cstr(msg ? msg : "", 0);
 }
 
 /* Runs the trial container on crun. Returns 0 with *ok and *note set (a verdict), or an error
