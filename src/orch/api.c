@@ -54,6 +54,7 @@
 
 #include "orch/apievents.h"
 #include "util/strbuf.h"
+#include "util/timeutil.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
@@ -759,9 +760,7 @@ void api_stop(api_server *s)
     pthread_mutex_lock(&s->lock);
     s->stopping = true;
     pthread_cond_broadcast(&s->cond);
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += API_STOP_GRACE_MS / 1000;
+    struct timespec deadline = mono_timespec_after(API_STOP_GRACE_MS);
     while (s->streams > 0)
         if (pthread_cond_timedwait(&s->cond, &s->lock, &deadline) == ETIMEDOUT)
             break;

@@ -141,13 +141,7 @@ static int stream_fill(struct stream *st, nc_error **err)
             /* The change counter may no longer wait; turns still running in the shutdown
              * grace can add replies, so look again a little later until api_stop. */
             pthread_mutex_lock(&st->s->lock);
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            ts.tv_nsec += 250 * 1000 * 1000;
-            if (ts.tv_nsec >= 1000 * 1000 * 1000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000 * 1000 * 1000;
-            }
+            struct timespec ts = mono_timespec_after(250);
             if (!st->s->stopping)
                 pthread_cond_timedwait(&st->s->cond, &st->s->lock, &ts);
             pthread_mutex_unlock(&st->s->lock);

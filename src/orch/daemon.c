@@ -554,7 +554,12 @@ int daemon_open(const daemon_opts *o, nc_daemon **ret, nc_error **err)
     nc_daemon *d = xnew0(nc_daemon);
     d->wake_fd = d->sig_fd = d->api_fd = -1;
     pthread_mutex_init(&d->lock, NULL);
-    pthread_cond_init(&d->changed, NULL);
+    /* Waits on it are timed on the monotonic clock: a wall-clock step cannot stretch them. */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&d->changed, &ca);
+    pthread_condattr_destroy(&ca);
     d->config_path = o->config_path ? xstrdup(o->config_path) : NULL;
     d->host = o->host ? xstrdup(o->host) : NULL;
     nc_config *cfg = NULL;

@@ -134,14 +134,7 @@ uint64_t daemon_change_gen(nc_daemon *d)
 
 uint64_t daemon_wait_change(nc_daemon *d, uint64_t seen, int timeout_ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = mono_timespec_after(timeout_ms > 0 ? (uint64_t)timeout_ms : 0);
     pthread_mutex_lock(&d->lock);
     while (d->gen == seen && !d->stopping)
         if (pthread_cond_timedwait(&d->changed, &d->lock, &ts) == ETIMEDOUT)

@@ -3,6 +3,7 @@
 #define NC_UTIL_TIMEUTIL_H
 
 #include <stdint.h>
+#include <time.h>
 
 /* Milliseconds on CLOCK_MONOTONIC: for deadlines and durations, never for wall time. */
 uint64_t mono_ms(void);
@@ -14,6 +15,9 @@ uint64_t wall_ms(void);
 uint64_t ms_until(uint64_t deadline);
 /* now + ms, saturating at UINT64_MAX: a deadline that cannot wrap into the past. */
 uint64_t deadline_after(uint64_t now, uint64_t ms);
+/* CLOCK_MONOTONIC ms from now, as the absolute time pthread_cond_timedwait takes for a
+ * condition variable made with pthread_condattr_setclock(CLOCK_MONOTONIC). */
+struct timespec mono_timespec_after(uint64_t ms);
 /* Sleeps for ms milliseconds, resuming after signals. */
 void sleep_ms(uint64_t ms);
 

@@ -107,14 +107,7 @@ uint64_t daemon_change_gen(nc_daemon *d)
 
 uint64_t daemon_wait_change(nc_daemon *d, uint64_t seen, int timeout_ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = mono_timespec_after(timeout_ms > 0 ? (uint64_t)timeout_ms : 0);
     pthread_mutex_lock(&d->lock);
     while (d->gen == seen && !d->stopping)
         if (pthread_cond_timedwait(&d->cond, &d->lock, &ts) == ETIMEDOUT)
@@ -183,7 +176,11 @@ static int setup(void **state)
     _cleanup_error_ nc_error *err = NULL;
     fake = (nc_daemon){0};
     pthread_mutex_init(&fake.lock, NULL);
-    pthread_cond_init(&fake.cond, NULL);
+    pthread_condattr_t ca; /* timed on the monotonic clock, as the daemon's */
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&fake.cond, &ca);
+    pthread_condattr_destroy(&ca);
     if (store_open_path(db, &fake.db, &err) < 0)
         fail_msg("store_open_path: %s", nc_error_msg(err));
     start_server();
