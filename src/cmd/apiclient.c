@@ -50,19 +50,14 @@ static void print_error(const char *what, const char *msg)
 
 int apiclient_option(int o, apiclient *ac, const char *usage)
 {
-    switch (o) {
-    case 'A':
+    if (o == 'A') {
         ac->api_flag = optarg;
         return CMD_OPT_HANDLED;
-    case 'h':
-        fputs(usage, stdout);
-        return EXIT_OK;
-    case '?':
-    case ':':
-        return cmd_usage_error(usage);
-    default:
-        return CMD_OPT_OTHER;
     }
+    /* --help and getopt's errors as every command has them; the clients' tables hold no
+     * --config or --host, so cmd_option never stores one. */
+    cmd_common unused = {0};
+    return cmd_option(o, &unused, usage);
 }
 
 int apiclient_open(apiclient *ac)
