@@ -198,13 +198,7 @@ static void check_mounts(struct doctor *d, const nc_config *cfg, const nc_group_
                   consequence);
         return;
     }
-    /* What run never mounts besides the built-in list: see sandbox/prepare.c. */
-    char **never = mount_default_never();
-    strv_push(&never, e->ep.socket_path);
-    strv_push(&never, allow_path);
-    if (cfg->path)
-        strv_push(&never, cfg->path);
-    strv_push(&never, cfg->data_dir);
+    char **never = sandbox_never_mounted(cfg, e, allow_path, true);
     for (size_t i = 0; s->mounts[i]; i++) {
         mount_request mr = {0};
         mount_spec ms = {0};

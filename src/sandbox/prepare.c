@@ -82,18 +82,17 @@ static int prepare_seccomp(sandbox_prepared *p, const sandbox_request *req,
     return 0;
 }
 
-/* Paths that are never mounted, besides the built-in engine sockets: the socket in use, the
- * allowlist, the configuration file and (for extra mounts) the data dir. */
-static char **never_list(const sandbox_request *req, const char *allowlist, bool with_data_dir)
+char **sandbox_never_mounted(const nc_config *cfg, const engine *e, const char *allowlist,
+                             bool with_data_dir)
 {
     char **never = mount_default_never();
-    strv_push(&never, req->engine->ep.socket_path);
+    strv_push(&never, e->ep.socket_path);
     if (allowlist)
         strv_push(&never, allowlist);
-    if (req->cfg->path)
-        strv_push(&never, req->cfg->path);
+    if (cfg->path)
+        strv_push(&never, cfg->path);
     if (with_data_dir)
-        strv_push(&never, req->cfg->data_dir);
+        strv_push(&never, cfg->data_dir);
     return never;
 }
 
@@ -121,7 +120,7 @@ static int prepare_extra_mounts(sandbox_prepared *p, const sandbox_request *req,
     if (mount_allowlist_load(allow_path, &allow, &aerr) < 0 && !skip)
         return nc_error_set(err, aerr->code, "extra mounts for group '%s': %s", req->group,
                             aerr->msg);
-    _cleanup_strv_ char **never = never_list(req, allow_path, true);
+    _cleanup_strv_ char **never = sandbox_never_mounted(req->cfg, req->engine, allow_path, true);
     for (size_t i = 0; s->mounts[i]; i++) {
         mount_request mr = {0};
         mount_spec ms = {0};
@@ -159,7 +158,7 @@ int sandbox_prepare(const sandbox_request *req, sandbox_prepared **ret, nc_error
         return nc_error_wrap(err, "seccomp profile for group '%s'", req->group);
     /* nanocell's own mounts: never an engine socket, the allowlist or the config. */
     size_t n = 0;
-    _cleanup_strv_ char **never = never_list(req, NULL, false);
+    _cleanup_strv_ char **never = sandbox_never_mounted(req->cfg, req->engine, NULL, false);
     for (size_t i = 0; i < req->nown; i++) {
         const char *hit = mount_never_hit(req->own[i].source, never);
         if (hit)

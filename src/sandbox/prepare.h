@@ -44,6 +44,11 @@ typedef struct sandbox_prepared {
 } sandbox_prepared;
 
 int sandbox_prepare(const sandbox_request *req, sandbox_prepared **ret, nc_error **err);
+/* Paths that are never mounted, besides the built-in engine sockets: the socket of e, the
+ * allowlist (NULL: none), the configuration file and, for extra mounts, the data dir. A strv:
+ * free with strv_free. doctor asks the same question run does. */
+char **sandbox_never_mounted(const nc_config *cfg, const engine *e, const char *allowlist,
+                             bool with_data_dir);
 void sandbox_prepared_free(sandbox_prepared *p);
 NC_DEFINE_CLEANUP(sandbox_prepared *, sandbox_prepared_free)
 #define _cleanup_prepared_ _cleanup_(sandbox_prepared_freep)
