@@ -123,11 +123,18 @@ static int peer_uid(const char *path, uid_t *ret, nc_error **err)
     return 0;
 }
 
+int engine_service_uid(const engine *e, uid_t *ret, nc_error **err)
+{
+    if (!e->ep.socket_path)
+        return nc_error_set(err, ENOTSUP, "engine '%s' is not on a unix socket", e->ep.uri);
+    return peer_uid(e->ep.socket_path, ret, err);
+}
+
 int engine_libpod_rootless(engine *e, bool *ret, nc_error **err)
 {
     if (e->ep.socket_path) {
         uid_t uid = 0;
-        int r = peer_uid(e->ep.socket_path, &uid, err);
+        int r = engine_service_uid(e, &uid, err);
         if (r < 0)
             return nc_error_wrap(err, "is the Podman service rootless");
         *ret = uid != 0;

@@ -9,6 +9,7 @@
 #define NC_ENGINE_LIBPOD_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "engine/engine.h"
 
@@ -24,6 +25,11 @@ bool engine_libpod_at_least(const engine *e, int major, int minor);
  * cgroups V1 rootless systems". A name already in use is EEXIST, a missing image ENOENT. */
 int engine_libpod_create(engine *e, const char *json_body, char **ret_id, char ***ret_warnings,
                          nc_error **err);
+
+/* The uid of the engine's service, read from its unix socket (SO_PEERCRED): for a
+ * socket-activated one, that of the systemd instance that listens, the same user. ENOTSUP for
+ * an engine not reached over a unix socket. */
+int engine_service_uid(const engine *e, uid_t *ret, nc_error **err);
 
 /* Whether the Podman service behind e runs rootless. On a unix socket this is the service's
  * own uid (SO_PEERCRED; a rootful service is root, socket activation included), with no round

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -288,6 +289,30 @@ static void test_oom_reported(void **state)
     assert_true(oom);
 }
 
+/* The mode of the seccomp profile written for Podman (the one file in data_dir/seccomp). */
+static mode_t seccomp_file_mode(void)
+{
+    _cleanup_free_ char *dir = xasprintf("%s/seccomp", cfg->data_dir);
+    DIR *d = opendir(dir);
+    if (!d)
+        fail_msg("opendir '%s': %s", dir, strerror(errno));
+    struct dirent *de;
+    mode_t mode = 0;
+    size_t n = 0;
+    while ((de = readdir(d))) {
+        if (!strstr(de->d_name, ".json"))
+            continue;
+        _cleanup_free_ char *path = xasprintf("%s/%s", dir, de->d_name);
+        struct stat st;
+        assert_int_equal(stat(path, &st), 0);
+        mode = st.st_mode & 07777;
+        n++;
+    }
+    closedir(d);
+    assert_int_equal(n, 1);
+    return mode;
+}
+
 /* Rootful Podman with the default config and no waiver: created through libpod, the container
  * has a cgroup namespace of its own (Podman 4's compat API would have left it in the host's). */
 static void test_podman_cgroupns_private(void **state)
@@ -314,6 +339,8 @@ static void test_podman_cgroupns_private(void **state)
     strbuf_release(&out.out);
     strbuf_release(&out.err);
     assert_int_equal(code, 0);
+    /* Root reads it: nobody else needs to. */
+    assert_int_equal(seccomp_file_mode(), 0600);
 }
 
 /* Rootless Podman 4 on cgroup v1 says at create that it ignores the memory, pids and CPU
@@ -374,6 +401,8 @@ static void test_rootless_limits_refused(void **state)
         fail_msg("'%s' is owned by %u:%u, not by the engine's user %u:%u", written,
                  (unsigned)file.st_uid, (unsigned)file.st_gid, (unsigned)sock.st_uid,
                  (unsigned)sock.st_gid);
+    /* Another user's rootless service must read the profile; a private file would not do. */
+    assert_int_equal(seccomp_file_mode(), geteuid() == sock.st_uid ? 0600 : 0644);
 }
 
 /* Extra mounts, from inside: an allowlisted directory is there and read-only, and a filesystem
