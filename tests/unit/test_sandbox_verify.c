@@ -809,6 +809,47 @@ static void test_libpod_rootless_warning(void **state)
     cfg->sandbox.allow_unenforced = saved;
 }
 
+/* Podman 3 has no libpod API nanocell uses: its containers go through the compat create, as
+ * before (and its ignored CgroupnsMode is then left to the runtime check). */
+static void test_podman3_uses_compat_create(void **state)
+{
+    (void)state;
+    struct inspect x = inspect_defaults(ENGINE_PODMAN);
+    x.privileged = true;
+    _cleanup_free_ char *doc = inspect_json(&x);
+    struct fake_exchange script[] = {
+        {.method = "POST",
+         .path = "/v1.40/containers/create?name=nc-p3",
+         .body_contains = "\"CapDrop\":[\"ALL\"]",
+         .response = fake_json(201, "{\"Id\":\"abc\",\"Warnings\":[]}")},
+        {.method = "GET", .path = "/v1.40/containers/abc/json", .response = fake_json(200, doc)},
+        {.method = "DELETE",
+         .path = "/v1.40/containers/abc?v=1&force=1",
+         .response = fake_text(204, NULL, "")},
+        {.method = "GET",
+         .path = "/v1.40/containers/abc/json",
+         .response = fake_json(404, "{\"message\":\"No such container: abc\"}")},
+    };
+    struct fake_engine_opts o = {.api_version = "1.40", .libpod_version = "3.4.4"};
+    struct fake_engine *fe = fake_engine_start(script, NC_ARRAY_SIZE(script), &o);
+    _cleanup_free_ char *host = xasprintf("unix://%s", fake_engine_socket(fe));
+    engine_opts eo = {.host = host, .host_source = "test"};
+    engine *e = NULL;
+    assert_int_equal(engine_open(&eo, NULL, &e, NULL), 0);
+    sandbox_spec s = make_spec(ENGINE_PODMAN);
+    s.api_minor = 40;
+    sandbox_container *c = NULL;
+    nc_error *err = NULL;
+    assert_int_equal(sandbox_launch(e, &s, "nc-p3", NULL, &c, &err), -EPERM);
+    assert_non_null(strstr(nc_error_msg(err), "HostConfig.Privileged"));
+    nc_error_free(err);
+    engine_free(e);
+    char *report = NULL;
+    if (fake_engine_stop(fe, &report) != 0)
+        fail_msg("%s", report);
+    fake_engine_free(fe);
+}
+
 /* libpod answers 500 for a name in use and a missing image; the message says which. */
 static void test_libpod_create_errors(void **state)
 {
@@ -1355,6 +1396,7 @@ int main(void)
         cmocka_unit_test(test_create_warning_is_fatal),
         cmocka_unit_test(test_libpod_rootless_warning),
         cmocka_unit_test(test_libpod_create_errors),
+        cmocka_unit_test(test_podman3_uses_compat_create),
         cmocka_unit_test(test_inspect_waivers),
         cmocka_unit_test(test_runtime),
         cmocka_unit_test(test_runtime_system_paths),
