@@ -67,10 +67,8 @@ bool cron_is_fixed(const cron_expr *c);
 
 /* The first fire time strictly after `after` (UTC seconds), the expression read in tz (NULL is
  * UTC), with the DST rules above. 0 and *next on success; -ERANGE when there is none within
- * CRON_HORIZON_YEARS (e.g. "0 12 29 2 */
-    7 ", 29 February on a sunday: 2032, then 2060) or after is outside
-    * TZ_TIME_MIN..TZ_TIME_MAX.* /
-    int cron_next(const cron_expr *c, const nc_tz *tz, int64_t after, int64_t *next,
-                  nc_error **err);
+ * CRON_HORIZON_YEARS (e.g. 29 February on a sunday, "0 12 29 2 '*'/7" with the AND rule: 2032,
+ * then 2060) or after is outside TZ_TIME_MIN..TZ_TIME_MAX. */
+int cron_next(const cron_expr *c, const nc_tz *tz, int64_t after, int64_t *next, nc_error **err);
 
 #endif
