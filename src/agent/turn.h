@@ -64,6 +64,9 @@ typedef struct turn_request {
     const bool *is_main; /* NULL: the group's [[group]] entry says (the daemon's store says) */
     bool reaped;         /* the caller reaped orphaned containers itself (the daemon, at start):
                           * the turn does not list them again first */
+    const char *proxy_socket; /* host path of the group's proxy socket; NULL: no proxy. When set,
+                               * the turn also opens 127.0.0.1:3129 and :3128 inside the
+                               * container from the host (proxy/netns_relay.h) once it runs */
     turn_callbacks cb;
 } turn_request;
 
