@@ -3,10 +3,10 @@
  *
  * `nanocell-agent relay` runs only the egress relay (egress.h).
  *
- * Flow: start the egress relay when the proxy socket is set, read all of stdin (the host verifies the sandbox meanwhile), parse the input, fold in
- * pending follow-ups, run the query (scripted, or the model when NANOCELL_MODEL_SOCKET is set),
- * emit the session-update marker, then wait on ipc/input (inotify, at most IPC_POLL_MS) for
- * follow-ups and
+ * Flow: start the egress relay when the proxy socket is set, read all of stdin (the host verifies
+ * the sandbox meanwhile), parse the input, fold in pending follow-ups, run the query (scripted, or
+ * the model when NANOCELL_MODEL_SOCKET is set), emit the session-update marker, then wait on
+ * ipc/input (inotify, at most IPC_POLL_MS) for follow-ups and
  * `_close` until the host closes the session.
  *
  * Exit status: 0 when the host closed the session (or there is no ipc/input), 1 when the input

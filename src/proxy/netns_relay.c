@@ -61,8 +61,7 @@ static void *open_listeners(void *arg)
         }
     }
     if (setns(home, CLONE_NEWNET) < 0 && !o->err)
-        nc_error_set(&o->err, errno, "return to the host's network namespace: %s",
-                     strerror(errno));
+        nc_error_set(&o->err, errno, "return to the host's network namespace: %s", strerror(errno));
     return NULL;
 }
 
