@@ -21,7 +21,7 @@ tool=${NANOCELL_BUILD:-build}/tests/tools/netns_relay_run
 label="nanocell.test=relay$$"
 V=http://localhost/v1.41
 api() { curl -sS --max-time 120 --unix-socket "$sock" "$@"; }
-standin= relay_pid=
+standin= relay_pid= image=
 cleanup() {
 	exec 8>&- 2>/dev/null
 	[ -n "$relay_pid" ] && wait "$relay_pid" 2>/dev/null
@@ -29,12 +29,27 @@ cleanup() {
 		grep -o '"Id":"[0-9a-f]*"' | cut -d'"' -f4); do
 		api -X DELETE "$V/containers/$id?force=1" >/dev/null
 	done
+	[ -n "$image" ] && api -X DELETE "$V/images/$image?force=1" >/dev/null 2>&1
 	[ -n "$standin" ] && kill "$standin" 2>/dev/null && wait "$standin" 2>/dev/null
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
 chmod 755 "$TMP"
 mkdir -m 755 "$TMP/run"
+# The image: busybox and this build's agent, imported under a name of its own (the shared
+# nanocell-agent:latest may hold another build's agent) and removed at the end.
+agent_bin=${NANOCELL_BUILD:-build}/static/images/agent/agent
+mkdir -p "$TMP/rootfs/bin" "$TMP/rootfs/usr/bin" "$TMP/rootfs/tmp" "$TMP/rootfs/run" \
+	"$TMP/rootfs/proc" "$TMP/rootfs/sys" "$TMP/rootfs/dev" "$TMP/rootfs/etc"
+chmod 1777 "$TMP/rootfs/tmp"
+cp /bin/busybox "$TMP/rootfs/bin/busybox"
+for a in sh wget nc sleep echo printf cat; do ln -s busybox "$TMP/rootfs/bin/$a"; done
+cp "$agent_bin" "$TMP/rootfs/usr/bin/nanocell-agent"
+tar --owner=0 --group=0 -C "$TMP/rootfs" -cf "$TMP/rootfs.tar" .
+# Docker and Podman both name the new image's id in "status"; Podman ignores the tag.
+image=$(api -X POST -H 'Content-Type: application/x-tar' --data-binary @"$TMP/rootfs.tar" \
+	"$V/images/create?fromSrc=-&repo=nanocell-relay-test&tag=t$$" | jq -r '.status // empty' |
+	grep -m1 '^sha256:')
 agent_tool='http_proxy=http://127.0.0.1:3128 wget -q -O - http://allowed.example/via-agent-relay'
 python3 tests/support/standin_proxy.py "$TMP/run/proxy.sock" "$TMP/standin.log" "$agent_tool" &
 standin=$!
@@ -50,7 +65,8 @@ create() {
  "Tty":true,"Labels":{"nanocell.test":"relay$$"},
  "Env":["PATH=/usr/bin:/bin"$env],
  "HostConfig":{"NetworkMode":"none","ReadonlyRootfs":true,"CapDrop":["ALL"],
-  "SecurityOpt":["no-new-privileges"],"Binds":["$TMP/run:/run/nanocell"]}}
+  "SecurityOpt":["no-new-privileges"],"Binds":["$TMP/run:/run/nanocell"],
+  "Ulimits":[{"Name":"nofile","Soft":1024,"Hard":1024},{"Name":"nproc","Soft":1024,"Hard":1024}]}}
 JSON
 		jq -r '.Id // empty'
 }
@@ -65,7 +81,7 @@ plain='i=0; while [ ! -e /run/nanocell/go ] && [ $i -lt 600 ]; do sleep 0.1; i=$
 echo "model: $(wget -q -O - --header "x-api-key: $ANTHROPIC_API_KEY" --post-data "{\"messages\":[]}" "$ANTHROPIC_BASE_URL/v1/messages" 2>&1)"
 echo "egress: $(http_proxy=$HTTP_PROXY wget -q -O - http://allowed.example/via-host 2>&1)"
 echo "direct: $( (nc -w 5 1.1.1.1 443 </dev/null 2>&1; echo "rc=$?") | tr "\n" " ")"'
-id=$(create nanocell-test:latest "$plain" ANTHROPIC_BASE_URL=http://127.0.0.1:3129 \
+id=$(create "$image" "$plain" ANTHROPIC_BASE_URL=http://127.0.0.1:3129 \
 	ANTHROPIC_API_KEY=placeholder-not-a-key HTTP_PROXY=http://127.0.0.1:3128)
 if [ -z "$id" ]; then
 	not_ok "create a container of an image that knows nothing of nanocell"
@@ -97,7 +113,7 @@ expect_match "the stand-in saw the requests, with the placeholder key the proxy 
 for stream in 0 1; do
 	rm -f "$TMP/run/go"
 	agent='printf "%s" "{\"prompt\":\"fetch it\",\"groupFolder\":\"g\"}" | nanocell-agent'
-	id=$(create nanocell-agent:latest "$agent" NANOCELL_MODEL_SOCKET=/run/nanocell/proxy.sock \
+	id=$(create "$image" "$agent" NANOCELL_MODEL_SOCKET=/run/nanocell/proxy.sock \
 		NANOCELL_MODEL_STREAM=$stream NANOCELL_WORKSPACE=/tmp HOME=/tmp)
 	api -X POST "$V/containers/$id/start" >/dev/null
 	out=$(finish "$id")

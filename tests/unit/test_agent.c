@@ -925,19 +925,18 @@ static const char sse_tool_use[] = SSE_EV(
                                     SSE_EV("message_delta", "{\"type\":\"message_delta\",\"delta\":"
                                                             "{\"stop_reason\":\"tool_use\"}}")
                                         SSE_EV("message_stop", "{\"type\":\"message_stop\"}");
-static const char sse_end[] =
-    SSE_EV("message_start", "{\"type\":\"message_start\",\"message\":{\"id\":\"m2\",\"content\":[]}"
-                            "}") "data: "
-                                 "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{"
-                                 "\"type\":\"text\","
-                                 "\"text\":\"\"}}\r\n\r\n" SSE_EV(
-                                     "content_block_delta",
-                                     "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
-                                     "{\"type\":\"text_delta\",\"text\":\"all done\"}}")
-                                     SSE_EV("message_delta",
-                                            "{\"type\":\"message_delta\",\"delta\":{\"stop_"
-                                            "reason\":\"end_turn\"}}")
-                                         SSE_EV("message_stop", "{\"type\":\"message_stop\"}");
+static const char sse_end[] = SSE_EV(
+    "message_start",
+    "{\"type\":\"message_start\",\"message\":{\"id\":\"m2\",\"content\":[]}"
+    "}") "data: "
+         "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{"
+         "\"type\":\"text\","
+         "\"text\":\"\"}}\r\n\r\n" SSE_EV("content_block_delta",
+                                          "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
+                                          "{\"type\":\"text_delta\",\"text\":\"all done\"}}")
+             SSE_EV("message_delta", "{\"type\":\"message_delta\",\"delta\":{\"stop_"
+                                     "reason\":\"end_turn\"}}")
+                 SSE_EV("message_stop", "{\"type\":\"message_stop\"}");
 
 static void test_model_stream(void **state)
 {
