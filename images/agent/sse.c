@@ -61,6 +61,12 @@ static int on_event(const char *data, size_t len, struct stream *s, nc_error **e
     if (strcmp(type, "content_block_start") == 0) {
         if ((r = block_at(ev, s, &b, err)) < 0)
             return r;
+        /* A second start at an index begins that block again. */
+        free(b->id);
+        free(b->name);
+        b->id = b->name = NULL;
+        strbuf_reset(&b->data);
+        b->used = false;
         const nc_json *cb = json_get(ev, "content_block");
         const char *bt = json_string(json_get(cb, "type"));
         if (!bt || (strcmp(bt, "text") != 0 && strcmp(bt, "tool_use") != 0))
@@ -143,9 +149,7 @@ static int build(const struct stream *s, nc_json **ret, nc_error **err)
 
 int sse_assemble(const char *body, size_t len, nc_json **ret_reply, nc_error **err)
 {
-    struct stream s = {0};
-    for (size_t i = 0; i < SSE_MAX_BLOCKS; i++)
-        s.b[i].data = (strbuf)STRBUF_INIT;
+    struct stream s = {0}; /* a zeroed strbuf is STRBUF_INIT */
     _cleanup_strbuf_ strbuf data = STRBUF_INIT;
     int r = 0;
     size_t pos = 0;
