@@ -532,14 +532,19 @@ static void pull_note(const char *msg, void *userdata)
 }
 
 /* Before the payload is written: an agent blocked on stdin finds the ports open. Without them
- * (a rootless nanocell cannot enter the namespace) only agents that use the socket itself, or the
- * reference agent's own relay, reach the proxy: a warning, not a failure. */
+ * only agents that use the socket itself, or the reference agent's own relay, reach the proxy:
+ * not a failure. A nanocell that is not root (rootless engines) never can enter the namespace,
+ * so that is said as progress on every turn; anything else is a warning. */
 static void start_relay(struct turn *t)
 {
     static const uint16_t ports[] = {NETNS_RELAY_MODEL_PORT, NETNS_RELAY_EGRESS_PORT};
     _cleanup_error_ nc_error *err = NULL;
-    if (netns_relay_start(t->c->pid, t->req->proxy_socket, ports, NC_ARRAY_SIZE(ports), &t->relay,
-                          &err) < 0)
+    int r = netns_relay_start(t->c->pid, t->req->proxy_socket, ports, NC_ARRAY_SIZE(ports),
+                              &t->relay, &err);
+    if (r == -EPERM)
+        progress(t, "no loopback listener for agents that speak TCP to the proxy: %s",
+                 nc_error_msg(err));
+    else if (r < 0)
         warning(t, "no loopback listener for agents that speak TCP to the proxy: %s",
                 nc_error_msg(err));
 }

@@ -122,9 +122,17 @@ int netns_relay_start(int64_t pid, const char *sock_path, const uint16_t *ports,
         return nc_error_set(err, ESRCH, "no process id for the container");
     _cleanup_free_ char *path = xasprintf("/proc/%lld/ns/net", (long long)pid);
     _cleanup_close_ int ns_fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (ns_fd < 0)
-        return nc_error_set(err, errno == ENOENT ? ESRCH : errno, "open '%s': %s", path,
-                            strerror(errno));
+    if (ns_fd < 0) {
+        /* Another user's process (a rootless engine's container) is EACCES here: the same
+         * cause as setns's EPERM, said the same way. */
+        int e = errno;
+        return nc_error_set(err,
+                            e == ENOENT   ? ESRCH
+                            : e == EACCES ? EPERM
+                                          : e,
+                            "open '%s': %s%s", path, strerror(e),
+                            e == EACCES ? " (this needs root)" : "");
+    }
 
     _cleanup_(netns_relay_stopp) netns_relay *r = xnew0(netns_relay);
     r->stop_w = r->stop_r = -1;

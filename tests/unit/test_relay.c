@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "proxy/netns_relay.h"
@@ -267,12 +268,39 @@ static void test_netns_relay_errors(void **state)
     netns_relay_stop(NULL);
 }
 
+/* What a nanocell that is not root gets (rootless engines): EPERM, whether the namespace is
+ * another user's (the open fails) or its own (setns fails). */
+static void test_netns_relay_not_root(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (setgid(65534) < 0 || setuid(65534) < 0)
+            _exit(2);
+        uint16_t ports[] = {0};
+        netns_relay *r = NULL;
+        nc_error *e1 = NULL, *e2 = NULL;
+        int a = netns_relay_start(1, sock_path, ports, 1, &r, &e1);
+        int b = netns_relay_start(getpid(), sock_path, ports, 1, &r, &e2);
+        bool ok = a == -EPERM && strstr(nc_error_msg(e1), "this needs root") && b == -EPERM &&
+                  strstr(nc_error_msg(e2), "this needs root") && !r;
+        _exit(ok ? 0 : 1);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bytes_both_ways),    cmocka_unit_test(test_no_proxy),
         cmocka_unit_test(test_path_too_long),      cmocka_unit_test(test_netns_relay),
-        cmocka_unit_test(test_netns_relay_errors),
+        cmocka_unit_test(test_netns_relay_errors), cmocka_unit_test(test_netns_relay_not_root),
     };
     return cmocka_run_group_tests_name("relay", tests, setup, teardown);
 }
