@@ -3,7 +3,8 @@
 # real engine (NANOCELL_TEST_SOCKET, NANOCELL_TEST_ENGINE). A stand-in for the proxy
 # (tests/support/standin_proxy.py) listens on a socket in a directory mounted at /run/nanocell.
 #   - An image that knows nothing of nanocell (busybox wget, ANTHROPIC_BASE_URL and HTTP_PROXY on
-#     127.0.0.1) reaches it through the loopback listeners the host opens inside the container's
+#     127.0.0.1, and a CONNECT written with nc; busybox 1.35's wget never sends CONNECT: it sends
+#     even https:// URLs to an http_proxy in absolute form) reaches it through the loopback listeners the host opens inside the container's
 #     network namespace (proxy/netns_relay.h, via tests/tools/netns_relay_run); a direct TCP
 #     connection out of the container fails.
 #   - The reference agent in model mode completes a tool-using turn through the socket, and its
@@ -80,6 +81,7 @@ finish() {
 plain='i=0; while [ ! -e /run/nanocell/go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
 echo "model: $(wget -q -O - --header "x-api-key: $ANTHROPIC_API_KEY" --post-data "{\"messages\":[]}" "$ANTHROPIC_BASE_URL/v1/messages" 2>&1)"
 echo "egress: $(http_proxy=$HTTP_PROXY wget -q -O - http://allowed.example/via-host 2>&1)"
+echo "connect: $(printf "CONNECT allowed.example:443 HTTP/1.1\r\nHost: allowed.example:443\r\n\r\n" | nc -w 10 127.0.0.1 3128 | head -n 1)"
 echo "direct: $( (nc -w 5 1.1.1.1 443 </dev/null 2>&1; echo "rc=$?") | tr "\n" " ")"'
 id=$(create "$image" "$plain" ANTHROPIC_BASE_URL=http://127.0.0.1:3129 \
 	ANTHROPIC_API_KEY=placeholder-not-a-key HTTP_PROXY=http://127.0.0.1:3128)
@@ -104,6 +106,8 @@ expect_match "wget to \$ANTHROPIC_BASE_URL reaches the proxy's socket" "$out" \
 	'^model: \{.*"toolu_standin"'
 expect_match "HTTP_PROXY on 127.0.0.1:3128 reaches it too (absolute form)" "$out" \
 	'^egress: standin saw GET http://allowed.example/via-host$'
+expect_match "a CONNECT tunnel request on 127.0.0.1:3128 reaches it as sent" "$out" \
+	'^connect: HTTP/1.1 200 Connection established$'
 expect_match "a direct TCP connection out of the container fails" "$out" \
 	"^direct: nc: can't connect to remote host \(1.1.1.1\): Network is unreachable rc=1 $"
 expect_match "the stand-in saw the requests, with the placeholder key the proxy would replace" \
