@@ -92,6 +92,15 @@ static int check_runtime(const char *v, nc_error **err)
     return 0;
 }
 
+static int check_api_base(const char *v, nc_error **err)
+{
+    if (strncmp(v, "https://", 8) != 0 && strncmp(v, "http://", 7) != 0)
+        return nc_error_set(err, EINVAL, "'%s' must start with https:// (or http://)", v);
+    if (v[strlen(v) - 1] == '/')
+        return nc_error_set(err, EINVAL, "'%s' must not end with '/'", v);
+    return 0;
+}
+
 static int check_memory(uint64_t v, nc_error **err)
 {
     /* Docker refuses less than 6 MiB; 0 means no limit (a loosening doctor reports). */
@@ -226,6 +235,11 @@ static const struct key keys[] = {
      NULL},
     {"orch.retry_base", K_DURATION, OFF(orch_retry_base_ms), "\"5s\"", 10, MS(3600), NULL, NULL},
     {"orch.api_max_clients", K_INT, OFF(orch_api_max_clients), "512", 1, 4096, NULL, NULL},
+    {"telegram.token", K_STRING, OFF(telegram_token), "\"\"", 0, 0, NULL, NULL},
+    {"telegram.token_file", K_STRING, OFF(telegram_token_file), "\"\"", 0, 0,
+     check_absolute_or_empty, NULL},
+    {"telegram.api_base", K_STRING, OFF(telegram_api_base), "\"https://api.telegram.org\"", 0, 0,
+     check_api_base, NULL},
     {"sandbox.read_only_rootfs", K_BOOL, SOFF(read_only_rootfs), "true", 0, 0, NULL, NULL},
     {"sandbox.no_new_privileges", K_BOOL, SOFF(no_new_privileges), "true", 0, 0, NULL, NULL},
     {"sandbox.cap_add", K_STRINGS, SOFF(cap_add), "[]", 0, 0, sandbox_check_cap, NULL},

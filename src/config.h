@@ -62,6 +62,11 @@ typedef struct nc_config {
     uint64_t orch_retry_base_ms;          /* the first retry delay; it doubles, five times */
     int64_t orch_api_max_clients;         /* local API connections at once */
 
+    /* [telegram]: the Telegram channel; it runs when a token is set */
+    char *telegram_token;      /* "" = none (see token_file) */
+    char *telegram_token_file; /* "" = none; must be 0600 (or 0400) and ours */
+    char *telegram_api_base;   /* the Bot API's URL, without the trailing / */
+
     /* [sandbox]: the settings of every group without its own overrides */
     sandbox_settings sandbox;
     char *mount_allowlist; /* sandbox.mount_allowlist: global only; "" = default path */

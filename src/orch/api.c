@@ -12,6 +12,10 @@
  *                                          stream of src/orch/apievents.h
  *   GET    /v1/groups/{folder}/runs        (?limit=N) {"runs":[run...]}, newest first
  *   POST   /v1/groups/{folder}/retry       {"retried":N}
+ *   POST   /v1/groups/{folder}/chats       {jid, allow?} -> 201: maps a channel's chat ("tg:ID")
+ *                                          to the group; allow adds senders to its allowlist
+ *   GET    /v1/chats                       {"chats":[{jid, name, kind, group, last_seen?}]}: chats
+ *                                          mapped or seen by a channel (group null: unregistered)
  *   GET    /v1/messages                    (?group=G&after=ID&limit=N) {"messages":[...],
  *                                          "last_id":ID, "more":bool}, oldest first
  *   GET    /metrics                        daemon_metrics(), Prometheus text format 0.0.4
@@ -512,6 +516,71 @@ static enum MHD_Result retry_group(api_server *s, struct MHD_Connection *c, cons
     return reply_json(c, MHD_HTTP_OK, g);
 }
 
+/* POST /v1/groups/{folder}/chats {jid, allow?: [sender...]}: maps a channel's chat (tg:ID) to
+ * the group, and adds senders to the group's allowlist. */
+static enum MHD_Result add_chat(api_server *s, struct MHD_Connection *c, const struct request *r,
+                                const char *folder)
+{
+    static const char *const fields[] = {"jid", "allow", NULL};
+    enum MHD_Result reply = MHD_NO;
+    _cleanup_json_ nc_json *root = NULL;
+    const char *jid = NULL;
+    if (!parse_body(c, r, fields, false, &root, &reply) ||
+        !field_str(c, root, "jid", &jid, &reply) || !group_exists(s, c, folder, &reply))
+        return reply;
+    if (!jid || !jid[0] || !strchr(jid, ':') || strncmp(jid, "local:", 6) == 0)
+        return reply_error(c, MHD_HTTP_BAD_REQUEST,
+                           "field 'jid' must be a channel's chat, such as \"tg:123\"");
+    const nc_json *allow = json_get(root, "allow");
+    for (size_t i = 0; allow && i < json_array_len(allow); i++)
+        if (!json_is_string(json_array_at(allow, i)) || !json_string(json_array_at(allow, i))[0])
+            return reply_error(c, MHD_HTTP_BAD_REQUEST, "field 'allow' must list senders");
+    if (allow && !json_is_array(allow))
+        return reply_error(c, MHD_HTTP_BAD_REQUEST, "field 'allow' must list senders");
+    store *st = daemon_store(s->d);
+    _cleanup_error_ nc_error *err = NULL;
+    if (store_chat_map(st, jid, folder, &err) < 0)
+        return reply_nc_error(c, err);
+    for (size_t i = 0; allow && i < json_array_len(allow); i++)
+        if (store_sender_allow(st, folder, json_string(json_array_at(allow, i)), &err) < 0)
+            return reply_nc_error(c, err);
+    daemon_groups_changed(s->d);
+    _cleanup_jgen_ nc_jgen *g = jgen_new();
+    jgen_obj_open(g);
+    apijson_text(g, "jid", jid);
+    apijson_text(g, "group", folder);
+    jgen_obj_close(g);
+    return reply_json(c, MHD_HTTP_CREATED, g);
+}
+
+/* GET /v1/chats: every chat mapped or seen by a channel, registered or not. */
+static enum MHD_Result list_chats(api_server *s, struct MHD_Connection *c)
+{
+    store_chat *v = NULL;
+    size_t n = 0;
+    _cleanup_error_ nc_error *err = NULL;
+    if (store_chat_list(daemon_store(s->d), &v, &n, &err) < 0)
+        return reply_nc_error(c, err);
+    _cleanup_jgen_ nc_jgen *g = jgen_new();
+    jgen_obj_open(g);
+    jgen_key(g, "chats");
+    jgen_arr_open(g);
+    for (size_t i = 0; i < n; i++) {
+        jgen_obj_open(g);
+        apijson_text(g, "jid", v[i].jid);
+        apijson_text(g, "name", v[i].name);
+        apijson_text(g, "kind", v[i].kind);
+        apijson_text(g, "group", v[i].group);
+        if (v[i].last_ms)
+            apijson_time(g, "last_seen", v[i].last_ms);
+        jgen_obj_close(g);
+    }
+    jgen_arr_close(g);
+    jgen_obj_close(g);
+    store_chats_free(v, n);
+    return reply_json(c, MHD_HTTP_OK, g);
+}
+
 static enum MHD_Result get_metrics(api_server *s, struct MHD_Connection *c)
 {
     _cleanup_strbuf_ strbuf out = STRBUF_INIT;
@@ -594,6 +663,10 @@ static enum MHD_Result route_group(api_server *s, struct MHD_Connection *c, cons
         return method_is(c, method, "GET", &reply) && no_body(c, r, &reply)
                    ? list_runs(s, c, folder)
                    : reply;
+    if (strcmp(sub, "chats") == 0)
+        return method_is(c, method, "POST", &reply) && check_query(c, none, &reply)
+                   ? add_chat(s, c, r, folder)
+                   : reply;
     if (strcmp(sub, "retry") == 0)
         return method_is(c, method, "POST", &reply) && check_query(c, none, &reply)
                    ? retry_group(s, c, r, folder)
@@ -631,6 +704,11 @@ static enum MHD_Result route(api_server *s, struct MHD_Connection *c, const char
     if (strcmp(url, "/v1/messages") == 0)
         return method_is(c, method, "GET", &reply) && no_body(c, r, &reply) ? list_messages(s, c)
                                                                             : reply;
+    if (strcmp(url, "/v1/chats") == 0)
+        return method_is(c, method, "GET", &reply) && check_query(c, none, &reply) &&
+                       no_body(c, r, &reply)
+                   ? list_chats(s, c)
+                   : reply;
     if (strcmp(url, "/v1/groups") == 0) {
         if (!method_is(c, method, "GET, POST", &reply) || !check_query(c, none, &reply))
             return reply;

@@ -16,6 +16,7 @@
 
 #include "agent/turn.h"
 #include "agent/workspace.h"
+#include "channels/channel.h"
 #include "engine/engine.h"
 #include "orch/api.h"
 #include "orch/owner.h"
@@ -626,7 +627,11 @@ int daemon_run(nc_daemon *d, nc_error **err)
 {
     const nc_config *cfg = d->cfg->cfg;
     raise_nofile();
-    int r = api_start(d, d->api_fd, (unsigned)cfg->orch_api_max_clients, &d->api, err);
+    /* Before the API: a status request reads d->channels without a lock. */
+    int r = channels_start(d, cfg, &d->channels, err);
+    if (r < 0)
+        return r;
+    r = api_start(d, d->api_fd, (unsigned)cfg->orch_api_max_clients, &d->api, err);
     if (r < 0)
         return r;
     d->api_fd = -1; /* the server owns it now */
@@ -652,6 +657,8 @@ int daemon_run(nc_daemon *d, nc_error **err)
     pthread_mutex_unlock(&d->lock);
     api_stop(TAKE_PTR(d->api));
     shutdown_turns(d);
+    /* Replies of the turns that ended in the grace had their chance to go out. */
+    channels_stop(TAKE_PTR(d->channels));
     log_info("stopped");
     return 0;
 }
@@ -661,6 +668,7 @@ void daemon_free(nc_daemon *d)
     if (!d)
         return;
     api_stop(d->api);
+    channels_stop(d->channels);
     if (d->api_fd >= 0)
         close(d->api_fd);
     if (d->api_path && d->st)

@@ -80,6 +80,7 @@ struct nc_daemon {
     int wake_fd, sig_fd;
     int api_fd;
     api_server *api;
+    struct channels *channels; /* src/channels/: set before any API client, stopped last */
     /* metrics (lock) */
     uint64_t turns[OUT_N];
     uint64_t latency_count[NBUCKETS + 1];
