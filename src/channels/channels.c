@@ -276,31 +276,40 @@ static uint64_t deliver_round(channel *ch)
     return next;
 }
 
-static void typing_round(channel *ch)
+/* Typing for the channel's chats a turn answers: at once for a chat that just became busy,
+ * and again every CHANNEL_TYPING_MS (all of them, when all is set). *shown is the busy set
+ * last time, replaced. */
+static void typing_round(channel *ch, char ***shown, bool all)
 {
     char **busy = daemon_busy_chats(ch->d);
     size_t plen = strlen(ch->ops->prefix);
     for (size_t i = 0; busy && busy[i]; i++) {
         if (strncmp(busy[i], ch->ops->prefix, plen) != 0)
             continue;
+        if (!all && *shown && strv_contains(*shown, busy[i]))
+            continue;
         _cleanup_error_ nc_error *err = NULL;
         if (ch->ops->typing(ch->state, ch, busy[i], &err) < 0)
             log_debug("channel %s: typing: %s", ch->ops->name, nc_error_msg(err));
     }
-    strv_free(busy);
+    strv_free(*shown);
+    *shown = busy;
 }
 
 static void *tx_main(void *arg)
 {
     channel *ch = arg;
     uint64_t gen = 0, last_typing = 0;
+    _cleanup_strv_ char **shown = NULL;
     while (!channel_should_stop(ch)) {
         gen = daemon_change_gen(ch->d);
         uint64_t next = deliver_round(ch);
         uint64_t now = mono_ms();
-        if (ch->ops->typing && now - last_typing >= CHANNEL_TYPING_MS) {
-            typing_round(ch);
-            last_typing = now;
+        if (ch->ops->typing) {
+            bool all = now - last_typing >= CHANNEL_TYPING_MS;
+            typing_round(ch, &shown, all);
+            if (all)
+                last_typing = now;
         }
         uint64_t wait = 1000;
         if (next && next > now && next - now < wait)
@@ -345,8 +354,8 @@ int channels_start(struct nc_daemon *d, const nc_config *cfg, channels **ret, nc
         if (ch->ops->send)
             ch->has_tx = pthread_create(&ch->tx, NULL, tx_main, ch) == 0;
         if ((ch->ops->receive && !ch->has_rx) || (ch->ops->send && !ch->has_tx)) {
-            int e = nc_error_set(err, EAGAIN, "channel %s: could not start its threads",
-                                 ch->ops->name);
+            int e =
+                nc_error_set(err, EAGAIN, "channel %s: could not start its threads", ch->ops->name);
             channels_stop(cs);
             return e;
         }

@@ -22,6 +22,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -110,8 +111,7 @@ static int tg_open(const nc_config *cfg, struct nc_daemon *d, void **state, nc_e
     _cleanup_free_ char *token = NULL;
     if (cfg->telegram_token_file[0]) {
         if (cfg->telegram_token[0])
-            return nc_error_set(err, EINVAL,
-                                "set telegram.token or telegram.token_file, not both");
+            return nc_error_set(err, EINVAL, "set telegram.token or telegram.token_file, not both");
         int r = read_token_file(cfg->telegram_token_file, &token, err);
         if (r < 0)
             return r;
@@ -285,8 +285,8 @@ static void do_register(struct tg *t, channel *ch, int64_t from_chat, const char
     store_group g = {0};
     if (store_group_get(st, folder, &g, &err) == -ENOENT) {
         nc_error_free(TAKE_PTR(err));
-        store_group ng = {.folder = folder, .name = "", .trigger = "", .requires_trigger = true,
-                          .image = ""};
+        store_group ng = {
+            .folder = folder, .name = "", .trigger = "", .requires_trigger = true, .image = ""};
         _cleanup_free_ char *local = xasprintf("local:%s", folder);
         if (store_group_add(st, &ng, &err) < 0 || store_chat_map(st, local, folder, &err) < 0) {
             _cleanup_free_ char *msg = xasprintf("register: %s", nc_error_msg(err));
@@ -375,10 +375,17 @@ static int handle(struct tg *t, channel *ch, const tg_update *u, nc_error **err)
     _cleanup_free_ char *name = daemon_assistant_name(t->d);
     _cleanup_free_ char *trigger = router_group_trigger(g.trigger, name);
     store_group_release(&g);
-    /* A mention of the bot is its trigger (NanoClaw rewrites it the same way). */
+    /* A mention of the bot is its trigger: a leading one is replaced by it, another one gets
+     * it in front (as NanoClaw does). */
     _cleanup_free_ char *stored = NULL;
-    if (!router_trigger_matches(trigger, text) && tg_mentions(text, t->username))
-        stored = xasprintf("%s %s", trigger, text);
+    if (!router_trigger_matches(trigger, text) && tg_mentions(text, t->username)) {
+        const char *p = text + strspn(text, " \t\n");
+        size_t ulen = strlen(t->username);
+        if (p[0] == '@' && strncasecmp(p + 1, t->username, ulen) == 0)
+            stored = xasprintf("%s%s", trigger, p + 1 + ulen);
+        else
+            stored = xasprintf("%s %s", trigger, text);
+    }
     int64_t id = 0;
     r = daemon_post_message_cursor(t->d, folder, jid, u->from_name, stored ? stored : text,
                                    TG_CURSOR, next, &id, err);

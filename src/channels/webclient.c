@@ -146,8 +146,8 @@ int web_request_send(const web_request *req, web_response *resp, nc_error **err)
     CURLcode c = curl_easy_perform(h);
     if (c != CURLE_OK) {
         int e = s.too_big ? EFBIG : errno_of(c);
-        _cleanup_free_ char *why = web_redact(errbuf[0] ? errbuf : curl_easy_strerror(c),
-                                              req->redact);
+        _cleanup_free_ char *why =
+            web_redact(errbuf[0] ? errbuf : curl_easy_strerror(c), req->redact);
         web_response_release(resp);
         if (e == EFBIG)
             return nc_error_set(err, e, "the reply is larger than %zu bytes", WEB_MAX_BODY);

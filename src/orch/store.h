@@ -219,18 +219,17 @@ int store_cursor_get(store *s, const char *name, int64_t *value, nc_error **err)
 int store_cursor_set(store *s, const char *name, int64_t value, nc_error **err);
 /* store_message_add and, in the same transaction, the cursor name set to value: a crash
  * leaves both or neither, so a message is neither lost nor stored twice. */
-int store_message_add_cursor(store *s, const char *folder, const char *chat_jid,
-                             const char *sender, const char *text, int64_t time_ms,
-                             const char *cursor, int64_t value, int64_t *id, nc_error **err);
+int store_message_add_cursor(store *s, const char *folder, const char *chat_jid, const char *sender,
+                             const char *text, int64_t time_ms, const char *cursor, int64_t value,
+                             int64_t *id, nc_error **err);
 /* What a channel knows of a chat (seen now): a display name and a kind ("private", "group"...).
  * Kept for chats that are not registered, so that they can be listed and registered. */
-int store_chat_seen(store *s, const char *jid, const char *name, const char *kind,
-                    nc_error **err);
+int store_chat_seen(store *s, const char *jid, const char *name, const char *kind, nc_error **err);
 typedef struct store_chat {
     char *jid;
     char *name;
     char *kind;
-    char *group; /* the group it maps to; NULL: not registered */
+    char *group;     /* the group it maps to; NULL: not registered */
     int64_t last_ms; /* when a message was last seen; 0: never */
 } store_chat;
 /* Every chat that is mapped or was seen, ordered by jid. */

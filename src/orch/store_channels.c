@@ -15,10 +15,11 @@ int store_cursor_put(store *s, const char *name, int64_t value, nc_error **err)
     if (!name || !*name)
         return nc_error_set(err, EINVAL, "cursor name is missing");
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
-    int r = store_prepare(s,
-                          "INSERT INTO channel_cursors (name, value, updated_ms) VALUES (?1, ?2, ?3)"
-                          " ON CONFLICT (name) DO UPDATE SET value = ?2, updated_ms = ?3",
-                          &st, err);
+    int r =
+        store_prepare(s,
+                      "INSERT INTO channel_cursors (name, value, updated_ms) VALUES (?1, ?2, ?3)"
+                      " ON CONFLICT (name) DO UPDATE SET value = ?2, updated_ms = ?3",
+                      &st, err);
     if (r < 0)
         return r;
     if (store_bind_text(st, 1, name) || store_bind_int(st, 2, value) ||
@@ -58,8 +59,7 @@ int store_cursor_get(store *s, const char *name, int64_t *value, nc_error **err)
     return store_tx_end(s, cursor_get(s, name, value, err), err);
 }
 
-static int chat_seen(store *s, const char *jid, const char *name, const char *kind,
-                     nc_error **err)
+static int chat_seen(store *s, const char *jid, const char *name, const char *kind, nc_error **err)
 {
     if (!jid || !*jid)
         return nc_error_set(err, EINVAL, "chat jid is missing");
@@ -77,8 +77,7 @@ static int chat_seen(store *s, const char *jid, const char *name, const char *ki
     return r < 0 ? r : 0;
 }
 
-int store_chat_seen(store *s, const char *jid, const char *name, const char *kind,
-                    nc_error **err)
+int store_chat_seen(store *s, const char *jid, const char *name, const char *kind, nc_error **err)
 {
     int r = store_tx_begin(s, true, err);
     if (r < 0)
@@ -89,14 +88,14 @@ int store_chat_seen(store *s, const char *jid, const char *name, const char *kin
 static int chat_list(store *s, store_chat **ret, size_t *n, nc_error **err)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
-    int r = store_prepare(
-        s,
-        "SELECT j.jid, coalesce(m.name, ''), coalesce(m.kind, ''), g.folder,"
-        " coalesce(m.last_ms, 0) FROM"
-        " (SELECT jid FROM chats UNION SELECT jid FROM chat_meta) j"
-        " LEFT JOIN chat_meta m ON m.jid = j.jid LEFT JOIN chats c ON c.jid = j.jid"
-        " LEFT JOIN groups g ON g.id = c.group_id ORDER BY j.jid",
-        &st, err);
+    int r =
+        store_prepare(s,
+                      "SELECT j.jid, coalesce(m.name, ''), coalesce(m.kind, ''), g.folder,"
+                      " coalesce(m.last_ms, 0) FROM"
+                      " (SELECT jid FROM chats UNION SELECT jid FROM chat_meta) j"
+                      " LEFT JOIN chat_meta m ON m.jid = j.jid LEFT JOIN chats c ON c.jid = j.jid"
+                      " LEFT JOIN groups g ON g.id = c.group_id ORDER BY j.jid",
+                      &st, err);
     if (r < 0)
         return r;
     while ((r = store_step(s, st, err, "list chats")) == 1) {
@@ -211,9 +210,9 @@ static int hook_seen(store *s, const char *hook, const char *signature, int64_t 
     if ((r = store_step(s, del, err, "prune webhook signatures")) < 0)
         return r;
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
-    r = store_prepare(s,
-                      "INSERT OR IGNORE INTO hook_seen (hook, signature, seen_ms) VALUES (?1, ?2, ?3)",
-                      &st, err);
+    r = store_prepare(
+        s, "INSERT OR IGNORE INTO hook_seen (hook, signature, seen_ms) VALUES (?1, ?2, ?3)", &st,
+        err);
     if (r < 0)
         return r;
     if (store_bind_text(st, 1, hook) || store_bind_text(st, 2, signature) ||

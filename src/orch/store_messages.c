@@ -148,9 +148,9 @@ int store_message_add(store *s, const char *folder, const char *chat_jid, const 
     return 0;
 }
 
-int store_message_add_cursor(store *s, const char *folder, const char *chat_jid,
-                             const char *sender, const char *text, int64_t time_ms,
-                             const char *cursor, int64_t value, int64_t *id, nc_error **err)
+int store_message_add_cursor(store *s, const char *folder, const char *chat_jid, const char *sender,
+                             const char *text, int64_t time_ms, const char *cursor, int64_t value,
+                             int64_t *id, nc_error **err)
 {
     int64_t v = 0;
     int r = store_tx_begin(s, true, err);

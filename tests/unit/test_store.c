@@ -292,7 +292,8 @@ static void test_newer_schema_refused(void **state)
     assert_false(exists(f->path, "-wal"));
     char before[SHA256_HEX_SIZE], after[SHA256_HEX_SIZE];
     file_hash(f->path, before);
-    ERR(EPROTONOSUPPORT, "has schema version " NEWER_VERSION ", newer than this nanocell's " THIS_VERSION,
+    ERR(EPROTONOSUPPORT,
+        "has schema version " NEWER_VERSION ", newer than this nanocell's " THIS_VERSION,
         store_open(f->dir, &f->s, &e));
     assert_null(f->s);
     file_hash(f->path, after);
@@ -331,7 +332,8 @@ static void test_newer_schema_in_wal_refused(void **state)
     char wal_before[SHA256_HEX_SIZE], wal_after[SHA256_HEX_SIZE];
     file_hash(f->path, before);
     file_hash(wal, wal_before);
-    ERR(EPROTONOSUPPORT, "has schema version " NEWER_VERSION ", newer than this nanocell's " THIS_VERSION,
+    ERR(EPROTONOSUPPORT,
+        "has schema version " NEWER_VERSION ", newer than this nanocell's " THIS_VERSION,
         store_open(f->dir, &f->s, &e));
     file_hash(f->path, after);
     file_hash(wal, wal_after);
