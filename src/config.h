@@ -30,6 +30,16 @@ typedef struct nc_group_config {
     sandbox_settings sandbox; /* the global [sandbox] with this group's overrides */
 } nc_group_config;
 
+/* A webhook ([[hook]]): POST /hooks/<name> talks to group; replies go to url (optional). The
+ * secret signs both ways: secret, or the contents of secret_file (0600, read at start). */
+typedef struct nc_hook_config {
+    char *name;
+    char *group;
+    char *secret;
+    char *secret_file;
+    char *url;
+} nc_hook_config;
+
 typedef struct nc_config {
     char *path; /* the file that was read; NULL when the defaults stand alone */
 
@@ -73,6 +83,8 @@ typedef struct nc_config {
 
     nc_group_config *groups; /* [[group]] entries, in file order */
     size_t ngroups;
+    nc_hook_config *hooks; /* [[hook]] entries, in file order */
+    size_t nhooks;
 } nc_config;
 
 /* Loads the configuration: the file found as described above, or the defaults. explicit_path

@@ -87,6 +87,8 @@ void channels_stop(channels *cs);
 /* "channels": [{name, connected, last_error, last_error_at, last_success_at, failures,
  * retry_in_ms, received, sent}] as a member of an open object. */
 void channels_status_json(channels *cs, struct nc_jgen *g);
+/* The state of the running channel named name (its open's *state), or NULL. */
+void *channels_state(channels *cs, const char *name);
 /* nanocell_channel_* metrics, Prometheus text. */
 void channels_metrics(channels *cs, strbuf *out);
 

@@ -392,6 +392,14 @@ void channels_stop(channels *cs)
     free(cs);
 }
 
+void *channels_state(channels *cs, const char *name)
+{
+    for (size_t i = 0; cs && i < cs->n; i++)
+        if (strcmp(cs->v[i]->ops->name, name) == 0)
+            return cs->v[i]->state;
+    return NULL;
+}
+
 static void time_or_null(struct nc_jgen *g, const char *key, int64_t ms)
 {
     jgen_key(g, key);

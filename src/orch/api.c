@@ -19,6 +19,9 @@
  *   GET    /v1/messages                    (?group=G&after=ID&limit=N) {"messages":[...],
  *                                          "last_id":ID, "more":bool}, oldest first
  *   GET    /metrics                        daemon_metrics(), Prometheus text format 0.0.4
+ *   POST   /hooks/{name}                   a signed webhook request (src/channels/webhook.h):
+ *                                          202 {"id":N}; 401 bad signature or stale time, 409
+ *                                          a replay, 404 no such hook, 413 over 64 KiB
  *
  * Errors are {"error":"..."}: 400 (names the field or parameter; unknown ones are refused), 404,
  * 405 (with Allow), 409 (a duplicate group, a second main group), 413 (body over API_MAX_BODY),
@@ -56,6 +59,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "channels/webhook.h"
 #include "orch/apievents.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
@@ -80,6 +84,11 @@ static int http_status_for(int code)
         return MHD_HTTP_CONFLICT;
     case EINVAL:
         return MHD_HTTP_BAD_REQUEST;
+    case EACCES:
+    case ETIME:
+        return MHD_HTTP_UNAUTHORIZED;
+    case EFBIG:
+        return MHD_HTTP_CONTENT_TOO_LARGE;
     case ESHUTDOWN:
         return MHD_HTTP_SERVICE_UNAVAILABLE;
     case ENOSPC:
@@ -581,6 +590,24 @@ static enum MHD_Result list_chats(api_server *s, struct MHD_Connection *c)
     return reply_json(c, MHD_HTTP_OK, g);
 }
 
+/* POST /hooks/{name}: a signed webhook request (src/channels/webhook.h) -> 202 {"id":N}. */
+static enum MHD_Result post_hook(api_server *s, struct MHD_Connection *c, const struct request *r,
+                                 const char *name)
+{
+    const char *sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND, WEBHOOK_SIG_HEADER);
+    const char *ts = MHD_lookup_connection_value(c, MHD_HEADER_KIND, WEBHOOK_TS_HEADER);
+    int64_t id = 0;
+    _cleanup_error_ nc_error *err = NULL;
+    if (daemon_webhook(s->d, name, sig, ts, r->body.buf ? r->body.buf : "", r->body.len, &id,
+                       &err) < 0)
+        return reply_nc_error(c, err);
+    _cleanup_jgen_ nc_jgen *g = jgen_new();
+    jgen_obj_open(g);
+    jgen_kv_int(g, "id", id);
+    jgen_obj_close(g);
+    return reply_json(c, MHD_HTTP_ACCEPTED, g);
+}
+
 static enum MHD_Result get_metrics(api_server *s, struct MHD_Connection *c)
 {
     _cleanup_strbuf_ strbuf out = STRBUF_INIT;
@@ -704,6 +731,15 @@ static enum MHD_Result route(api_server *s, struct MHD_Connection *c, const char
     if (strcmp(url, "/v1/messages") == 0)
         return method_is(c, method, "GET", &reply) && no_body(c, r, &reply) ? list_messages(s, c)
                                                                             : reply;
+    static const char hooks[] = "/hooks/";
+    if (strncmp(url, hooks, sizeof(hooks) - 1) == 0) {
+        const char *name = url + sizeof(hooks) - 1;
+        if (!name[0] || strchr(name, '/'))
+            return reply_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
+        return method_is(c, method, "POST", &reply) && check_query(c, none, &reply)
+                   ? post_hook(s, c, r, name)
+                   : reply;
+    }
     if (strcmp(url, "/v1/chats") == 0)
         return method_is(c, method, "GET", &reply) && check_query(c, none, &reply) &&
                        no_body(c, r, &reply)

@@ -55,6 +55,10 @@ int daemon_post_message_cursor(nc_daemon *d, const char *group, const char *chat
 /* The chats a running turn is answering now (not idle), NULL-terminated; NULL when none.
  * strv_free frees it. */
 char **daemon_busy_chats(nc_daemon *d);
+/* A webhook request for POST /hooks/<name> (src/channels/webhook.h, webhook_receive): checked
+ * against the configured hook and stored. */
+int daemon_webhook(nc_daemon *d, const char *name, const char *signature, const char *timestamp,
+                   const char *body, size_t len, int64_t *id, nc_error **err);
 /* The assistant's name in force (agent.assistant_name), allocated. */
 char *daemon_assistant_name(nc_daemon *d);
 /* Why a message with this text for the group will not start a turn by itself (a group that

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "channels/channel.h"
+#include "channels/webhook.h"
 #include "orch/daemon_internal.h"
 #include "orch/router.h"
 #include "util/json.h"
@@ -79,6 +80,13 @@ char **daemon_busy_chats(nc_daemon *d)
             strv_push(&v, s->chat_jid);
     pthread_mutex_unlock(&d->lock);
     return v;
+}
+
+int daemon_webhook(nc_daemon *d, const char *name, const char *signature, const char *timestamp,
+                   const char *body, size_t len, int64_t *id, nc_error **err)
+{
+    return webhook_receive(channels_state(d->channels, "webhook"), d, name, signature, timestamp,
+                           body, len, id, err);
 }
 
 char *daemon_assistant_name(nc_daemon *d)

@@ -74,6 +74,13 @@ int daemon_post_message(nc_daemon *d, const char *group, const char *chat_jid, c
     return r;
 }
 
+int daemon_webhook(nc_daemon *d, const char *name, const char *signature, const char *timestamp,
+                   const char *body, size_t len, int64_t *id, nc_error **err)
+{
+    (void)d, (void)signature, (void)timestamp, (void)body, (void)len, (void)id;
+    return nc_error_set(err, ENOENT, "no hook '%s'", name); /* no hook is configured here */
+}
+
 char *daemon_waits_for_trigger(nc_daemon *d, const char *group, const char *text)
 {
     (void)d;
