@@ -43,6 +43,15 @@ static int64_t int_member(const nc_json *o, const char *key, bool *ok)
     return have ? v : 0;
 }
 
+/* The body as JSON; -EPROTO when it is not (an HTML error page from a proxy, a cut reply). */
+static int parse_json(const char *body, size_t len, nc_json **root, nc_error **err)
+{
+    _cleanup_error_ nc_error *jerr = NULL;
+    if (json_parse(body, len, root, &jerr) < 0)
+        return nc_error_set(err, EPROTO, "telegram: the reply is not JSON: %s", nc_error_msg(jerr));
+    return 0;
+}
+
 /* Checks the envelope: returns the "result" member, or NULL with the error set. */
 static const nc_json *envelope(const nc_json *root, tg_error *fail, nc_error **err, int *r)
 {
@@ -82,9 +91,9 @@ static const nc_json *envelope(const nc_json *root, tg_error *fail, nc_error **e
 int tg_parse_ok(const char *body, size_t len, tg_error *fail, nc_error **err)
 {
     _cleanup_json_ nc_json *root = NULL;
-    int r = json_parse(body, len, &root, err);
+    int r = parse_json(body, len, &root, err);
     if (r < 0)
-        return nc_error_wrap(err, "telegram: the reply is not JSON");
+        return r;
     r = 0;
     envelope(root, fail, err, &r);
     return r;
@@ -93,9 +102,9 @@ int tg_parse_ok(const char *body, size_t len, tg_error *fail, nc_error **err)
 int tg_parse_me(const char *body, size_t len, char **username, tg_error *fail, nc_error **err)
 {
     _cleanup_json_ nc_json *root = NULL;
-    int r = json_parse(body, len, &root, err);
+    int r = parse_json(body, len, &root, err);
     if (r < 0)
-        return nc_error_wrap(err, "telegram: the reply is not JSON");
+        return r;
     r = 0;
     const nc_json *res = envelope(root, fail, err, &r);
     if (!res)
@@ -160,9 +169,9 @@ int tg_parse_updates(const char *body, size_t len, tg_update **ret, size_t *n, t
     *ret = NULL;
     *n = 0;
     _cleanup_json_ nc_json *root = NULL;
-    int r = json_parse(body, len, &root, err);
+    int r = parse_json(body, len, &root, err);
     if (r < 0)
-        return nc_error_wrap(err, "telegram: the reply is not JSON");
+        return r;
     r = 0;
     const nc_json *res = envelope(root, fail, err, &r);
     if (!res)
