@@ -4,7 +4,9 @@
 # into the fake reaches the agent and its reply comes back; unregistered chats, bots, senders
 # off the allowlist and non-text messages; /chatid; the daemon kill -9'd between receiving and
 # replying gives exactly one reply; a 429 storm, a 409 and 502s are ridden out; long replies are
-# split; the token appears in no log, status or error.
+# split; the token appears in no log, status or error. Webhooks: a signed request is stored, bad
+# signatures, stale times, replays, oversized bodies and unknown hooks are refused, and the reply
+# is POSTed signed to a receiver (tests/support/fake_webhook_receiver.py) that fails twice.
 . "$(dirname "$0")/lib.sh"
 sock=$NANOCELL_TEST_SOCKET
 [ "$NANOCELL_TEST_ENGINE" = rootless-podman ] && { echo "1..0 # SKIP rootless Podman refuses turns by default"; exit 0; }
@@ -21,6 +23,14 @@ FPID=$!
 for _ in $(seq 1 50); do [ -s "$TMP/port" ] && break; sleep 0.1; done
 PORT=$(cat "$TMP/port")
 FAKE="http://127.0.0.1:$PORT"
+# The webhook receiver: it fails the first two deliveries.
+HOOK_SECRET="hook-secret-${RANDOM}-0123456789"
+printf '%s\n' "$HOOK_SECRET" >"$TMP/hook.secret"
+chmod 600 "$TMP/hook.secret"
+python3 tests/support/fake_webhook_receiver.py "$HOOK_SECRET" 2 "$TMP/rport" >"$TMP/receiver.log" 2>&1 &
+RPID=$!
+for _ in $(seq 1 50); do [ -s "$TMP/rport" ] && break; sleep 0.1; done
+RECEIVER="http://127.0.0.1:$(cat "$TMP/rport")"
 config() {
 	printf '[install]\nid = "%s"\ndata_dir = "%s/data"\n[engine]\nhost = "unix://%s"\n' \
 		"$install" "$TMP" "$sock"
@@ -29,6 +39,8 @@ config() {
 	printf '[telegram]\ntoken_file = "%s/token"\napi_base = "%s"\n' "$TMP" "$FAKE"
 	printf '[sandbox]\n'
 	[ "$NANOCELL_TEST_ENGINE" = podman ] && printf 'allow_unenforced = ["cgroupns"]\n'
+	printf '[[hook]]\nname = "ci"\ngroup = "builds"\nsecret_file = "%s/hook.secret"\nurl = "%s/in"\n' "$TMP" "$RECEIVER"
+	printf '[[hook]]\nname = "quiet"\ngroup = "builds"\nsecret = "another-secret-0123456789"\n'
 	true
 }
 config >"$NANOCELL_CONFIG"
@@ -37,8 +49,8 @@ ours() { api "http://localhost/v1.41/containers/json?all=1&filters=%7B%22label%2
 DPID=""
 cleanup() {
 	[ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null
-	kill "$FPID" 2>/dev/null
-	wait "$FPID" 2>/dev/null
+	kill "$FPID" "$RPID" 2>/dev/null
+	wait "$FPID" "$RPID" 2>/dev/null
 	for id in $(ours | grep -o '"Id":"[0-9a-f]*"' | cut -d'"' -f4); do
 		api -X DELETE "http://localhost/v1.41/containers/$id?force=1" >/dev/null
 	done
@@ -176,6 +188,54 @@ sleep 0.5
 tg_msg 100 "echo after a conflict"
 wait_sent 100 '^after a conflict$' && ok "and after a 409 conflict" || not_ok "and after a 409 conflict" "$(state | jq -c .failed)"
 expect_match "the failures are logged" "$(cat "$TMP/serve.log")" "channel telegram: receive: telegram: getUpdates: HTTP 502 and no Bot API reply"
+
+# --- webhooks ---
+# sign SECRET TS BODY: the X-Nanocell-Signature value.
+sign() { python3 -c 'import hmac,hashlib,sys; print("sha256=" + hmac.new(sys.argv[1].encode(), (sys.argv[2] + "." + sys.argv[3]).encode(), hashlib.sha256).hexdigest())' "$1" "$2" "$3"; }
+# hook_post NAME BODY [TS [SIG]]: POST /hooks/NAME on the API; the status in $CODE, the body in $OUT.
+hook_post() {
+	local ts=${3:-$(date +%s)}
+	local sig=${4:-$(sign "$HOOK_SECRET" "$ts" "$2")}
+	CODE=$(curl -s -o "$TMP/hook.out" -w '%{http_code}' --unix-socket "$NANOCELL_API" -X POST \
+		-H "X-Nanocell-Timestamp: $ts" -H "X-Nanocell-Signature: $sig" \
+		--data-binary "$2" "http://localhost/hooks/$1")
+	OUT=$(cat "$TMP/hook.out")
+}
+receiver() { curl -sf "$RECEIVER/state"; }
+"$NC" groups add builds --no-trigger >/dev/null
+ts=$(date +%s)
+body='{"text":"echo built ok","sender":"ci-bot"}'
+sig=$(sign "$HOOK_SECRET" "$ts" "$body")
+hook_post ci "$body" "$ts" "$sig"
+[ "$CODE" = 202 ] && ok "a signed webhook request is accepted (202)" || not_ok "a signed webhook request is accepted (202)" "$CODE $OUT"
+msgs builds | jq -e -s 'any(.[]; .direction == "in" and .chat == "hook:ci" and .sender == "ci-bot" and .text == "echo built ok")' >/dev/null && ok "it is stored for the hook's group, chat hook:ci" || not_ok "it is stored for the hook's group, chat hook:ci" "$(msgs builds)"
+hook_post ci "$body" "$ts" "$sig"
+[ "$CODE" = 409 ] && ok "the same request again is a replay (409)" || not_ok "the same request again is a replay (409)" "$CODE $OUT"
+hook_post ci '{"text":"echo forged"}' "" "sha256=0000000000000000000000000000000000000000000000000000000000000000"
+[ "$CODE" = 401 ] && ok "a bad signature is refused (401)" || not_ok "a bad signature is refused (401)" "$CODE $OUT"
+old_ts=$(($(date +%s) - 400))
+hook_post ci '{"text":"echo stale"}' "$old_ts"
+[ "$CODE" = 401 ] && ok "a stale timestamp is refused (401), though signed" || not_ok "a stale timestamp is refused (401)" "$CODE $OUT"
+expect_match "it says why" "$OUT" "more than 300 seconds from now"
+hook_post ci "$body" "$((ts + 1))" "$sig"
+[ "$CODE" = 401 ] && ok "a new time on an old signature is refused (the time is signed)" || not_ok "a new time on an old signature is refused" "$CODE $OUT"
+big="{\"text\":\"$(head -c 70000 /dev/zero | tr '\0' a)\"}"
+hook_post ci "$big"
+[ "$CODE" = 413 ] && ok "a body over 64 KiB is refused (413)" || not_ok "a body over 64 KiB is refused (413)" "$CODE $(printf '%s' "$OUT" | cut -c1-200)"
+hook_post nosuch '{"text":"echo x"}'
+[ "$CODE" = 404 ] && ok "an unknown hook is 404" || not_ok "an unknown hook is 404" "$CODE $OUT"
+hook_post quiet '{"text":"echo x"}'
+[ "$CODE" = 401 ] && ok "another hook's secret does not sign for it" || not_ok "another hook's secret does not sign for it" "$CODE $OUT"
+msgs builds | jq -e -s 'all(.[]; (.text | test("forged|stale|aaaa")) | not)' >/dev/null && ok "no refused request was stored" || not_ok "no refused request was stored" "$(msgs builds)"
+for _ in $(seq 1 150); do receiver | jq -e '.deliveries | length > 0' >/dev/null && break; sleep 0.2; done
+receiver | jq -e 'any(.deliveries[]; .text == "built ok" and .hook == "ci" and (.id | tostring) == .delivery_header)' >/dev/null && ok "the reply is POSTed to the hook's url, signed" || not_ok "the reply is POSTed to the hook's url, signed" "$(receiver)" "$(grep webhook "$TMP/serve.log" | tail -5)"
+[ "$(receiver | jq .attempts)" -ge 3 ] && ok "after the receiver failed twice" || not_ok "after the receiver failed twice" "$(receiver)"
+[ "$(receiver | jq '.deliveries | length')" -eq 1 ] && ok "delivered once" || not_ok "delivered once" "$(receiver)"
+[ "$(receiver | jq .bad_signatures)" -eq 0 ] && ok "every delivery's signature checked out" || not_ok "every delivery's signature checked out" "$(receiver)"
+for _ in $(seq 1 50); do msgs builds | jq -e -s 'any(.[]; .direction == "out" and .state == "delivered")' >/dev/null && break; sleep 0.2; done
+msgs builds | jq -e -s 'any(.[]; .direction == "out" and .text == "built ok" and .state == "delivered")' >/dev/null && ok "the reply is marked delivered on the 2xx" || not_ok "the reply is marked delivered on the 2xx" "$(msgs builds)"
+expect_match "the failed tries are logged" "$(cat "$TMP/serve.log")" "channel webhook: deliver reply [0-9]+: hook 'ci': the receiver answered HTTP 500"
+grep -qF "$HOOK_SECRET" "$TMP/serve.log" && not_ok "the hook's secret is not in the log" || ok "the hook's secret is not in the log"
 
 # --- status and metrics ---
 run "$NC" status --json
