@@ -6,6 +6,8 @@
 
 #include <stdlib.h>
 
+#include "util/banned.h"
+
 static int local_open(const nc_config *cfg, struct nc_daemon *d, void **state, nc_error **err)
 {
     (void)cfg;
