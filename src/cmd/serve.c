@@ -1,5 +1,5 @@
-/* nanocell serve: the daemon. Channels (the local API, Telegram, webhooks) bring messages; they are stored,
- * queued per group and answered by turns in verified, hardened containers. See
+/* nanocell serve: the daemon. Channels (the local API, Telegram, webhooks) bring messages; they are
+ * stored, queued per group and answered by turns in verified, hardened containers. See
  * docs/architecture.md. */
 #include <errno.h>
 #include <getopt.h>
