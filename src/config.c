@@ -101,6 +101,27 @@ static int check_api_base(const char *v, nc_error **err)
     return 0;
 }
 
+/* "" or a loopback address with a port: the TCP listener has no TLS, so it never leaves the
+ * host (a TLS proxy in front can take it further). */
+static int check_tcp_listen(const char *v, nc_error **err)
+{
+    if (!*v)
+        return 0;
+    const char *colon = strrchr(v, ':');
+    size_t hl = colon ? (size_t)(colon - v) : 0;
+    bool loopback = colon && ((hl == 9 && strncmp(v, "127.0.0.1", 9) == 0) ||
+                              (hl == 5 && strncmp(v, "[::1]", 5) == 0) ||
+                              (hl == 9 && strncmp(v, "localhost", 9) == 0));
+    char *end = NULL;
+    long port = colon ? strtol(colon + 1, &end, 10) : 0;
+    if (!loopback || !colon[1] || *end || port < 1 || port > 65535)
+        return nc_error_set(err, EINVAL,
+                            "'%s' must be 127.0.0.1:PORT, [::1]:PORT or localhost:PORT: the "
+                            "listener has no TLS and stays on this host",
+                            v);
+    return 0;
+}
+
 static int check_memory(uint64_t v, nc_error **err)
 {
     /* Docker refuses less than 6 MiB; 0 means no limit (a loosening doctor reports). */
@@ -235,6 +256,7 @@ static const struct key keys[] = {
      NULL},
     {"orch.retry_base", K_DURATION, OFF(orch_retry_base_ms), "\"5s\"", 10, MS(3600), NULL, NULL},
     {"orch.api_max_clients", K_INT, OFF(orch_api_max_clients), "512", 1, 4096, NULL, NULL},
+    {"api.tcp_listen", K_STRING, OFF(api_tcp_listen), "\"\"", 0, 0, check_tcp_listen, NULL},
     {"telegram.token", K_STRING, OFF(telegram_token), "\"\"", 0, 0, NULL, NULL},
     {"telegram.token_file", K_STRING, OFF(telegram_token_file), "\"\"", 0, 0,
      check_absolute_or_empty, NULL},

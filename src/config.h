@@ -72,6 +72,9 @@ typedef struct nc_config {
     uint64_t orch_retry_base_ms;          /* the first retry delay; it doubles, five times */
     int64_t orch_api_max_clients;         /* local API connections at once */
 
+    /* [api] */
+    char *api_tcp_listen; /* "" = none; else a loopback "HOST:PORT" serving only /hooks/ */
+
     /* [telegram]: the Telegram channel; it runs when a token is set */
     char *telegram_token;      /* "" = none (see token_file) */
     char *telegram_token_file; /* "" = none; must be 0600 (or 0400) and ours */

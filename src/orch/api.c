@@ -708,6 +708,8 @@ static enum MHD_Result route(api_server *s, struct MHD_Connection *c, const char
     enum MHD_Result reply = MHD_NO;
     if (daemon_stopping(s->d))
         return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the daemon is shutting down");
+    if (s->hooks_only && strncmp(url, "/hooks/", 7) != 0)
+        return reply_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
     if (strcmp(url, "/v1/health") == 0) {
         if (!method_is(c, method, "GET", &reply) || !check_query(c, none, &reply) ||
             !no_body(c, r, &reply))
@@ -823,10 +825,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 /* ---- the server ---- */
 
-int api_start(struct nc_daemon *d, int fd, unsigned max_clients, api_server **ret, nc_error **err)
+static int start(struct nc_daemon *d, int fd, unsigned max_clients, bool hooks_only,
+                 api_server **ret, nc_error **err)
 {
     api_server *s = xnew0(api_server);
     s->d = d;
+    s->hooks_only = hooks_only;
     s->quiesced_fd = -1;
     pthread_mutex_init(&s->lock, NULL);
     pthread_condattr_t ca;
@@ -862,6 +866,17 @@ int api_start(struct nc_daemon *d, int fd, unsigned max_clients, api_server **re
     close(fd);
     *ret = s;
     return 0;
+}
+
+int api_start(struct nc_daemon *d, int fd, unsigned max_clients, api_server **ret, nc_error **err)
+{
+    return start(d, fd, max_clients, false, ret, err);
+}
+
+int api_start_hooks(struct nc_daemon *d, int fd, unsigned max_clients, api_server **ret,
+                    nc_error **err)
+{
+    return start(d, fd, max_clients, true, ret, err);
 }
 
 void api_stop(api_server *s)

@@ -553,7 +553,7 @@ static int recover(nc_daemon *d, nc_error **err)
 int daemon_open(const daemon_opts *o, nc_daemon **ret, nc_error **err)
 {
     nc_daemon *d = xnew0(nc_daemon);
-    d->wake_fd = d->sig_fd = d->api_fd = -1;
+    d->wake_fd = d->sig_fd = d->api_fd = d->tcp_fd = -1;
     pthread_mutex_init(&d->lock, NULL);
     /* Waits on it are timed on the monotonic clock: a wall-clock step cannot stretch them. */
     pthread_condattr_t ca;
@@ -602,6 +602,8 @@ int daemon_open(const daemon_opts *o, nc_daemon **ret, nc_error **err)
     r = store_open(cfg->data_dir, &d->st, err);
     if (r >= 0)
         r = api_listen(d->api_path, &d->api_fd, err);
+    if (r >= 0 && cfg->api_tcp_listen[0])
+        r = api_listen_tcp(cfg->api_tcp_listen, &d->tcp_fd, err);
     if (r >= 0)
         r = recover(d, err);
     if (r < 0) {
@@ -636,6 +638,13 @@ int daemon_run(nc_daemon *d, nc_error **err)
         return r;
     d->api_fd = -1; /* the server owns it now */
     log_info("serving the local API at %s", d->api_path);
+    if (d->tcp_fd >= 0) {
+        r = api_start_hooks(d, d->tcp_fd, (unsigned)cfg->orch_api_max_clients, &d->api_tcp, err);
+        if (r < 0)
+            return r;
+        d->tcp_fd = -1;
+        log_info("serving webhooks (only) at %s", cfg->api_tcp_listen);
+    }
     bool stop = false;
     while (!stop) {
         dispatch(d);
@@ -656,6 +665,7 @@ int daemon_run(nc_daemon *d, nc_error **err)
     daemon_changed_locked(d);
     pthread_mutex_unlock(&d->lock);
     api_stop(TAKE_PTR(d->api));
+    api_stop(TAKE_PTR(d->api_tcp));
     shutdown_turns(d);
     /* Replies of the turns that ended in the grace had their chance to go out. */
     channels_stop(TAKE_PTR(d->channels));
@@ -668,6 +678,9 @@ void daemon_free(nc_daemon *d)
     if (!d)
         return;
     api_stop(d->api);
+    api_stop(d->api_tcp);
+    if (d->tcp_fd >= 0)
+        close(d->tcp_fd);
     channels_stop(d->channels);
     if (d->api_fd >= 0)
         close(d->api_fd);

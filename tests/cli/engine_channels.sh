@@ -6,7 +6,8 @@
 # replying gives exactly one reply; a 429 storm, a 409 and 502s are ridden out; long replies are
 # split; the token appears in no log, status or error. Webhooks: a signed request is stored, bad
 # signatures, stale times, replays, oversized bodies and unknown hooks are refused, and the reply
-# is POSTed signed to a receiver (tests/support/fake_webhook_receiver.py) that fails twice.
+# is POSTed signed to a receiver (tests/support/fake_webhook_receiver.py) that fails twice; the
+# api.tcp_listen listener serves the hooks and nothing else.
 . "$(dirname "$0")/lib.sh"
 sock=$NANOCELL_TEST_SOCKET
 [ "$NANOCELL_TEST_ENGINE" = rootless-podman ] && { echo "1..0 # SKIP rootless Podman refuses turns by default"; exit 0; }
@@ -31,11 +32,13 @@ python3 tests/support/fake_webhook_receiver.py "$HOOK_SECRET" 2 "$TMP/rport" >"$
 RPID=$!
 for _ in $(seq 1 50); do [ -s "$TMP/rport" ] && break; sleep 0.1; done
 RECEIVER="http://127.0.0.1:$(cat "$TMP/rport")"
+TCP_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 config() {
 	printf '[install]\nid = "%s"\ndata_dir = "%s/data"\n[engine]\nhost = "unix://%s"\n' \
 		"$install" "$TMP" "$sock"
 	printf '[agent]\nidle_timeout = "5s"\n'
 	printf '[orch]\nmax_concurrent = 2\nshutdown_grace = "2s"\nretry_base = "1s"\n'
+	printf '[api]\ntcp_listen = "127.0.0.1:%s"\n' "$TCP_PORT"
 	printf '[telegram]\ntoken_file = "%s/token"\napi_base = "%s"\n' "$TMP" "$FAKE"
 	printf '[sandbox]\n'
 	[ "$NANOCELL_TEST_ENGINE" = podman ] && printf 'allow_unenforced = ["cgroupns"]\n'
@@ -196,9 +199,11 @@ sign() { python3 -c 'import hmac,hashlib,sys; print("sha256=" + hmac.new(sys.arg
 hook_post() {
 	local ts=${3:-$(date +%s)}
 	local sig=${4:-$(sign "$HOOK_SECRET" "$ts" "$2")}
-	CODE=$(curl -s -o "$TMP/hook.out" -w '%{http_code}' --unix-socket "$NANOCELL_API" -X POST \
+	local where=(--unix-socket "$NANOCELL_API" "http://localhost/hooks/$1")
+	[ -n "${VIA_TCP:-}" ] && where=("http://127.0.0.1:$TCP_PORT/hooks/$1")
+	CODE=$(curl -s -o "$TMP/hook.out" -w '%{http_code}' -X POST \
 		-H "X-Nanocell-Timestamp: $ts" -H "X-Nanocell-Signature: $sig" \
-		--data-binary "$2" "http://localhost/hooks/$1")
+		--data-binary "$2" "${where[@]}")
 	OUT=$(cat "$TMP/hook.out")
 }
 receiver() { curl -sf "$RECEIVER/state"; }
@@ -235,6 +240,15 @@ receiver | jq -e 'any(.deliveries[]; .text == "built ok" and .hook == "ci" and (
 for _ in $(seq 1 50); do msgs builds | jq -e -s 'any(.[]; .direction == "out" and .state == "delivered")' >/dev/null && break; sleep 0.2; done
 msgs builds | jq -e -s 'any(.[]; .direction == "out" and .text == "built ok" and .state == "delivered")' >/dev/null && ok "the reply is marked delivered on the 2xx" || not_ok "the reply is marked delivered on the 2xx" "$(msgs builds)"
 expect_match "the failed tries are logged" "$(cat "$TMP/serve.log")" "channel webhook: deliver reply [0-9]+: hook 'ci': the receiver answered HTTP 500"
+# api.tcp_listen: the same hooks on 127.0.0.1, and nothing else of the API.
+VIA_TCP=1 hook_post ci '{"text":"echo over tcp"}'
+[ "$CODE" = 202 ] && ok "a signed request on api.tcp_listen is accepted" || not_ok "a signed request on api.tcp_listen is accepted" "$CODE $OUT"
+VIA_TCP=1 hook_post ci '{"text":"echo forged"}' "" "sha256=00"
+[ "$CODE" = 401 ] && ok "and a bad signature refused there" || not_ok "and a bad signature refused there" "$CODE $OUT"
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$TCP_PORT/v1/status")
+[ "$code" = 404 ] && ok "the rest of the API is not served on TCP" || not_ok "the rest of the API is not served on TCP" "$code"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -d '{"folder":"x"}' "http://127.0.0.1:$TCP_PORT/v1/groups")
+[ "$code" = 404 ] && ok "nor can groups be added there" || not_ok "nor can groups be added there" "$code"
 grep -qF "$HOOK_SECRET" "$TMP/serve.log" && not_ok "the hook's secret is not in the log" || ok "the hook's secret is not in the log"
 
 # --- status and metrics ---

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "channels/channel.h"
+#include "config.h"
 #include "channels/split.h"
 #include "channels/tg_parse.h"
 #include "channels/webclient.h"
@@ -380,6 +381,54 @@ static void test_webhook_unknown_hook(void **state)
     ERR(ENOENT, "no hook 'x'", webhook_receive(NULL, NULL, "x", "s", "1", "{}", 2, &id, &e));
 }
 
+/* ---- configuration: [telegram], [[hook]], api.tcp_listen ---- */
+
+static int parse(const char *text, nc_config **c, nc_error **e)
+{
+    return config_parse(text, strlen(text), "t.toml", c, e);
+}
+
+static void test_config(void **state)
+{
+    (void)state;
+    nc_config *c = NULL;
+    OK(parse("[api]\ntcp_listen = \"127.0.0.1:8080\"\n[telegram]\ntoken_file = \"/x\"\n"
+             "[[hook]]\nname = \"ci\"\ngroup = \"builds\"\nsecret = \"0123456789abcdef\"\n"
+             "url = \"https://example.com/x\"\n[[hook]]\nname = \"b\"\ngroup = \"g\"\n"
+             "secret_file = \"/etc/s\"\n",
+             &c, &e));
+    assert_string_equal(c->api_tcp_listen, "127.0.0.1:8080");
+    assert_string_equal(c->telegram_api_base, "https://api.telegram.org");
+    assert_int_equal(c->nhooks, 2);
+    assert_string_equal(c->hooks[0].name, "ci");
+    assert_string_equal(c->hooks[0].url, "https://example.com/x");
+    assert_null(c->hooks[1].url);
+    assert_string_equal(c->hooks[1].secret_file, "/etc/s");
+    config_free(c);
+    OK(parse("[api]\ntcp_listen = \"[::1]:1\"\n", &c, &e));
+    config_free(c);
+    /* No TLS: never anything but loopback. */
+    ERR(EINVAL, "has no TLS", parse("[api]\ntcp_listen = \"0.0.0.0:8080\"\n", &c, &e));
+    ERR(EINVAL, "has no TLS", parse("[api]\ntcp_listen = \"127.0.0.1:0\"\n", &c, &e));
+    ERR(EINVAL, "has no TLS", parse("[api]\ntcp_listen = \"127.0.0.1\"\n", &c, &e));
+    ERR(EINVAL, "must start with https://", parse("[telegram]\napi_base = \"ftp://x\"\n", &c, &e));
+    ERR(EINVAL, "must not end with '/'", parse("[telegram]\napi_base = \"https://x/\"\n", &c, &e));
+    ERR(EINVAL, "needs secret or secret_file (one)",
+        parse("[[hook]]\nname = \"a\"\ngroup = \"g\"\n", &c, &e));
+    ERR(EINVAL, "at least 16 characters",
+        parse("[[hook]]\nname = \"a\"\ngroup = \"g\"\nsecret = \"short\"\n", &c, &e));
+    ERR(EINVAL, "needs a name and a group",
+        parse("[[hook]]\nname = \"a\"\nsecret = \"0123456789abcdef\"\n", &c, &e));
+    ERR(EINVAL, "unknown key in [[hook]]", parse("[[hook]]\nname = \"a\"\nport = \"1\"\n", &c, &e));
+    ERR(EEXIST, "defined twice",
+        parse("[[hook]]\nname = \"a\"\ngroup = \"g\"\nsecret = \"0123456789abcdef\"\n"
+              "[[hook]]\nname = \"a\"\ngroup = \"g\"\nsecret = \"0123456789abcdef\"\n",
+              &c, &e));
+    ERR(EINVAL, "1-64 letters",
+        parse("[[hook]]\nname = \"../x\"\ngroup = \"g\"\nsecret = \"0123456789abcdef\"\n", &c, &e));
+    ERR(EINVAL, "hooks are written as [[hook]] tables", parse("hook = 1\n", &c, &e));
+}
+
 /* ---- the store's channel tables ---- */
 
 struct fx {
@@ -511,6 +560,7 @@ int main(void)
         cmocka_unit_test(test_webhook_sign_verify),
         cmocka_unit_test(test_webhook_body),
         cmocka_unit_test(test_webhook_unknown_hook),
+        cmocka_unit_test(test_config),
         cmocka_unit_test_setup_teardown(test_store_cursor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_chats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_allowlist, setup, teardown),
