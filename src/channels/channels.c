@@ -159,6 +159,10 @@ static void *rx_main(void *arg)
     channel *ch = arg;
     unsigned failures = 0;
     while (!channel_should_stop(ch)) {
+        if (daemon_stopping(ch->d)) { /* nothing more is stored: wait for channels_stop */
+            nap(ch, 1000);
+            continue;
+        }
         _cleanup_error_ nc_error *err = NULL;
         int r = ch->ops->receive(ch->state, ch, &err);
         if (channel_should_stop(ch))
