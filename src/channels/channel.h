@@ -7,7 +7,8 @@
  * knows only the daemon's service functions (src/orch/daemon.h) and the store.
  *
  * Inbound: receive() stores messages through daemon_post_message (or
- * daemon_post_message_cursor, which commits the channel's read position with the message).
+ * daemon_post_message_cursor, which commits the channel's read position with the message), and
+ * what it learns of chats through channel_chat_seen().
  * Outbound: the runner reads the store's pending outbox rows whose chat starts with the
  * channel's prefix, oldest first, calls send() for each, and marks it delivered on success. A
  * failure is recorded on the row (store_outbox_failed) and retried after a backoff with jitter;
@@ -73,6 +74,10 @@ void channel_retry_after(channel *ch, uint64_t ms);
 /* The channel is reachable (a request succeeded). */
 void channel_connected(channel *ch);
 void channel_count_received(channel *ch);
+/* Chat metadata: what the channel knows of a chat it saw (a display name, a kind such as
+ * "private" or "group"), kept whether or not the chat is registered, so that `nanocell groups
+ * chats` can list it for registering. A store failure is logged, never fatal. */
+void channel_chat_seen(channel *ch, const char *jid, const char *name, const char *kind);
 
 /* The delay before retry number attempt (1, 2, ...): base * 2^(attempt-1), at most max, with
  * "equal jitter": half of it fixed, half drawn from rnd (any 32-bit value). */

@@ -116,6 +116,13 @@ void channel_count_received(channel *ch)
     pthread_mutex_unlock(&ch->cs->lock);
 }
 
+void channel_chat_seen(channel *ch, const char *jid, const char *name, const char *kind)
+{
+    _cleanup_error_ nc_error *err = NULL;
+    if (store_chat_seen(daemon_store(ch->d), jid, name, kind, &err) < 0)
+        log_warn("channel %s: %s", ch->ops->name, nc_error_msg(err));
+}
+
 /* Records a failure and returns how long to wait: the server's retry_after when it gave one,
  * else the backoff for failures in a row. The caller holds no lock. */
 static uint64_t record_failure(channel *ch, const char *what, const nc_error *err,

@@ -326,8 +326,7 @@ static int handle(struct tg *t, channel *ch, const tg_update *u, nc_error **err)
     store *st = daemon_store(t->d);
     _cleanup_free_ char *jid = xasprintf("tg:%lld", (long long)u->chat_id);
     _cleanup_error_ nc_error *serr = NULL;
-    if (store_chat_seen(st, jid, u->chat_title, u->chat_type, &serr) < 0)
-        log_warn("channel telegram: %s", nc_error_msg(serr));
+    channel_chat_seen(ch, jid, u->chat_title, u->chat_type);
     const char *text = u->kind == TG_TEXT ? u->text : "";
     if (u->kind == TG_TEXT && is_command(text, "/chatid", t->username)) {
         _cleanup_free_ char *msg = xasprintf("%s", jid);
@@ -335,7 +334,6 @@ static int handle(struct tg *t, channel *ch, const tg_update *u, nc_error **err)
         return skip(t, next, err);
     }
     _cleanup_free_ char *folder = NULL;
-    nc_error_free(TAKE_PTR(serr));
     int r = store_chat_group(st, jid, &folder, &serr);
     if (r == -ENOENT) {
         log_debug("channel telegram: message from unregistered chat %s ignored (register it with "
