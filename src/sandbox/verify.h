@@ -31,6 +31,11 @@ extern const char *const sandbox_readonly_paths[];
 
 int sandbox_verify_inspect(const sandbox_spec *want, const nc_json *inspect, strbuf *report,
                            nc_error **err);
+/* The same for a container Podman created through its libpod API: libpod is its
+ * GET /libpod/containers/{id}/json, which names the OCI runtime (OCIRuntime) that a pinned
+ * sandbox.runtime is checked against. NULL: as sandbox_verify_inspect. */
+int sandbox_verify_inspect_libpod(const sandbox_spec *want, const nc_json *inspect,
+                                  const nc_json *libpod, strbuf *report, nc_error **err);
 
 /* proc_root is "/proc" (tests point it elsewhere); cgroup_root is "/sys/fs/cgroup". */
 int sandbox_verify_runtime(const sandbox_spec *want, int64_t pid, const char *proc_root,
