@@ -224,6 +224,9 @@ int sandbox_launch(engine *e, const sandbox_spec *spec, const char *name,
     const char *cgroot = opts && opts->cgroup_root ? opts->cgroup_root : "/sys/fs/cgroup";
     sandbox_phase(c, "pid");
     r = sandbox_verify_runtime(spec, c->pid, proc, cgroot, &c->report, err);
+    if (r >= 0 && lp_inspect)
+        r = sandbox_verify_bundle(spec, json_string(json_get(lp_inspect, "StaticDir")), &c->report,
+                                  err);
     sandbox_phase(c, "verify");
     if (r < 0) {
         /* A process that is gone cannot be verified: say so rather than blame the engine. */

@@ -28,6 +28,9 @@ expect_rc "a turn on rootless Podman run by root writes its folders" 0
 expect_match "into the group folder" "$OUT" "wrote /workspace/group/made-here"
 expect_match "into global memory" "$OUT" "wrote /workspace/global/memory.md"
 expect_match "into its state dir" "$OUT" "wrote /home/agent/.claude/state-probe"
+log=$(ls -t "$TMP"/data/groups/main/logs/run-*.log 2>/dev/null | head -n 1)
+expect_match "the runtime's spec in the service's bundle holds nanocell's profile" \
+	"$(cat "$log")" "ok bundle.seccomp"
 g="$TMP/data/groups/main"
 for d in workspace ipc ipc/input state; do
 	got=$(stat -c %u:%g "$g/$d" 2>&1)

@@ -932,6 +932,57 @@ static void test_libpod_runtime(void **state)
     }
 }
 
+/* The bundle's config.json must hold nanocell's profile: a missing file, a spec without
+ * seccomp, another profile or no bundle directory at all are refused, by name; an unconfined
+ * group has nothing to compare. (A matching spec is accepted on the real Podman:
+ * tests/cli/engine_run.sh; the comparison itself: test_seccomp's test_matches_oci.) */
+static void test_bundle_seccomp(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/nanocell-bundle-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    _cleanup_free_ char *config = xasprintf("%s/config.json", dir);
+    const struct {
+        const char *content; /* NULL: no file */
+        const char *failed;
+    } cases[] = {
+        {NULL, "bundle.seccomp: open"},
+        {"{\"linux\":{}}", "does not hold nanocell's profile: no seccomp section"},
+        {"{\"linux\":{\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ALLOW\"}}}",
+         "defaultAction 'SCMP_ACT_ALLOW'"},
+        {"{\"linux\":{\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"defaultErrnoRet\":38,"
+         "\"architectures\":[],\"syscalls\":[]}}}",
+         "is not listed"},
+        {"not json", "bundle.seccomp: '"},
+    };
+    sandbox_spec s = make_spec(ENGINE_PODMAN);
+    for (size_t i = 0; i < NC_ARRAY_SIZE(cases); i++) {
+        unlink(config);
+        if (cases[i].content)
+            assert_int_equal(
+                write_file_atomic(config, cases[i].content, strlen(cases[i].content), 0600, NULL),
+                0);
+        nc_error *err = NULL;
+        strbuf report = STRBUF_INIT;
+        int r = sandbox_verify_bundle(&s, dir, &report, &err);
+        if (r != -EPERM || !strstr(nc_error_msg(err), cases[i].failed) ||
+            !strstr(report.buf, "FAILED bundle.seccomp"))
+            fail_msg("case %zu: %d '%s'", i, r, nc_error_msg(err));
+        nc_error_free(err);
+        strbuf_release(&report);
+    }
+    nc_error *err = NULL;
+    assert_int_equal(sandbox_verify_bundle(&s, NULL, NULL, &err), -EPERM);
+    assert_non_null(strstr(nc_error_msg(err), "names no bundle directory"));
+    nc_error_free(err);
+    char *saved = cfg->sandbox.seccomp_profile;
+    cfg->sandbox.seccomp_profile = "unconfined";
+    assert_int_equal(sandbox_verify_bundle(&s, dir, NULL, NULL), 0);
+    cfg->sandbox.seccomp_profile = saved;
+    unlink(config);
+    rmdir(dir);
+}
+
 /* Podman 3 has no libpod API nanocell uses: its containers go through the compat create, as
  * before (and its ignored CgroupnsMode is then left to the runtime check). */
 static void test_podman3_uses_compat_create(void **state)
@@ -1520,6 +1571,7 @@ int main(void)
         cmocka_unit_test(test_libpod_rootless_warning),
         cmocka_unit_test(test_libpod_create_errors),
         cmocka_unit_test(test_libpod_runtime),
+        cmocka_unit_test(test_bundle_seccomp),
         cmocka_unit_test(test_podman3_uses_compat_create),
         cmocka_unit_test(test_inspect_waivers),
         cmocka_unit_test(test_runtime),
