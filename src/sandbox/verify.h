@@ -45,7 +45,8 @@ int sandbox_verify_runtime(const sandbox_spec *want, int64_t pid, const char *pr
  * runtime, static_dir/config.json (static_dir: libpod's StaticDir, the bundle, on this host),
  * holds nanocell's seccomp profile as it applies here (verify_bundle.c), where the inspect only
  * echoes the annotation nanocell sent. A bundle nanocell's user may not read (a rootful
- * service, nanocell not root) is a "note" line in report, not a failure. */
+ * service, nanocell not root) is a "note" line in report, not a failure; sandbox_launch calls
+ * this only for an engine on a unix socket (a bundle on this host). */
 int sandbox_verify_bundle(const sandbox_spec *want, const char *static_dir, strbuf *report,
                           nc_error **err);
 
