@@ -573,6 +573,7 @@ static void run_body(struct turn *t, turn_result *res, const char *image, const 
         nc_error_free(TAKE_PTR(err));
     }
     if (sandbox_parse_user(s->user, &uid, &gid, &err) < 0 ||
+        workspace_owner(req->e, &uid, &gid, &err) < 0 ||
         workspace_prepare(cfg->data_dir, req->group, uid, gid, &t->ws, &err) < 0 ||
         workspace_prepare_global(&t->ws, cfg->data_dir, uid, gid, is_main, &err) < 0) {
         fail(res, TURN_SANDBOX, err, "prepare the group's folders");
