@@ -74,6 +74,14 @@ static int check_engine_host(const char *v, nc_error **err)
     return r < 0 ? nc_error_wrap(err, "engine address '%s'", v) : 0;
 }
 
+static int check_server_name(const char *v, nc_error **err)
+{
+    for (const char *p = v; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-' && *p != '_' && *p != ':')
+            return nc_error_set(err, EINVAL, "'%s' is not a host name or address", v);
+    return 0;
+}
+
 static int check_seccomp_profile(const char *v, nc_error **err)
 {
     if (*v && strcmp(v, "unconfined") != 0 && v[0] != '/')
@@ -202,6 +210,14 @@ static const struct key keys[] = {
      NULL, NULL},
     {"engine.max_response_size", K_SIZE, OFF(engine_max_response), "\"8m\"", 64 * 1024, 1024 * MIB,
      NULL, NULL},
+    {"engine.tls_ca", K_STRING, OFF(engine_tls_ca), "\"\"", 0, 0, check_absolute_or_empty, NULL},
+    {"engine.tls_cert", K_STRING, OFF(engine_tls_cert), "\"\"", 0, 0, check_absolute_or_empty,
+     NULL},
+    {"engine.tls_key", K_STRING, OFF(engine_tls_key), "\"\"", 0, 0, check_absolute_or_empty, NULL},
+    {"engine.tls_server_name", K_STRING, OFF(engine_tls_server_name), "\"\"", 0, 0,
+     check_server_name, NULL},
+    {"engine.allow_insecure_tcp", K_BOOL, OFF(engine_allow_insecure_tcp), "false", 0, 0, NULL,
+     NULL},
     {"agent.image", K_STRING, OFF(agent_image), "\"nanocell-agent:latest\"", 0, 0, check_image,
      NULL},
     {"agent.pull", K_STRING, OFF(agent_pull), "\"never\"", 0, 0, check_pull, NULL},
@@ -583,6 +599,15 @@ void config_free(nc_config *c)
     free(c->groups);
     free(c->path);
     free(c);
+}
+
+endpoint_tls_config config_engine_tls(const nc_config *c)
+{
+    return (endpoint_tls_config){.ca = c->engine_tls_ca,
+                                 .cert = c->engine_tls_cert,
+                                 .key = c->engine_tls_key,
+                                 .server_name = c->engine_tls_server_name,
+                                 .allow_insecure = c->engine_allow_insecure_tcp};
 }
 
 const nc_group_config *config_group(const nc_config *c, const char *name)

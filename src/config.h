@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/endpoint.h"
 #include "sandbox/settings.h"
 #include "util/cleanup.h"
 #include "util/error.h"
@@ -42,6 +43,11 @@ typedef struct nc_config {
     uint64_t engine_connect_timeout_ms;
     uint64_t engine_request_timeout_ms;
     uint64_t engine_max_response;
+    char *engine_tls_ca; /* tcp engines: "" = unset (endpoint.h) */
+    char *engine_tls_cert;
+    char *engine_tls_key;
+    char *engine_tls_server_name;
+    bool engine_allow_insecure_tcp;
 
     /* [agent] */
     char *agent_image;
@@ -87,6 +93,9 @@ NC_DEFINE_CLEANUP(nc_config *, config_free)
  * install_id ("" becomes the id stored in data_dir/install-id, created on first use). Creates
  * data_dir (mode 0711: traversable, not listable) if needed. */
 int config_resolve(nc_config *c, nc_error **err);
+
+/* The engine.tls_* keys and engine.allow_insecure_tcp, pointing into c. */
+endpoint_tls_config config_engine_tls(const nc_config *c);
 
 /* The [[group]] entry named name, or NULL. */
 const nc_group_config *config_group(const nc_config *c, const char *name);

@@ -504,6 +504,7 @@ static int recover(nc_daemon *d, nc_error **err)
     engine_opts eo = {
         .host = d->host ? d->host : cfg->engine_host,
         .host_source = d->host ? "--host" : "config key engine.host",
+        .tls = config_engine_tls(cfg),
         .connect_timeout_ms = (long)cfg->engine_connect_timeout_ms,
         .request_timeout_ms = (long)cfg->engine_request_timeout_ms,
         .max_response_bytes = cfg->engine_max_response,

@@ -161,6 +161,7 @@ void *daemon_turn_main(void *arg)
     engine_opts eo = {
         .host = s->d->engine_uri ? s->d->engine_uri : cfg->engine_host,
         .host_source = s->d->engine_uri ? "the daemon's engine" : "config key engine.host",
+        .tls = config_engine_tls(cfg),
         .connect_timeout_ms = (long)cfg->engine_connect_timeout_ms,
         .request_timeout_ms = (long)cfg->engine_request_timeout_ms,
         .max_response_bytes = cfg->engine_max_response,

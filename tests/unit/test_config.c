@@ -180,10 +180,18 @@ static void test_errors(void **state)
                 "t.toml:2:19: key 'engine.request_timeout': must be between 100ms and 1h");
     parse_fails("[engine]\nmax_response_size = \"1k\"\n",
                 "t.toml:2:21: key 'engine.max_response_size': must be between 64k and 1g");
-    parse_fails("[engine]\nhost = \"tcp://1.2.3.4:2375\"\n",
-                "t.toml:2:8: key 'engine.host': engine address 'tcp://1.2.3.4:2375': tcp "
-                "engines are not supported yet; use a unix:// socket, or forward the remote one "
-                "with 'ssh -L /tmp/engine.sock:/var/run/docker.sock'");
+    parse_fails("[engine]\nhost = \"ssh://u@1.2.3.4\"\n",
+                "t.toml:2:8: key 'engine.host': engine address 'ssh://u@1.2.3.4': ssh engines "
+                "are not supported, since nanocell never runs other programs; forward the remote "
+                "socket with 'ssh -N -L /tmp/engine.sock:/var/run/docker.sock host' and use "
+                "unix:///tmp/engine.sock (README: remote engines)");
+    parse_fails("[engine]\nhost = \"tcp://1.2.3.4:2375/base\"\n",
+                "t.toml:2:8: key 'engine.host': engine address 'tcp://1.2.3.4:2375/base': a base "
+                "path after a tcp address is not supported");
+    parse_fails("[engine]\ntls_ca = \"ca.pem\"\n",
+                "t.toml:2:10: key 'engine.tls_ca': 'ca.pem' must be an absolute path");
+    parse_fails("[engine]\ntls_server_name = \"a/b\"\n",
+                "t.toml:2:19: key 'engine.tls_server_name': 'a/b' is not a host name or address");
     parse_fails("[engine]\nhost = true\n",
                 "t.toml:2:8: key 'engine.host': expected a string, got boolean");
     parse_fails("[install]\nid = \"a b\"\n",
