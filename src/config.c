@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config_internal.h"
 #include "agent/workspace.h"
 #include "engine/endpoint.h"
 #include "engine/image.h"
@@ -455,6 +456,8 @@ static int parse_group(nc_config *c, const toml_node *t, const char *file, nc_er
                 g.main = v->boolean;
         } else if (strcmp(k, "sandbox") == 0 && v->type == TOML_TABLE) {
             r = apply_group_sandbox(c, &g, v, file, err);
+        } else if (strcmp(k, "engine_labels") == 0) {
+            r = config_parse_labels(v, "group.engine_labels", file, &g.engine_labels, err);
         } else {
             r = key_error(file, v, k, err, EINVAL, "unknown key in [[group]]");
         }
@@ -466,6 +469,7 @@ static int parse_group(nc_config *c, const toml_node *t, const char *file, nc_er
                          t->col, g.name);
     if (r < 0) {
         free(g.name);
+        strv_free(g.engine_labels);
         sandbox_settings_release(&g.sandbox);
         return r;
     }
@@ -488,6 +492,12 @@ static int apply_table(nc_config *c, const toml_node *t, const char *prefix, con
             if (v->type != TOML_ARRAY || !v->is_table_array)
                 return key_error(file, v, "group", err, EINVAL,
                                  "groups are written as [[group]] tables");
+            continue;
+        }
+        if (!*prefix && strcmp(name, "engines") == 0) {
+            int r = config_parse_engines(c, v, file, err);
+            if (r < 0)
+                return r;
             continue;
         }
         const struct key *k = find_key(name);
@@ -594,9 +604,11 @@ void config_free(nc_config *c)
     sandbox_settings_release(&c->sandbox);
     for (size_t i = 0; i < c->ngroups; i++) {
         free(c->groups[i].name);
+        strv_free(c->groups[i].engine_labels);
         sandbox_settings_release(&c->groups[i].sandbox);
     }
     free(c->groups);
+    config_engines_free(c);
     free(c->path);
     free(c);
 }

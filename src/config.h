@@ -28,8 +28,20 @@
 typedef struct nc_group_config {
     char *name;
     bool main; /* the main group: may have read-write extra mounts; others are forced read-only */
+    char **engine_labels;     /* serve with [[engines]]: only engines with all of these run it */
     sandbox_settings sandbox; /* the global [sandbox] with this group's overrides */
 } nc_group_config;
+
+/* One [[engines]] entry. */
+typedef struct nc_engine_config {
+    char *host;
+    char *tls_ca; /* NULL or "": unset, as engine.tls_* */
+    char *tls_cert;
+    char *tls_key;
+    char *tls_server_name;
+    int max_containers; /* 0: no cap of its own */
+    char **labels;
+} nc_engine_config;
 
 typedef struct nc_config {
     char *path; /* the file that was read; NULL when the defaults stand alone */
@@ -74,6 +86,9 @@ typedef struct nc_config {
 
     nc_group_config *groups; /* [[group]] entries, in file order */
     size_t ngroups;
+
+    nc_engine_config *engines; /* [[engines]] (serve only; src/config_engines.c), file order */
+    size_t nengines;
 } nc_config;
 
 /* Loads the configuration: the file found as described above, or the defaults. explicit_path

@@ -7,8 +7,11 @@
 #   and a client certificate, made with openssl into DIR (ca.pem, server.pem, server-key.pem,
 #   cert.pem, key.pem), and a second, unrelated CA (other-ca.pem).
 # dockerd2_start NAME TLSDIR: starts it (tcp on 127.0.0.1:$D2_PORT with --tlsverify when TLSDIR
-#   is not empty, and on unix://$D2_SOCK), waits for it, loads the test images into it. Sets
-#   D2_DIR D2_SOCK D2_PORT D2_PID. Returns non-zero (with the log on stderr) when it fails.
+#   is a directory, no tcp when it is "-", and on unix://$D2_SOCK), waits for it, loads the
+#   test images into it. Sets D2_DIR D2_SOCK D2_PORT D2_PID. Returns non-zero (with the log on
+#   stderr) when it fails.
+# dockerd2_kill: kill -9 of the dockerd alone (its containerd and containers stay), as a crash.
+# dockerd2_restart: starts it again on the same directories and sockets, and waits for it.
 # dockerd2_stop: stops it, deletes its containers' state, bridge and directories. Idempotent;
 #   the caller's EXIT trap must call it.
 
@@ -65,17 +68,25 @@ dockerd2_start() {
 	ip link set "$D2_BRIDGE" up
 	printf '{"runtimes":{"crun":{"path":"/usr/bin/crun"}}}\n' >"$D2_DIR/daemon.json"
 	local hosts=(-H "unix://$D2_SOCK")
-	if [ -n "$tls" ]; then
+	if [ "$tls" = - ]; then
+		:
+	elif [ -n "$tls" ]; then
 		hosts+=(-H "tcp://127.0.0.1:$D2_PORT" --tlsverify --tlscacert "$tls/ca.pem"
 			--tlscert "$tls/server.pem" --tlskey "$tls/server-key.pem")
 	else
 		hosts+=(-H "tcp://127.0.0.1:$D2_PORT")
 	fi
+	D2_ARGS=(--config-file "$D2_DIR/daemon.json" --data-root "$D2_DIR/data"
+		--exec-root "$D2_DIR/exec" --pidfile "$D2_DIR/docker.pid" "${hosts[@]}"
+		--bridge "$D2_BRIDGE" --iptables=false --ip-masq=false --userland-proxy=false)
+	dockerd2_launch || return 1
+	docker -H unix:///var/run/docker.sock save nanocell-agent:latest nanocell-test:latest |
+		docker -H "unix://$D2_SOCK" load >/dev/null
+}
+
+dockerd2_launch() {
 	# exec, so that $! is dockerd itself.
-	(cd / && exec setsid dockerd --config-file "$D2_DIR/daemon.json" --data-root "$D2_DIR/data" \
-		--exec-root "$D2_DIR/exec" --pidfile "$D2_DIR/docker.pid" "${hosts[@]}" \
-		--bridge "$D2_BRIDGE" --iptables=false --ip-masq=false --userland-proxy=false \
-		>"$D2_DIR/dockerd.log" 2>&1 </dev/null) &
+	(cd / && exec setsid dockerd "${D2_ARGS[@]}" >>"$D2_DIR/dockerd.log" 2>&1 </dev/null) &
 	D2_PID=$!
 	for _ in $(seq 1 120); do
 		curl -sf --max-time 2 --unix-socket "$D2_SOCK" http://localhost/_ping >/dev/null 2>&1 && break
@@ -87,8 +98,16 @@ dockerd2_start() {
 		tail -n 20 "$D2_DIR/dockerd.log" >&2
 		return 1
 	fi
-	docker -H unix:///var/run/docker.sock save nanocell-agent:latest nanocell-test:latest |
-		docker -H "unix://$D2_SOCK" load >/dev/null
+}
+
+dockerd2_kill() {
+	kill -9 "$D2_PID" 2>/dev/null
+	wait "$D2_PID" 2>/dev/null
+	rm -f "$D2_DIR/docker.pid"
+}
+
+dockerd2_restart() {
+	dockerd2_launch
 }
 
 dockerd2_stop() {
@@ -105,6 +124,12 @@ dockerd2_stop() {
 		done
 		kill -9 "$D2_PID" 2>/dev/null
 	fi
+	# What a killed dockerd left behind (its containerd, shims), found by their command lines
+	# naming its directory and stopped by pid.
+	local p
+	for p in $(grep -lsF "$D2_DIR" /proc/[0-9]*/cmdline | cut -d/ -f3); do
+		kill -9 "$p" 2>/dev/null
+	done
 	# Its containerd (a child it started) goes with it; make sure.
 	local cpid
 	cpid=$(cat "$D2_DIR/exec/containerd/containerd.pid" 2>/dev/null)
