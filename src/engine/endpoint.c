@@ -153,6 +153,19 @@ static char *dup_or_null(const char *s)
     return s ? xstrdup(s) : NULL;
 }
 
+bool endpoint_is_local(const engine_endpoint *ep)
+{
+    if (!ep->tcp_host)
+        return true;
+    const char *h = ep->tcp_host;
+    if (strcmp(h, "localhost") == 0 || strcmp(h, "::1") == 0)
+        return true;
+    /* 127.x.y.z as an address, never a name that merely starts so ("127.example.com"). */
+    if (!has_prefix(h, "127."))
+        return false;
+    return strspn(h, "0123456789.") == strlen(h);
+}
+
 void endpoint_copy(engine_endpoint *dst, const engine_endpoint *src)
 {
     *dst = (engine_endpoint){

@@ -48,6 +48,10 @@ typedef struct engine_endpoint {
  * Messages do not repeat the address: callers say which address and where it came from. */
 int endpoint_parse(const char *uri, const char *source, engine_endpoint *out, nc_error **err);
 void endpoint_release(engine_endpoint *ep);
+/* Whether the engine's processes are this host's: a unix socket, or tcp to a loopback address
+ * (127.0.0.0/8, ::1, localhost). The runtime verification reads /proc, which is meaningless
+ * (and could name an unrelated process) for an engine on another host. */
+bool endpoint_is_local(const engine_endpoint *ep);
 /* A deep copy. */
 void endpoint_copy(engine_endpoint *dst, const engine_endpoint *src);
 

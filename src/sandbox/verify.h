@@ -31,7 +31,9 @@ extern const char *const sandbox_readonly_paths[];
 int sandbox_verify_inspect(const sandbox_spec *want, const nc_json *inspect, strbuf *report,
                            nc_error **err);
 
-/* proc_root is "/proc" (tests point it elsewhere); cgroup_root is "/sys/fs/cgroup". */
+/* proc_root is "/proc" (tests point it elsewhere); cgroup_root is "/sys/fs/cgroup". pid -1:
+ * the engine is on another host (endpoint_is_local), so nothing can be read: a failure, or the
+ * "runtime" waiver. */
 int sandbox_verify_runtime(const sandbox_spec *want, int64_t pid, const char *proc_root,
                            const char *cgroup_root, strbuf *report, nc_error **err);
 

@@ -300,6 +300,23 @@ static void test_tcp_parse(void **state)
     expect_bad("ssh://u@h", EPROTONOSUPPORT, "ssh -N -L");
 }
 
+static void test_is_local(void **state)
+{
+    (void)state;
+    const char *local[] = {"unix:///s", "tcp://127.0.0.1:1", "tcp://127.1.2.3:1", "tcp://[::1]:1",
+                           "tcp://localhost:1"};
+    const char *remote[] = {"tcp://10.0.0.1:1", "tcp://engine.example:1", "tcp://[fe80::1]:1",
+                            "tcp://127example.com:1", "tcp://127.0.0.1.example:1"};
+    for (size_t i = 0; i < 5 + 5; i++) {
+        const char *u = i < 5 ? local[i] : remote[i - 5];
+        engine_endpoint ep = {0};
+        assert_int_equal(endpoint_parse(u, "t", &ep, NULL), 0);
+        if (endpoint_is_local(&ep) != (i < 5))
+            fail_msg("'%s' local: want %d", u, i < 5);
+        endpoint_release(&ep);
+    }
+}
+
 static int tls_for(const char *uri, const char *context, const endpoint_tls_config *cfg,
                    const char *tls_dir, bool skip, engine_endpoint *ep, nc_error **err)
 {
@@ -417,6 +434,7 @@ int main(void)
         cmocka_unit_test(test_meta_parse),
         cmocka_unit_test_setup_teardown(test_candidates_order, setup, teardown),
         cmocka_unit_test(test_tcp_parse),
+        cmocka_unit_test(test_is_local),
         cmocka_unit_test_setup_teardown(test_tls_settings, setup, teardown),
     };
     return cmocka_run_group_tests_name("engine-context", tests, NULL, NULL);
