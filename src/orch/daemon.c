@@ -518,6 +518,7 @@ static void recover_engine(nc_daemon *d)
                  nc_error_msg(eerr));
     } else {
         d->engine_uri = xstrdup(e->ep.uri);
+        endpoint_copy(&d->engine_ep, &e->ep);
         d->proto = engine_dup(e);
         log_info("engine %s %s (API 1.%d) at %s", engine_kind_name(e->kind), e->version,
                  e->api_minor, e->ep.uri);
@@ -687,6 +688,7 @@ void daemon_free(nc_daemon *d)
         engine_free(d->engines[i]);
     engine_free(d->proto);
     fleet_free(d->fleet);
+    endpoint_release(&d->engine_ep);
     strv_free(d->dirty);
     if (d->cfg)
         daemon_cfg_drop_locked(d->cfg);

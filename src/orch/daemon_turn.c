@@ -185,7 +185,14 @@ void *daemon_turn_main(void *arg)
                            : NULL;
         pthread_mutex_unlock(&s->d->lock);
     }
-    if (!e && !s->d->fleet && engine_open(&eo, NULL, &e, &err) == 0) {
+    /* The engine found at start, with its TLS settings (from a context or the config), else
+     * discovery with the daemon's address. */
+    engine_endpoint again = {0};
+    if (!e && !s->d->fleet && s->d->engine_ep.uri)
+        endpoint_copy(&again, &s->d->engine_ep);
+    if (!e && !s->d->fleet &&
+        (again.uri ? engine_open_endpoint(&eo, &again, &e, &err)
+                   : engine_open(&eo, NULL, &e, &err)) == 0) {
         /* Checked by its handshake: the next turns' connections are copies of it. */
         pthread_mutex_lock(&s->d->lock);
         if (!s->d->proto)

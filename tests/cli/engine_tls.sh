@@ -9,10 +9,11 @@
 . "$(dirname "$0")/lib_dockerd.sh"
 [ "$NANOCELL_TEST_ENGINE" = docker ] || { echo "1..0 # SKIP the second engine is a dockerd (docker run only)"; exit 0; }
 [ "$(id -u)" -eq 0 ] || { echo "1..0 # SKIP a second dockerd needs root"; exit 0; }
-for c in dockerd openssl ip ss; do
+for c in dockerd openssl ip ss jq; do
 	command -v $c >/dev/null || { echo "1..0 # SKIP $c is not installed"; exit 0; }
 done
-trap 'dockerd2_stop; rm -rf "$TMP"' EXIT
+DPID=""
+trap '[ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null; dockerd2_stop; rm -rf "$TMP"' EXIT
 chmod 755 "$TMP"
 pki=$TMP/pki
 dockerd2_certs "$pki" || { not_ok "openssl made the certificates"; done_testing; exit 1; }
@@ -110,6 +111,34 @@ expect_match "and named" "$ERR" "Docker context 'nc-missing' does not exist"
 config "host = \"unix:///var/run/docker.sock\"" >"$NANOCELL_CONFIG"
 run env DOCKER_CONFIG="$dc" "$NC" run -- "echo local"
 expect_match "engine.host wins over Docker's currentContext" "$ERR" "at unix:///var/run/docker.sock"
+
+# --- serve through the context, and the engine going away and coming back ---
+export NANOCELL_API="$TMP/api.sock"
+config '' >"$NANOCELL_CONFIG"
+printf '[agent]\nidle_timeout = "1s"\n[orch]\nretry_base = "300ms"\n' >>"$NANOCELL_CONFIG"
+DOCKER_CONFIG="$dc" "$NC" serve >>"$TMP/serve.log" 2>&1 &
+DPID=$!
+for _ in $(seq 1 100); do "$NC" status >/dev/null 2>&1 && break; sleep 0.1; done
+"$NC" groups add t --no-trigger >/dev/null
+answered() { # TEXT: a reply of group t
+	for _ in $(seq 1 150); do
+		"$NC" messages --group t --json 2>/dev/null | jq -e -s "any(.[]; .direction == \"out\" and .text == \"$1\")" >/dev/null && return 0
+		sleep 0.2
+	done
+	return 1
+}
+"$NC" send --group t --no-wait "echo served over tls" >/dev/null
+answered "served over tls" && ok "serve runs turns on the context's TLS engine" || not_ok "serve runs turns on the context's TLS engine" "$(tail -n 20 "$TMP/serve.log")"
+for _ in $(seq 1 50); do [ "$(count_ours)" -eq 0 ] && break; sleep 0.2; done
+dockerd2_kill
+"$NC" send --group t --no-wait "echo after the restart" >/dev/null
+for _ in $(seq 1 100); do grep -q "retrying in" "$TMP/serve.log" && break; sleep 0.1; done
+dockerd2_restart
+answered "after the restart" && ok "after the engine failed, serve reconnects with the context's TLS files" ||
+	not_ok "serve reconnects with the context's TLS files" "$(tail -n 20 "$TMP/serve.log")"
+kill -TERM "$DPID"
+wait "$DPID"
+DPID=""
 
 dockerd2_stop
 pgrep -f "$TMP" >/dev/null && not_ok "the second dockerd is gone" || ok "the second dockerd is gone"

@@ -10,7 +10,8 @@
 #   is a directory, no tcp when it is "-", and on unix://$D2_SOCK), waits for it, loads the
 #   test images into it. Sets D2_DIR D2_SOCK D2_PORT D2_PID. Returns non-zero (with the log on
 #   stderr) when it fails.
-# dockerd2_kill: kill -9 of the dockerd alone (its containerd and containers stay), as a crash.
+# dockerd2_kill: kill -9 of the dockerd and its containerd (the containers' shims stay), as a
+#   crash.
 # dockerd2_restart: starts it again on the same directories and sockets, and waits for it.
 # dockerd2_stop: stops it, deletes its containers' state, bridge and directories. Idempotent;
 #   the caller's EXIT trap must call it.
@@ -104,6 +105,19 @@ dockerd2_kill() {
 	kill -9 "$D2_PID" 2>/dev/null
 	wait "$D2_PID" 2>/dev/null
 	rm -f "$D2_DIR/docker.pid"
+	# Its containerd too (by its pid file): a containerd left holding its database keeps the
+	# restarted dockerd's own from starting. The containers' shims stay, as after a crash.
+	local cpid
+	for cpid in $(grep -lsF "$D2_DIR/exec/containerd/containerd.toml" /proc/[0-9]*/cmdline | cut -d/ -f3); do
+		[ "$cpid" = "$BASHPID" ] && continue
+		kill -9 "$cpid" 2>/dev/null
+		for _ in $(seq 1 40); do
+			kill -0 "$cpid" 2>/dev/null || break
+			sleep 0.1
+		done
+	done
+	# Its pid file would make the next dockerd wait for whatever process has that pid now.
+	rm -f "$D2_DIR/exec/containerd/containerd.pid"
 }
 
 dockerd2_restart() {
