@@ -46,15 +46,14 @@ static void usage(FILE *out)
     fprintf(out, "usage: nanocell [OPTIONS] <command> [options]\n\ncommands:\n");
     for (const struct command *c = commands; c->name; c++)
         fprintf(out, "  %-8s %s\n", c->name, c->summary);
-    fprintf(out,
-            "\noptions (before or after the command; the daemon's clients, send to retry,\n"
-            "take --api SOCKET instead of --config and --host):\n"
-            "  -c, --config FILE  the configuration file (default: $NANOCELL_CONFIG,\n"
-            "                     ~/.config/nanocell/config.toml, /etc/nanocell/config.toml)\n"
-            "  -H, --host URI     the engine: unix:///path or tcp://host:port (beats DOCKER_HOST)\n"
-            "  -h, --help         this text\n"
-            "  -V, --version      the version\n"
-            "\n'nanocell <command> --help' describes a command.\n");
+    fprintf(out, "\noptions (before or after the command; the daemon's clients, send to retry,\n"
+                 "take --api SOCKET instead of --config and --host):\n"
+                 "  -c, --config FILE  the configuration file (default: $NANOCELL_CONFIG,\n"
+                 "                     ~/.config/nanocell/config.toml, /etc/nanocell/config.toml)\n"
+                 "  -H, --host URI     the engine, unix:///path or tcp:// (beats DOCKER_HOST)\n"
+                 "  -h, --help         this text\n"
+                 "  -V, --version      the version\n"
+                 "\n'nanocell <command> --help' describes a command.\n");
 }
 
 /* Whether arg is a global option that takes a value: "--config", "-c", "--host", "-H". The
