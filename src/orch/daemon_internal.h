@@ -14,6 +14,7 @@
 #include "config.h"
 #include "orch/api.h"
 #include "orch/daemon.h"
+#include "orch/fleet.h"
 #include "orch/queue.h"
 #include "orch/store.h"
 
@@ -102,6 +103,10 @@ struct nc_daemon {
     engine *proto;       /* (lock) an engine checked by a handshake: engine_dup() makes a turn's
                           * connection from it with no round trip; NULL after an engine error */
     size_t nengines;     /* (lock) */
+    engine_endpoint engine_ep; /* the engine found at start, TLS included (a context's files
+                                * are not found again from its uri); set before any thread */
+    fleet *fleet;              /* [[engines]] (serve without --host): turns go through it, and
+                                * engine_uri, engines[] and proto stay unused; NULL: one engine */
 };
 
 /* Wakes the dispatcher (its eventfd). Any thread. */
