@@ -62,6 +62,13 @@ typedef struct nc_config {
     uint64_t orch_retry_base_ms;          /* the first retry delay; it doubles, five times */
     int64_t orch_api_max_clients;         /* local API connections at once */
 
+    /* [pool]: the daemon's warm pool (src/orch/pool.c) */
+    bool pool_enabled;
+    int64_t pool_per_group;       /* started containers kept per recently active group */
+    int64_t pool_max;             /* pooled containers at once, all groups */
+    uint64_t pool_max_memory;     /* the sum of their memory limits (sandbox.memory) */
+    uint64_t pool_idle_expiry_ms; /* a group with no turn for this long has no pool */
+
     /* [sandbox]: the settings of every group without its own overrides */
     sandbox_settings sandbox;
     char *mount_allowlist; /* sandbox.mount_allowlist: global only; "" = default path */

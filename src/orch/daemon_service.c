@@ -187,6 +187,7 @@ void daemon_status_json(nc_daemon *d, struct nc_jgen *g)
         jgen_obj_close(g);
     }
     jgen_arr_close(g);
+    daemon_pool_status_json_locked(d, g);
     pthread_mutex_unlock(&d->lock);
 }
 
@@ -231,6 +232,7 @@ void daemon_metrics(nc_daemon *d, strbuf *out)
                 "# HELP nanocell_engine_errors_total Turns that failed on the engine.\n"
                 "# TYPE nanocell_engine_errors_total counter\nnanocell_engine_errors_total %llu\n",
                 running, (unsigned long long)d->engine_errors);
+    daemon_pool_metrics_locked(d, out);
     pthread_mutex_unlock(&d->lock);
     strbuf_addstr(out, "# HELP nanocell_queue_depth Inbound messages waiting, by group.\n"
                        "# TYPE nanocell_queue_depth gauge\n");

@@ -196,6 +196,7 @@ void *daemon_turn_main(void *arg)
             .run_id = s->run_id,
             .is_main = &s->is_main,
             .reaped = s->d->reaped,
+            .warm = TAKE_PTR(s->warm),
             .cb = {.on_result = turn_on_result,
                    .on_progress = turn_on_progress,
                    .on_warning = turn_on_warning,
@@ -302,7 +303,12 @@ void daemon_turn_finish(nc_daemon *d, struct slot *s, uint64_t now)
         b++;
     d->latency_count[b]++;
     d->latency_sum += secs;
+    daemon_pool_verdict_locked(d, s);
+    daemon_pool_turn_ended_locked(d, s->group);
     pthread_mutex_unlock(&d->lock);
+    if (res->launch == TURN_LAUNCH_DISCARDED)
+        log_info("group %s: run %s: the pooled container was not used: %s", s->group, s->run_id,
+                 res->discarded ? res->discarded : "its check failed");
     if (requeue) {
         if (store_batch_requeue(d->st, batch, exhausted, why, &err) < 0)
             log_error("group %s: %s", s->group, nc_error_msg(err));
