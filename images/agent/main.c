@@ -91,6 +91,7 @@ int main(void)
         return 1;
     }
     strbuf_release(&raw);
+    uint64_t input_us = mono_us();
 
     const char *ws = getenv("NANOCELL_WORKSPACE");
     struct agent a = {
@@ -102,6 +103,7 @@ int main(void)
         .is_main = in.is_main,
         .is_scheduled = in.is_scheduled,
         .model = model_from_env(),
+        .input_us = input_us,
     };
 
     _cleanup_strbuf_ strbuf prompt = STRBUF_INIT;

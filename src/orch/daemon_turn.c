@@ -166,6 +166,7 @@ void *daemon_turn_main(void *arg)
         .max_response_bytes = cfg->engine_max_response,
     };
     _cleanup_error_ nc_error *err = NULL;
+    uint64_t cpu0 = thread_cpu_us();
     /* A connection an earlier turn used, if one is idle: opening one is two round trips. */
     pthread_mutex_lock(&s->d->lock);
     _cleanup_engine_ engine *e = s->d->nengines ? s->d->engines[--s->d->nengines]
@@ -205,6 +206,10 @@ void *daemon_turn_main(void *arg)
         };
         turn_run(&req, &s->res);
     }
+    /* The CPU this turn's thread used (make bench reads it from the debug log). */
+    log_debug("group %s: run %s used %.2f ms of CPU (%s)", s->group, s->run_id,
+              (double)(thread_cpu_us() - cpu0) / 1000.0,
+              s->res.launch == TURN_LAUNCH_WARM ? "warm" : "cold");
     pthread_mutex_lock(&s->d->lock);
     /* The connection goes back for the next turn, unless the engine failed on it; then the
      * next turn checks the engine again with a handshake (it may have been replaced). */

@@ -237,7 +237,7 @@ static void fill(nc_daemon *d, engine **ep, struct cfg_ref *cr, const char *grou
     turn_warm *w = NULL;
     _cleanup_error_ nc_error *err = NULL;
     int r = -EIO;
-    uint64_t t0 = mono_ms();
+    uint64_t t0 = mono_ms(), cpu0 = thread_cpu_us();
     if (*ep) {
         turn_request req = {.cfg = cfg,
                             .e = *ep,
@@ -280,8 +280,9 @@ static void fill(nc_daemon *d, engine **ep, struct cfg_ref *cr, const char *grou
             *ep = NULL;
         }
     } else if (w) {
-        log_debug("group %s: warm pool: container %.12s ready in %llu ms", group,
-                  turn_warm_container_id(w), (unsigned long long)(mono_ms() - t0));
+        log_debug("group %s: warm pool: container %.12s ready in %llu ms, %.2f ms of CPU", group,
+                  turn_warm_container_id(w), (unsigned long long)(mono_ms() - t0),
+                  (double)(thread_cpu_us() - cpu0) / 1000.0);
     }
 }
 
