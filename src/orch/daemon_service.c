@@ -47,6 +47,8 @@ int daemon_post_message(nc_daemon *d, const char *group, const char *chat_jid, c
     daemon_changed_locked(d);
     pthread_mutex_unlock(&d->lock);
     daemon_wake(d);
+    log_debug("group %s: message %lld accepted at %llu us (monotonic)", group, (long long)*id,
+              (unsigned long long)us);
     return 0;
 }
 
