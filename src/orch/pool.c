@@ -6,8 +6,9 @@
  * is under daemon.lock but the engine calls, which the thread makes with the lock released.
  *
  * Rules (docs/architecture.md):
- *   - a pooled container is made only while its group has no running turn (after each turn),
- *     serves one turn of its group and is never handed to another group;
+ *   - a pooled container is made only while its group has no running turn (after each turn)
+ *     and no group waits for a turn (the engine's time goes to turns first); it serves one turn
+ *     of its group and is never handed to another group;
  *   - at most pool.max of them, and the sum of their memory limits at most pool.max_memory;
  *   - a reload drains the pool (configuration, policies); so does shutdown; a container made
  *     under an older configuration is removed when it is ready;
@@ -154,6 +155,13 @@ static struct pool_group *next_to_fill(nc_daemon *d, const nc_config *cfg, uint6
         preparing += g->preparing;
     if (!cfg->pool_enabled || d->stopping || p->size + preparing >= (uint64_t)cfg->pool_max)
         return NULL;
+    /* Groups wait for a turn: the engine has better things to do, and a group that waits would
+     * start cold before its container is ready (then it is thrown away). */
+    for (size_t i = 0; i < queue_waiting(d->q); i++) {
+        const queue_group *w = queue_waiting_at(d->q, i);
+        if (!w->retry_at || w->retry_at <= now)
+            return NULL;
+    }
     for (struct pool_group *g = p->groups; g; g = g->next) {
         uint64_t mem = config_sandbox(cfg, g->group)->memory;
         if (now - g->last_turn >= cfg->pool_idle_expiry_ms || g->retry_at > now ||
