@@ -70,6 +70,8 @@ dispatch() { # runs messages to groups g01.. and prints the dispatch p50 and p90
 	grep -o "dispatch [0-9.]* ms" "$tmp/serve.log" | awk '{print $2}' | tail -n "$runs" >"$tmp/dispatch.$1"
 	read -r dm dp < <(stats "$tmp/dispatch.$1")
 	printf '%-44s %8s ms  p90 %s ms  (%s turns)\n' "dispatch, pool $1 (accepted -> create/take)" "$dm" "$dp" "$(wc -l <"$tmp/dispatch.$1")"
+	grep -o "used [0-9.]* ms of CPU ([a-z]*)" "$tmp/serve.log" | tail -n "$runs" |
+		awk -v o="$1" '{s += $2; n++; k[$6]++} END {printf "%-44s %8.2f ms  (turn thread, mean of %d: %s)\n", "CPU per turn, pool " o, s / n, n, (k["(warm)"] + 0) " warm"}'
 }
 dispatch off
 stop

@@ -1,7 +1,7 @@
 #!/bin/bash
 # `make bench`, part 1: one agent turn, five ways, interleaved in one run (1, 2, 3, 4, 5, 1, 2,
-# ...) on the same image (nanocell-agent:latest, the reference agent in scripted mode) with the
-# same input, so that drift hits every side alike. RUNS (default 30) turns per side.
+# ...) on the same image (nanocell-agent:latest with this tree's reference agent, in scripted
+# mode) with the same input, so that drift hits every side alike. RUNS (default 30) turns per side.
 #   1. `docker run -i --rm` with nanocell's hardening flags and seccomp profile (how NanoClaw
 #      spawns, made equal): read-only root, no capabilities, no-new-privileges, the agent
 #      profile, no network, the user, memory/pids/cpu/ulimits, private IPC and cgroupns, the
@@ -22,10 +22,13 @@ runs=${RUNS:-30}
 nc=$PWD/${NANOCELL_BIN:-./nanocell}
 docker=/usr/bin/docker
 [ -x "$docker" ] || docker=docker
-image=nanocell-agent:latest
 tmp=$(mktemp -d /tmp/nanocell-bench.XXXXXX)
 chmod 755 "$tmp"
 install="bench$$"
+# The image: nanocell-agent:latest with this tree's agent on top (its `clock` command), under a
+# name of the bench's own, so that another build of nanocell-agent:latest meanwhile cannot
+# change what is measured.
+image="nanocell-bench-agent:$$"
 WPID="" FPID=""
 dapi() { curl -sf --unix-socket /var/run/docker.sock "$@"; }
 ours() { dapi "http://localhost/v1.41/containers/json?all=1&filters=%7B%22label%22%3A%5B%22nanocell.install%3D$install%22%5D%7D"; }
@@ -35,17 +38,25 @@ cleanup() {
 	for id in $(ours | grep -o '"Id":"[0-9a-f]*"' | cut -d'"' -f4); do
 		dapi -X DELETE "http://localhost/v1.41/containers/$id?force=1" >/dev/null || true
 	done
+	dapi -X DELETE "http://localhost/v1.41/images/$image?force=1" >/dev/null 2>&1 || true
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
+make -s images >/dev/null
+mkdir -p "$tmp/ctx"
+cp "${NANOCELL_BUILD:-build}/static/images/agent/agent" "$tmp/ctx/agent"
+printf 'FROM nanocell-agent:latest\nCOPY agent /usr/bin/nanocell-agent\n' >"$tmp/ctx/Dockerfile"
+tar -C "$tmp/ctx" -cf - Dockerfile agent | curl -sf --unix-socket /var/run/docker.sock -X POST \
+	-H 'Content-Type: application/x-tar' --data-binary @- "http://localhost/v1.41/build?t=$image&q=1" >/dev/null ||
+	{ echo "bench: could not build $image (is nanocell-agent:latest there? scripts/build-images.sh)" >&2; exit 1; }
 TIMEFORMAT='%3R %3U %3S'
 
 # config NAME RUNTIME IDLE POOL: a configuration of this bench's install.
 config() {
 	printf '[install]\nid = "%s"\ndata_dir = "%s/data-%s"\n[engine]\nhost = "unix:///var/run/docker.sock"\n' \
 		"$install" "$tmp" "$1" >"$tmp/$1.toml"
-	printf '[agent]\nidle_timeout = "%s"\n[pool]\nenabled = %s\n[sandbox]\nruntime = "%s"\n' \
-		"$3" "$4" "$2" >>"$tmp/$1.toml"
+	printf '[agent]\nimage = "%s"\nidle_timeout = "%s"\n[pool]\nenabled = %s\n[sandbox]\nruntime = "%s"\n' \
+		"$image" "$3" "$4" "$2" >>"$tmp/$1.toml"
 }
 config auto auto 30m false
 config default "" 30m false
@@ -153,7 +164,7 @@ if [ -s "$tmp/dispatch" ]; then
 	read -r w50 w95 w99 < <(stats "$tmp/dispatch")
 	printf '%-46s %7s %7s %7s ms  (%s turns)\n' "warm dispatch, accepted -> payload read" "$w50" "$w95" "$w99" "$(wc -l <"$tmp/dispatch")"
 else
-	echo "warm dispatch: not measured (the agent image has no clock command: scripts/build-images.sh)"
+	echo "warm dispatch: not measured (no clock in the agent's replies)"
 fi
 hits=$(ncd warm status --json | jq -r '.pool.hits')
 printf 'pool: %s of %s warm turns ran in a pooled container\n' "$hits" "$((runs + 1))"
