@@ -772,6 +772,11 @@ static void run_body(struct turn *t, turn_result *res, const char *image, const 
     sandbox_phase(t->c, "exit");
     uint64_t before_remove = mono_ms();
     _cleanup_free_ char *phases = xstrdup(strbuf_str(&t->c->phases));
+    if (req->remove_later) {
+        req->remove_later(TAKE_PTR(t->c), req->remove_userdata);
+        t->phases = xasprintf("%s remove=later", phases);
+        return;
+    }
     if (sandbox_container_remove(req->e, TAKE_PTR(t->c), &err) < 0)
         warning(t, "%s (the next start removes it)", nc_error_msg(err));
     t->phases =

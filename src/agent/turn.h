@@ -52,6 +52,7 @@ typedef struct turn_callbacks {
 
 /* A container launched ahead of its turn (agent/warm.h), for the daemon's warm pool. */
 typedef struct turn_warm turn_warm;
+struct sandbox_container;
 
 typedef struct turn_request {
     const nc_config *cfg; /* resolved (config_resolve) */
@@ -69,6 +70,11 @@ typedef struct turn_request {
     bool reaped;         /* the caller reaped orphaned containers itself (the daemon, at start):
                           * the turn does not list them again first */
     turn_callbacks cb;
+    /* Removing the container once the turn is judged: when set, the turn hands it over
+     * (the daemon removes it on another thread, so the group's next turn need not wait) and
+     * the run log says "remove=later"; NULL: the turn removes it itself before it returns. */
+    void (*remove_later)(struct sandbox_container *c, void *userdata);
+    void *remove_userdata;
     /* A pooled container of this group, made by turn_prelaunch() with this run_id: the turn
      * owns it. It is used only when everything it was made from still holds (agent/warm.h);
      * else it is removed and the turn runs cold. NULL: cold. */

@@ -82,6 +82,8 @@ struct daemon_pool {
     uint64_t memory;   /* the sum of their memory limits */
     turn_warm **trash; /* to remove, by the pool's thread */
     size_t ntrash;
+    struct sandbox_container **ended; /* turns' containers to remove, by the pool's thread */
+    size_t nended;
     uint64_t hits, misses, discards, drained, expired, made, failed;
 };
 
@@ -160,6 +162,9 @@ turn_warm *daemon_pool_take_locked(nc_daemon *d, const nc_config *cfg, const cha
 void daemon_pool_turn_ended_locked(nc_daemon *d, const char *group);
 void daemon_pool_drain_locked(nc_daemon *d, const char *why);
 void daemon_pool_trash_locked(nc_daemon *d, turn_warm *w);
+/* A turn's container, judged: the pool's thread removes it (turn_request.remove_later). Any
+ * thread; takes the lock itself. */
+void daemon_pool_remove_later(struct sandbox_container *c, void *daemon);
 void daemon_pool_verdict_locked(nc_daemon *d, const struct slot *s);
 void daemon_pool_status_json_locked(nc_daemon *d, struct nc_jgen *g);
 void daemon_pool_metrics_locked(nc_daemon *d, strbuf *out);

@@ -198,6 +198,8 @@ void *daemon_turn_main(void *arg)
             .is_main = &s->is_main,
             .reaped = s->d->reaped,
             .warm = TAKE_PTR(s->warm),
+            .remove_later = s->d->pool.started ? daemon_pool_remove_later : NULL,
+            .remove_userdata = s->d,
             .cb = {.on_result = turn_on_result,
                    .on_progress = turn_on_progress,
                    .on_warning = turn_on_warning,

@@ -12,7 +12,9 @@
  *   - at most pool.max of them, and the sum of their memory limits at most pool.max_memory;
  *   - a reload drains the pool (configuration, policies); so does shutdown; a container made
  *     under an older configuration is removed when it is ready;
- *   - after a crash they are orphans of a dead owner, and the next start reaps them by label. */
+ *   - after a crash they are orphans of a dead owner, and the next start reaps them by label.
+ * The same thread removes the containers of ended turns (turn_request.remove_later), so that a
+ * turn's end (and the group's next turn) does not wait for the engine's removal. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -20,6 +22,8 @@
 #include <time.h>
 
 #include "agent/turn.h"
+#include "agent/warm.h"
+#include "sandbox/launch.h"
 #include "orch/daemon_internal.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -198,14 +202,47 @@ static void expire(nc_daemon *d, const nc_config *cfg, uint64_t now)
         p->expired += empty_group(p, g);
 }
 
-static void remove_trash(nc_daemon *d, engine *e, turn_warm **list, size_t n)
+static void remove_trash(nc_daemon *d, engine *e, turn_warm **list, size_t n,
+                         sandbox_container **ended, size_t nended)
 {
     (void)d;
+    if (!e) {
+        /* No engine to ask: they stay, and the next start reaps them (their owner is gone). */
+        log_warn("the engine does not answer: %zu container%s left for the next start", n + nended,
+                 n + nended == 1 ? "" : "s");
+        for (size_t i = 0; i < nended; i++)
+            sandbox_container_free(ended[i]);
+        for (size_t i = 0; i < n; i++)
+            turn_warm_free(list[i]);
+        free(ended);
+        free(list);
+        return;
+    }
+    for (size_t i = 0; i < nended; i++) {
+        _cleanup_error_ nc_error *err = NULL;
+        _cleanup_free_ char *id = xstrdup(ended[i]->id);
+        if (sandbox_container_remove(e, ended[i], &err) < 0)
+            log_warn("%s (the next start removes it)", nc_error_msg(err));
+        else
+            log_debug("removed container %.12s after its turn", id);
+    }
+    free(ended);
     for (size_t i = 0; i < n; i++) {
         log_debug("warm pool: removing container %.12s", turn_warm_container_id(list[i]));
         turn_warm_discard(e, list[i]);
     }
     free(list);
+}
+
+void daemon_pool_remove_later(sandbox_container *c, void *daemon)
+{
+    nc_daemon *d = daemon;
+    pthread_mutex_lock(&d->lock);
+    struct daemon_pool *p = &d->pool;
+    p->ended = xreallocarray(p->ended, p->nended + 1, sizeof(*p->ended));
+    p->ended[p->nended++] = c;
+    pthread_cond_signal(&p->wake);
+    pthread_mutex_unlock(&d->lock);
 }
 
 static void pool_on_warning(const char *msg, void *userdata)
@@ -309,14 +346,16 @@ static void *pool_main(void *arg)
         } else {
             expire(d, cr->cfg, now);
         }
-        if (p->ntrash) {
+        if (p->ntrash || p->nended) {
             turn_warm **list = TAKE_PTR(p->trash);
             size_t n = p->ntrash;
-            p->ntrash = 0;
+            sandbox_container **ended = TAKE_PTR(p->ended);
+            size_t nended = p->nended;
+            p->ntrash = p->nended = 0;
             pthread_mutex_unlock(&d->lock);
             if (!e)
                 e = pool_engine(d, cr->cfg);
-            remove_trash(d, e, list, n);
+            remove_trash(d, e, list, n, ended, nended);
             pthread_mutex_lock(&d->lock);
             daemon_cfg_drop_locked(cr);
             continue;
