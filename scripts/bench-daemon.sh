@@ -70,11 +70,16 @@ dispatch() { # runs messages to groups g01.. and prints the dispatch p50 and p90
 	grep -o "dispatch [0-9.]* ms" "$tmp/serve.log" | awk '{print $2}' | tail -n "$runs" >"$tmp/dispatch.$1"
 	read -r dm dp < <(stats "$tmp/dispatch.$1")
 	printf '%-44s %8s ms  p90 %s ms  (%s turns)\n' "dispatch, pool $1 (accepted -> create/take)" "$dm" "$dp" "$(wc -l <"$tmp/dispatch.$1")"
+
+}
+# A turn's CPU is logged when it ends: after the stop (its agents are closed).
+cpu() {
 	grep -o "used [0-9.]* ms of CPU ([a-z]*)" "$tmp/serve.log" | tail -n "$runs" |
-		awk -v o="$1" '{s += $2; n++; k[$6]++} END {printf "%-44s %8.2f ms  (turn thread, mean of %d: %s)\n", "CPU per turn, pool " o, s / n, n, (k["(warm)"] + 0) " warm"}'
+		awk -v o="$1" '{s += $2; n++; k[$6]++} END {if (n) printf "%-44s %8.2f ms  (the turn thread, mean of %d turns, %d warm)\n", "CPU per turn, pool " o, s / n, n, k["(warm)"]}'
 }
 dispatch off
 stop
+cpu off
 
 # --- 1b, 2b: every group had a turn, the pool is full; then dispatch with the pool on ---
 config 200ms 5 true >"$NANOCELL_CONFIG"
@@ -98,6 +103,7 @@ h0=$("$nc" status --json | jq -r '.pool.hits')
 dispatch on
 printf '%-44s %s of %s turns warm\n' "" "$(($("$nc" status --json | jq -r '.pool.hits') - h0))" "$runs"
 stop
+cpu on
 
 # --- 3. throughput: 200 messages, 20 groups, posted at once, pool on ---
 config 2s 5 true >"$NANOCELL_CONFIG"

@@ -162,6 +162,8 @@ turn_warm *daemon_pool_take_locked(nc_daemon *d, const nc_config *cfg, const cha
 void daemon_pool_turn_ended_locked(nc_daemon *d, const char *group);
 void daemon_pool_drain_locked(nc_daemon *d, const char *why);
 void daemon_pool_trash_locked(nc_daemon *d, turn_warm *w);
+/* The group was removed from the store: its pooled containers go. */
+void daemon_pool_forget_locked(nc_daemon *d, const char *group);
 /* A turn's container, judged: the pool's thread removes it (turn_request.remove_later). Any
  * thread; takes the lock itself. */
 void daemon_pool_remove_later(struct sandbox_container *c, void *daemon);

@@ -107,6 +107,13 @@ void daemon_groups_changed(nc_daemon *d)
     if (store_group_list(d->st, &gs, &n, NULL) < 0)
         return;
     pthread_mutex_lock(&d->lock);
+    for (struct pool_group *pg = d->pool.groups; pg; pg = pg->next) {
+        bool known = false;
+        for (size_t j = 0; j < n && !known; j++)
+            known = strcmp(gs[j].folder, pg->group) == 0;
+        if (!known)
+            daemon_pool_forget_locked(d, pg->group);
+    }
     for (size_t i = 0; i < queue_ngroups(d->q);) {
         const queue_group *qg = queue_group_at(d->q, i);
         bool known = false;

@@ -127,6 +127,17 @@ void daemon_pool_drain_locked(nc_daemon *d, const char *why)
     pthread_cond_signal(&p->wake);
 }
 
+void daemon_pool_forget_locked(nc_daemon *d, const char *group)
+{
+    struct pool_group *g = group_find(&d->pool, group);
+    if (!g)
+        return;
+    if (empty_group(&d->pool, g))
+        log_info("group %s: pooled container removed: the group was removed", group);
+    g->last_turn = 0; /* expired: forgotten on the thread's next round */
+    pthread_cond_signal(&d->pool.wake);
+}
+
 void daemon_pool_trash_locked(nc_daemon *d, turn_warm *w)
 {
     if (!w)

@@ -204,6 +204,13 @@ expect_no_match "not in the container of the old image" "$log" "container: $pool
 expect_no_match "it runs the new image" "$log" "image_id: $old_image"
 expect_match "the daemon says the image changed" "$(cat "$TMP/serve.log")" "pooled container was not used: the image '$img' changed"
 
+# --- a group removed: its pooled container goes ---
+wait_ready g2 1
+pooled=$(ids_of g2)
+"$NC" groups rm g2 >/dev/null
+wait_gone "$pooled" && ok "removing a group removes its pooled container" ||
+	not_ok "removing a group removes its pooled container" "$(ids_of g2)"
+
 # --- SIGTERM removes the pool ---
 wait_ready g1 1
 wait_ready gi 1
