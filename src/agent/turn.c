@@ -19,6 +19,7 @@
 #include "engine/container.h"
 #include "engine/demux.h"
 #include "orch/owner.h"
+#include "proxy/netns_relay.h"
 #include "sandbox/launch.h"
 #include "sandbox/prepare.h"
 #include "sandbox/runtime.h"
@@ -84,6 +85,7 @@ struct turn {
     char *runtime;
     sandbox_prepared *prep;
     engine_image img;
+    netns_relay *relay; /* loopback listeners for agents that speak TCP; NULL: none */
     bool is_main;
     char *owner, *home; /* the spec points at these, and at env */
     char *env[3];
@@ -94,6 +96,7 @@ struct turn {
 /* Frees what t holds (not t->c, which the turn removes itself). */
 static void turn_state_release(struct turn *t)
 {
+    netns_relay_stop(t->relay);
     turn_warm_discard(t->e, t->warm);
     sandbox_prepared_free(t->prep);
     engine_image_release(&t->img);
@@ -719,6 +722,24 @@ static bool launch_container(struct turn *t, turn_result *res, const char *name)
     return true;
 }
 
+/* Before the payload is written: an agent blocked on stdin finds the ports open. Without them
+ * only agents that use the socket itself, or the reference agent's own relay, reach the proxy:
+ * not a failure. A nanocell that is not root (rootless engines) never can enter the namespace,
+ * so that is said as progress on every turn; anything else is a warning. */
+static void start_relay(struct turn *t)
+{
+    static const uint16_t ports[] = {NETNS_RELAY_MODEL_PORT, NETNS_RELAY_EGRESS_PORT};
+    _cleanup_error_ nc_error *err = NULL;
+    int r = netns_relay_start(t->c->pid, t->req->proxy_socket, ports, NC_ARRAY_SIZE(ports),
+                              &t->relay, &err);
+    if (r == -EPERM)
+        progress(t, "no loopback listener for agents that speak TCP to the proxy: %s",
+                 nc_error_msg(err));
+    else if (r < 0)
+        warning(t, "no loopback listener for agents that speak TCP to the proxy: %s",
+                nc_error_msg(err));
+}
+
 /* Everything from checking the request to removing the container; returns early on failure
  * with res filled. What the run log needs is left in t. */
 static void run_body(struct turn *t, turn_result *res, const char *image, const char *run_id,
@@ -745,6 +766,8 @@ static void run_body(struct turn *t, turn_result *res, const char *image, const 
         return;
     res->container_id = xstrdup(t->c->id);
     t->verification = xstrdup(strbuf_str(&t->c->report));
+    if (req->proxy_socket)
+        start_relay(t);
     /* What the engine reports it used, and, under auto, why it was asked for. */
     const char *used = t->c->runtime ? t->c->runtime : "engine default";
     t->runtime = t->rt.from_auto ? xasprintf("%s (%s)", used, t->rt.why) : xstrdup(used);

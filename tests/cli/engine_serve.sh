@@ -20,7 +20,6 @@ config() {
 	# The cold daemon: counting containers below counts turns. engine_pool.sh tests the pool.
 	printf '[pool]\nenabled = false\n'
 	printf '[sandbox]\n'
-	[ "$NANOCELL_TEST_ENGINE" = podman ] && printf 'allow_unenforced = ["cgroupns"]\n'
 	true
 }
 config >"$NANOCELL_CONFIG"
