@@ -30,6 +30,16 @@ typedef struct nc_group_config {
     sandbox_settings sandbox; /* the global [sandbox] with this group's overrides */
 } nc_group_config;
 
+/* A webhook ([[hook]]): POST /hooks/<name> talks to group; replies go to url (optional). The
+ * secret signs both ways: secret, or the contents of secret_file (0600, read at start). */
+typedef struct nc_hook_config {
+    char *name;
+    char *group;
+    char *secret;
+    char *secret_file;
+    char *url;
+} nc_hook_config;
+
 typedef struct nc_config {
     char *path; /* the file that was read; NULL when the defaults stand alone */
 
@@ -62,6 +72,13 @@ typedef struct nc_config {
     uint64_t orch_retry_base_ms;          /* the first retry delay; it doubles, five times */
     int64_t orch_api_max_clients;         /* local API connections at once */
 
+    /* [api] */
+    char *api_tcp_listen; /* "" = none; else a loopback "HOST:PORT" serving only /hooks/ */
+
+    /* [telegram]: the Telegram channel; it runs when a token is set */
+    char *telegram_token;      /* "" = none (see token_file) */
+    char *telegram_token_file; /* "" = none; must be 0600 (or 0400) and ours */
+    char *telegram_api_base;   /* the Bot API's URL, without the trailing / */
     /* [pool]: the daemon's warm pool (src/orch/pool.c) */
     bool pool_enabled;
     int64_t pool_per_group;       /* started containers kept per recently active group */
@@ -75,6 +92,8 @@ typedef struct nc_config {
 
     nc_group_config *groups; /* [[group]] entries, in file order */
     size_t ngroups;
+    nc_hook_config *hooks; /* [[hook]] entries, in file order */
+    size_t nhooks;
 } nc_config;
 
 /* Loads the configuration: the file found as described above, or the defaults. explicit_path

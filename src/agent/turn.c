@@ -590,6 +590,8 @@ static bool prepare_container(struct turn *t, turn_result *res, const char *imag
         nc_error_free(TAKE_PTR(err));
     }
     int r = sandbox_parse_user(s->user, &uid, &gid, &err);
+    if (r >= 0 && !pooled)
+        r = workspace_owner(req->e, &uid, &gid, &err);
     if (r >= 0 && pooled)
         r = warm_find_folders(cfg->data_dir, req->group, &t->ws, &err);
     else if (r >= 0)
