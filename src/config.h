@@ -96,6 +96,12 @@ typedef struct nc_config {
     char *telegram_token;      /* "" = none (see token_file) */
     char *telegram_token_file; /* "" = none; must be 0600 (or 0400) and ours */
     char *telegram_api_base;   /* the Bot API's URL, without the trailing / */
+    /* [pool]: the daemon's warm pool (src/orch/pool.c) */
+    bool pool_enabled;
+    int64_t pool_per_group;       /* started containers kept per recently active group */
+    int64_t pool_max;             /* pooled containers at once, all groups */
+    uint64_t pool_max_memory;     /* the sum of their memory limits (sandbox.memory) */
+    uint64_t pool_idle_expiry_ms; /* a group with no turn for this long has no pool */
 
     /* [sandbox]: the settings of every group without its own overrides */
     sandbox_settings sandbox;

@@ -98,6 +98,7 @@ int main(int argc, char **argv)
         return 1;
     }
     strbuf_release(&raw);
+    uint64_t input_us = mono_us();
 
     const char *ws = getenv("NANOCELL_WORKSPACE");
     struct agent a = {
@@ -109,6 +110,7 @@ int main(int argc, char **argv)
         .is_main = in.is_main,
         .is_scheduled = in.is_scheduled,
         .model = model_from_env(),
+        .input_us = input_us,
     };
 
     _cleanup_strbuf_ strbuf prompt = STRBUF_INIT;

@@ -220,9 +220,14 @@ static void start_turn(nc_daemon *d, const char *group, const nc_config *cfg, ui
     s->d = d;
     s->cancel[0] = s->cancel[1] = -1;
     s->group = xstrdup(group);
-    s->run_id = turn_make_run_id();
     s->is_main = g.is_main;
     s->image = g.image && *g.image ? xstrdup(g.image) : NULL;
+    /* A pooled container of the group, if one is ready: the turn is its run. */
+    pthread_mutex_lock(&d->lock);
+    s->warm = daemon_pool_take_locked(d, cfg, group, s->is_main, s->image);
+    pthread_mutex_unlock(&d->lock);
+    s->had_warm = s->warm != NULL;
+    s->run_id = s->warm ? xstrdup(turn_warm_run_id(s->warm)) : turn_make_run_id();
     s->chat_jid = xstrdup(msgs[start + count - 1].chat_jid);
     s->chat = xstrdup(s->chat_jid);
     pthread_mutex_lock(&d->lock);
@@ -239,6 +244,9 @@ static void start_turn(nc_daemon *d, const char *group, const nc_config *cfg, ui
                   err ? nc_error_msg(err) : strerror(errno));
         if (s->batch)
             store_batch_requeue(d->st, s->batch, false, "the turn could not start", NULL);
+        pthread_mutex_lock(&d->lock);
+        daemon_pool_trash_locked(d, TAKE_PTR(s->warm));
+        pthread_mutex_unlock(&d->lock);
         daemon_slot_free(s);
         pthread_mutex_lock(&d->lock);
         queue_finished(d->q, group, QUEUE_TRANSIENT, now);
@@ -258,6 +266,7 @@ static void start_turn(nc_daemon *d, const char *group, const nc_config *cfg, ui
     if (r != 0) {
         d->slots = s->next;
         daemon_cfg_drop_locked(s->cfg);
+        daemon_pool_trash_locked(d, TAKE_PTR(s->warm));
         queue_finished(d->q, group, QUEUE_TRANSIENT, now);
         daemon_mark_dirty_locked(d, group);
     }
@@ -384,6 +393,7 @@ static void reload(nc_daemon *d)
     }
     daemon_cfg_drop_locked(d->cfg);
     d->cfg = r;
+    daemon_pool_drain_locked(d, "configuration reloaded");
     queue_set_cap(d->q, (unsigned)cfg->orch_max_concurrent);
     queue_set_retry_base(d->q, cfg->orch_retry_base_ms);
     pthread_mutex_unlock(&d->lock);
@@ -662,6 +672,7 @@ int daemon_run(nc_daemon *d, nc_error **err)
         d->tcp_fd = -1;
         log_info("serving webhooks (only) at %s", cfg->api_tcp_listen);
     }
+    daemon_pool_start(d);
     bool stop = false;
     while (!stop) {
         dispatch(d);
@@ -686,6 +697,7 @@ int daemon_run(nc_daemon *d, nc_error **err)
     shutdown_turns(d);
     /* Replies of the turns that ended in the grace had their chance to go out. */
     channels_stop(TAKE_PTR(d->channels));
+    daemon_pool_stop(d);
     log_info("stopped");
     return 0;
 }

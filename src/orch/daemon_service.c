@@ -55,6 +55,8 @@ static int post_message(nc_daemon *d, const char *group, const char *chat_jid, c
     daemon_changed_locked(d);
     pthread_mutex_unlock(&d->lock);
     daemon_wake(d);
+    log_debug("group %s: message %lld accepted at %llu us (monotonic)", group, (long long)*id,
+              (unsigned long long)us);
     return 0;
 }
 
@@ -152,6 +154,13 @@ void daemon_groups_changed(nc_daemon *d)
     if (store_group_list(d->st, &gs, &n, NULL) < 0)
         return;
     pthread_mutex_lock(&d->lock);
+    for (struct pool_group *pg = d->pool.groups; pg; pg = pg->next) {
+        bool known = false;
+        for (size_t j = 0; j < n && !known; j++)
+            known = strcmp(gs[j].folder, pg->group) == 0;
+        if (!known)
+            daemon_pool_forget_locked(d, pg->group);
+    }
     for (size_t i = 0; i < queue_ngroups(d->q);) {
         const queue_group *qg = queue_group_at(d->q, i);
         bool known = false;
@@ -236,6 +245,7 @@ void daemon_status_json(nc_daemon *d, struct nc_jgen *g)
         jgen_obj_close(g);
     }
     jgen_arr_close(g);
+    daemon_pool_status_json_locked(d, g);
     pthread_mutex_unlock(&d->lock);
     channels_status_json(d->channels, g);
 }
@@ -281,6 +291,7 @@ void daemon_metrics(nc_daemon *d, strbuf *out)
                 "# HELP nanocell_engine_errors_total Turns that failed on the engine.\n"
                 "# TYPE nanocell_engine_errors_total counter\nnanocell_engine_errors_total %llu\n",
                 running, (unsigned long long)d->engine_errors);
+    daemon_pool_metrics_locked(d, out);
     pthread_mutex_unlock(&d->lock);
     strbuf_addstr(out, "# HELP nanocell_queue_depth Inbound messages waiting, by group.\n"
                        "# TYPE nanocell_queue_depth gauge\n");

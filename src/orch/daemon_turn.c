@@ -167,6 +167,7 @@ void *daemon_turn_main(void *arg)
         .max_response_bytes = cfg->engine_max_response,
     };
     _cleanup_error_ nc_error *err = NULL;
+    uint64_t cpu0 = thread_cpu_us();
     _cleanup_engine_ engine *e = NULL;
     size_t fleet_idx = 0;
     bool reaped = s->d->reaped;
@@ -217,6 +218,9 @@ void *daemon_turn_main(void *arg)
             .run_id = s->run_id,
             .is_main = &s->is_main,
             .reaped = reaped,
+            .warm = TAKE_PTR(s->warm),
+            .remove_later = s->d->pool.started ? daemon_pool_remove_later : NULL,
+            .remove_userdata = s->d,
             .cb = {.on_result = turn_on_result,
                    .on_progress = turn_on_progress,
                    .on_warning = turn_on_warning,
@@ -228,6 +232,10 @@ void *daemon_turn_main(void *arg)
             fleet_release(s->d->fleet, fleet_idx, TAKE_PTR(e), s->res.status == TURN_ENGINE,
                           s->res.message);
     }
+    /* The CPU this turn's thread used (make bench reads it from the debug log). */
+    log_debug("group %s: run %s used %.2f ms of CPU (%s)", s->group, s->run_id,
+              (double)(thread_cpu_us() - cpu0) / 1000.0,
+              s->res.launch == TURN_LAUNCH_WARM ? "warm" : "cold");
     pthread_mutex_lock(&s->d->lock);
     /* The connection goes back for the next turn, unless the engine failed on it; then the
      * next turn checks the engine again with a handshake (it may have been replaced). */
@@ -326,7 +334,12 @@ void daemon_turn_finish(nc_daemon *d, struct slot *s, uint64_t now)
         b++;
     d->latency_count[b]++;
     d->latency_sum += secs;
+    daemon_pool_verdict_locked(d, s);
+    daemon_pool_turn_ended_locked(d, s->group);
     pthread_mutex_unlock(&d->lock);
+    if (res->launch == TURN_LAUNCH_DISCARDED)
+        log_info("group %s: run %s: the pooled container was not used: %s", s->group, s->run_id,
+                 res->discarded ? res->discarded : "its check failed");
     if (requeue) {
         if (store_batch_requeue(d->st, batch, exhausted, why, &err) < 0)
             log_error("group %s: %s", s->group, nc_error_msg(err));

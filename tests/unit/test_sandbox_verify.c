@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 #include "support/fake_engine.h"
 #include "util/fileutil.h"
 #include "util/strv.h"
+#include "util/timeutil.h"
 #include "util/xalloc.h"
 
 #define SECCOMP_JSON "{\"defaultAction\":\"SCMP_ACT_ERRNO\"}"
@@ -1230,6 +1232,40 @@ static void expect_runtime(const char *status, const char *mountinfo, const char
     drop_tree();
 }
 
+/* The runtime loads the filter after the engine's start returned: a status that shows mode 0
+ * and then 2 (the runtime caught up) passes; the thread below plays the runtime. */
+static void *load_filter_later(void *arg)
+{
+    (void)arg;
+    sleep_ms(30);
+    put("proc/4242/status", GOOD_STATUS);
+    return NULL;
+}
+
+static void test_runtime_filter_loaded_late(void **state)
+{
+    (void)state;
+    strbuf st = STRBUF_INIT;
+    const char *at = strstr(GOOD_STATUS, "Seccomp:\t2");
+    strbuf_add(&st, GOOD_STATUS, (size_t)(at - GOOD_STATUS));
+    strbuf_addstr(&st, "Seccomp:\t0");
+    strbuf_addstr(&st, at + strlen("Seccomp:\t2"));
+    build_tree(st.buf, GOOD_MOUNTINFO, "536870912\n", "256\n", LO_ONLY, false);
+    strbuf_release(&st);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, load_filter_later, NULL), 0);
+    sandbox_spec s = make_spec(ENGINE_DOCKER);
+    strbuf report = STRBUF_INIT;
+    nc_error *err = NULL;
+    int r = run_runtime(&s, &report, &err);
+    pthread_join(th, NULL);
+    if (r != 0)
+        fail_msg("runtime: %s\n%s", nc_error_msg(err), report.buf);
+    assert_non_null(strstr(report.buf, "ok runtime.Seccomp\n"));
+    strbuf_release(&report);
+    drop_tree();
+}
+
 static void test_runtime(void **state)
 {
     (void)state;
@@ -1582,6 +1618,7 @@ int main(void)
         cmocka_unit_test(test_podman3_uses_compat_create),
         cmocka_unit_test(test_inspect_waivers),
         cmocka_unit_test(test_runtime),
+        cmocka_unit_test(test_runtime_filter_loaded_late),
         cmocka_unit_test(test_runtime_system_paths),
         cmocka_unit_test(test_runtime_waivers),
         cmocka_unit_test(test_home_tmpfs),
