@@ -52,6 +52,7 @@ struct slot {
     uint64_t accepted_us; /* when the first batch's newest message was committed (mono_us); 0:
                            * not known (it came before the daemon started, or long ago) */
     turn_result res;
+    struct task_slot *task; /* a scheduled task's turn (scheduler.c); NULL: messages */
     struct slot *next;
 };
 
@@ -99,7 +100,15 @@ struct nc_daemon {
     engine *proto;       /* (lock) an engine checked by a handshake: engine_dup() makes a turn's
                           * connection from it with no round trip; NULL after an engine error */
     size_t nengines;     /* (lock) */
+    struct ipc_watcher *ipc;    /* the IPC watcher's thread (daemon_ipc.c) */
+    struct scheduler *sched;    /* (lock) scheduled tasks queued or running (scheduler.c) */
 };
+
+/* daemon_ipc.c: the IPC watcher's side in the daemon (acting on requests, the snapshots). */
+int daemon_ipc_start(nc_daemon *d, nc_error **err);
+/* Writes current_tasks.json (and available_groups.json) into the group's ipc/ (NULL: every
+ * group's), atomically. Never fails: a write that fails is logged. */
+void daemon_ipc_snapshots(nc_daemon *d, const char *group);
 
 /* Wakes the dispatcher (its eventfd). Any thread. */
 void daemon_wake(nc_daemon *d);

@@ -186,7 +186,9 @@ static void count_denial(ipc_watcher *w, const char *group, ipc_type type)
  * deleted when that fails, so a bad file is never read twice. */
 static void to_errors(ipc_watcher *w, struct wgroup *g, int k, const char *name, const char *why)
 {
-    log_warn("group %s: ipc/%s/%s moved to ipc/errors: %s", g->folder, dir_names[k], name, why);
+    if (why)
+        log_warn("group %s: ipc/%s/%s moved to ipc/errors: %s", g->folder, dir_names[k], name,
+                 why);
     (void)w;
     if (mkdirat(g->ipc_fd, "errors", 0700) == 0 || errno == EEXIST) {
         _cleanup_close_ int efd =
@@ -202,9 +204,9 @@ static void to_errors(ipc_watcher *w, struct wgroup *g, int k, const char *name,
 
 static bool over_limit(ipc_watcher *w, struct wgroup *g)
 {
-    uint64_t minute = mono_ms() / 60000;
-    if (g->window != minute) {
-        g->window = minute;
+    uint64_t now = mono_ms();
+    if (!g->window || now - g->window >= 60000) {
+        g->window = now ? now : 1;
         g->count = 0;
     }
     return ++g->count > atomic_load(&w->max_per_minute);
@@ -225,9 +227,12 @@ static void handle(ipc_watcher *w, struct wgroup *g, int k, const char *name, bo
     }
     if (over_limit(w, g)) {
         count(w, &w->counts.limited);
-        _cleanup_free_ char *why = xasprintf("more than %u files in a minute (ipc.max_files_per_"
-                                             "minute)",
-                                             atomic_load(&w->max_per_minute));
+        /* Said once a minute: a flood must not flood the log as well. */
+        _cleanup_free_ char *why = NULL;
+        if (g->count == atomic_load(&w->max_per_minute) + 1)
+            why = xasprintf("more than %u files in a minute (ipc.max_files_per_minute): this and "
+                            "the group's next files this minute go there too",
+                            atomic_load(&w->max_per_minute));
         to_errors(w, g, k, name, why);
         return;
     }

@@ -19,6 +19,15 @@ bool ipc_file_name_ok(const char *name)
            strcmp(name + n - 5, ".json") == 0;
 }
 
+static void (*test_hook)(int, const char *, void *);
+static void *test_hook_ud;
+
+void ipc_file_test_hook(void (*fn)(int dirfd, const char *name, void *ud), void *ud)
+{
+    test_hook = fn;
+    test_hook_ud = ud;
+}
+
 static const char *kind_of(mode_t m)
 {
     if (S_ISLNK(m))
@@ -60,6 +69,8 @@ int ipc_file_read(int dirfd, const char *name, uid_t owner, size_t max, strbuf *
     int r = check(name, &pre, owner, max, err);
     if (r < 0)
         return r;
+    if (test_hook)
+        test_hook(dirfd, name, test_hook_ud);
     /* O_NONBLOCK: a FIFO swapped in after the lstat opens at once instead of waiting for a
      * writer, and is refused by the check on the descriptor below. */
     _cleanup_close_ int fd =

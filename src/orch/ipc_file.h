@@ -30,6 +30,10 @@ bool ipc_file_name_ok(const char *name);
 int ipc_file_read(int dirfd, const char *name, uid_t owner, size_t max, strbuf *out,
                   nc_error **err);
 
+/* For tests only: fn runs between ipc_file_read()'s lstat and its open (NULL: none), so a test
+ * can swap the file there. */
+void ipc_file_test_hook(void (*fn)(int dirfd, const char *name, void *ud), void *ud);
+
 typedef enum ipc_type {
     IPC_MESSAGE,
     IPC_SCHEDULE_TASK,

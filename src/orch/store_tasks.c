@@ -400,3 +400,47 @@ int store_task_runs(store *s, const char *id, size_t limit, store_task_run **ret
     *n = len;
     return 0;
 }
+
+void store_chats_free(store_chat *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++) {
+        free(v[i].jid);
+        free(v[i].group);
+        free(v[i].name);
+    }
+    free(v);
+}
+
+int store_chat_list(store *s, store_chat **ret, size_t *n, nc_error **err)
+{
+    store_chat *v = NULL;
+    size_t len = 0;
+    int r = store_tx_begin(s, false, err);
+    if (r < 0)
+        return r;
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    r = store_prepare(s,
+                      "SELECT c.jid, g.folder, CASE WHEN g.name = '' THEN g.folder ELSE g.name END,"
+                      " coalesce((SELECT max(m.time_ms) FROM messages m WHERE m.chat_jid = c.jid),"
+                      " c.added_ms) AS last FROM chats c JOIN groups g ON g.id = c.group_id"
+                      " ORDER BY last DESC, c.jid",
+                      &st, err);
+    while (r >= 0 && (r = store_step(s, st, err, "list chats")) == 1) {
+        v = xreallocarray(v, len + 1, sizeof(*v));
+        v[len++] = (store_chat){
+            .jid = store_col_text0(st, 0),
+            .group = store_col_text0(st, 1),
+            .name = store_col_text0(st, 2),
+            .last_ms = sqlite3_column_int64(st, 3),
+        };
+    }
+    sqlite3_finalize(TAKE_PTR(st));
+    r = store_tx_end(s, r, err);
+    if (r < 0) {
+        store_chats_free(v, len);
+        return r;
+    }
+    *ret = v;
+    *n = len;
+    return 0;
+}
