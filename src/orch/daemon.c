@@ -21,6 +21,8 @@
 #include "orch/owner.h"
 #include "orch/queue.h"
 #include "orch/router.h"
+#include "orch/ipc.h"
+#include "orch/scheduler.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/strv.h"
@@ -158,7 +160,8 @@ static void consider(nc_daemon *d, const char *group, const nc_config *cfg)
     }
     pthread_mutex_lock(&d->lock);
     struct slot *s = slot_of_locked(d, group);
-    bool follow_up = s && s->idle && !s->close_sent && !s->done && !d->stopping;
+    /* A task's agent takes no follow-ups (NanoClaw's rule): the messages wait for its end. */
+    bool follow_up = s && !s->task && s->idle && !s->close_sent && !s->done && !d->stopping;
     _cleanup_free_ char *run_id = s ? xstrdup(s->run_id) : NULL;
     if (!s)
         queue_add_messages(d->q, group);
@@ -311,9 +314,11 @@ static void close_agent(nc_daemon *d, struct slot *s, const char *why)
 
 /* One round: settle ended turns, look at groups with news, start what the queue allows, and
  * close idle agents while others wait at the cap. */
-static void dispatch(nc_daemon *d)
+static int dispatch(nc_daemon *d)
 {
     reap_turns(d);
+    /* Due tasks join their groups' queues before the queue is looked at. */
+    int sched_ms = scheduler_tick(d);
     pthread_mutex_lock(&d->lock);
     char **dirty = TAKE_PTR(d->dirty);
     struct cfg_ref *cr = daemon_cfg_take_locked(d);
@@ -332,7 +337,10 @@ static void dispatch(nc_daemon *d)
         pthread_mutex_unlock(&d->lock);
         if (!group)
             break;
-        start_turn(d, group, cfg, now);
+        if (kind == QUEUE_TASK)
+            scheduler_start_turn(d, group, cfg, now);
+        else
+            start_turn(d, group, cfg, now);
     }
     /* Groups wait at the cap: idle agents give their places up. */
     pthread_mutex_lock(&d->lock);
@@ -355,6 +363,7 @@ static void dispatch(nc_daemon *d)
     /* A slot is freed only by this thread (reap_turns), so the pointers stay valid. */
     for (size_t i = 0; i < nclose; i++)
         close_agent(d, to_close[i], "other groups wait at the cap");
+    return sched_ms;
 }
 
 /* ---- signals, reload, shutdown ---- */
@@ -600,6 +609,8 @@ int daemon_open(const daemon_opts *o, nc_daemon **ret, nc_error **err)
     }
     r = store_open(cfg->data_dir, &d->st, err);
     if (r >= 0)
+        r = scheduler_new(cfg, &d->sched, err);
+    if (r >= 0)
         r = api_listen(d->api_path, &d->api_fd, err);
     if (r >= 0)
         r = recover(d, err);
@@ -631,9 +642,11 @@ int daemon_run(nc_daemon *d, nc_error **err)
         return r;
     d->api_fd = -1; /* the server owns it now */
     log_info("serving the local API at %s", d->api_path);
+    if (daemon_ipc_start(d, err) < 0)
+        return nc_error_wrap(err, "ipc");
     bool stop = false;
     while (!stop) {
-        dispatch(d);
+        int sched_ms = dispatch(d);
         pthread_mutex_lock(&d->lock);
         uint64_t next = queue_next_retry(d->q);
         pthread_mutex_unlock(&d->lock);
@@ -643,9 +656,13 @@ int daemon_run(nc_daemon *d, nc_error **err)
             timeout = (int)(next - now);
         else if (next && next <= now)
             timeout = 0;
+        /* The next due task (or a task agent's close): the dispatcher sleeps until then. */
+        if (sched_ms >= 0 && sched_ms < timeout)
+            timeout = sched_ms;
         wait_events(d, timeout, &stop);
     }
     log_info("shutting down: the API stops accepting");
+    ipc_watcher_free(TAKE_PTR(d->ipc));
     pthread_mutex_lock(&d->lock);
     d->stopping = true;
     daemon_changed_locked(d);
@@ -661,6 +678,8 @@ void daemon_free(nc_daemon *d)
     if (!d)
         return;
     api_stop(d->api);
+    ipc_watcher_free(d->ipc);
+    scheduler_free(d->sched);
     if (d->api_fd >= 0)
         close(d->api_fd);
     if (d->api_path && d->st)

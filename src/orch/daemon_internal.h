@@ -96,12 +96,12 @@ struct nc_daemon {
         uint64_t us;
     } accepted[256];
     size_t naccepted;
-    engine *engines[16]; /* (lock) idle connections to engine_uri, for the next turns */
-    engine *proto;       /* (lock) an engine checked by a handshake: engine_dup() makes a turn's
-                          * connection from it with no round trip; NULL after an engine error */
-    size_t nengines;     /* (lock) */
-    struct ipc_watcher *ipc;    /* the IPC watcher's thread (daemon_ipc.c) */
-    struct scheduler *sched;    /* (lock) scheduled tasks queued or running (scheduler.c) */
+    engine *engines[16];     /* (lock) idle connections to engine_uri, for the next turns */
+    engine *proto;           /* (lock) an engine checked by a handshake: engine_dup() makes a turn's
+                              * connection from it with no round trip; NULL after an engine error */
+    size_t nengines;         /* (lock) */
+    struct ipc_watcher *ipc; /* the IPC watcher's thread (daemon_ipc.c) */
+    struct scheduler *sched; /* (lock) scheduled tasks queued or running (scheduler.c) */
 };
 
 /* daemon_ipc.c: the IPC watcher's side in the daemon (acting on requests, the snapshots). */
@@ -109,6 +109,8 @@ int daemon_ipc_start(nc_daemon *d, nc_error **err);
 /* Writes current_tasks.json (and available_groups.json) into the group's ipc/ (NULL: every
  * group's), atomically. Never fails: a write that fails is logged. */
 void daemon_ipc_snapshots(nc_daemon *d, const char *group);
+/* A new task id, "task-<ms>-<6 random base36>" as NanoClaw makes them. Allocated. */
+char *daemon_task_new_id(void);
 
 /* Wakes the dispatcher (its eventfd). Any thread. */
 void daemon_wake(nc_daemon *d);

@@ -141,7 +141,6 @@ static bool task_id_ok(const char *id)
     return true;
 }
 
-char *daemon_task_new_id(void);
 char *daemon_task_new_id(void)
 {
     static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
@@ -160,8 +159,7 @@ static int act_schedule(nc_daemon *d, const char *source, const ipc_request *q, 
                         const char *chat, nc_error **err)
 {
     if (q->task_id && !task_id_ok(q->task_id))
-        return nc_error_set(err, EINVAL, "task id '%.64s' is not [A-Za-z0-9._-]{1,64}",
-                            q->task_id);
+        return nc_error_set(err, EINVAL, "task id '%.64s' is not [A-Za-z0-9._-]{1,64}", q->task_id);
     int64_t next;
     int r = scheduler_first_run(d->sched, q->schedule_type, q->schedule_value, (int64_t)wall_ms(),
                                 &next, err);
@@ -212,8 +210,8 @@ static int act_task(nc_daemon *d, const char *source, const ipc_request *q, cons
         if (q->schedule_type) {
             u.schedule_type = q->schedule_type;
             u.schedule_value = q->schedule_value;
-            r = scheduler_first_run(d->sched, u.schedule_type, u.schedule_value,
-                                    (int64_t)wall_ms(), &u.next_run_ms, err);
+            r = scheduler_first_run(d->sched, u.schedule_type, u.schedule_value, (int64_t)wall_ms(),
+                                    &u.next_run_ms, err);
         }
         if (r >= 0)
             r = store_task_update(d->st, &u, err);
@@ -462,7 +460,8 @@ void daemon_ipc_snapshots(nc_daemon *d, const char *only)
     store_chat *cv = NULL;
     size_t gn = 0, tn = 0, cn = 0;
     _cleanup_error_ nc_error *err = NULL;
-    if (store_group_list(d->st, &gv, &gn, &err) < 0 || store_task_list(d->st, NULL, &tv, &tn, &err) < 0 ||
+    if (store_group_list(d->st, &gv, &gn, &err) < 0 ||
+        store_task_list(d->st, NULL, &tv, &tn, &err) < 0 ||
         store_chat_list(d->st, &cv, &cn, &err) < 0) {
         log_warn("ipc snapshots: %s", nc_error_msg(err));
         gn = 0;

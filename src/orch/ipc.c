@@ -187,8 +187,7 @@ static void count_denial(ipc_watcher *w, const char *group, ipc_type type)
 static void to_errors(ipc_watcher *w, struct wgroup *g, int k, const char *name, const char *why)
 {
     if (why)
-        log_warn("group %s: ipc/%s/%s moved to ipc/errors: %s", g->folder, dir_names[k], name,
-                 why);
+        log_warn("group %s: ipc/%s/%s moved to ipc/errors: %s", g->folder, dir_names[k], name, why);
     (void)w;
     if (mkdirat(g->ipc_fd, "errors", 0700) == 0 || errno == EEXIST) {
         _cleanup_close_ int efd =

@@ -58,5 +58,9 @@ void scheduler_on_result(struct slot *s, const char *result, const char *error);
 /* Tasks changed (added, paused, removed): the dispatcher looks again. Any thread. */
 void scheduler_changed(struct nc_daemon *d);
 void scheduler_slot_free(struct slot *s);
+/* The task's pre-check script, or NULL. */
+const char *scheduler_task_script(const struct slot *s);
+/* Whether the task runs in a session of its own (context "isolated"). */
+bool scheduler_task_isolated(const struct slot *s);
 
 #endif

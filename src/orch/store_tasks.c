@@ -277,27 +277,29 @@ int store_task_due(store *s, int64_t now_ms, store_task **ret, size_t *n, nc_err
     return end_list(s, r, v, len, ret, n, err);
 }
 
-static int next_due(store *s, int64_t *ret, nc_error **err)
+static int next_due(store *s, int64_t after, int64_t *ret, nc_error **err)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     int r = store_prepare(s,
                           "SELECT coalesce(min(next_run_ms), 0) FROM tasks WHERE status = 'active'"
-                          " AND next_run_ms > 0",
+                          " AND next_run_ms > ?1",
                           &st, err);
     if (r < 0)
         return r;
+    if (store_bind_int(st, 1, after > 0 ? after : 0))
+        return store_fail(s, err, "find the next due task");
     if ((r = store_step(s, st, err, "find the next due task")) < 0)
         return r;
     *ret = r ? sqlite3_column_int64(st, 0) : 0;
     return 0;
 }
 
-int store_task_next_due(store *s, int64_t *ret, nc_error **err)
+int store_task_next_due(store *s, int64_t after_ms, int64_t *ret, nc_error **err)
 {
     int r = store_tx_begin(s, false, err);
     if (r < 0)
         return r;
-    return store_tx_end(s, next_due(s, ret, err), err);
+    return store_tx_end(s, next_due(s, after_ms, ret, err), err);
 }
 
 static int run_add(store *s, const store_task_run *run, int64_t next, nc_error **err)

@@ -44,8 +44,8 @@ int store_task_update(store *s, const store_task *t, nc_error **err);
 int store_task_remove(store *s, const char *id, nc_error **err);
 /* Active tasks with 0 < next_run_ms <= now_ms, oldest due first. */
 int store_task_due(store *s, int64_t now_ms, store_task **ret, size_t *n, nc_error **err);
-/* The smallest next_run_ms of the active tasks, 0 when none. */
-int store_task_next_due(store *s, int64_t *ret, nc_error **err);
+/* The smallest next_run_ms > after_ms of the active tasks, 0 when none. */
+int store_task_next_due(store *s, int64_t after_ms, int64_t *ret, nc_error **err);
 
 typedef struct store_task_run {
     int64_t id;
@@ -70,8 +70,8 @@ void store_task_runs_free(store_task_run *v, size_t n);
 /* ---- chats, for the agents' available_groups.json ---- */
 typedef struct store_chat {
     char *jid;
-    char *group; /* folder */
-    char *name;  /* the group's name, or its folder */
+    char *group;     /* folder */
+    char *name;      /* the group's name, or its folder */
     int64_t last_ms; /* the chat's newest message, or when it was mapped */
 } store_chat;
 /* Every mapped chat, newest activity first. */

@@ -105,7 +105,7 @@ static int read_one(const char *name, char **msg, strbuf *out)
         char *m_ = NULL;                                                                           \
         int r_ = read_one(name, &m_, NULL);                                                        \
         if (r_ != -(code) || !m_ || !strstr(m_, substr))                                           \
-            fail_msg("%s: got %d '%s', want %d '%s'", name, r_, m_ ? m_ : "", -(code), substr);  \
+            fail_msg("%s: got %d '%s', want %d '%s'", name, r_, m_ ? m_ : "", -(code), substr);    \
         free(m_);                                                                                  \
     } while (0)
 
@@ -274,7 +274,7 @@ static void test_replaced_between_stat_and_open(void **state)
         ipc_request q_;                                                                            \
         if (ipc_parse(text, strlen(text), tasks, &q_, &e_) != -EINVAL ||                           \
             !strstr(nc_error_msg(e_), substr))                                                     \
-            fail_msg("%s: want '%s', got '%s'", text, substr, e_ ? nc_error_msg(e_) : "success"); \
+            fail_msg("%s: want '%s', got '%s'", text, substr, e_ ? nc_error_msg(e_) : "success");  \
     } while (0)
 
 static void test_parse(void **state)
