@@ -47,6 +47,9 @@ void tz_free(nc_tz *tz);
 NC_DEFINE_CLEANUP(nc_tz *, tz_free)
 #define _cleanup_tz_ _cleanup_(tz_freep)
 
+/* A built-in UTC zone, shared and never freed (tz_free must not be called on it). */
+const nc_tz *tz_utc(void);
+
 /* The name it was loaded as: "America/New_York", or for the host zone the resolved name
  * ("Europe/Berlin" when /etc/localtime links there; "UTC" when nothing is configured). */
 const char *tz_name(const nc_tz *tz);
