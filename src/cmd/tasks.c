@@ -83,15 +83,16 @@ static int tasks_add(apiclient *ac, int argc, char **argv)
 {
     const char *group = NULL, *type = NULL, *value = NULL, *context = NULL, *id = NULL,
                *script = NULL;
-    static const struct option opts[] = {APICLIENT_OPTIONS,
-                                         {"group", required_argument, NULL, 'g'},
-                                         {"once", required_argument, NULL, 'o'},
-                                         {"cron", required_argument, NULL, 'c'},
-                                         {"every", required_argument, NULL, 'e'},
-                                         {"context", required_argument, NULL, 'x'},
-                                         {"id", required_argument, NULL, 'i'},
-                                         {"script", required_argument, NULL, 's'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        APICLIENT_OPTIONS,
+        {"group", required_argument, NULL, 'g'},
+        {"once", required_argument, NULL, 'o'},
+        {"cron", required_argument, NULL, 'C'}, /* 'c' is --config */
+        {"every", required_argument, NULL, 'e'},
+        {"context", required_argument, NULL, 'x'},
+        {"id", required_argument, NULL, 'i'},
+        {"script", required_argument, NULL, 's'},
+        {NULL, 0, NULL, 0}};
     int o;
     while ((o = getopt_long(argc, argv, APICLIENT_SHORT "g:", opts, NULL)) != -1) {
         int rc = apiclient_option(o, ac, usage_text);
@@ -99,7 +100,7 @@ static int tasks_add(apiclient *ac, int argc, char **argv)
             return rc;
         if (rc == CMD_OPT_HANDLED)
             continue;
-        const char *kind = o == 'o' ? "once" : o == 'c' ? "cron" : o == 'e' ? "interval" : NULL;
+        const char *kind = o == 'o' ? "once" : o == 'C' ? "cron" : o == 'e' ? "interval" : NULL;
         if (kind) {
             if (type) {
                 log_error("tasks add: give one of --once, --cron and --every");

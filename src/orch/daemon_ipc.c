@@ -76,6 +76,9 @@ static int list_groups(void *ud, char ***folders, uid_t **owners, nc_error **err
     pthread_mutex_lock(&d->lock);
     daemon_cfg_drop_locked(cr);
     pthread_mutex_unlock(&d->lock);
+    /* The groups changed: main's available_groups.json (and a new group's files) follow. */
+    if (r >= 0)
+        daemon_ipc_snapshots(d, NULL);
     return r;
 }
 
@@ -355,8 +358,6 @@ int daemon_ipc_start(nc_daemon *d, nc_error **err)
     int r = ipc_watcher_new(groups, &lim, &cb, &d->ipc, err);
     if (r >= 0)
         r = ipc_watcher_start(d->ipc, err);
-    if (r >= 0)
-        daemon_ipc_snapshots(d, NULL);
     return r;
 }
 

@@ -154,6 +154,18 @@ void scheduler_changed(nc_daemon *d)
     daemon_wake(d);
 }
 
+/* Writes _close into the group's ipc/input: its agent finishes. */
+static void send_close(const char *data_dir, const char *group, const char *why)
+{
+    _cleanup_free_ char *ipc = xasprintf("%s/groups/%s/ipc", data_dir, group);
+    workspace ws = {.ipc = ipc};
+    _cleanup_error_ nc_error *err = NULL;
+    if (workspace_send_close(&ws, &err) < 0)
+        log_warn("group %s: could not close the agent: %s", group, nc_error_msg(err));
+    else
+        log_info("group %s: agent closed (%s)", group, why);
+}
+
 /* Writes _close for task turns whose result came TASK_CLOSE_DELAY_MS ago; returns the ms until
  * the next such close, -1 when none. */
 static int close_due(nc_daemon *d)
@@ -177,17 +189,8 @@ static int close_due(nc_daemon *d)
         }
     }
     pthread_mutex_unlock(&d->lock);
-    for (size_t i = 0; groups && groups[i]; i++) {
-        _cleanup_free_ char *ipc = xasprintf("%s/groups/%s/ipc", dd, groups[i]);
-        workspace ws = {.ipc = ipc};
-        _cleanup_error_ nc_error *err = NULL;
-        if (workspace_send_close(&ws, &err) < 0)
-            log_warn("group %s: could not close the task's agent: %s", groups[i],
-                     nc_error_msg(err));
-        else
-            log_info("group %s: task agent closed, %d s after its result", groups[i],
-                     TASK_CLOSE_DELAY_MS / 1000);
-    }
+    for (size_t i = 0; groups && groups[i]; i++)
+        send_close(dd, groups[i], "10 s after the task's result");
     strv_free(groups);
     return next;
 }
@@ -205,7 +208,9 @@ int scheduler_tick(nc_daemon *d)
         return 1000;
     }
     bool added = false;
+    char **close = NULL;
     pthread_mutex_lock(&d->lock);
+    _cleanup_free_ char *data_dir = xstrdup(d->cfg->cfg->data_dir);
     for (size_t i = 0; i < n && !d->stopping; i++) {
         scheduler *s = d->sched;
         if (find_locked(s, v[i].id))
@@ -214,6 +219,13 @@ int scheduler_tick(nc_daemon *d)
         s->q[s->nq++] = (struct queued){.group = xstrdup(v[i].group), .id = xstrdup(v[i].id)};
         queue_add_task(d->q, v[i].group);
         added = true;
+        /* The group's agent idles after its answer: it gives its place up now, so the task
+         * runs at its time (NanoClaw preempts an idle container for a task too). */
+        for (struct slot *sl = d->slots; sl; sl = sl->next)
+            if (strcmp(sl->group, v[i].group) == 0 && sl->idle && !sl->close_sent && !sl->done) {
+                sl->close_sent = true;
+                strv_push(&close, sl->group);
+            }
         log_info("group %s: task %s due (%lld ms ago): queued", v[i].group, v[i].id,
                  (long long)(now - v[i].next_run_ms));
     }
@@ -221,6 +233,9 @@ int scheduler_tick(nc_daemon *d)
         daemon_changed_locked(d);
     pthread_mutex_unlock(&d->lock);
     store_tasks_free(v, n);
+    for (size_t i = 0; close && close[i]; i++)
+        send_close(data_dir, close[i], "a task of the group is due");
+    strv_free(close);
     int64_t next = 0;
     int timeout = -1;
     if (store_task_next_due(d->st, now, &next, &err) < 0) {
