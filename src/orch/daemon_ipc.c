@@ -127,7 +127,13 @@ static int act_message(nc_daemon *d, const char *source, const ipc_request *q, c
     pthread_mutex_lock(&d->lock);
     daemon_changed_locked(d);
     pthread_mutex_unlock(&d->lock);
-    log_info("group %s: ipc message %lld stored for chat %s", source, (long long)id, q->chat_jid);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    double ms = q->arrived_ns
+                    ? (double)((int64_t)now.tv_sec * 1000000000 + now.tv_nsec - q->arrived_ns) / 1e6
+                    : 0;
+    log_info("group %s: ipc message %lld stored for chat %s (%.3f ms after its file arrived)",
+             source, (long long)id, q->chat_jid, ms);
     return 0;
 }
 

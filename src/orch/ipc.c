@@ -237,12 +237,15 @@ static void handle(ipc_watcher *w, struct wgroup *g, int k, const char *name, bo
     }
     _cleanup_strbuf_ strbuf buf = STRBUF_INIT;
     _cleanup_error_ nc_error *err = NULL;
-    int r = ipc_file_read(g->fd[k], name, g->owner, atomic_load(&w->max_file), &buf, &err);
+    struct stat st = {0};
+    int r =
+        ipc_file_read_stat(g->fd[k], name, g->owner, atomic_load(&w->max_file), &buf, &st, &err);
     if (r == -ENOENT)
         return;
     ipc_request q = {0};
     if (r >= 0)
         r = ipc_parse(buf.buf ? buf.buf : "", buf.len, k == DIR_TASKS, &q, &err);
+    q.arrived_ns = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
     const char *denied = NULL;
     if (r >= 0)
         r = w->cb.on_request(w->cb.ud, g->folder, &q, &denied, &err);

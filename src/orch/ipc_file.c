@@ -61,6 +61,12 @@ static int check(const char *name, const struct stat *st, uid_t owner, size_t ma
 
 int ipc_file_read(int dirfd, const char *name, uid_t owner, size_t max, strbuf *out, nc_error **err)
 {
+    return ipc_file_read_stat(dirfd, name, owner, max, out, NULL, err);
+}
+
+int ipc_file_read_stat(int dirfd, const char *name, uid_t owner, size_t max, strbuf *out,
+                       struct stat *ret_st, nc_error **err)
+{
     if (!ipc_file_name_ok(name))
         return nc_error_set(err, EINVAL, "'%s' is not a name IPC reads", name);
     struct stat pre;
@@ -103,6 +109,8 @@ int ipc_file_read(int dirfd, const char *name, uid_t owner, size_t max, strbuf *
         if (out->len > max)
             return nc_error_set(err, EFBIG, "'%s' is larger than %zu bytes", name, max);
     }
+    if (ret_st)
+        *ret_st = st;
     return 0;
 }
 

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "util/error.h"
@@ -29,6 +30,10 @@ bool ipc_file_name_ok(const char *name);
  * moved to ipc/errors. */
 int ipc_file_read(int dirfd, const char *name, uid_t owner, size_t max, strbuf *out,
                   nc_error **err);
+/* The same, with the stat of the file read (its ctime is when it was written or renamed in:
+ * the daemon measures its IPC latency from there). */
+int ipc_file_read_stat(int dirfd, const char *name, uid_t owner, size_t max, strbuf *out,
+                       struct stat *ret_st, nc_error **err);
 
 /* For tests only: fn runs between ipc_file_read()'s lstat and its open (NULL: none), so a test
  * can swap the file there. */
@@ -69,6 +74,7 @@ typedef struct ipc_request {
     bool requires_trigger;  /* register_group (default false, as the MCP tool's) */
     bool sets_is_main;      /* register_group: the file tried to set isMain (refused) */
     char *container_config; /* register_group: containerConfig as JSON text, or NULL */
+    int64_t arrived_ns;     /* set by the watcher: when the file arrived (its ctime), wall ns */
 } ipc_request;
 
 /* Parses a file's bytes. in_tasks: the file came from ipc/tasks (task and admin types), else
