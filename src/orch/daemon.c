@@ -395,6 +395,10 @@ static void reload(nc_daemon *d)
     queue_set_cap(d->q, (unsigned)cfg->orch_max_concurrent);
     queue_set_retry_base(d->q, cfg->orch_retry_base_ms);
     pthread_mutex_unlock(&d->lock);
+    if (d->ipc)
+        ipc_watcher_set_limits(
+            d->ipc, &(ipc_limits){.max_file = cfg->ipc_max_file_size,
+                                  .max_per_minute = (unsigned)cfg->ipc_max_files_per_minute});
     log_info("configuration reloaded%s%s", cfg->path ? " from " : "", cfg->path ? cfg->path : "");
     daemon_wake(d);
 }

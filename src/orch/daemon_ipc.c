@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -382,7 +383,10 @@ static char *iso_utc(int64_t ms)
  * link the agent planted at name is replaced, never followed. */
 static void write_at(const char *group, int ipcfd, const char *name, const strbuf *text)
 {
-    _cleanup_free_ char *tmp = xasprintf(".%s.%llu.tmp", name, (unsigned long long)mono_us());
+    /* Several threads write snapshots (the watcher, the dispatcher, API handlers): each
+     * temporary name is unique in the process. */
+    static _Atomic unsigned long long seq;
+    _cleanup_free_ char *tmp = xasprintf(".%s.%d.%llu.tmp", name, (int)getpid(), ++seq);
     _cleanup_close_ int fd =
         openat(ipcfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     bool ok = fd >= 0;
