@@ -5,7 +5,6 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "util/units.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
@@ -73,15 +72,20 @@ static int parse_interval(const char *value, int64_t *out, nc_error **err)
         }
     } else {
         uint64_t v;
-        int rc = parse_duration_ms(value, &v, err);
-        if (rc < 0)
-            return nc_error_wrap(err, "invalid interval '%s'", value);
+        _cleanup_error_ nc_error *e = NULL;
+        if (parse_duration_ms(value, &v, &e) < 0) {
+            /* "invalid duration 'x': why" -> "invalid interval 'x': why" */
+            const char *why = strstr(e->msg, "': ");
+            return nc_error_set(err, EINVAL, "invalid interval '%s': %s", value,
+                                why ? why + 3 : e->msg);
+        }
         ms = (int64_t)v;
     }
     if (ms <= 0)
         return nc_error_set(err, EINVAL, "invalid interval '%s': must be more than 0", value);
     if (ms > SCHED_INTERVAL_MAX_MS)
-        return nc_error_set(err, EINVAL, "invalid interval '%s': longer than 366 days", value);
+        return nc_error_set(err, EINVAL, "invalid interval '%s': more than %s", value,
+                            DURATION_MAX_TEXT);
     *out = ms;
     return 0;
 }

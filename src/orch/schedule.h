@@ -20,9 +20,11 @@
 #include "orch/cron.h"
 #include "util/error.h"
 #include "util/tz.h"
+#include "util/units.h"
 
-/* The longest interval accepted: a year. */
-#define SCHED_INTERVAL_MAX_MS (INT64_C(366) * 24 * 60 * 60 * 1000)
+/* The longest interval accepted: 30 days, as for every duration (util/units.h). Longer
+ * periods are what cron is for. */
+#define SCHED_INTERVAL_MAX_MS ((int64_t)DURATION_MAX_MS)
 
 enum sched_kind { SCHED_CRON, SCHED_INTERVAL, SCHED_ONCE };
 
