@@ -185,6 +185,10 @@ void *daemon_turn_main(void *arg)
             s->d->proto = engine_dup(e);
         pthread_mutex_unlock(&s->d->lock);
     }
+    /* The agent reads its group's current_tasks.json (and main its available_groups.json) as
+     * they are now; a task turn's were written by the dispatcher already. */
+    if (!s->task)
+        daemon_ipc_snapshots(s->d, s->group);
     if (!e) {
         s->res = (turn_result){.status = TURN_ENGINE, .exit_code = -1};
         s->res.message = xstrdup(nc_error_msg(err));
