@@ -641,13 +641,14 @@ int daemon_run(nc_daemon *d, nc_error **err)
 {
     const nc_config *cfg = d->cfg->cfg;
     raise_nofile();
+    /* The IPC watcher first: API handlers may tell it the groups changed. */
+    if (daemon_ipc_start(d, err) < 0)
+        return nc_error_wrap(err, "ipc");
     int r = api_start(d, d->api_fd, (unsigned)cfg->orch_api_max_clients, &d->api, err);
     if (r < 0)
         return r;
     d->api_fd = -1; /* the server owns it now */
     log_info("serving the local API at %s", d->api_path);
-    if (daemon_ipc_start(d, err) < 0)
-        return nc_error_wrap(err, "ipc");
     bool stop = false;
     while (!stop) {
         int sched_ms = dispatch(d);
@@ -666,12 +667,13 @@ int daemon_run(nc_daemon *d, nc_error **err)
         wait_events(d, timeout, &stop);
     }
     log_info("shutting down: the API stops accepting");
-    ipc_watcher_free(TAKE_PTR(d->ipc));
     pthread_mutex_lock(&d->lock);
     d->stopping = true;
     daemon_changed_locked(d);
     pthread_mutex_unlock(&d->lock);
     api_stop(TAKE_PTR(d->api));
+    /* Files that come now are read at the next start (its scan). */
+    ipc_watcher_free(TAKE_PTR(d->ipc));
     shutdown_turns(d);
     log_info("stopped");
     return 0;

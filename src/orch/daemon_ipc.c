@@ -336,7 +336,7 @@ static int on_request(void *ud, const char *source, const ipc_request *q, const 
             r = have_task ? act_task(d, source, q, &task, err) : -ENOENT;
             break;
         case IPC_REFRESH_GROUPS:
-            daemon_ipc_snapshots(d, source);
+            daemon_ipc_snapshots(d, NULL);
             break;
         case IPC_REGISTER_GROUP:
             r = act_register(d, source, q, err);
@@ -461,8 +461,51 @@ static void groups_json(const store_chat *c, size_t n, bool main, strbuf *out)
     (void)jgen_finish(g, out, NULL);
 }
 
+/* What each group's files were written from: a group whose tasks and groups did not change
+ * since (snap_gen counts the changes: every call for all groups follows one) keeps its files
+ * before its next turn, so a message's turn pays nothing for them; main's chats' lastActivity
+ * is then as of the last change or refresh_groups. One daemon per process. */
+static pthread_mutex_t snap_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t snap_gen = 1;
+static char **snap_groups;
+static uint64_t *snap_at;
+
+/* Whether only's files are current; otherwise the generation to record once written. */
+static bool snap_current(const char *only, uint64_t *gen)
+{
+    pthread_mutex_lock(&snap_lock);
+    if (!only)
+        snap_gen++;
+    *gen = snap_gen;
+    bool current = false;
+    for (size_t i = 0; only && snap_groups && snap_groups[i]; i++)
+        if (strcmp(snap_groups[i], only) == 0)
+            current = snap_at[i] == snap_gen;
+    pthread_mutex_unlock(&snap_lock);
+    return current;
+}
+
+static void snap_written(const char *group, uint64_t gen)
+{
+    pthread_mutex_lock(&snap_lock);
+    size_t i = 0;
+    while (snap_groups && snap_groups[i] && strcmp(snap_groups[i], group) != 0)
+        i++;
+    if (!snap_groups || !snap_groups[i]) {
+        strv_push(&snap_groups, group);
+        snap_at = xreallocarray(snap_at, i + 1, sizeof(*snap_at));
+        snap_at[i] = 0;
+    }
+    if (snap_at[i] < gen)
+        snap_at[i] = gen;
+    pthread_mutex_unlock(&snap_lock);
+}
+
 void daemon_ipc_snapshots(nc_daemon *d, const char *only)
 {
+    uint64_t gen;
+    if (snap_current(only, &gen))
+        return;
     pthread_mutex_lock(&d->lock);
     struct cfg_ref *cr = daemon_cfg_take_locked(d);
     pthread_mutex_unlock(&d->lock);
@@ -471,10 +514,28 @@ void daemon_ipc_snapshots(nc_daemon *d, const char *only)
     store_chat *cv = NULL;
     size_t gn = 0, tn = 0, cn = 0;
     _cleanup_error_ nc_error *err = NULL;
-    if (store_group_list(d->st, &gv, &gn, &err) < 0 ||
-        store_task_list(d->st, NULL, &tv, &tn, &err) < 0 ||
-        store_chat_list(d->st, &cv, &cn, &err) < 0) {
-        log_warn("ipc snapshots: %s", nc_error_msg(err));
+    /* One group's (before its turn) reads only what that group sees: its own tasks, and the
+     * chats only for main. */
+    int r;
+    if (only) {
+        gv = xnew0(store_group);
+        r = store_group_get(d->st, only, gv, &err);
+        gn = r < 0 ? 0 : 1;
+    } else {
+        r = store_group_list(d->st, &gv, &gn, &err);
+    }
+    bool any_main = false;
+    for (size_t i = 0; i < gn; i++)
+        any_main = any_main || gv[i].is_main;
+    if (r >= 0)
+        r = store_task_list(d->st, only && !any_main ? only : NULL, &tv, &tn, &err);
+    if (r >= 0 && any_main)
+        r = store_chat_list(d->st, &cv, &cn, &err);
+    if (r < 0) {
+        if (err->code != ENOENT)
+            log_warn("ipc snapshots: %s", nc_error_msg(err));
+        store_groups_free(gv, gn);
+        gv = NULL;
         gn = 0;
     }
     for (size_t i = 0; i < gn; i++) {
@@ -494,6 +555,7 @@ void daemon_ipc_snapshots(nc_daemon *d, const char *only)
         groups_json(cv, cn, gv[i].is_main, &a);
         write_at(gv[i].folder, ipcfd, "available_groups.json", &a);
         strbuf_release(&a);
+        snap_written(gv[i].folder, gen);
     }
     store_groups_free(gv, gn);
     store_tasks_free(tv, tn);

@@ -187,8 +187,12 @@ void *daemon_turn_main(void *arg)
     }
     /* The agent reads its group's current_tasks.json (and main its available_groups.json) as
      * they are now; a task turn's were written by the dispatcher already. */
-    if (!s->task)
+    if (!s->task) {
+        uint64_t t0 = mono_us();
         daemon_ipc_snapshots(s->d, s->group);
+        log_debug("group %s: ipc snapshots written in %.3f ms", s->group,
+                  (double)(mono_us() - t0) / 1000.0);
+    }
     if (!e) {
         s->res = (turn_result){.status = TURN_ENGINE, .exit_code = -1};
         s->res.message = xstrdup(nc_error_msg(err));

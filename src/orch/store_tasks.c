@@ -423,7 +423,8 @@ int store_chat_list(store *s, store_chat **ret, size_t *n, nc_error **err)
     _cleanup_stmt_ sqlite3_stmt *st = NULL;
     r = store_prepare(s,
                       "SELECT c.jid, g.folder, CASE WHEN g.name = '' THEN g.folder ELSE g.name END,"
-                      " coalesce((SELECT max(m.time_ms) FROM messages m WHERE m.chat_jid = c.jid),"
+                      " coalesce((SELECT max(m.time_ms) FROM messages m WHERE m.group_id ="
+                      " c.group_id AND m.chat_jid = c.jid),"
                       " c.added_ms) AS last FROM chats c JOIN groups g ON g.id = c.group_id"
                       " ORDER BY last DESC, c.jid",
                       &st, err);
