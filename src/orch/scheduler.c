@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -36,6 +37,10 @@ struct scheduler {
     nc_tz *tz;
     struct queued *q; /* (daemon lock) tasks queued or running, oldest first */
     size_t nq;
+    /* The store is asked for due tasks only when tasks changed (dirty: any thread) or the next
+     * due time came (next_due, wall ms, 0: none; the dispatcher's). */
+    atomic_bool dirty;
+    int64_t next_due;
 };
 
 /* A task turn's own state (struct slot's task). */
@@ -53,6 +58,7 @@ struct task_slot {
 int scheduler_new(const nc_config *cfg, scheduler **ret, nc_error **err)
 {
     scheduler *s = xnew0(scheduler);
+    atomic_store(&s->dirty, true);
     int r = tz_load(cfg->orch_timezone, &s->tz, err);
     if (r < 0) {
         free(s);
@@ -151,6 +157,8 @@ static void unqueue_locked(scheduler *s, const char *id)
 
 void scheduler_changed(nc_daemon *d)
 {
+    if (d->sched)
+        atomic_store(&d->sched->dirty, true);
     daemon_wake(d);
 }
 
@@ -195,17 +203,15 @@ static int close_due(nc_daemon *d)
     return next;
 }
 
-int scheduler_tick(nc_daemon *d)
+/* Queues the due tasks not queued yet; returns 0 or a negative errno (logged). */
+static int queue_due(nc_daemon *d, int64_t now)
 {
-    if (!d->sched)
-        return -1;
-    int64_t now = (int64_t)wall_ms();
     store_task *v = NULL;
     size_t n = 0;
     _cleanup_error_ nc_error *err = NULL;
     if (store_task_due(d->st, now, &v, &n, &err) < 0) {
         log_error("scheduler: %s", nc_error_msg(err));
-        return 1000;
+        return -EIO;
     }
     bool added = false;
     char **close = NULL;
@@ -236,14 +242,32 @@ int scheduler_tick(nc_daemon *d)
     for (size_t i = 0; close && close[i]; i++)
         send_close(data_dir, close[i], "a task of the group is due");
     strv_free(close);
-    int64_t next = 0;
+    return 0;
+}
+
+int scheduler_tick(nc_daemon *d)
+{
+    scheduler *s = d->sched;
+    if (!s)
+        return -1;
+    int64_t now = (int64_t)wall_ms();
     int timeout = -1;
-    if (store_task_next_due(d->st, now, &next, &err) < 0) {
-        log_error("scheduler: %s", nc_error_msg(err));
-        timeout = 1000;
-    } else if (next) {
-        int64_t in = next - (int64_t)wall_ms();
-        timeout = in <= 0 ? 0 : in > 60000 ? 60000 : (int)in;
+    if (atomic_exchange(&s->dirty, false) || (s->next_due && now >= s->next_due)) {
+        _cleanup_error_ nc_error *err = NULL;
+        int64_t next = 0;
+        if (queue_due(d, now) < 0 || store_task_next_due(d->st, now, &next, &err) < 0) {
+            if (err)
+                log_error("scheduler: %s", nc_error_msg(err));
+            atomic_store(&s->dirty, true); /* asked again in a second */
+            timeout = 1000;
+        }
+        s->next_due = next;
+    }
+    if (s->next_due) {
+        int64_t in = s->next_due - (int64_t)wall_ms();
+        int t = in <= 0 ? 0 : in > 60000 ? 60000 : (int)in;
+        if (timeout < 0 || t < timeout)
+            timeout = t;
     }
     int c = close_due(d);
     if (c >= 0 && (timeout < 0 || c < timeout))
@@ -284,6 +308,7 @@ void scheduler_on_result(struct slot *s, const char *result, const char *error)
 /* The queue's task turn could not run: the queue is settled and the group looked at again. */
 static void give_up(nc_daemon *d, const char *group, const char *id, uint64_t now)
 {
+    atomic_store(&d->sched->dirty, true);
     pthread_mutex_lock(&d->lock);
     if (id)
         unqueue_locked(d->sched, id);
@@ -417,7 +442,7 @@ void scheduler_turn_finished(nc_daemon *d, struct slot *s)
     unqueue_locked(d->sched, ts->id);
     pthread_mutex_unlock(&d->lock);
     daemon_ipc_snapshots(d, NULL);
-    daemon_wake(d);
+    scheduler_changed(d);
 }
 
 const char *scheduler_task_script(const struct slot *s)
