@@ -20,6 +20,8 @@
  *   Overlap (clocks go back, 02:00 -> 01:00): a fixed job runs once, at the first occurrence
  *     of its wall time; a wildcard job runs at every matching instant, in both passes (a
  *     '*'/15 job keeps running every 15 real minutes).
+ * cronie applies this only to changes under 3 hours; here it applies to every change, so the
+ * fixed jobs of a skipped day (Pacific/Apia, 30 December 2011) run once at the jump.
  * Jobs fire at the start of a local minute (local seconds 0). */
 #ifndef NC_ORCH_CRON_H
 #define NC_ORCH_CRON_H
@@ -65,8 +67,8 @@ bool cron_is_fixed(const cron_expr *c);
 
 /* The first fire time strictly after `after` (UTC seconds), the expression read in tz (NULL is
  * UTC), with the DST rules above. 0 and *next on success; -ERANGE when there is none within
- * CRON_HORIZON_YEARS (e.g. "0 0 29 2 mon" with the AND rule is rare) or after is outside
- * TZ_TIME_MIN..TZ_TIME_MAX. */
+ * CRON_HORIZON_YEARS (e.g. 29 February on a sunday, "0 12 29 2 '*'/7" with the AND rule: 2032,
+ * then 2060) or after is outside TZ_TIME_MIN..TZ_TIME_MAX. */
 int cron_next(const cron_expr *c, const nc_tz *tz, int64_t after, int64_t *next, nc_error **err);
 
 #endif

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "util/fileutil.h"
+#include "util/tz_internal.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
@@ -17,8 +18,6 @@
 #define UTOFF_MIN (-89999)
 #define UTOFF_MAX 93599
 #define LOCAL_WINDOW (26 * 3600)
-/* The longest POSIX TZ string accepted (real ones are under 60 bytes). */
-#define POSIX_MAX_LEN 255
 /* The longest zone name accepted. */
 #define NAME_MAX_LEN 255
 
@@ -26,22 +25,6 @@ struct tz_type {
     int32_t utoff;
     bool isdst;
     const char *abbr; /* into nc_tz.chars */
-};
-
-/* A date rule of a POSIX TZ string, and the local time of day of the change. */
-struct tz_rule {
-    char kind;    /* 'J': day 1-365, no 29 February; 'D': day 0-365; 'M': month.week.weekday */
-    int day;      /* J, D: the day; M: the weekday 0-6 */
-    int week;     /* M: 1-5, 5 = the last */
-    int month;    /* M: 1-12 */
-    int32_t time; /* seconds after local midnight, -167 h..167 h */
-};
-
-struct tz_posix {
-    char *std_name, *dst_name;
-    int32_t std_off, dst_off; /* seconds east of UTC */
-    bool has_dst;
-    struct tz_rule start, end; /* start: in standard time; end: in daylight time */
 };
 
 struct nc_tz {
@@ -63,14 +46,6 @@ struct tz_at {
     bool isdst;
     const char *abbr;
 };
-
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    if (a % b != 0 && ((a < 0) != (b < 0)))
-        q--;
-    return q;
-}
 
 static int64_t clamp_time(int64_t t)
 {
@@ -102,232 +77,12 @@ void tz_civil_from_days(int64_t days, int64_t *year, unsigned *month, unsigned *
     *year = (int64_t)yoe + era * 400 + (m <= 2);
 }
 
-static bool is_leap(int64_t y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
 unsigned tz_days_in_month(int64_t year, unsigned month)
 {
     static const unsigned char dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     if (month < 1 || month > 12)
         return 0;
-    return dim[month - 1] + (month == 2 && is_leap(year));
-}
-
-/* ---- POSIX TZ strings ---- */
-
-static bool is_alpha(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static bool is_digit(char c)
-{
-    return c >= '0' && c <= '9';
-}
-
-/* A zone abbreviation: three or more letters, or <...> of letters, digits, '+' and '-'. */
-static bool posix_name(const char **p, char **out)
-{
-    const char *s = *p;
-    size_t n = 0;
-    if (*s == '<') {
-        s++;
-        while (is_alpha(s[n]) || is_digit(s[n]) || s[n] == '+' || s[n] == '-')
-            n++;
-        if (s[n] != '>' || n < 3)
-            return false;
-        *out = xstrndup(s, n);
-        *p = s + n + 1;
-        return true;
-    }
-    while (is_alpha(s[n]))
-        n++;
-    if (n < 3)
-        return false;
-    *out = xstrndup(s, n);
-    *p = s + n;
-    return true;
-}
-
-/* Up to max_digits decimal digits, at most max. */
-static bool posix_num(const char **p, int max_digits, int max, int *out)
-{
-    const char *s = *p;
-    int v = 0, n = 0;
-    while (is_digit(*s) && n < max_digits) {
-        v = v * 10 + (*s++ - '0');
-        n++;
-    }
-    if (n == 0 || is_digit(*s) || v > max)
-        return false;
-    *out = v;
-    *p = s;
-    return true;
-}
-
-/* [+-]hh[:mm[:ss]] with hours up to max_hours, in seconds. */
-static bool posix_hms(const char **p, int max_hours, int32_t *out)
-{
-    const char *s = *p;
-    int sign = 1, h = 0, m = 0, sec = 0;
-    if (*s == '+' || *s == '-')
-        sign = *s++ == '-' ? -1 : 1;
-    if (!posix_num(&s, 3, max_hours, &h))
-        return false;
-    if (*s == ':') {
-        s++;
-        if (!posix_num(&s, 2, 59, &m))
-            return false;
-        if (*s == ':') {
-            s++;
-            if (!posix_num(&s, 2, 59, &sec))
-                return false;
-        }
-    }
-    *out = sign * (h * 3600 + m * 60 + sec);
-    *p = s;
-    return true;
-}
-
-static bool posix_rule(const char **p, struct tz_rule *r)
-{
-    const char *s = *p;
-    if (*s == 'J') {
-        s++;
-        r->kind = 'J';
-        if (!posix_num(&s, 3, 365, &r->day) || r->day < 1)
-            return false;
-    } else if (*s == 'M') {
-        s++;
-        r->kind = 'M';
-        if (!posix_num(&s, 2, 12, &r->month) || r->month < 1 || *s++ != '.' ||
-            !posix_num(&s, 1, 5, &r->week) || r->week < 1 || *s++ != '.' ||
-            !posix_num(&s, 1, 6, &r->day))
-            return false;
-    } else {
-        r->kind = 'D';
-        if (!posix_num(&s, 3, 365, &r->day))
-            return false;
-    }
-    r->time = 2 * 3600;
-    if (*s == '/') {
-        s++;
-        if (!posix_hms(&s, 167, &r->time))
-            return false;
-    }
-    *p = s;
-    return true;
-}
-
-static void posix_release(struct tz_posix *px)
-{
-    free(px->std_name);
-    free(px->dst_name);
-    px->std_name = px->dst_name = NULL;
-}
-
-/* Parses spec into *px; false (and *px released) when it is not a valid TZ string. */
-static bool posix_parse(const char *spec, struct tz_posix *px)
-{
-    memset(px, 0, sizeof(*px));
-    const char *s = spec;
-    int32_t v;
-    if (strlen(spec) > POSIX_MAX_LEN || !posix_name(&s, &px->std_name) || !posix_hms(&s, 24, &v))
-        goto bad;
-    px->std_off = -v;
-    if (*s == '\0')
-        return true;
-    if (!posix_name(&s, &px->dst_name))
-        goto bad;
-    px->has_dst = true;
-    px->dst_off = px->std_off + 3600;
-    if (*s != ',' && *s != '\0') {
-        if (!posix_hms(&s, 24, &v))
-            goto bad;
-        px->dst_off = -v;
-    }
-    if (*s == '\0') {
-        px->start = (struct tz_rule){'M', 0, 2, 3, 2 * 3600};
-        px->end = (struct tz_rule){'M', 0, 1, 11, 2 * 3600};
-        return true;
-    }
-    if (*s++ != ',' || !posix_rule(&s, &px->start) || *s++ != ',' || !posix_rule(&s, &px->end) ||
-        *s != '\0')
-        goto bad;
-    return true;
-bad:
-    posix_release(px);
-    return false;
-}
-
-/* The day (since the epoch) a rule names in year y. */
-static int64_t rule_day(const struct tz_rule *r, int64_t y)
-{
-    int64_t jan1 = tz_days_from_civil(y, 1, 1);
-    switch (r->kind) {
-    case 'J':
-        return jan1 + r->day - 1 + (is_leap(y) && r->day >= 60);
-    case 'D':
-        return jan1 + r->day;
-    default: {
-        int64_t first = tz_days_from_civil(y, (unsigned)r->month, 1);
-        int64_t wday = ((first + 4) % 7 + 7) % 7; /* 1970-01-01 was a thursday */
-        int64_t d = first + (r->day - wday + 7) % 7 + (int64_t)(r->week - 1) * 7;
-        int64_t dim = tz_days_in_month(y, (unsigned)r->month);
-        while (d >= first + dim)
-            d -= 7;
-        return d;
-    }
-    }
-}
-
-struct posix_event {
-    int64_t t;
-    bool to_dst;
-};
-
-static int cmp_event(const void *a, const void *b)
-{
-    const struct posix_event *x = a, *y = b;
-    if (x->t != y->t)
-        return x->t < y->t ? -1 : 1;
-    /* At one instant a change to standard time sorts first, so DST that ends as it starts
-     * again (the permanent-DST form "J1/0,J365/25") stays on. */
-    return (int)x->to_dst - (int)y->to_dst;
-}
-
-/* Whether DST is on at utc under the rules, and the changes around it. */
-static bool posix_at(const struct tz_posix *px, int64_t utc, int64_t *prev, int64_t *next)
-{
-    *prev = TZ_TIME_MIN;
-    *next = TZ_TIME_MAX + 1;
-    if (!px->has_dst)
-        return false;
-    int64_t y;
-    unsigned m, d;
-    tz_civil_from_days(floor_div(utc + px->std_off, 86400), &y, &m, &d);
-    /* Rule times reach 167 h either side of a date, so two years either side are enough. */
-    struct posix_event ev[10];
-    size_t n = 0;
-    for (int64_t yy = y - 2; yy <= y + 2; yy++) {
-        ev[n++] = (struct posix_event){
-            rule_day(&px->start, yy) * 86400 + px->start.time - px->std_off, true};
-        ev[n++] = (struct posix_event){rule_day(&px->end, yy) * 86400 + px->end.time - px->dst_off,
-                                       false};
-    }
-    qsort(ev, n, sizeof(ev[0]), cmp_event);
-    bool dst = !ev[0].to_dst;
-    for (size_t i = 0; i < n; i++) {
-        if (ev[i].t > utc) {
-            *next = ev[i].t;
-            break;
-        }
-        dst = ev[i].to_dst;
-        *prev = ev[i].t;
-    }
-    return dst;
+    return dim[month - 1] + (month == 2 && tz_is_leap(year));
 }
 
 /* ---- lookups ---- */
@@ -383,7 +138,7 @@ void tz_to_local(const nc_tz *tz, int64_t utc, struct tm *local, int32_t *offset
     utc = clamp_time(utc);
     struct tz_at at = lookup(tz, utc, NULL, NULL);
     int64_t t = utc + at.off;
-    int64_t days = floor_div(t, 86400), secs = t - days * 86400;
+    int64_t days = tz_floor_div(t, 86400), secs = t - days * 86400;
     int64_t y;
     unsigned m, d;
     tz_civil_from_days(days, &y, &m, &d);
@@ -406,8 +161,8 @@ void tz_to_local(const nc_tz *tz, int64_t utc, struct tm *local, int32_t *offset
 int64_t tz_from_local(const nc_tz *tz, const struct tm *local, int *flags)
 {
     int64_t mon = local->tm_mon;
-    int64_t year = (int64_t)local->tm_year + 1900 + floor_div(mon, 12);
-    mon -= floor_div(mon, 12) * 12;
+    int64_t year = (int64_t)local->tm_year + 1900 + tz_floor_div(mon, 12);
+    mon -= tz_floor_div(mon, 12) * 12;
     int64_t days = tz_days_from_civil(year, (unsigned)mon + 1, 1) + (int64_t)local->tm_mday - 1;
     int64_t wall =
         days * 86400 + (int64_t)local->tm_hour * 3600 + (int64_t)local->tm_min * 60 + local->tm_sec;
@@ -683,6 +438,16 @@ static int pass_error(nc_error **err, nc_error **e, int rc)
     if (err && !*err)
         *err = TAKE_PTR(*e);
     return rc;
+}
+
+static bool is_alpha(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
 }
 
 /* Whether name is a safe relative zone name. */
