@@ -159,6 +159,10 @@ log_has "group work: ipc pause_task denied .*: the task belongs to another group
 	log_has "group work: ipc cancel_task denied .*: the task belongs to another group" &&
 	task_json tick2 >/dev/null && ok "a group cannot pause or cancel another group's task" ||
 	not_ok "a group cannot pause or cancel another group's task" "$(tail -5 "$TMP/serve.log")"
+run "$NC" send --group fam "list-tasks"
+expect_match "the agent reads its current_tasks.json through its mount" "$OUT" "\[tick2\] paused"
+run "$NC" send --group fam "update-task tick2 echo updated prompt"
+wait_task tick2 '.prompt == "echo updated prompt"' && ok "the agent updates its own task" || not_ok "the agent updates its own task" "$(task_json tick2)"
 run "$NC" send --group fam "resume-task tick2"
 wait_task tick2 '.status == "active"' && ok "the agent resumes it" || not_ok "the agent resumes it" "$(task_json tick2)"
 run "$NC" send --group fam "cancel-task tick2"
@@ -173,6 +177,9 @@ run "$NC" tasks resume w1
 [ "$(task_json w1 | jq -r .status)" = active ] && ok "tasks resume" || not_ok "tasks resume" "$(task_json w1)"
 run "$NC" tasks rm w1
 expect_rc "tasks rm" 0
+run "$NC" tasks add --group work --id c1 --cron "*/30 * * * *" "echo half-hourly"
+expect_match "a cron task's next run is on the half hour, in the zone" "$(task_json c1 | jq -r .next_run_local)" ':(00|30):00\+05:30$'
+"$NC" tasks rm c1 >/dev/null
 run "$NC" tasks add --group fam --cron "61 * * * *" "echo never"
 expect_rc "a bad cron expression is refused" 2
 expect_match "with the reason" "$ERR" "61"
