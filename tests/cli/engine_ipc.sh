@@ -44,6 +44,12 @@ wait_for() {
 }
 count_out() { msgs "$1" | jq -s "[.[] | select(.direction == \"out\" and .text == \"$2\")] | length"; }
 log_has() { grep -qE -- "$1" "$TMP/serve.log"; }
+# wait_log REGEX: until the daemon's log has a line matching it (20 s): the watcher acts on a
+# file once it is written, which a loaded machine may delay past the agent's answer.
+wait_log() {
+	for _ in $(seq 1 100); do log_has "$1" && return 0; sleep 0.2; done
+	return 1
+}
 metric() { curl -sf --unix-socket "$NANOCELL_API" http://localhost/metrics | grep -F "$1" | awk '{print $2}'; }
 task_json() { "$NC" tasks show "$1" --json; }
 # wait_task ID JQ: until the task satisfies the jq condition (30 s).
@@ -72,7 +78,7 @@ wait_for fam '.direction == "out" and .text == "hello from fam" and .state == "d
 [ "$(count_out fam "hello from fam")" = 1 ] && ok "once" || not_ok "once" "$(msgs fam)"
 
 run "$NC" send --group fam "ipc-send-to local:work sneaky"
-sleep 0.5
+wait_log "group fam: ipc message denied"
 [ "$(msgs work | jq -s '[.[] | select(.text == "sneaky")] | length')" = 0 ] &&
 	[ "$(msgs fam | jq -s '[.[] | select(.text == "sneaky")] | length')" = 0 ] &&
 	ok "a message to another group's chat is not stored" || not_ok "a message to another group's chat is not stored" "$(msgs work)"
@@ -134,8 +140,7 @@ wait_for fam '.direction == "out" and .text == "tick from the agent"' &&
 	ok "the agent's task fires and its result reaches the chat" || not_ok "the agent's task fires and its result reaches the chat" "$(msgs fam)"
 
 run "$NC" send --group fam "schedule --target local:work once $(at 3600) echo for work"
-sleep 0.5
-log_has "group fam: ipc schedule_task denied .*: only the main group schedules tasks for another group" &&
+wait_log "group fam: ipc schedule_task denied .*: only the main group schedules tasks for another group" &&
 	ok "a group cannot schedule for another group" || not_ok "a group cannot schedule for another group" "$(tail -5 "$TMP/serve.log")"
 run "$NC" send --group main "schedule --id main-for-work --target local:work once $(at 3600) echo for work"
 wait_task main-for-work '.group == "work"' && ok "main schedules for another group" || not_ok "main schedules for another group" "$(tail -5 "$TMP/serve.log")"
@@ -149,14 +154,14 @@ wait_for fam '.direction == "out" and .text == "every two seconds"' &&
 	ok "an interval task fires" || not_ok "an interval task fires" "$(msgs fam)"
 run "$NC" send --group fam "pause-task tick2"
 wait_task tick2 '.status == "paused"' && ok "the agent pauses its own task" || not_ok "the agent pauses its own task" "$(task_json tick2)"
-sleep 1 # a run that had already started may still end
-n=$(count_out fam "every two seconds")
-sleep 5
-[ "$(count_out fam "every two seconds")" = "$n" ] && ok "a paused task does not run" || not_ok "a paused task does not run" "$n then $(count_out fam "every two seconds")"
+# A run that had started before the pause still answers, within a few seconds of it; none after.
+paused_at=$(date +%s)
+sleep 8
+late=$(msgs fam | jq -s --argjson t "$((paused_at + 4))" '[.[] | select(.text == "every two seconds" and (.time | sub("\\.[0-9]+Z$"; "Z") | fromdateiso8601) > $t)] | length')
+[ "$late" = 0 ] && ok "a paused task does not run" || not_ok "a paused task does not run" "$(msgs fam | grep 'every two')"
 run "$NC" send --group work "pause-task agent-once ; cancel-task tick2"
-sleep 0.5
-log_has "group work: ipc pause_task denied .*: the task belongs to another group" &&
-	log_has "group work: ipc cancel_task denied .*: the task belongs to another group" &&
+wait_log "group work: ipc pause_task denied .*: the task belongs to another group" &&
+	wait_log "group work: ipc cancel_task denied .*: the task belongs to another group" &&
 	task_json tick2 >/dev/null && ok "a group cannot pause or cancel another group's task" ||
 	not_ok "a group cannot pause or cancel another group's task" "$(tail -5 "$TMP/serve.log")"
 run "$NC" send --group fam "list-tasks"
@@ -186,13 +191,13 @@ expect_match "with the reason" "$ERR" "61"
 
 # --- registering groups ---
 run "$NC" send --group fam "register-group local:sneak Sneak sneak @Andy"
-sleep 0.5
+wait_log "group fam: ipc register_group denied"
 run "$NC" groups show sneak
 expect_rc "a group other than main cannot register a group" 2
 log_has "group fam: ipc register_group denied .*: only the main group registers groups" &&
 	ok "the denial is logged" || not_ok "the denial is logged" "$(tail -5 "$TMP/serve.log")"
 run "$NC" send --group main "register-group local:evil Evil evil @Andy --main"
-sleep 0.5
+wait_log "group main: ipc register_group denied"
 run "$NC" groups show evil
 expect_rc "nobody sets is_main through IPC" 2
 log_has "group main: ipc register_group denied .*: is_main cannot be set through IPC" &&
@@ -209,7 +214,8 @@ run "$NC" send --group newg "echo hello newcomer"
 dir=$TMP/data/groups/fam/ipc/messages
 printf '{"type":"message","chatJid":"local:fam","text":"from root"}' >"$dir/root.json"
 ln -s /etc/shadow "$dir/shadow.json"
-sleep 0.5
+wait_log "shadow.json moved to ipc/errors"
+wait_log "root.json moved to ipc/errors"
 [ -e "$TMP/data/groups/fam/ipc/errors/messages-root.json" ] && [ -L "$TMP/data/groups/fam/ipc/errors/messages-shadow.json" ] &&
 	ok "a file of another owner and a symlink are moved to ipc/errors" || not_ok "a file of another owner and a symlink are moved to ipc/errors" "$(ls -la "$TMP/data/groups/fam/ipc/" "$TMP/data/groups/fam/ipc/errors" 2>&1)"
 log_has "ipc/messages/shadow.json moved to ipc/errors: 'shadow.json' is a symbolic link" &&
@@ -223,14 +229,15 @@ kill -TERM "$DPID"
 wait "$DPID"
 DPID=""
 mark=$(wc -l <"$TMP/serve.log")
-sleep 7 # three periods pass while the daemon is down
+sleep 7 # three periods pass while the daemon is down: the first missed run is 5 s late or more,
+# and a run per missed period would make the next ones more than 4 s late as well
 "$NC" serve >>"$TMP/serve.log" 2>&1 &
 DPID=$!
 for _ in $(seq 1 100); do "$NC" status >/dev/null 2>&1 && break; sleep 0.1; done
 sleep 6 # the catch-up run, then a few on time
 "$NC" tasks rm missed >/dev/null
 late=$(tail -n +"$mark" "$TMP/serve.log" | grep -oE 'task missed due \([0-9]+ ms ago\)' | grep -oE '[0-9]+' |
-	awk '$1 > 2000' | wc -l)
+	awk '$1 > 4000' | wc -l)
 [ "$late" = 1 ] && ok "after a restart a missed task runs once late, then on its schedule" ||
 	not_ok "after a restart a missed task runs once late, then on its schedule" "$(tail -n +"$mark" "$TMP/serve.log" | grep 'task missed')"
 
