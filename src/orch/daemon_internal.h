@@ -109,6 +109,9 @@ int daemon_ipc_start(nc_daemon *d, nc_error **err);
 /* Writes current_tasks.json (and available_groups.json) into the group's ipc/ (NULL: every
  * group's), atomically. Never fails: a write that fails is logged. */
 void daemon_ipc_snapshots(nc_daemon *d, const char *group);
+/* The same for every group, written by the IPC watcher's thread soon after (the caller does
+ * not wait); a group's turn that starts before that writes its own first. Any thread. */
+void daemon_ipc_snapshots_later(nc_daemon *d);
 /* A new task id, "task-<ms>-<6 random base36>" as NanoClaw makes them. Allocated. */
 char *daemon_task_new_id(void);
 

@@ -353,6 +353,11 @@ static int on_request(void *ud, const char *source, const ipc_request *q, const 
     return r;
 }
 
+static void later(void *ud)
+{
+    daemon_ipc_snapshots(ud, NULL);
+}
+
 int daemon_ipc_start(nc_daemon *d, nc_error **err)
 {
     pthread_mutex_lock(&d->lock);
@@ -361,7 +366,7 @@ int daemon_ipc_start(nc_daemon *d, nc_error **err)
     ipc_limits lim = {.max_file = cfg->ipc_max_file_size,
                       .max_per_minute = (unsigned)cfg->ipc_max_files_per_minute};
     pthread_mutex_unlock(&d->lock);
-    ipc_callbacks cb = {.on_request = on_request, .groups = list_groups, .ud = d};
+    ipc_callbacks cb = {.on_request = on_request, .groups = list_groups, .later = later, .ud = d};
     int r = ipc_watcher_new(groups, &lim, &cb, &d->ipc, err);
     if (r >= 0)
         r = ipc_watcher_start(d->ipc, err);
@@ -499,6 +504,17 @@ static void snap_written(const char *group, uint64_t gen)
     if (snap_at[i] < gen)
         snap_at[i] = gen;
     pthread_mutex_unlock(&snap_lock);
+}
+
+void daemon_ipc_snapshots_later(nc_daemon *d)
+{
+    pthread_mutex_lock(&snap_lock);
+    snap_gen++; /* every group's files are stale from now */
+    pthread_mutex_unlock(&snap_lock);
+    if (d->ipc)
+        ipc_watcher_later(d->ipc);
+    else
+        daemon_ipc_snapshots(d, NULL);
 }
 
 void daemon_ipc_snapshots(nc_daemon *d, const char *only)

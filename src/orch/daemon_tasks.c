@@ -15,7 +15,7 @@
 static void changed(nc_daemon *d)
 {
     scheduler_changed(d);
-    daemon_ipc_snapshots(d, NULL);
+    daemon_ipc_snapshots_later(d);
     pthread_mutex_lock(&d->lock);
     daemon_changed_locked(d);
     pthread_mutex_unlock(&d->lock);

@@ -53,7 +53,7 @@ struct ipc_watcher {
     _Atomic unsigned max_per_minute;
     int in_fd;   /* inotify */
     int kick_fd; /* eventfd: resync or stop */
-    atomic_bool want_resync, stop;
+    atomic_bool want_resync, want_later, stop;
     bool started;
     pthread_t thread;
     struct wgroup *groups; /* the watcher thread's (or the dispatching caller's) */
@@ -403,6 +403,8 @@ void ipc_watcher_dispatch(ipc_watcher *w)
     (void)ignored;
     if (atomic_exchange(&w->want_resync, false))
         resync(w);
+    if (atomic_exchange(&w->want_later, false) && w->cb.later)
+        w->cb.later(w->cb.ud);
     _Alignas(struct inotify_event) char buf[64 * 1024];
     for (;;) {
         ssize_t n = read(w->in_fd, buf, sizeof(buf));
@@ -440,7 +442,7 @@ static void *watcher_main(void *arg)
         ipc_watcher_dispatch(w);
         struct pollfd p[2] = {{.fd = w->in_fd, .events = POLLIN},
                               {.fd = w->kick_fd, .events = POLLIN}};
-        if (!atomic_load(&w->stop) && !atomic_load(&w->want_resync))
+        if (!atomic_load(&w->stop) && !atomic_load(&w->want_resync) && !atomic_load(&w->want_later))
             (void)poll(p, 2, -1);
     }
     return NULL;
@@ -467,6 +469,12 @@ void ipc_watcher_resync(ipc_watcher *w)
     if (!w)
         return;
     atomic_store(&w->want_resync, true);
+    kick(w);
+}
+
+void ipc_watcher_later(ipc_watcher *w)
+{
+    atomic_store(&w->want_later, true);
     kick(w);
 }
 

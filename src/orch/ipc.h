@@ -41,6 +41,8 @@ typedef struct ipc_callbacks {
      * ipc_watcher_resync. *folders is NULL-terminated (strv), *owners has one uid each. The
      * caller makes each group's ipc/ folders before it returns them. */
     int (*groups)(void *ud, char ***folders, uid_t **owners, nc_error **err);
+    /* Called on the watcher's thread after ipc_watcher_later (may be NULL). */
+    void (*later)(void *ud);
     void *ud;
 } ipc_callbacks;
 
@@ -60,6 +62,9 @@ void ipc_watcher_set_limits(ipc_watcher *w, const ipc_limits *lim);
 int ipc_watcher_start(ipc_watcher *w, nc_error **err);
 /* The groups changed: the watcher asks for them again (any thread). */
 void ipc_watcher_resync(ipc_watcher *w);
+/* The watcher calls callbacks.later on its thread soon, once however often this is called
+ * before (any thread): work a caller should not wait for. */
+void ipc_watcher_later(ipc_watcher *w);
 
 /* Without a thread: the descriptor to poll, and one round (a resync if asked, then every
  * pending event; never blocks). */

@@ -441,7 +441,7 @@ void scheduler_turn_finished(nc_daemon *d, struct slot *s)
     pthread_mutex_lock(&d->lock);
     unqueue_locked(d->sched, ts->id);
     pthread_mutex_unlock(&d->lock);
-    daemon_ipc_snapshots(d, NULL);
+    daemon_ipc_snapshots_later(d);
     scheduler_changed(d);
 }
 

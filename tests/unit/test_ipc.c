@@ -401,7 +401,13 @@ struct seen {
     char **texts; /* what each message said */
     size_t n;
     const char *deny; /* the reason on_request gives, or NULL */
+    int later;        /* calls of the later callback */
 };
+
+static void on_later(void *ud)
+{
+    ((struct seen *)ud)->later++;
+}
 
 static int on_request(void *ud, const char *group, const ipc_request *q, const char **denied,
                       nc_error **err)
@@ -427,7 +433,8 @@ static int list_groups(void *ud, char ***folders, uid_t **owners, nc_error **err
 
 static ipc_watcher *watcher(struct seen *s, unsigned per_minute)
 {
-    ipc_callbacks cb = {.on_request = on_request, .groups = list_groups, .ud = s};
+    ipc_callbacks cb = {
+        .on_request = on_request, .groups = list_groups, .later = on_later, .ud = s};
     ipc_limits lim = {.max_file = 65536, .max_per_minute = per_minute};
     ipc_watcher *w = NULL;
     _cleanup_error_ nc_error *err = NULL;
@@ -587,9 +594,15 @@ static void test_watcher_thread(void **state)
     write_at(msgdir, "t.json", msg_json("threaded"));
     for (int i = 0; i < 500 && exists_at(msgdir, "t.json"); i++)
         usleep(10000);
+    /* Work handed to the thread runs there; asked twice before it ran, at least once. */
+    ipc_watcher_later(w);
+    ipc_watcher_later(w);
+    for (int i = 0; i < 500 && !__atomic_load_n(&s.later, __ATOMIC_SEQ_CST); i++)
+        usleep(10000);
     ipc_watcher_free(w); /* joins the thread: s is read after */
     assert_false(exists_at(msgdir, "t.json"));
     assert_int_equal(s.n, 1);
+    assert_true(s.later >= 1 && s.later <= 2);
     strv_free(s.texts);
 }
 
