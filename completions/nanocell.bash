@@ -105,13 +105,13 @@ _nanocell() {
 		;;
 	groups)
 		if ((COMP_CWORD == 2)) && [[ $cur != -* ]]; then
-			COMPREPLY=($(compgen -W "add ls show rm" -- "$cur"))
+			COMPREPLY=($(compgen -W "add link chats ls show rm" -- "$cur"))
 			return 0
 		fi
-		opts="--api --main --name --image --trigger --no-trigger --json --help"
+		opts="--api --main --name --image --trigger --no-trigger --telegram --allow --json --help"
 		if ((COMP_CWORD == 3)) && [[ $cur != -* ]]; then
 			case ${COMP_WORDS[2]} in
-			show | rm) COMPREPLY=($(compgen -W "$(_nanocell_groups)" -- "$cur")) ;;
+			show | rm | link) COMPREPLY=($(compgen -W "$(_nanocell_groups)" -- "$cur")) ;;
 			esac
 			return 0
 		fi

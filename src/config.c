@@ -92,6 +92,36 @@ static int check_runtime(const char *v, nc_error **err)
     return 0;
 }
 
+static int check_api_base(const char *v, nc_error **err)
+{
+    if (strncmp(v, "https://", 8) != 0 && strncmp(v, "http://", 7) != 0)
+        return nc_error_set(err, EINVAL, "'%s' must start with https:// (or http://)", v);
+    if (v[strlen(v) - 1] == '/')
+        return nc_error_set(err, EINVAL, "'%s' must not end with '/'", v);
+    return 0;
+}
+
+/* "" or a loopback address with a port: the TCP listener has no TLS, so it never leaves the
+ * host (a TLS proxy in front can take it further). */
+static int check_tcp_listen(const char *v, nc_error **err)
+{
+    if (!*v)
+        return 0;
+    const char *colon = strrchr(v, ':');
+    size_t hl = colon ? (size_t)(colon - v) : 0;
+    bool loopback = colon && ((hl == 9 && strncmp(v, "127.0.0.1", 9) == 0) ||
+                              (hl == 5 && strncmp(v, "[::1]", 5) == 0) ||
+                              (hl == 9 && strncmp(v, "localhost", 9) == 0));
+    char *end = NULL;
+    long port = colon ? strtol(colon + 1, &end, 10) : 0;
+    if (!loopback || !colon[1] || *end || port < 1 || port > 65535)
+        return nc_error_set(err, EINVAL,
+                            "'%s' must be 127.0.0.1:PORT, [::1]:PORT or localhost:PORT: the "
+                            "listener has no TLS and stays on this host",
+                            v);
+    return 0;
+}
+
 /* An IANA zone name as it appears under /usr/share/zoneinfo ("Europe/Paris", "UTC"), or "" for
  * the host's zone. The zone itself is loaded, and refused if missing, when the daemon starts. */
 static int check_timezone(const char *v, nc_error **err)
@@ -242,6 +272,12 @@ static const struct key keys[] = {
     {"ipc.max_file_size", K_SIZE, OFF(ipc_max_file_size), "\"64k\"", 256, 16 * MIB, NULL, NULL},
     {"ipc.max_files_per_minute", K_INT, OFF(ipc_max_files_per_minute), "120", 1, 100000, NULL,
      NULL},
+    {"api.tcp_listen", K_STRING, OFF(api_tcp_listen), "\"\"", 0, 0, check_tcp_listen, NULL},
+    {"telegram.token", K_STRING, OFF(telegram_token), "\"\"", 0, 0, NULL, NULL},
+    {"telegram.token_file", K_STRING, OFF(telegram_token_file), "\"\"", 0, 0,
+     check_absolute_or_empty, NULL},
+    {"telegram.api_base", K_STRING, OFF(telegram_api_base), "\"https://api.telegram.org\"", 0, 0,
+     check_api_base, NULL},
     {"sandbox.read_only_rootfs", K_BOOL, SOFF(read_only_rootfs), "true", 0, 0, NULL, NULL},
     {"sandbox.no_new_privileges", K_BOOL, SOFF(no_new_privileges), "true", 0, 0, NULL, NULL},
     {"sandbox.cap_add", K_STRINGS, SOFF(cap_add), "[]", 0, 0, sandbox_check_cap, NULL},
@@ -474,6 +510,63 @@ static int parse_group(nc_config *c, const toml_node *t, const char *file, nc_er
     return 0;
 }
 
+/* A [[hook]] table: name, group, secret or secret_file, url. */
+static int parse_hook(nc_config *c, const toml_node *t, const char *file, nc_error **err)
+{
+    nc_hook_config h = {0};
+    int r = 0;
+    for (size_t i = 0; i < t->len && r == 0; i++) {
+        const char *k = t->keys[i];
+        const toml_node *v = t->items[i];
+        char **field = strcmp(k, "name") == 0          ? &h.name
+                       : strcmp(k, "group") == 0       ? &h.group
+                       : strcmp(k, "secret") == 0      ? &h.secret
+                       : strcmp(k, "secret_file") == 0 ? &h.secret_file
+                       : strcmp(k, "url") == 0         ? &h.url
+                                                       : NULL;
+        _cleanup_free_ char *key = xasprintf("hook.%s", k);
+        if (!field)
+            r = key_error(file, v, key, err, EINVAL, "unknown key in [[hook]]");
+        else if (v->type != TOML_STRING)
+            r = key_error(file, v, key, err, EINVAL, "expected a string");
+        else if ((field == &h.name || field == &h.group) && !config_valid_group_name(v->str))
+            r = key_error(file, v, key, err, EINVAL,
+                          "1-64 letters, digits, - or _, starting with a letter or digit");
+        else if (field == &h.url && strncmp(v->str, "https://", 8) != 0 &&
+                 strncmp(v->str, "http://", 7) != 0)
+            r = key_error(file, v, key, err, EINVAL, "must start with https:// (or http://)");
+        else if (field == &h.secret_file && v->str[0] != '/')
+            r = key_error(file, v, key, err, EINVAL, "must be an absolute path");
+        else if (field == &h.secret && strlen(v->str) < 16)
+            r = key_error(file, v, key, err, EINVAL, "a secret is at least 16 characters");
+        else {
+            free(*field);
+            *field = xstrdup(v->str);
+        }
+    }
+    if (r == 0 && (!h.name || !h.group))
+        r = nc_error_set(err, EINVAL, "%s:%u:%u: [[hook]] needs a name and a group", file, t->line,
+                         t->col);
+    if (r == 0 && !h.secret == !h.secret_file)
+        r = nc_error_set(err, EINVAL, "%s:%u:%u: [[hook]] '%s' needs secret or secret_file (one)",
+                         file, t->line, t->col, h.name);
+    for (size_t i = 0; r == 0 && i < c->nhooks; i++)
+        if (strcmp(c->hooks[i].name, h.name) == 0)
+            r = nc_error_set(err, EEXIST, "%s:%u:%u: hook '%s' is defined twice", file, t->line,
+                             t->col, h.name);
+    if (r < 0) {
+        free(h.name);
+        free(h.group);
+        free(h.secret);
+        free(h.secret_file);
+        free(h.url);
+        return r;
+    }
+    c->hooks = xreallocarray(c->hooks, c->nhooks + 1, sizeof(*c->hooks));
+    c->hooks[c->nhooks++] = h;
+    return 0;
+}
+
 /* Applies every value in table t, whose dotted prefix is prefix ("" at the root). */
 static int apply_table(nc_config *c, const toml_node *t, const char *prefix, const char *file,
                        nc_error **err)
@@ -489,6 +582,12 @@ static int apply_table(nc_config *c, const toml_node *t, const char *prefix, con
                 return key_error(file, v, "group", err, EINVAL,
                                  "groups are written as [[group]] tables");
             continue;
+        }
+        if (!*prefix && strcmp(name, "hook") == 0) {
+            if (v->type != TOML_ARRAY || !v->is_table_array)
+                return key_error(file, v, "hook", err, EINVAL,
+                                 "hooks are written as [[hook]] tables");
+            continue; /* config_parse reads them */
         }
         const struct key *k = find_key(name);
         if (!k && v->type == TOML_TABLE && is_key_table(name)) {
@@ -539,6 +638,12 @@ int config_parse(const char *text, size_t len, const char *filename, nc_config *
     const toml_node *groups = toml_get(root, "group");
     for (size_t g = 0; groups && g < groups->len; g++) {
         r = parse_group(c, groups->items[g], filename, err);
+        if (r < 0)
+            return r;
+    }
+    const toml_node *hooks = toml_get(root, "hook");
+    for (size_t h = 0; hooks && h < hooks->len; h++) {
+        r = parse_hook(c, hooks->items[h], filename, err);
         if (r < 0)
             return r;
     }
@@ -597,6 +702,16 @@ void config_free(nc_config *c)
         sandbox_settings_release(&c->groups[i].sandbox);
     }
     free(c->groups);
+    for (size_t i = 0; i < c->nhooks; i++) {
+        free(c->hooks[i].name);
+        free(c->hooks[i].group);
+        if (c->hooks[i].secret)
+            explicit_bzero(c->hooks[i].secret, strlen(c->hooks[i].secret));
+        free(c->hooks[i].secret);
+        free(c->hooks[i].secret_file);
+        free(c->hooks[i].url);
+    }
+    free(c->hooks);
     free(c->path);
     free(c);
 }

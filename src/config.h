@@ -30,6 +30,16 @@ typedef struct nc_group_config {
     sandbox_settings sandbox; /* the global [sandbox] with this group's overrides */
 } nc_group_config;
 
+/* A webhook ([[hook]]): POST /hooks/<name> talks to group; replies go to url (optional). The
+ * secret signs both ways: secret, or the contents of secret_file (0600, read at start). */
+typedef struct nc_hook_config {
+    char *name;
+    char *group;
+    char *secret;
+    char *secret_file;
+    char *url;
+} nc_hook_config;
+
 typedef struct nc_config {
     char *path; /* the file that was read; NULL when the defaults stand alone */
 
@@ -67,12 +77,22 @@ typedef struct nc_config {
     uint64_t ipc_max_file_size;       /* a larger file is moved to ipc/errors */
     int64_t ipc_max_files_per_minute; /* per group; files past it wait in ipc/errors */
 
+    /* [api] */
+    char *api_tcp_listen; /* "" = none; else a loopback "HOST:PORT" serving only /hooks/ */
+
+    /* [telegram]: the Telegram channel; it runs when a token is set */
+    char *telegram_token;      /* "" = none (see token_file) */
+    char *telegram_token_file; /* "" = none; must be 0600 (or 0400) and ours */
+    char *telegram_api_base;   /* the Bot API's URL, without the trailing / */
+
     /* [sandbox]: the settings of every group without its own overrides */
     sandbox_settings sandbox;
     char *mount_allowlist; /* sandbox.mount_allowlist: global only; "" = default path */
 
     nc_group_config *groups; /* [[group]] entries, in file order */
     size_t ngroups;
+    nc_hook_config *hooks; /* [[hook]] entries, in file order */
+    size_t nhooks;
 } nc_config;
 
 /* Loads the configuration: the file found as described above, or the defaults. explicit_path

@@ -1,5 +1,5 @@
-/* nanocell serve: the daemon. Channels (today the local API) bring messages; they are stored,
- * queued per group and answered by turns in verified, hardened containers. See
+/* nanocell serve: the daemon. Channels (the local API, Telegram, webhooks) bring messages; they are
+ * stored, queued per group and answered by turns in verified, hardened containers. See
  * docs/architecture.md. */
 #include <errno.h>
 #include <getopt.h>
@@ -18,6 +18,9 @@ static const char usage_text[] =
     "Runs the daemon: a SQLite store in the data dir, a queue per group (one container per\n"
     "group, orch.max_concurrent in all), and the local API on a unix socket (mode 0600) that\n"
     "`nanocell send`, `chat`, `groups`, `messages`, `status` and `retry` talk to.\n"
+    "Channels: Telegram (telegram.token or token_file set) and webhooks ([[hook]]: signed\n"
+    "POST /hooks/NAME on the API socket), each in threads of its own, with its state in\n"
+    "`nanocell status` and /metrics.\n"
     "\n"
     "  --api SOCKET   the API socket (default: $NANOCELL_API, /run/nanocell/api.sock as\n"
     "                 root, else $XDG_RUNTIME_DIR/nanocell/api.sock)\n"

@@ -23,6 +23,7 @@ struct api_server {
     pthread_cond_t cond;  /* CLOCK_MONOTONIC; broadcast when a stream ends and at stop */
     size_t streams;
     bool stopping;
+    bool hooks_only; /* the TCP listener (api.tcp_listen): only /hooks/ is served */
 };
 
 /* The streaming response for the committed message id (its first line, the accepted event, is

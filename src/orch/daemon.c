@@ -16,6 +16,7 @@
 
 #include "agent/turn.h"
 #include "agent/workspace.h"
+#include "channels/channel.h"
 #include "engine/engine.h"
 #include "orch/api.h"
 #include "orch/owner.h"
@@ -565,7 +566,7 @@ static int recover(nc_daemon *d, nc_error **err)
 int daemon_open(const daemon_opts *o, nc_daemon **ret, nc_error **err)
 {
     nc_daemon *d = xnew0(nc_daemon);
-    d->wake_fd = d->sig_fd = d->api_fd = -1;
+    d->wake_fd = d->sig_fd = d->api_fd = d->tcp_fd = -1;
     pthread_mutex_init(&d->lock, NULL);
     /* Waits on it are timed on the monotonic clock: a wall-clock step cannot stretch them. */
     pthread_condattr_t ca;
@@ -616,6 +617,8 @@ int daemon_open(const daemon_opts *o, nc_daemon **ret, nc_error **err)
         r = scheduler_new(cfg, &d->sched, err);
     if (r >= 0)
         r = api_listen(d->api_path, &d->api_fd, err);
+    if (r >= 0 && cfg->api_tcp_listen[0])
+        r = api_listen_tcp(cfg->api_tcp_listen, &d->tcp_fd, err);
     if (r >= 0)
         r = recover(d, err);
     if (r < 0) {
@@ -644,11 +647,22 @@ int daemon_run(nc_daemon *d, nc_error **err)
     /* The IPC watcher first: API handlers may tell it the groups changed. */
     if (daemon_ipc_start(d, err) < 0)
         return nc_error_wrap(err, "ipc");
-    int r = api_start(d, d->api_fd, (unsigned)cfg->orch_api_max_clients, &d->api, err);
+    /* Before the API: a status request reads d->channels without a lock. */
+    int r = channels_start(d, cfg, &d->channels, err);
+    if (r < 0)
+        return r;
+    r = api_start(d, d->api_fd, (unsigned)cfg->orch_api_max_clients, &d->api, err);
     if (r < 0)
         return r;
     d->api_fd = -1; /* the server owns it now */
     log_info("serving the local API at %s", d->api_path);
+    if (d->tcp_fd >= 0) {
+        r = api_start_hooks(d, d->tcp_fd, (unsigned)cfg->orch_api_max_clients, &d->api_tcp, err);
+        if (r < 0)
+            return r;
+        d->tcp_fd = -1;
+        log_info("serving webhooks (only) at %s", cfg->api_tcp_listen);
+    }
     bool stop = false;
     while (!stop) {
         int sched_ms = dispatch(d);
@@ -672,9 +686,12 @@ int daemon_run(nc_daemon *d, nc_error **err)
     daemon_changed_locked(d);
     pthread_mutex_unlock(&d->lock);
     api_stop(TAKE_PTR(d->api));
+    api_stop(TAKE_PTR(d->api_tcp));
     /* Files that come now are read at the next start (its scan). */
     ipc_watcher_free(TAKE_PTR(d->ipc));
     shutdown_turns(d);
+    /* Replies of the turns that ended in the grace had their chance to go out. */
+    channels_stop(TAKE_PTR(d->channels));
     log_info("stopped");
     return 0;
 }
@@ -684,6 +701,10 @@ void daemon_free(nc_daemon *d)
     if (!d)
         return;
     api_stop(d->api);
+    api_stop(d->api_tcp);
+    if (d->tcp_fd >= 0)
+        close(d->tcp_fd);
+    channels_stop(d->channels);
     ipc_watcher_free(d->ipc);
     scheduler_free(d->sched);
     if (d->api_fd >= 0)

@@ -47,6 +47,20 @@ store *daemon_store(nc_daemon *d);
  * -ESHUTDOWN while shutting down. */
 int daemon_post_message(nc_daemon *d, const char *group, const char *chat_jid, const char *sender,
                         const char *text, int64_t *id, nc_error **err);
+/* daemon_post_message, with a channel's read position (store_cursor_get) set to value in the
+ * same transaction as the message. */
+int daemon_post_message_cursor(nc_daemon *d, const char *group, const char *chat_jid,
+                               const char *sender, const char *text, const char *cursor,
+                               int64_t value, int64_t *id, nc_error **err);
+/* The chats a running turn is answering now (not idle), NULL-terminated; NULL when none.
+ * strv_free frees it. */
+char **daemon_busy_chats(nc_daemon *d);
+/* A webhook request for POST /hooks/<name> (src/channels/webhook.h, webhook_receive): checked
+ * against the configured hook and stored. */
+int daemon_webhook(nc_daemon *d, const char *name, const char *signature, const char *timestamp,
+                   const char *body, size_t len, int64_t *id, nc_error **err);
+/* The assistant's name in force (agent.assistant_name), allocated. */
+char *daemon_assistant_name(nc_daemon *d);
 /* Why a message with this text for the group will not start a turn by itself (a group that
  * needs its trigger, and the text does not start with it: the message is context for the next
  * one that does), or NULL when it will. Allocated. */

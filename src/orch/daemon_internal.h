@@ -81,6 +81,9 @@ struct nc_daemon {
     int wake_fd, sig_fd;
     int api_fd;
     api_server *api;
+    struct channels *channels; /* src/channels/: set before any API client, stopped last */
+    int tcp_fd;                /* api.tcp_listen's socket until api_start_hooks owns it; -1 */
+    api_server *api_tcp;       /* the TCP listener (webhooks only), or NULL */
     /* metrics (lock) */
     uint64_t turns[OUT_N];
     uint64_t latency_count[NBUCKETS + 1];

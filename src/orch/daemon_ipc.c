@@ -444,8 +444,18 @@ static void tasks_json(nc_daemon *d, const store_task *v, size_t n, const char *
     (void)jgen_finish(g, out, NULL);
 }
 
-static void groups_json(const store_chat *c, size_t n, bool main, strbuf *out)
+static int newest_first(const void *a, const void *b)
 {
+    const store_chat *x = a, *y = b;
+    return x->last_ms < y->last_ms ? 1 : x->last_ms > y->last_ms ? -1 : strcmp(x->jid, y->jid);
+}
+
+/* NanoClaw's available_groups.json: every chat a channel knows (registered or not), newest
+ * activity first; only main gets them. */
+static void groups_json(store_chat *c, size_t n, bool main, strbuf *out)
+{
+    if (main && n)
+        qsort(c, n, sizeof(*c), newest_first);
     _cleanup_jgen_ nc_jgen *g = jgen_new();
     jgen_obj_open(g);
     jgen_key(g, "groups");
@@ -453,10 +463,15 @@ static void groups_json(const store_chat *c, size_t n, bool main, strbuf *out)
     for (size_t i = 0; main && i < n; i++) {
         jgen_obj_open(g);
         jgen_kv_str(g, "jid", c[i].jid);
-        jgen_kv_str(g, "name", c[i].name);
-        _cleanup_free_ char *iso = iso_utc(c[i].last_ms);
-        jgen_kv_str(g, "lastActivity", iso);
-        jgen_kv_bool(g, "isRegistered", true);
+        jgen_kv_str(g, "name", c[i].name && *c[i].name ? c[i].name : c[i].jid);
+        jgen_key(g, "lastActivity");
+        if (c[i].last_ms) {
+            _cleanup_free_ char *iso = iso_utc(c[i].last_ms);
+            jgen_str(g, iso);
+        } else {
+            jgen_null(g);
+        }
+        jgen_kv_bool(g, "isRegistered", c[i].group != NULL);
         jgen_obj_close(g);
     }
     jgen_arr_close(g);

@@ -6,10 +6,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "channels/channel.h"
+#include "channels/webhook.h"
 #include "orch/daemon_internal.h"
 #include "orch/router.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/strv.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
 #include "orch/ipc.h"
@@ -25,14 +28,19 @@ store *daemon_store(nc_daemon *d)
     return d->st;
 }
 
-int daemon_post_message(nc_daemon *d, const char *group, const char *chat_jid, const char *sender,
-                        const char *text, int64_t *id, nc_error **err)
+/* cursor NULL: store_message_add; else store_message_add_cursor. */
+static int post_message(nc_daemon *d, const char *group, const char *chat_jid, const char *sender,
+                        const char *text, const char *cursor, int64_t value, int64_t *id,
+                        nc_error **err)
 {
     if (daemon_stopping(d))
         return nc_error_set(err, ESHUTDOWN, "the daemon is shutting down");
     _cleanup_free_ char *chat = chat_jid ? NULL : chat_of(group);
-    int r = store_message_add(d->st, group, chat_jid ? chat_jid : chat, sender ? sender : "user",
-                              text, (int64_t)wall_ms(), id, err);
+    int r = cursor ? store_message_add_cursor(d->st, group, chat_jid ? chat_jid : chat,
+                                              sender ? sender : "user", text, (int64_t)wall_ms(),
+                                              cursor, value, id, err)
+                   : store_message_add(d->st, group, chat_jid ? chat_jid : chat,
+                                       sender ? sender : "user", text, (int64_t)wall_ms(), id, err);
     if (r < 0)
         return r;
     uint64_t us = mono_us(); /* accepted: committed, and the client is told next */
@@ -49,6 +57,45 @@ int daemon_post_message(nc_daemon *d, const char *group, const char *chat_jid, c
     pthread_mutex_unlock(&d->lock);
     daemon_wake(d);
     return 0;
+}
+
+int daemon_post_message(nc_daemon *d, const char *group, const char *chat_jid, const char *sender,
+                        const char *text, int64_t *id, nc_error **err)
+{
+    return post_message(d, group, chat_jid, sender, text, NULL, 0, id, err);
+}
+
+int daemon_post_message_cursor(nc_daemon *d, const char *group, const char *chat_jid,
+                               const char *sender, const char *text, const char *cursor,
+                               int64_t value, int64_t *id, nc_error **err)
+{
+    return post_message(d, group, chat_jid, sender, text, cursor, value, id, err);
+}
+
+char **daemon_busy_chats(nc_daemon *d)
+{
+    char **v = NULL;
+    pthread_mutex_lock(&d->lock);
+    for (struct slot *s = d->slots; s; s = s->next)
+        if (s->batch && !s->idle && !s->done && s->chat_jid && !strv_contains(v, s->chat_jid))
+            strv_push(&v, s->chat_jid);
+    pthread_mutex_unlock(&d->lock);
+    return v;
+}
+
+int daemon_webhook(nc_daemon *d, const char *name, const char *signature, const char *timestamp,
+                   const char *body, size_t len, int64_t *id, nc_error **err)
+{
+    return webhook_receive(channels_state(d->channels, "webhook"), d, name, signature, timestamp,
+                           body, len, id, err);
+}
+
+char *daemon_assistant_name(nc_daemon *d)
+{
+    pthread_mutex_lock(&d->lock);
+    char *name = xstrdup(d->cfg->cfg->agent_assistant_name);
+    pthread_mutex_unlock(&d->lock);
+    return name;
 }
 
 char *daemon_waits_for_trigger(nc_daemon *d, const char *group, const char *text)
@@ -190,6 +237,7 @@ void daemon_status_json(nc_daemon *d, struct nc_jgen *g)
     }
     jgen_arr_close(g);
     pthread_mutex_unlock(&d->lock);
+    channels_status_json(d->channels, g);
 }
 
 /* A Prometheus histogram: counts[0..n] per bucket (the last is +Inf), not yet cumulative. */
@@ -242,4 +290,5 @@ void daemon_metrics(nc_daemon *d, strbuf *out)
     if (have_counts)
         store_counts_free(c, n);
     ipc_watcher_metrics(d->ipc, out);
+    channels_metrics(d->channels, out);
 }

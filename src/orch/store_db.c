@@ -355,7 +355,29 @@ static const char *const migrations[] = {
     "  created_ms INTEGER NOT NULL,"
     "  delivered_ms INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX outbox_state ON outbox (state, message_id);",
-    /* 2: scheduled tasks (NanoClaw's scheduled_tasks) and their runs (its task_run_logs).
+    /* 2: channels (src/channels/): read positions committed with the messages they delivered,
+     * what is known of chats (registered or not), per-group sender allowlists, and the webhook
+     * signatures seen recently (replays are refused). */
+    "CREATE TABLE channel_cursors ("
+    "  name TEXT PRIMARY KEY NOT NULL,"
+    "  value INTEGER NOT NULL,"
+    "  updated_ms INTEGER NOT NULL);"
+    "CREATE TABLE chat_meta ("
+    "  jid TEXT PRIMARY KEY NOT NULL,"
+    "  name TEXT NOT NULL DEFAULT '',"
+    "  kind TEXT NOT NULL DEFAULT '',"
+    "  last_ms INTEGER NOT NULL);"
+    "CREATE TABLE sender_allow ("
+    "  group_id INTEGER NOT NULL REFERENCES groups (id) ON DELETE CASCADE,"
+    "  sender TEXT NOT NULL,"
+    "  PRIMARY KEY (group_id, sender));"
+    "CREATE TABLE hook_seen ("
+    "  hook TEXT NOT NULL,"
+    "  signature TEXT NOT NULL,"
+    "  seen_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (hook, signature));"
+    "CREATE INDEX hook_seen_time ON hook_seen (seen_ms);",
+    /* 3: scheduled tasks (NanoClaw's scheduled_tasks) and their runs (its task_run_logs).
      * next_run_ms 0: none (a once task that ran, or a paused one keeps its value). */
     "CREATE TABLE tasks ("
     "  id TEXT PRIMARY KEY NOT NULL,"

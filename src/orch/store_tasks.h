@@ -67,15 +67,4 @@ int store_task_runs(store *s, const char *id, size_t limit, store_task_run **ret
                     nc_error **err);
 void store_task_runs_free(store_task_run *v, size_t n);
 
-/* ---- chats, for the agents' available_groups.json ---- */
-typedef struct store_chat {
-    char *jid;
-    char *group;     /* folder */
-    char *name;      /* the group's name, or its folder */
-    int64_t last_ms; /* the chat's newest message, or when it was mapped */
-} store_chat;
-/* Every mapped chat, newest activity first. */
-int store_chat_list(store *s, store_chat **ret, size_t *n, nc_error **err);
-void store_chats_free(store_chat *v, size_t n);
-
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "engine/container.h"
+#include "engine/libpod.h"
 #include "sandbox/verify.h"
 #include "util/strv.h"
 #include "util/timeutil.h"
@@ -89,45 +90,115 @@ void sandbox_phase(sandbox_container *c, const char *name)
     c->phase_mark = now;
 }
 
-int sandbox_launch(engine *e, const sandbox_spec *spec, const char *name,
-                   const sandbox_launch_opts *opts, sandbox_container **ret, nc_error **err)
+/* What rootless Podman on cgroup v1 answers a libpod create that carries resource limits. */
+#define ROOTLESS_V1_WARNING "Resource limits are not supported and ignored on cgroups V1 rootless"
+
+/* The create call for the engine: Podman's own API where it has one nanocell can use (its
+ * compat create drops CgroupnsMode), else the Docker API. The body is built here, from the one
+ * spec, in the form that call takes. */
+static int create(engine *e, const sandbox_spec *spec, const char *name, sandbox_container *c,
+                  char ***ret_warnings, bool *ret_libpod, nc_error **err)
 {
     _cleanup_strbuf_ strbuf body = STRBUF_INIT;
+    *ret_libpod = spec->kind == ENGINE_PODMAN && engine_libpod_usable(e);
+    if (*ret_libpod) {
+        bool rootless = false;
+        int r = engine_libpod_rootless(e, &rootless, err);
+        if (r < 0)
+            return r;
+        if (rootless && !engine_libpod_at_least(e, 4, 3))
+            return nc_error_set(err, ENOTSUP,
+                                "rootless Podman %s cannot run the container user as your own "
+                                "(userns keep-id:uid=,gid= needs Podman 4.3 or newer): upgrade "
+                                "Podman, or use it rootful",
+                                e->libpod_api);
+        sandbox_libpod_opts o = {.name = name, .keep_id = rootless};
+        r = sandbox_spec_libpod_json(spec, &o, &body, err);
+        if (r < 0)
+            return r;
+        strbuf_addf(&c->report, "note create: Podman's libpod API %s%s\n", e->libpod_api,
+                    rootless ? ", rootless: the container user runs as the service's user "
+                               "(keep-id)"
+                             : "");
+        return engine_libpod_create(e, strbuf_str(&body), &c->id, ret_warnings, err);
+    }
     int r = sandbox_spec_json(spec, &body, err);
     if (r < 0)
         return r;
+    return engine_container_create(e, name, strbuf_str(&body), &c->id, ret_warnings, err);
+}
+
+/* Create warnings are refusals: the engine says it built another container than the one
+ * asked for. The one exception is rootless Podman on cgroup v1 ignoring the memory, pids and
+ * CPU limits when all three are waived (verification then marks each one waived). */
+static int check_warnings(const sandbox_spec *spec, const char *name, char **warnings,
+                          strbuf *report, nc_error **err)
+{
+    const sandbox_settings *st = spec->settings;
+    bool limits_waived = sandbox_allows_unenforced(st, SANDBOX_UNENFORCED_MEMORY) &&
+                         sandbox_allows_unenforced(st, SANDBOX_UNENFORCED_PIDS) &&
+                         sandbox_allows_unenforced(st, SANDBOX_UNENFORCED_CPU);
+    _cleanup_strbuf_ strbuf fatal = STRBUF_INIT;
+    bool rootless_v1 = false;
+    for (size_t i = 0; warnings && warnings[i]; i++) {
+        if (strstr(warnings[i], ROOTLESS_V1_WARNING)) {
+            rootless_v1 = true;
+            if (limits_waived) {
+                strbuf_addf(report, "waived create.warning: %s\n", warnings[i]);
+                continue;
+            }
+        }
+        strbuf_addf(&fatal, "%s%s", fatal.len ? "; " : "", warnings[i]);
+    }
+    if (!fatal.len)
+        return 0;
+    if (rootless_v1)
+        return nc_error_set(err, EPERM,
+                            "the engine created container '%s' without its memory, pids and CPU "
+                            "limits (%s): rootless Podman cannot enforce limits on cgroup v1; "
+                            "they need cgroup v2 with the memory, pids and cpu controllers "
+                            "delegated to the user (systemd's user@.service Delegate=), or a "
+                            "rootful engine; or waive them with sandbox.allow_unenforced = "
+                            "[\"memory\", \"pids\", \"cpu\"]",
+                            name, strbuf_str(&fatal));
+    return nc_error_set(err, EPERM,
+                        "the engine created container '%s' with warnings, so it is not the one "
+                        "asked for: %s",
+                        name, strbuf_str(&fatal));
+}
+
+int sandbox_launch(engine *e, const sandbox_spec *spec, const char *name,
+                   const sandbox_launch_opts *opts, sandbox_container **ret, nc_error **err)
+{
     sandbox_container *c = xnew0(sandbox_container);
     c->name = xstrdup(name);
     c->phase_mark = mono_ms();
     _cleanup_strv_ char **warnings = NULL;
-    r = engine_container_create(e, name, strbuf_str(&body), &c->id, &warnings, err);
+    bool libpod = false;
+    int r = create(e, spec, name, c, &warnings, &libpod, err);
     sandbox_phase(c, "create");
     if (r < 0) {
         sandbox_container_free(c);
         return nc_error_wrap(err, "create container '%s'", name);
     }
-    if (warnings) {
-        _cleanup_free_ char *all = NULL;
-        strbuf sb = STRBUF_INIT;
-        for (size_t i = 0; warnings[i]; i++)
-            strbuf_addf(&sb, "%s%s", i ? "; " : "", warnings[i]);
-        all = strbuf_detach(&sb, NULL);
-        return abort_launch(e, c,
-                            nc_error_set(err, EPERM,
-                                         "the engine created container '%s' with warnings, so "
-                                         "it is not the one asked for: %s",
-                                         name, all),
-                            err);
-    }
+    r = check_warnings(spec, name, warnings, &c->report, err);
+    if (r < 0)
+        return abort_launch(e, c, r, err);
     _cleanup_json_ nc_json *inspect = NULL;
     r = engine_container_inspect(e, c->id, &inspect, err);
     if (r < 0)
         return abort_launch(e, c, nc_error_wrap(err, "inspect container '%s'", name), err);
+    /* Podman's compat inspect says "oci" for any runtime: libpod's names the one it runs. */
+    _cleanup_json_ nc_json *lp_inspect = NULL;
+    if (libpod && engine_libpod_inspect(e, c->id, &lp_inspect, err) < 0)
+        return abort_launch(e, c, nc_error_wrap(err, "inspect container '%s'", name), err);
     const char *image_id = json_string(json_get(inspect, "Image"));
-    const char *runtime = json_string(json_get(json_get(inspect, "HostConfig"), "Runtime"));
+    const char *runtime = lp_inspect
+                              ? json_string(json_get(lp_inspect, "OCIRuntime"))
+                              : json_string(json_get(json_get(inspect, "HostConfig"), "Runtime"));
     c->image_id = image_id ? xstrdup(image_id) : NULL;
     c->runtime = runtime && *runtime ? xstrdup(runtime) : NULL;
-    r = sandbox_verify_inspect(spec, inspect, &c->report, err);
+    r = sandbox_verify_inspect_libpod(spec, inspect, lp_inspect, &c->report, err);
     sandbox_phase(c, "inspect");
     if (r < 0)
         return abort_launch(e, c, nc_error_wrap(err, "container '%s'", name), err);
@@ -153,6 +224,13 @@ int sandbox_launch(engine *e, const sandbox_spec *spec, const char *name,
     const char *cgroot = opts && opts->cgroup_root ? opts->cgroup_root : "/sys/fs/cgroup";
     sandbox_phase(c, "pid");
     r = sandbox_verify_runtime(spec, c->pid, proc, cgroot, &c->report, err);
+    /* The bundle is a directory on the engine's host: this one only over a unix socket. */
+    if (r >= 0 && lp_inspect && e->ep.socket_path)
+        r = sandbox_verify_bundle(spec, json_string(json_get(lp_inspect, "StaticDir")), &c->report,
+                                  err);
+    else if (r >= 0 && lp_inspect)
+        strbuf_addstr(&c->report, "note bundle.seccomp: not checked: the engine's bundle is on "
+                                  "another host\n");
     sandbox_phase(c, "verify");
     if (r < 0) {
         /* A process that is gone cannot be verified: say so rather than blame the engine. */

@@ -273,17 +273,27 @@ static void test_reopen_is_noop(void **state)
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM groups"), 1);
 }
 
+/* The schema version after this build's, as text, for the messages below. */
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define THIS_VERSION STR(STORE_SCHEMA_VERSION)
+#define NEWER_VERSION "4"
+_Static_assert(STORE_SCHEMA_VERSION + 1 == 4, "NEWER_VERSION is STORE_SCHEMA_VERSION + 1");
+
 static void test_newer_schema_refused(void **state)
 {
     fx *f = *state;
     OK(store_open(f->dir, &f->s, &e));
     store_close(f->s);
     f->s = NULL;
-    raw_exec(f->path, "INSERT INTO schema_version VALUES (1000, 1)");
+    char *newer = xasprintf("INSERT INTO schema_version VALUES (%d, 1)", STORE_SCHEMA_VERSION + 1);
+    raw_exec(f->path, newer);
+    free(newer);
     assert_false(exists(f->path, "-wal"));
     char before[SHA256_HEX_SIZE], after[SHA256_HEX_SIZE];
     file_hash(f->path, before);
-    ERR(EPROTONOSUPPORT, "has schema version 1000, newer than this nanocell's",
+    ERR(EPROTONOSUPPORT,
+        "has schema version " NEWER_VERSION ", newer than this nanocell's " THIS_VERSION,
         store_open(f->dir, &f->s, &e));
     assert_null(f->s);
     file_hash(f->path, after);
@@ -308,7 +318,7 @@ static void test_newer_schema_in_wal_refused(void **state)
         if (sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
             sqlite3_exec(db,
                          "PRAGMA wal_autocheckpoint = 0; INSERT INTO schema_version VALUES "
-                         "(1000, 1)",
+                         "(" NEWER_VERSION ", 1)",
                          NULL, NULL, NULL) != SQLITE_OK)
             _exit(2);
         raise(SIGKILL);
@@ -322,7 +332,8 @@ static void test_newer_schema_in_wal_refused(void **state)
     char wal_before[SHA256_HEX_SIZE], wal_after[SHA256_HEX_SIZE];
     file_hash(f->path, before);
     file_hash(wal, wal_before);
-    ERR(EPROTONOSUPPORT, "has schema version 1000, newer than this nanocell's",
+    ERR(EPROTONOSUPPORT,
+        "has schema version " NEWER_VERSION ", newer than this nanocell's " THIS_VERSION,
         store_open(f->dir, &f->s, &e));
     file_hash(f->path, after);
     file_hash(wal, wal_after);

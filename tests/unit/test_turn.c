@@ -319,6 +319,16 @@ static char *inspect_of(const char *create, const nc_json *body)
     return r;
 }
 
+/* The next turn_stdin's request.proxy_socket, and the warnings its turn gave. */
+static const char *proxy_socket;
+static strbuf warnings = STRBUF_INIT;
+
+static void on_warning(const char *msg, void *userdata)
+{
+    (void)userdata;
+    strbuf_addf(&warnings, "%s\n", msg);
+}
+
 /* A whole turn on the fake engine, with the container's process out of reach (the runtime
  * check waived): returns the agent's stdin, parsed. chat_jid is the request's. */
 static nc_json *turn_stdin(const char *group, const char *chat_jid)
@@ -385,7 +395,10 @@ static nc_json *turn_stdin(const char *group, const char *chat_jid)
                         .group = group,
                         .chat_jid = chat_jid,
                         .prompt = "echo hi",
-                        .cancel_fd = -1};
+                        .cancel_fd = -1,
+                        .proxy_socket = proxy_socket,
+                        .cb = {.on_warning = on_warning}};
+    strbuf_reset(&warnings);
     turn_result res;
     turn_run(&req, &res);
     if (res.status != TURN_OK || res.results != 1)
@@ -422,6 +435,23 @@ static void test_payload_chat_jid(void **state)
     assert_string_equal(json_string(json_get(tg, "chatJid")), "tg:42");
 }
 
+/* With a proxy socket the turn opens the loopback listeners once the container runs; here the
+ * fake engine's container has no process (Pid 0), so it says it could not, and the turn goes
+ * on: agents that use the socket itself still reach the proxy. */
+static void test_proxy_listener(void **state)
+{
+    (void)state;
+    _cleanup_json_ nc_json *plain = turn_stdin("g1", NULL);
+    assert_null(strstr(strbuf_str(&warnings), "loopback"));
+    proxy_socket = "/nonexistent/proxy.sock";
+    _cleanup_json_ nc_json *in = turn_stdin("g1", NULL);
+    proxy_socket = NULL;
+    assert_non_null(strstr(strbuf_str(&warnings),
+                           "no loopback listener for agents that speak TCP to the proxy: no "
+                           "process id for the container"));
+    strbuf_release(&warnings);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -432,6 +462,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mounts_non_main, setup_data, teardown_data),
         cmocka_unit_test_setup_teardown(test_mounts_main, setup_data, teardown_data),
         cmocka_unit_test_setup_teardown(test_payload_chat_jid, setup_data, teardown_data),
+        cmocka_unit_test_setup_teardown(test_proxy_listener, setup_data, teardown_data),
     };
     return cmocka_run_group_tests_name("turn", tests, NULL, NULL);
 }
