@@ -27,8 +27,9 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-/* The uid an agent of the group writes its files as: the sandbox user when nanocell runs as
- * root (workspace_prepare gives it the folders), else nanocell's own. */
+/* Who gets a group's folders when the watcher makes them before the group's first turn: the
+ * sandbox user when nanocell runs as root, else nanocell's own. The turn gives them to the uid
+ * the engine maps the container's user to (workspace_owner) when that differs. */
 static int agent_ids(const nc_config *cfg, const char *group, uid_t *uid, gid_t *gid,
                      nc_error **err)
 {
@@ -40,7 +41,7 @@ static int agent_ids(const nc_config *cfg, const char *group, uid_t *uid, gid_t 
     return sandbox_parse_user(config_sandbox(cfg, group)->user, uid, gid, err);
 }
 
-static int list_groups(void *ud, char ***folders, uid_t **owners, nc_error **err)
+static int list_groups(void *ud, char ***folders, nc_error **err)
 {
     nc_daemon *d = ud;
     pthread_mutex_lock(&d->lock);
@@ -50,7 +51,6 @@ static int list_groups(void *ud, char ***folders, uid_t **owners, nc_error **err
     size_t n = 0;
     int r = store_group_list(d->st, &v, &n, err);
     if (r >= 0) {
-        *owners = xcalloc(n ? n : 1, sizeof(**owners));
         for (size_t i = 0; i < n; i++) {
             uid_t uid;
             gid_t gid;
@@ -69,7 +69,6 @@ static int list_groups(void *ud, char ***folders, uid_t **owners, nc_error **err
                     log_warn("group %s: ipc: %s", v[i].folder, nc_error_msg(e));
                 workspace_release(&ws);
             }
-            (*owners)[strv_len(*folders)] = uid;
             strv_push(folders, v[i].folder);
         }
         store_groups_free(v, n);

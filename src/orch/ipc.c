@@ -30,7 +30,6 @@ static const char *const dir_names[NDIRS] = {"messages", "tasks"};
 
 struct wgroup {
     char *folder;
-    uid_t owner;
     int ipc_fd;      /* data_dir/groups/<g>/ipc, or -1 */
     int ipc_wd;      /* its watch (new messages/ or tasks/ directories), or -1 */
     int fd[NDIRS];   /* messages/, tasks/, or -1 */
@@ -237,9 +236,14 @@ static void handle(ipc_watcher *w, struct wgroup *g, int k, const char *name, bo
     }
     _cleanup_strbuf_ strbuf buf = STRBUF_INIT;
     _cleanup_error_ nc_error *err = NULL;
+    /* The agent's user: the directory's owner (workspace_prepare gives it to the container's
+     * user, whichever uid the engine maps it to). */
+    struct stat dst;
+    if (fstat(g->fd[k], &dst) < 0)
+        return;
     struct stat st = {0};
     int r =
-        ipc_file_read_stat(g->fd[k], name, g->owner, atomic_load(&w->max_file), &buf, &st, &err);
+        ipc_file_read_stat(g->fd[k], name, dst.st_uid, atomic_load(&w->max_file), &buf, &st, &err);
     if (r == -ENOENT)
         return;
     ipc_request q = {0};
@@ -309,9 +313,8 @@ static void group_free(ipc_watcher *w, struct wgroup *g)
 static void resync(ipc_watcher *w)
 {
     char **folders = NULL;
-    uid_t *owners = NULL;
     _cleanup_error_ nc_error *err = NULL;
-    if (w->cb.groups(w->cb.ud, &folders, &owners, &err) < 0) {
+    if (w->cb.groups(w->cb.ud, &folders, &err) < 0) {
         log_warn("ipc: cannot list the groups: %s", nc_error_msg(err));
         return;
     }
@@ -329,7 +332,6 @@ static void resync(ipc_watcher *w)
             for (int k = 0; k < NDIRS; k++)
                 g->fd[k] = g->wd[k] = -1;
         }
-        g->owner = owners[j];
         g->seen = true;
     }
     for (size_t i = 0; i < w->ngroups;) {
@@ -342,7 +344,6 @@ static void resync(ipc_watcher *w)
         i++;
     }
     strv_free(folders);
-    free(owners);
 }
 
 /* The group and directory of a watch descriptor; k = -1 for a group's ipc/. */

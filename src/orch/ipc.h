@@ -3,8 +3,10 @@
  * of each directory when it is first watched (files that came while the daemon was down). No
  * poll loop.
  *
- * For each file: ipc_file_read() (regular, one link, the agent's uid, at most max_file bytes,
- * opened O_NOFOLLOW|O_NONBLOCK relative to the directory's descriptor), ipc_parse(), then the
+ * For each file: ipc_file_read() (regular, one link, at most max_file bytes, opened
+ * O_NOFOLLOW|O_NONBLOCK relative to the directory's descriptor, and owned by the agent's user:
+ * the owner of the directory it is in, which nanocell gives to the container's user for each
+ * group and the agent cannot give away), ipc_parse(), then the
  * caller's on_request, which authorizes and acts. A file that is acted on or denied is deleted;
  * a file that cannot be read or parsed, or past the group's rate limit (max_per_minute files a
  * minute), is moved to the group's ipc/errors with the reason logged (deleted when even that
@@ -37,10 +39,10 @@ typedef struct ipc_callbacks {
      * negative errno with *err when the request is bad or failed (the file goes to errors). */
     int (*on_request)(void *ud, const char *group, const ipc_request *q, const char **denied,
                       nc_error **err);
-    /* The groups to watch and the uid their agents write as; called at start and after
-     * ipc_watcher_resync. *folders is NULL-terminated (strv), *owners has one uid each. The
-     * caller makes each group's ipc/ folders before it returns them. */
-    int (*groups)(void *ud, char ***folders, uid_t **owners, nc_error **err);
+    /* The groups to watch; called at start and after ipc_watcher_resync. *folders is
+     * NULL-terminated (strv). The caller makes each group's ipc/ folders before it returns
+     * them. */
+    int (*groups)(void *ud, char ***folders, nc_error **err);
     /* Called on the watcher's thread after ipc_watcher_later (may be NULL). */
     void (*later)(void *ud);
     void *ud;

@@ -421,13 +421,11 @@ static int on_request(void *ud, const char *group, const ipc_request *q, const c
     return 0;
 }
 
-static int list_groups(void *ud, char ***folders, uid_t **owners, nc_error **err)
+static int list_groups(void *ud, char ***folders, nc_error **err)
 {
     (void)ud;
     (void)err;
     strv_push(folders, "g");
-    *owners = xcalloc(1, sizeof(**owners));
-    (*owners)[0] = geteuid();
     return 0;
 }
 
@@ -583,6 +581,31 @@ static void test_watcher_flood(void **state)
     strv_free(s.texts);
 }
 
+/* The agent's user is the directory's owner (the container's uid, however the engine maps
+ * it): its files are read, anyone else's are not. */
+static void test_watcher_owner(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    assert_int_equal(chown(msgdir, 4321, 4321), 0);
+    struct seen s = {0};
+    ipc_watcher *w = watcher(&s, 100);
+    ipc_watcher_dispatch(w);
+    write_at(msgdir, "agent.tmp", msg_json("from the agent"));
+    _cleanup_free_ char *tmp = xasprintf("%s/agent.tmp", msgdir);
+    _cleanup_free_ char *dst = xasprintf("%s/agent.json", msgdir);
+    assert_int_equal(chown(tmp, 4321, 4321), 0);
+    assert_int_equal(rename(tmp, dst), 0);
+    write_at(msgdir, "host.json", msg_json("from someone else"));
+    ipc_watcher_dispatch(w);
+    assert_int_equal(s.n, 1);
+    assert_string_equal(s.texts[0], "from the agent");
+    assert_true(exists_at(errdir, "messages-host.json"));
+    ipc_watcher_free(w);
+    strv_free(s.texts);
+}
+
 /* On its own thread: a file is handled without the caller doing anything. */
 static void test_watcher_thread(void **state)
 {
@@ -624,6 +647,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_watcher_scan_and_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watcher_symlinked_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watcher_flood, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watcher_owner, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watcher_thread, setup, teardown),
     };
     return cmocka_run_group_tests_name("ipc", tests, NULL, NULL);
