@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config_internal.h"
 #include "agent/workspace.h"
 #include "engine/endpoint.h"
 #include "engine/image.h"
@@ -72,6 +73,14 @@ static int check_engine_host(const char *v, nc_error **err)
     int r = endpoint_parse(v, "config", &ep, err);
     endpoint_release(&ep);
     return r < 0 ? nc_error_wrap(err, "engine address '%s'", v) : 0;
+}
+
+static int check_server_name(const char *v, nc_error **err)
+{
+    for (const char *p = v; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-' && *p != '_' && *p != ':')
+            return nc_error_set(err, EINVAL, "'%s' is not a host name or address", v);
+    return 0;
 }
 
 static int check_seccomp_profile(const char *v, nc_error **err)
@@ -244,6 +253,14 @@ static const struct key keys[] = {
      NULL, NULL},
     {"engine.max_response_size", K_SIZE, OFF(engine_max_response), "\"8m\"", 64 * 1024, 1024 * MIB,
      NULL, NULL},
+    {"engine.tls_ca", K_STRING, OFF(engine_tls_ca), "\"\"", 0, 0, check_absolute_or_empty, NULL},
+    {"engine.tls_cert", K_STRING, OFF(engine_tls_cert), "\"\"", 0, 0, check_absolute_or_empty,
+     NULL},
+    {"engine.tls_key", K_STRING, OFF(engine_tls_key), "\"\"", 0, 0, check_absolute_or_empty, NULL},
+    {"engine.tls_server_name", K_STRING, OFF(engine_tls_server_name), "\"\"", 0, 0,
+     check_server_name, NULL},
+    {"engine.allow_insecure_tcp", K_BOOL, OFF(engine_allow_insecure_tcp), "false", 0, 0, NULL,
+     NULL},
     {"agent.image", K_STRING, OFF(agent_image), "\"nanocell-agent:latest\"", 0, 0, check_image,
      NULL},
     {"agent.pull", K_STRING, OFF(agent_pull), "\"never\"", 0, 0, check_pull, NULL},
@@ -491,6 +508,8 @@ static int parse_group(nc_config *c, const toml_node *t, const char *file, nc_er
                 g.main = v->boolean;
         } else if (strcmp(k, "sandbox") == 0 && v->type == TOML_TABLE) {
             r = apply_group_sandbox(c, &g, v, file, err);
+        } else if (strcmp(k, "engine_labels") == 0) {
+            r = config_parse_labels(v, "group.engine_labels", file, &g.engine_labels, err);
         } else {
             r = key_error(file, v, k, err, EINVAL, "unknown key in [[group]]");
         }
@@ -502,6 +521,7 @@ static int parse_group(nc_config *c, const toml_node *t, const char *file, nc_er
                          t->col, g.name);
     if (r < 0) {
         free(g.name);
+        strv_free(g.engine_labels);
         sandbox_settings_release(&g.sandbox);
         return r;
     }
@@ -588,6 +608,12 @@ static int apply_table(nc_config *c, const toml_node *t, const char *prefix, con
                 return key_error(file, v, "hook", err, EINVAL,
                                  "hooks are written as [[hook]] tables");
             continue; /* config_parse reads them */
+        }
+        if (!*prefix && strcmp(name, "engines") == 0) {
+            int r = config_parse_engines(c, v, file, err);
+            if (r < 0)
+                return r;
+            continue;
         }
         const struct key *k = find_key(name);
         if (!k && v->type == TOML_TABLE && is_key_table(name)) {
@@ -699,6 +725,7 @@ void config_free(nc_config *c)
     sandbox_settings_release(&c->sandbox);
     for (size_t i = 0; i < c->ngroups; i++) {
         free(c->groups[i].name);
+        strv_free(c->groups[i].engine_labels);
         sandbox_settings_release(&c->groups[i].sandbox);
     }
     free(c->groups);
@@ -712,8 +739,18 @@ void config_free(nc_config *c)
         free(c->hooks[i].url);
     }
     free(c->hooks);
+    config_engines_free(c);
     free(c->path);
     free(c);
+}
+
+endpoint_tls_config config_engine_tls(const nc_config *c)
+{
+    return (endpoint_tls_config){.ca = c->engine_tls_ca,
+                                 .cert = c->engine_tls_cert,
+                                 .key = c->engine_tls_key,
+                                 .server_name = c->engine_tls_server_name,
+                                 .allow_insecure = c->engine_allow_insecure_tcp};
 }
 
 const nc_group_config *config_group(const nc_config *c, const char *name)

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/endpoint.h"
 #include "sandbox/settings.h"
 #include "util/cleanup.h"
 #include "util/error.h"
@@ -27,6 +28,7 @@
 typedef struct nc_group_config {
     char *name;
     bool main; /* the main group: may have read-write extra mounts; others are forced read-only */
+    char **engine_labels;     /* serve with [[engines]]: only engines with all of these run it */
     sandbox_settings sandbox; /* the global [sandbox] with this group's overrides */
 } nc_group_config;
 
@@ -39,6 +41,16 @@ typedef struct nc_hook_config {
     char *secret_file;
     char *url;
 } nc_hook_config;
+/* One [[engines]] entry. */
+typedef struct nc_engine_config {
+    char *host;
+    char *tls_ca; /* NULL or "": unset, as engine.tls_* */
+    char *tls_cert;
+    char *tls_key;
+    char *tls_server_name;
+    int max_containers; /* 0: no cap of its own */
+    char **labels;
+} nc_engine_config;
 
 typedef struct nc_config {
     char *path; /* the file that was read; NULL when the defaults stand alone */
@@ -52,6 +64,11 @@ typedef struct nc_config {
     uint64_t engine_connect_timeout_ms;
     uint64_t engine_request_timeout_ms;
     uint64_t engine_max_response;
+    char *engine_tls_ca; /* tcp engines: "" = unset (endpoint.h) */
+    char *engine_tls_cert;
+    char *engine_tls_key;
+    char *engine_tls_server_name;
+    bool engine_allow_insecure_tcp;
 
     /* [agent] */
     char *agent_image;
@@ -93,6 +110,9 @@ typedef struct nc_config {
     size_t ngroups;
     nc_hook_config *hooks; /* [[hook]] entries, in file order */
     size_t nhooks;
+
+    nc_engine_config *engines; /* [[engines]] (serve only; src/config_engines.c), file order */
+    size_t nengines;
 } nc_config;
 
 /* Loads the configuration: the file found as described above, or the defaults. explicit_path
@@ -112,6 +132,9 @@ NC_DEFINE_CLEANUP(nc_config *, config_free)
  * install_id ("" becomes the id stored in data_dir/install-id, created on first use). Creates
  * data_dir (mode 0711: traversable, not listable) if needed. */
 int config_resolve(nc_config *c, nc_error **err);
+
+/* The engine.tls_* keys and engine.allow_insecure_tcp, pointing into c. */
+endpoint_tls_config config_engine_tls(const nc_config *c);
 
 /* The [[group]] entry named name, or NULL. */
 const nc_group_config *config_group(const nc_config *c, const char *name);

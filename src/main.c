@@ -51,7 +51,7 @@ static void usage(FILE *out)
                  "take --api SOCKET instead of --config and --host):\n"
                  "  -c, --config FILE  the configuration file (default: $NANOCELL_CONFIG,\n"
                  "                     ~/.config/nanocell/config.toml, /etc/nanocell/config.toml)\n"
-                 "  -H, --host URI     the engine socket, unix:///path (beats DOCKER_HOST)\n"
+                 "  -H, --host URI     the engine, unix:///path or tcp:// (beats DOCKER_HOST)\n"
                  "  -h, --help         this text\n"
                  "  -V, --version      the version\n"
                  "\n'nanocell <command> --help' describes a command.\n");

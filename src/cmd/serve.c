@@ -29,6 +29,8 @@ static const char usage_text[] =
     "and remove their containers, and exit 0. SIGHUP: reload the configuration (a bad one is\n"
     "refused and the running one stays).\n"
     "An engine that does not answer is waited for: messages are stored and run when it does.\n"
+    "With [[engines]] in the configuration (and no --host), groups are spread over those\n"
+    "engines; one that fails is marked down and its turns are retried on the others.\n"
     "Exit status: 0 after a clean shutdown, 1 when the store or the socket cannot be used\n"
     "(another daemon, a corrupt or newer database, files others can write), 2 on a usage or\n"
     "configuration error.\n";

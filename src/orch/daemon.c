@@ -509,15 +509,14 @@ static void log_reap(const engine_container_summary *c, reap_action what, const 
         log_warn("could not remove orphaned container %.12s: %s", c->id, nc_error_msg(err));
 }
 
-/* Crash recovery (docs/architecture.md): the dead daemon's containers, runs, batches and
- * replies. An engine that is down now is not fatal: messages wait, and turns reap orphans
- * first when it returns. The engine found here is the one every turn uses. */
-static int recover(nc_daemon *d, nc_error **err)
+/* The one engine (no [[engines]]): found, connected and reaped. */
+static void recover_engine(nc_daemon *d)
 {
     const nc_config *cfg = d->cfg->cfg;
     engine_opts eo = {
         .host = d->host ? d->host : cfg->engine_host,
         .host_source = d->host ? "--host" : "config key engine.host",
+        .tls = config_engine_tls(cfg),
         .connect_timeout_ms = (long)cfg->engine_connect_timeout_ms,
         .request_timeout_ms = (long)cfg->engine_request_timeout_ms,
         .max_response_bytes = cfg->engine_max_response,
@@ -533,6 +532,7 @@ static int recover(nc_daemon *d, nc_error **err)
                  nc_error_msg(eerr));
     } else {
         d->engine_uri = xstrdup(e->ep.uri);
+        endpoint_copy(&d->engine_ep, &e->ep);
         d->proto = engine_dup(e);
         log_info("engine %s %s (API 1.%d) at %s", engine_kind_name(e->kind), e->version,
                  e->api_minor, e->ep.uri);
@@ -541,6 +541,16 @@ static int recover(nc_daemon *d, nc_error **err)
         else
             d->reaped = true;
     }
+}
+
+/* Crash recovery (docs/architecture.md): the dead daemon's containers, runs, batches and
+ * replies. An engine that is down now is not fatal: messages wait, and turns reap orphans
+ * first when it returns. The engine found here is the one every turn uses. */
+static int recover(nc_daemon *d, nc_error **err)
+{
+    /* With [[engines]], each engine is reaped by the fleet's prober before it is used. */
+    if (!d->fleet)
+        recover_engine(d);
     store_recovery rec = {0};
     int r = store_recover(d->st, &rec, err);
     if (r < 0)
@@ -619,6 +629,13 @@ int daemon_open(const daemon_opts *o, nc_daemon **ret, nc_error **err)
         r = api_listen(d->api_path, &d->api_fd, err);
     if (r >= 0 && cfg->api_tcp_listen[0])
         r = api_listen_tcp(cfg->api_tcp_listen, &d->tcp_fd, err);
+    if (r >= 0 && cfg->nengines && d->host)
+        log_warn("--host names the one engine to use: [[engines]] is ignored");
+    else if (r >= 0 && cfg->nengines) {
+        r = fleet_new(cfg, &d->fleet, err);
+        if (r >= 0)
+            log_info("%zu engines ([[engines]]): groups are spread over them", cfg->nengines);
+    }
     if (r >= 0)
         r = recover(d, err);
     if (r < 0) {
@@ -716,6 +733,8 @@ void daemon_free(nc_daemon *d)
     for (size_t i = 0; i < d->nengines; i++)
         engine_free(d->engines[i]);
     engine_free(d->proto);
+    fleet_free(d->fleet);
+    endpoint_release(&d->engine_ep);
     strv_free(d->dirty);
     if (d->cfg)
         daemon_cfg_drop_locked(d->cfg);

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "orch/api.h"
 #include "orch/daemon.h"
+#include "orch/fleet.h"
 #include "orch/queue.h"
 #include "orch/store.h"
 
@@ -99,12 +100,16 @@ struct nc_daemon {
         uint64_t us;
     } accepted[256];
     size_t naccepted;
-    engine *engines[16];     /* (lock) idle connections to engine_uri, for the next turns */
-    engine *proto;           /* (lock) an engine checked by a handshake: engine_dup() makes a turn's
-                              * connection from it with no round trip; NULL after an engine error */
-    size_t nengines;         /* (lock) */
-    struct ipc_watcher *ipc; /* the IPC watcher's thread (daemon_ipc.c) */
-    struct scheduler *sched; /* (lock) scheduled tasks queued or running (scheduler.c) */
+    engine *engines[16]; /* (lock) idle connections to engine_uri, for the next turns */
+    engine *proto;       /* (lock) an engine checked by a handshake: engine_dup() makes a turn's
+                          * connection from it with no round trip; NULL after an engine error */
+    size_t nengines;     /* (lock) */
+    engine_endpoint engine_ep; /* the engine found at start, TLS included (a context's files
+                                * are not found again from its uri); set before any thread */
+    fleet *fleet;              /* [[engines]] (serve without --host): turns go through it, and
+                                * engine_uri, engines[] and proto stay unused; NULL: one engine */
+    struct ipc_watcher *ipc;   /* the IPC watcher's thread (daemon_ipc.c) */
+    struct scheduler *sched;   /* (lock) scheduled tasks queued or running (scheduler.c) */
 };
 
 /* daemon_ipc.c: the IPC watcher's side in the daemon (acting on requests, the snapshots). */

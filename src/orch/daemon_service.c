@@ -212,6 +212,8 @@ void daemon_status_json(nc_daemon *d, struct nc_jgen *g)
         jgen_null(g);
     jgen_kv_bool(g, "stopping", d->stopping);
     jgen_kv_int(g, "max_concurrent", queue_cap(d->q));
+    if (d->fleet)
+        fleet_status_json(d->fleet, g); /* its own lock, never taken with it held */
     jgen_key(g, "running");
     jgen_arr_open(g);
     for (struct slot *s = d->slots; s; s = s->next) {
@@ -291,4 +293,6 @@ void daemon_metrics(nc_daemon *d, strbuf *out)
         store_counts_free(c, n);
     ipc_watcher_metrics(d->ipc, out);
     channels_metrics(d->channels, out);
+    if (d->fleet)
+        fleet_metrics(d->fleet, out);
 }

@@ -167,18 +167,38 @@ void *daemon_turn_main(void *arg)
     engine_opts eo = {
         .host = s->d->engine_uri ? s->d->engine_uri : cfg->engine_host,
         .host_source = s->d->engine_uri ? "the daemon's engine" : "config key engine.host",
+        .tls = config_engine_tls(cfg),
         .connect_timeout_ms = (long)cfg->engine_connect_timeout_ms,
         .request_timeout_ms = (long)cfg->engine_request_timeout_ms,
         .max_response_bytes = cfg->engine_max_response,
     };
     _cleanup_error_ nc_error *err = NULL;
-    /* A connection an earlier turn used, if one is idle: opening one is two round trips. */
-    pthread_mutex_lock(&s->d->lock);
-    _cleanup_engine_ engine *e = s->d->nengines ? s->d->engines[--s->d->nengines]
-                                 : s->d->proto  ? engine_dup(s->d->proto)
-                                                : NULL;
-    pthread_mutex_unlock(&s->d->lock);
-    if (!e && engine_open(&eo, NULL, &e, &err) == 0) {
+    _cleanup_engine_ engine *e = NULL;
+    size_t fleet_idx = 0;
+    bool reaped = s->d->reaped;
+    bool cancelled = false;
+    /* Several engines: the fleet places the turn (src/orch/fleet.h). */
+    if (s->d->fleet) {
+        const nc_group_config *gc = config_group(cfg, s->group);
+        if (fleet_acquire(s->d->fleet, s->group, gc ? gc->engine_labels : NULL, s->cancel[0], &e,
+                          &fleet_idx, &reaped, &err) < 0)
+            cancelled = err && err->code == ECANCELED;
+    } else {
+        /* A connection an earlier turn used, if one is idle: opening one is two round trips. */
+        pthread_mutex_lock(&s->d->lock);
+        e = s->d->nengines ? s->d->engines[--s->d->nengines]
+            : s->d->proto  ? engine_dup(s->d->proto)
+                           : NULL;
+        pthread_mutex_unlock(&s->d->lock);
+    }
+    /* The engine found at start, with its TLS settings (from a context or the config), else
+     * discovery with the daemon's address. */
+    engine_endpoint again = {0};
+    if (!e && !s->d->fleet && s->d->engine_ep.uri)
+        endpoint_copy(&again, &s->d->engine_ep);
+    if (!e && !s->d->fleet &&
+        (again.uri ? engine_open_endpoint(&eo, &again, &e, &err)
+                   : engine_open(&eo, NULL, &e, &err)) == 0) {
         /* Checked by its handshake: the next turns' connections are copies of it. */
         pthread_mutex_lock(&s->d->lock);
         if (!s->d->proto)
@@ -194,7 +214,8 @@ void *daemon_turn_main(void *arg)
                   (double)(mono_us() - t0) / 1000.0);
     }
     if (!e) {
-        s->res = (turn_result){.status = TURN_ENGINE, .exit_code = -1};
+        s->res =
+            (turn_result){.status = cancelled ? TURN_INTERRUPTED : TURN_ENGINE, .exit_code = -1};
         s->res.message = xstrdup(nc_error_msg(err));
     } else {
         turn_request req = {
@@ -211,7 +232,7 @@ void *daemon_turn_main(void *arg)
             .is_main = &s->is_main,
             .scheduled = s->task != NULL,
             .script = s->task ? scheduler_task_script(s) : NULL,
-            .reaped = s->d->reaped,
+            .reaped = reaped,
             .cb = {.on_result = turn_on_result,
                    .on_progress = turn_on_progress,
                    .on_warning = turn_on_warning,
@@ -219,6 +240,9 @@ void *daemon_turn_main(void *arg)
                    .userdata = s},
         };
         turn_run(&req, &s->res);
+        if (s->d->fleet)
+            fleet_release(s->d->fleet, fleet_idx, TAKE_PTR(e), s->res.status == TURN_ENGINE,
+                          s->res.message);
     }
     pthread_mutex_lock(&s->d->lock);
     /* The connection goes back for the next turn, unless the engine failed on it; then the

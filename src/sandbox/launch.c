@@ -220,10 +220,12 @@ int sandbox_launch(engine *e, const sandbox_spec *spec, const char *name,
         return abort_launch(e, c, nc_error_wrap(err, "inspect container '%s'", name), err);
     c->pid = st.pid;
     engine_state_release(&st);
+    /* An engine on another host: its pid means nothing in this host's /proc (verify.h). */
+    int64_t vpid = endpoint_is_local(&e->ep) ? c->pid : -1;
     const char *proc = opts && opts->proc_root ? opts->proc_root : "/proc";
     const char *cgroot = opts && opts->cgroup_root ? opts->cgroup_root : "/sys/fs/cgroup";
     sandbox_phase(c, "pid");
-    r = sandbox_verify_runtime(spec, c->pid, proc, cgroot, &c->report, err);
+    r = sandbox_verify_runtime(spec, vpid, proc, cgroot, &c->report, err);
     /* The bundle is a directory on the engine's host: this one only over a unix socket. */
     if (r >= 0 && lp_inspect && e->ep.socket_path)
         r = sandbox_verify_bundle(spec, json_string(json_get(lp_inspect, "StaticDir")), &c->report,

@@ -37,7 +37,9 @@ int sandbox_verify_inspect(const sandbox_spec *want, const nc_json *inspect, str
 int sandbox_verify_inspect_libpod(const sandbox_spec *want, const nc_json *inspect,
                                   const nc_json *libpod, strbuf *report, nc_error **err);
 
-/* proc_root is "/proc" (tests point it elsewhere); cgroup_root is "/sys/fs/cgroup". */
+/* proc_root is "/proc" (tests point it elsewhere); cgroup_root is "/sys/fs/cgroup". pid -1:
+ * the engine is on another host (endpoint_is_local), so nothing can be read: a failure, or the
+ * "runtime" waiver. */
 int sandbox_verify_runtime(const sandbox_spec *want, int64_t pid, const char *proc_root,
                            const char *cgroup_root, strbuf *report, nc_error **err);
 

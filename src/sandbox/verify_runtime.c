@@ -629,7 +629,9 @@ int sandbox_verify_runtime(const sandbox_spec *s, int64_t pid, const char *proc,
     _cleanup_strbuf_ strbuf status = STRBUF_INIT;
     _cleanup_error_ nc_error *rerr = NULL;
     if (pid <= 0 || read_file(status_path, PROC_FILE_MAX, &status, &rerr) < 0) {
-        const char *why = pid <= 0 ? "the engine reported no pid" : rerr->msg;
+        const char *why = pid < 0    ? "the engine runs on another host, whose /proc this is not"
+                          : pid == 0 ? "the engine reported no pid"
+                                     : rerr->msg;
         if (sandbox_allows_unenforced(s->settings, SANDBOX_UNENFORCED_RUNTIME)) {
             vreport_waive(&v, "runtime", "the container's process cannot be inspected: %s", why);
             return vreport_finish(&v, "", err);
