@@ -138,6 +138,7 @@ bench: all images
 	@scripts/build-images.sh
 	@scripts/bench.sh
 	@scripts/bench-daemon.sh
+	@scripts/bench-ipc.sh
 
 # The one test command (README, .ci/run): installs what is missing, builds, brings up Docker and
 # Podman, and runs every layer. It ends with "N passed, N failed, N skipped".

@@ -51,7 +51,7 @@ _nanocell() {
 	local cur=${COMP_WORDS[COMP_CWORD]}
 	local prev=""
 	((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
-	local commands="run doctor ps gc serve policy send chat groups messages status retry"
+	local commands="run doctor ps gc serve policy send chat groups messages status retry tasks"
 	local common="--config --host --help"
 	COMPREPLY=()
 
@@ -115,6 +115,23 @@ _nanocell() {
 			esac
 			return 0
 		fi
+		;;
+	tasks)
+		if ((COMP_CWORD == 2)) && [[ $cur != -* ]]; then
+			COMPREPLY=($(compgen -W "add ls show pause resume rm" -- "$cur"))
+			return 0
+		fi
+		opts="--api --group --once --cron --every --context --id --script --json --help"
+		case $prev in
+		--group)
+			COMPREPLY=($(compgen -W "$(_nanocell_groups)" -- "$cur"))
+			return 0
+			;;
+		--context)
+			COMPREPLY=($(compgen -W "group isolated" -- "$cur"))
+			return 0
+			;;
+		esac
 		;;
 	policy)
 		if ((COMP_CWORD == 2)); then

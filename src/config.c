@@ -131,6 +131,18 @@ static int check_tcp_listen(const char *v, nc_error **err)
     return 0;
 }
 
+/* An IANA zone name as it appears under /usr/share/zoneinfo ("Europe/Paris", "UTC"), or "" for
+ * the host's zone. The zone itself is loaded, and refused if missing, when the daemon starts. */
+static int check_timezone(const char *v, nc_error **err)
+{
+    if (strlen(v) > 64 || v[0] == '/' || strstr(v, ".."))
+        return nc_error_set(err, EINVAL, "'%s' is not an IANA time zone name", v);
+    for (const char *p = v; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr("/_+-", *p))
+            return nc_error_set(err, EINVAL, "'%s' is not an IANA time zone name", v);
+    return 0;
+}
+
 static int check_memory(uint64_t v, nc_error **err)
 {
     /* Docker refuses less than 6 MiB; 0 means no limit (a loosening doctor reports). */
@@ -273,6 +285,10 @@ static const struct key keys[] = {
      NULL},
     {"orch.retry_base", K_DURATION, OFF(orch_retry_base_ms), "\"5s\"", 10, MS(3600), NULL, NULL},
     {"orch.api_max_clients", K_INT, OFF(orch_api_max_clients), "512", 1, 4096, NULL, NULL},
+    {"orch.timezone", K_STRING, OFF(orch_timezone), "\"\"", 0, 0, check_timezone, NULL},
+    {"ipc.max_file_size", K_SIZE, OFF(ipc_max_file_size), "\"64k\"", 256, 16 * MIB, NULL, NULL},
+    {"ipc.max_files_per_minute", K_INT, OFF(ipc_max_files_per_minute), "120", 1, 100000, NULL,
+     NULL},
     {"api.tcp_listen", K_STRING, OFF(api_tcp_listen), "\"\"", 0, 0, check_tcp_listen, NULL},
     {"telegram.token", K_STRING, OFF(telegram_token), "\"\"", 0, 0, NULL, NULL},
     {"telegram.token_file", K_STRING, OFF(telegram_token_file), "\"\"", 0, 0,

@@ -88,6 +88,11 @@ typedef struct nc_config {
     uint64_t orch_shutdown_grace_ms;      /* running turns may end within this on SIGTERM */
     uint64_t orch_retry_base_ms;          /* the first retry delay; it doubles, five times */
     int64_t orch_api_max_clients;         /* local API connections at once */
+    char *orch_timezone;                  /* IANA zone of cron and once tasks; "": the host's */
+
+    /* [ipc]: files agents write into their group's ipc/messages and ipc/tasks */
+    uint64_t ipc_max_file_size;       /* a larger file is moved to ipc/errors */
+    int64_t ipc_max_files_per_minute; /* per group; files past it wait in ipc/errors */
 
     /* [api] */
     char *api_tcp_listen; /* "" = none; else a loopback "HOST:PORT" serving only /hooks/ */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "ipc.h"
+#include "ipccmd.h"
 #include "probe.h"
 #include "protocol.h"
 #include "text.h"
@@ -130,7 +131,7 @@ static int cmd_ipc_send(const struct agent *a, const char *arg)
     if (!*arg)
         return fail(a, "ipc-send: no text to send");
     _cleanup_error_ nc_error *err = NULL;
-    if (ipc_send_message(a, arg, &err) < 0)
+    if (ipc_send_message(a, NULL, arg, &err) < 0)
         return fail(a, "ipc-send: %s", nc_error_msg(err));
     return proto_result(a->session_id, "sent");
 }
@@ -247,6 +248,10 @@ static int run_command(const struct agent *a, const char *cmd, int *exit_code)
         return proto_result(a->session_id, msg);
     }
 #undef IS
+    bool handled;
+    int r = ipccmd_run(a, cmd, wlen, arg, &handled);
+    if (handled)
+        return r;
     _cleanup_free_ char *said = xasprintf("you said: %s", cmd);
     return proto_result(a->session_id, said);
 }

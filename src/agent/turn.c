@@ -759,6 +759,8 @@ static void run_body(struct turn *t, turn_result *res, const char *image, const 
                       .group_folder = req->group,
                       .chat_jid = chat_jid,
                       .is_main = t->is_main,
+                      .is_scheduled_task = req->scheduled,
+                      .script = req->script,
                       .assistant_name = cfg->agent_assistant_name};
     if (protocol_input_json(&in, &t->payload, &err) < 0) {
         fail(res, TURN_CONFIG, err, "the prompt");

@@ -67,6 +67,8 @@ typedef struct turn_request {
     int cancel_fd;       /* becomes readable when the turn must stop (a signal); -1 for none */
     const char *run_id;  /* NULL: turn_make_run_id() */
     const bool *is_main; /* NULL: the group's [[group]] entry says (the daemon's store says) */
+    bool scheduled;      /* a scheduled task's turn: isScheduledTask is sent */
+    const char *script;  /* the task's pre-check script (NanoClaw's script gate); NULL: none */
     bool reaped;         /* the caller reaped orphaned containers itself (the daemon, at start):
                           * the turn does not list them again first */
     /* The host path of the group's credential proxy socket (proxy/proxy.h), NULL for none.

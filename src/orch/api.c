@@ -18,6 +18,12 @@
  *                                          mapped or seen by a channel (group null: unregistered)
  *   GET    /v1/messages                    (?group=G&after=ID&limit=N) {"messages":[...],
  *                                          "last_id":ID, "more":bool}, oldest first
+ *   GET    /v1/tasks                       (?group=G) {"timezone":Z,"tasks":[task...]}
+ *   POST   /v1/tasks                       {group, prompt, schedule_type, schedule_value,
+ *                                          context_mode?, script?, id?} -> 201 task
+ *   GET    /v1/tasks/{id}                  task with its "runs", newest first
+ *   PATCH  /v1/tasks/{id}                  {status: "active"|"paused"} -> task
+ *   DELETE /v1/tasks/{id}                  {"removed":id}
  *   GET    /metrics                        daemon_metrics(), Prometheus text format 0.0.4
  *   POST   /hooks/{name}                   a signed webhook request (src/channels/webhook.h):
  *                                          202 {"id":N}; 401 bad signature or stale time, 409
@@ -701,6 +707,25 @@ static enum MHD_Result route_group(api_server *s, struct MHD_Connection *c, cons
     return reply_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
 }
 
+/* /v1/tasks and /v1/tasks/{id} (apitasks.c). */
+static enum MHD_Result route_tasks(api_server *s, struct MHD_Connection *c, const char *url,
+                                   const char *method, const struct request *r)
+{
+    static const char *const by_group[] = {"group", NULL};
+    static const char *const none[] = {NULL};
+    enum MHD_Result reply = MHD_NO;
+    const char *id = url[9] == '/' ? url + 10 : NULL;
+    if ((id && (!*id || strchr(id, '/'))))
+        return reply_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
+    if (!check_query(c, id ? none : by_group, &reply))
+        return reply;
+    const char *group = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "group");
+    _cleanup_strbuf_ strbuf out = STRBUF_INIT;
+    const char *allow = NULL;
+    unsigned status = apitasks_route(s, method, id, group, r->body.buf, r->body.len, &out, &allow);
+    return reply_bytes(c, status, "application/json", allow, out.buf, out.len);
+}
+
 static enum MHD_Result route(api_server *s, struct MHD_Connection *c, const char *url,
                              const char *method, const struct request *r)
 {
@@ -754,6 +779,8 @@ static enum MHD_Result route(api_server *s, struct MHD_Connection *c, const char
             return no_body(c, r, &reply) ? list_groups(s, c) : reply;
         return add_group(s, c, r);
     }
+    if (strcmp(url, "/v1/tasks") == 0 || strncmp(url, "/v1/tasks/", 10) == 0)
+        return route_tasks(s, c, url, method, r);
     static const char prefix[] = "/v1/groups/";
     if (strncmp(url, prefix, sizeof(prefix) - 1) == 0) {
         const char *rest = url + sizeof(prefix) - 1;

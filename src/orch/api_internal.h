@@ -40,4 +40,10 @@ void apijson_time(nc_jgen *g, const char *key, int64_t ms);
 /* key: text (NULL: null). */
 void apijson_text(nc_jgen *g, const char *key, const char *s);
 
+/* apitasks.c: GET/POST /v1/tasks (?group=G), GET/PATCH/DELETE /v1/tasks/{id}. id NULL: the
+ * collection. Fills out with the JSON reply (an {"error"} too) and returns the HTTP status;
+ * *allow is set with a 405. */
+unsigned apitasks_route(api_server *s, const char *method, const char *id, const char *group,
+                        const char *body, size_t len, strbuf *out, const char **allow);
+
 #endif

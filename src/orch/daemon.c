@@ -22,6 +22,8 @@
 #include "orch/owner.h"
 #include "orch/queue.h"
 #include "orch/router.h"
+#include "orch/ipc.h"
+#include "orch/scheduler.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/strv.h"
@@ -159,7 +161,8 @@ static void consider(nc_daemon *d, const char *group, const nc_config *cfg)
     }
     pthread_mutex_lock(&d->lock);
     struct slot *s = slot_of_locked(d, group);
-    bool follow_up = s && s->idle && !s->close_sent && !s->done && !d->stopping;
+    /* A task's agent takes no follow-ups (NanoClaw's rule): the messages wait for its end. */
+    bool follow_up = s && !s->task && s->idle && !s->close_sent && !s->done && !d->stopping;
     _cleanup_free_ char *run_id = s ? xstrdup(s->run_id) : NULL;
     if (!s)
         queue_add_messages(d->q, group);
@@ -321,9 +324,11 @@ static void close_agent(nc_daemon *d, struct slot *s, const char *why)
 
 /* One round: settle ended turns, look at groups with news, start what the queue allows, and
  * close idle agents while others wait at the cap. */
-static void dispatch(nc_daemon *d)
+static int dispatch(nc_daemon *d)
 {
     reap_turns(d);
+    /* Due tasks join their groups' queues before the queue is looked at. */
+    int sched_ms = scheduler_tick(d);
     pthread_mutex_lock(&d->lock);
     char **dirty = TAKE_PTR(d->dirty);
     struct cfg_ref *cr = daemon_cfg_take_locked(d);
@@ -342,7 +347,10 @@ static void dispatch(nc_daemon *d)
         pthread_mutex_unlock(&d->lock);
         if (!group)
             break;
-        start_turn(d, group, cfg, now);
+        if (kind == QUEUE_TASK)
+            scheduler_start_turn(d, group, cfg, now);
+        else
+            start_turn(d, group, cfg, now);
     }
     /* Groups wait at the cap: idle agents give their places up. */
     pthread_mutex_lock(&d->lock);
@@ -365,6 +373,7 @@ static void dispatch(nc_daemon *d)
     /* A slot is freed only by this thread (reap_turns), so the pointers stay valid. */
     for (size_t i = 0; i < nclose; i++)
         close_agent(d, to_close[i], "other groups wait at the cap");
+    return sched_ms;
 }
 
 /* ---- signals, reload, shutdown ---- */
@@ -397,6 +406,10 @@ static void reload(nc_daemon *d)
     queue_set_cap(d->q, (unsigned)cfg->orch_max_concurrent);
     queue_set_retry_base(d->q, cfg->orch_retry_base_ms);
     pthread_mutex_unlock(&d->lock);
+    if (d->ipc)
+        ipc_watcher_set_limits(
+            d->ipc, &(ipc_limits){.max_file = cfg->ipc_max_file_size,
+                                  .max_per_minute = (unsigned)cfg->ipc_max_files_per_minute});
     log_info("configuration reloaded%s%s", cfg->path ? " from " : "", cfg->path ? cfg->path : "");
     daemon_wake(d);
 }
@@ -621,6 +634,8 @@ int daemon_open(const daemon_opts *o, nc_daemon **ret, nc_error **err)
     }
     r = store_open(cfg->data_dir, &d->st, err);
     if (r >= 0)
+        r = scheduler_new(cfg, &d->sched, err);
+    if (r >= 0)
         r = api_listen(d->api_path, &d->api_fd, err);
     if (r >= 0 && cfg->api_tcp_listen[0])
         r = api_listen_tcp(cfg->api_tcp_listen, &d->tcp_fd, err);
@@ -656,6 +671,9 @@ int daemon_run(nc_daemon *d, nc_error **err)
 {
     const nc_config *cfg = d->cfg->cfg;
     raise_nofile();
+    /* The IPC watcher first: API handlers may tell it the groups changed. */
+    if (daemon_ipc_start(d, err) < 0)
+        return nc_error_wrap(err, "ipc");
     /* Before the API: a status request reads d->channels without a lock. */
     int r = channels_start(d, cfg, &d->channels, err);
     if (r < 0)
@@ -675,7 +693,7 @@ int daemon_run(nc_daemon *d, nc_error **err)
     daemon_pool_start(d);
     bool stop = false;
     while (!stop) {
-        dispatch(d);
+        int sched_ms = dispatch(d);
         pthread_mutex_lock(&d->lock);
         uint64_t next = queue_next_retry(d->q);
         pthread_mutex_unlock(&d->lock);
@@ -685,6 +703,9 @@ int daemon_run(nc_daemon *d, nc_error **err)
             timeout = (int)(next - now);
         else if (next && next <= now)
             timeout = 0;
+        /* The next due task (or a task agent's close): the dispatcher sleeps until then. */
+        if (sched_ms >= 0 && sched_ms < timeout)
+            timeout = sched_ms;
         wait_events(d, timeout, &stop);
     }
     log_info("shutting down: the API stops accepting");
@@ -694,6 +715,8 @@ int daemon_run(nc_daemon *d, nc_error **err)
     pthread_mutex_unlock(&d->lock);
     api_stop(TAKE_PTR(d->api));
     api_stop(TAKE_PTR(d->api_tcp));
+    /* Files that come now are read at the next start (its scan). */
+    ipc_watcher_free(TAKE_PTR(d->ipc));
     shutdown_turns(d);
     /* Replies of the turns that ended in the grace had their chance to go out. */
     channels_stop(TAKE_PTR(d->channels));
@@ -711,6 +734,8 @@ void daemon_free(nc_daemon *d)
     if (d->tcp_fd >= 0)
         close(d->tcp_fd);
     channels_stop(d->channels);
+    ipc_watcher_free(d->ipc);
+    scheduler_free(d->sched);
     if (d->api_fd >= 0)
         close(d->api_fd);
     if (d->api_path && d->st)

@@ -85,4 +85,19 @@ void daemon_status_json(nc_daemon *d, struct nc_jgen *g);
  * nanocell_queue_depth{group}, nanocell_containers_running, nanocell_engine_errors_total. */
 void daemon_metrics(nc_daemon *d, strbuf *out);
 
+/* ---- scheduled tasks (src/orch/daemon_tasks.c); the store has them (orch/store_tasks.h) ---- */
+struct store_task;
+/* Adds a task of t->group: its schedule is checked and its first run computed in orch.timezone;
+ * t->id NULL makes a new id, t->chat_jid NULL is "local:<group>", t->context_mode NULL is
+ * "isolated". *id is the task's (allocated). -EINVAL for a bad schedule or field, -ENOENT for
+ * an unknown group, -EEXIST for an id in use. */
+int daemon_task_add(nc_daemon *d, const struct store_task *t, char **id, nc_error **err);
+/* Pauses or resumes (a run missed while paused fires once, at once). -ENOENT: no such task. */
+int daemon_task_pause(nc_daemon *d, const char *id, bool paused, nc_error **err);
+int daemon_task_remove(nc_daemon *d, const char *id, nc_error **err);
+/* The instant ms in orch.timezone with its offset ("2026-03-08T03:00:00-04:00"). Allocated. */
+char *daemon_task_time(nc_daemon *d, int64_t ms);
+/* orch.timezone's zone, as loaded ("Europe/Paris"). */
+const char *daemon_timezone(nc_daemon *d);
+
 #endif

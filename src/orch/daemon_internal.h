@@ -55,6 +55,7 @@ struct slot {
     turn_result res;
     turn_warm *warm; /* a pooled container taken for this turn, until the thread hands it on */
     bool had_warm;   /* the turn was given one */
+    struct task_slot *task; /* a scheduled task's turn (scheduler.c); NULL: messages */
     struct slot *next;
 };
 
@@ -140,7 +141,20 @@ struct nc_daemon {
     fleet *fleet;              /* [[engines]] (serve without --host): turns go through it, and
                                 * engine_uri, engines[] and proto stay unused; NULL: one engine */
     struct daemon_pool pool;
+    struct ipc_watcher *ipc; /* the IPC watcher's thread (daemon_ipc.c) */
+    struct scheduler *sched; /* (lock) scheduled tasks queued or running (scheduler.c) */
 };
+
+/* daemon_ipc.c: the IPC watcher's side in the daemon (acting on requests, the snapshots). */
+int daemon_ipc_start(nc_daemon *d, nc_error **err);
+/* Writes current_tasks.json (and available_groups.json) into the group's ipc/ (NULL: every
+ * group's), atomically. Never fails: a write that fails is logged. */
+void daemon_ipc_snapshots(nc_daemon *d, const char *group);
+/* The same for every group, written by the IPC watcher's thread soon after (the caller does
+ * not wait); a group's turn that starts before that writes its own first. Any thread. */
+void daemon_ipc_snapshots_later(nc_daemon *d);
+/* A new task id, "task-<ms>-<6 random base36>" as NanoClaw makes them. Allocated. */
+char *daemon_task_new_id(void);
 
 /* Wakes the dispatcher (its eventfd). Any thread. */
 void daemon_wake(nc_daemon *d);

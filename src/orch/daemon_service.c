@@ -15,6 +15,7 @@
 #include "util/strv.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
+#include "orch/ipc.h"
 #include "util/banned.h"
 
 static char *chat_of(const char *group)
@@ -177,6 +178,7 @@ void daemon_groups_changed(nc_daemon *d)
     daemon_changed_locked(d);
     pthread_mutex_unlock(&d->lock);
     store_groups_free(gs, n);
+    ipc_watcher_resync(d->ipc); /* a new group's ipc/ is watched, a removed one's is not */
     daemon_wake(d);
 }
 
@@ -300,6 +302,7 @@ void daemon_metrics(nc_daemon *d, strbuf *out)
                     (long long)c[i].pending);
     if (have_counts)
         store_counts_free(c, n);
+    ipc_watcher_metrics(d->ipc, out);
     channels_metrics(d->channels, out);
     if (d->fleet)
         fleet_metrics(d->fleet, out);

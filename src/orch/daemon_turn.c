@@ -11,6 +11,7 @@
 #include "orch/daemon_internal.h"
 #include "agent/workspace.h"
 #include "orch/router.h"
+#include "orch/scheduler.h"
 #include "util/log.h"
 #include "util/units.h"
 #include "util/timeutil.h"
@@ -36,6 +37,7 @@ void daemon_slot_free(struct slot *s)
     free(s->chat);
     free(s->chat_jid);
     free(s->last_error);
+    scheduler_slot_free(s);
     if (s->cancel[0] >= 0)
         close(s->cancel[0]);
     if (s->cancel[1] >= 0)
@@ -50,7 +52,11 @@ static void turn_on_result(const agent_result *r, void *userdata)
     nc_daemon *d = s->d;
     _cleanup_error_ nc_error *err = NULL;
     const char *known = s->session_now ? s->session_now : s->session;
-    if (r->session && (!known || strcmp(r->session, known) != 0)) {
+    if (s->task)
+        scheduler_on_result(s, r->result, r->success ? NULL : r->error ? r->error : "an error");
+    /* An isolated task's session is its own: the group's stays. */
+    if (r->session && (!known || strcmp(r->session, known) != 0) &&
+        !(s->task && scheduler_task_isolated(s))) {
         if (store_session_set(d->st, s->group, r->session, &err) < 0) {
             log_warn("group %s: could not store the session: %s", s->group, nc_error_msg(err));
             nc_error_free(TAKE_PTR(err));
@@ -200,6 +206,14 @@ void *daemon_turn_main(void *arg)
             s->d->proto = engine_dup(e);
         pthread_mutex_unlock(&s->d->lock);
     }
+    /* The agent reads its group's current_tasks.json (and main its available_groups.json) as
+     * they are now; a task turn's were written by the dispatcher already. */
+    if (!s->task) {
+        uint64_t t0 = mono_us();
+        daemon_ipc_snapshots(s->d, s->group);
+        log_debug("group %s: ipc snapshots written in %.3f ms", s->group,
+                  (double)(mono_us() - t0) / 1000.0);
+    }
     if (!e) {
         s->res =
             (turn_result){.status = cancelled ? TURN_INTERRUPTED : TURN_ENGINE, .exit_code = -1};
@@ -217,6 +231,8 @@ void *daemon_turn_main(void *arg)
             .cancel_fd = s->cancel[0],
             .run_id = s->run_id,
             .is_main = &s->is_main,
+            .scheduled = s->task != NULL,
+            .script = s->task ? scheduler_task_script(s) : NULL,
             .reaped = reaped,
             .warm = TAKE_PTR(s->warm),
             .remove_later = s->d->pool.started ? daemon_pool_remove_later : NULL,
@@ -354,6 +370,8 @@ void daemon_turn_finish(nc_daemon *d, struct slot *s, uint64_t now)
                      why ? why : "failed", in);
         }
     }
+    if (s->task)
+        scheduler_turn_finished(d, s);
     log_info("group %s: run %s ended: %s", s->group, s->run_id, daemon_outcome_names[oi]);
     pthread_mutex_lock(&d->lock);
     daemon_mark_dirty_locked(d, s->group);

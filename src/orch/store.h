@@ -33,7 +33,7 @@
 #include "util/cleanup.h"
 #include "util/error.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 #define STORE_FILE "nanocell.db"
 
 typedef struct store store;
