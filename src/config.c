@@ -262,6 +262,7 @@ static const struct key keys[] = {
      check_absolute_or_empty, NULL},
     {"telegram.api_base", K_STRING, OFF(telegram_api_base), "\"https://api.telegram.org\"", 0, 0,
      check_api_base, NULL},
+    {"channels.max_attempts", K_INT, OFF(channels_max_attempts), "50", 0, 1000000, NULL, NULL},
     {"sandbox.read_only_rootfs", K_BOOL, SOFF(read_only_rootfs), "true", 0, 0, NULL, NULL},
     {"sandbox.no_new_privileges", K_BOOL, SOFF(no_new_privileges), "true", 0, 0, NULL, NULL},
     {"sandbox.cap_add", K_STRINGS, SOFF(cap_add), "[]", 0, 0, sandbox_check_cap, NULL},

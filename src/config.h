@@ -80,6 +80,9 @@ typedef struct nc_config {
     char *telegram_token_file; /* "" = none; must be 0600 (or 0400) and ours */
     char *telegram_api_base;   /* the Bot API's URL, without the trailing / */
 
+    /* [channels] */
+    int64_t channels_max_attempts; /* a reply's delivery tries before it is given up; 0: no end */
+
     /* [sandbox]: the settings of every group without its own overrides */
     sandbox_settings sandbox;
     char *mount_allowlist; /* sandbox.mount_allowlist: global only; "" = default path */
