@@ -10,9 +10,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "channels/channel.h"
+#include "channels/checks.h"
 #include "config.h"
 #include "channels/split.h"
 #include "channels/tg_parse.h"
@@ -506,6 +508,117 @@ static void test_config(void **state)
     ERR(EINVAL, "hooks are written as [[hook]] tables", parse("hook = 1\n", &c, &e));
 }
 
+/* ---- doctor's channel checks ---- */
+
+static void test_url_cleartext(void **state)
+{
+    (void)state;
+    static const char *const remote[] = {
+        "http://example.com",
+        "http://example.com/x",
+        "http://10.0.0.1:80/x",
+        "http://localhost.example.com/",
+        "http://127.0.0.1.example.com/",
+        "http://[::2]/x",
+        "http://user@example.com/",
+        "HTTP://example.com",
+        "http://localhost@evil.example/x",
+    };
+    static const char *const fine[] = {
+        "https://api.telegram.org", "https://10.0.0.1/x", "http://localhost:8081",
+        "http://127.0.0.1:9/x",     "http://127.1.2.3/",  "http://[::1]:80/x",
+        "HTTPS://x.example",        "http://LOCALHOST/x", "http://user@127.0.0.1/",
+    };
+    for (size_t i = 0; i < sizeof(remote) / sizeof(*remote); i++)
+        if (!channel_url_cleartext_remote(remote[i]))
+            fail_msg("'%s' is plain http to another host", remote[i]);
+    for (size_t i = 0; i < sizeof(fine) / sizeof(*fine); i++)
+        if (channel_url_cleartext_remote(fine[i]))
+            fail_msg("'%s' is https or this host", fine[i]);
+}
+
+static void collect_check(void *ud, channel_check_status st, const char *text)
+{
+    static const char *const names[] = {"ok", "warn", "problem"};
+    strv_push_take(ud, xasprintf("%s %s", names[st], text));
+}
+
+/* The verdicts on text's configuration, one "status text" a line. */
+static char *checks_of(const char *text)
+{
+    nc_config *c = NULL;
+    OK(parse(text, &c, &e));
+    char **v = NULL;
+    channels_check_config(c, collect_check, &v);
+    config_free(c);
+    strbuf all = STRBUF_INIT;
+    for (size_t i = 0; v && v[i]; i++)
+        strbuf_addf(&all, "%s\n", v[i]);
+    strv_free(v);
+    return all.buf ? strbuf_detach(&all, NULL) : xstrdup("");
+}
+
+#define HAS(all, line)                                                                             \
+    do {                                                                                           \
+        if (!strstr(all, line))                                                                    \
+            fail_msg("no '%s' in:\n%s", line, all);                                                \
+    } while (0)
+
+static void test_channel_checks(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/nc-test-chk.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char *tok = xasprintf("%s/token", dir), *sec = xasprintf("%s/secret", dir);
+    char *cmd =
+        xasprintf("printf '123:abc\\n' >'%s' && chmod 644 '%s' && printf 'short-secret-1234' "
+                  ">'%s' && chmod 600 '%s'",
+                  tok, tok, sec, sec);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+    char *conf = xasprintf("[telegram]\ntoken_file = \"%s\"\napi_base = \"http://example.com\"\n"
+                           "[[hook]]\nname = \"a\"\ngroup = \"g\"\nsecret_file = \"%s\"\n"
+                           "url = \"http://10.1.2.3/in\"\n[[hook]]\nname = \"b\"\ngroup = \"g\"\n"
+                           "secret = \"0123456789abcdef0123456789abcdef\"\n"
+                           "url = \"http://127.0.0.1:8080/in\"\n",
+                           tok, sec);
+    char *all = checks_of(conf);
+    HAS(all, "problem telegram.token_file '");
+    HAS(all, "has mode 0644: others can read the secret, and the daemon refuses it; run chmod 600");
+    HAS(all, "problem telegram.api_base 'http://example.com' is plain http to another host");
+    HAS(all, "warn hook 'a': the secret is only 17 bytes");
+    HAS(all, "problem hook 'a': url 'http://10.1.2.3/in' is plain http to another host");
+    HAS(all, "ok hook 'b': the secret is 32 bytes");
+    HAS(all, "ok hook 'b': url 'http://127.0.0.1:8080/in' is plain http, but to this host");
+    assert_null(strstr(all, "123:abc")); /* never the secret */
+    assert_null(strstr(all, "short-secret"));
+    free(all);
+    free(conf);
+    assert_int_equal(chmod(tok, 0600), 0);
+    conf = xasprintf("[telegram]\ntoken_file = \"%s\"\n", tok);
+    all = checks_of(conf);
+    HAS(all, "ok telegram.token_file '");
+    HAS(all, "': mode 0600, owned by this user");
+    HAS(all, "ok telegram.api_base 'https://api.telegram.org' is https");
+    assert_null(strstr(all, "problem"));
+    free(all);
+    free(conf);
+    conf = xasprintf("[telegram]\ntoken_file = \"%s/missing\"\n", dir);
+    all = checks_of(conf);
+    HAS(all, "/missing' does not exist: the daemon will not start");
+    free(all);
+    free(conf);
+    /* No channel configured: nothing to say. */
+    all = checks_of("");
+    assert_string_equal(all, "");
+    free(all);
+    cmd = xasprintf("rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+    free(tok);
+    free(sec);
+}
+
 /* ---- the store's channel tables ---- */
 
 struct fx {
@@ -735,6 +848,8 @@ int main(void)
         cmocka_unit_test(test_webhook_body),
         cmocka_unit_test(test_webhook_unknown_hook),
         cmocka_unit_test(test_config),
+        cmocka_unit_test(test_url_cleartext),
+        cmocka_unit_test(test_channel_checks),
         cmocka_unit_test_setup_teardown(test_store_cursor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_chats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_allowlist, setup, teardown),
