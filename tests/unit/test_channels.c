@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include <errno.h>
 #include <stdlib.h>
@@ -827,6 +828,54 @@ static void test_store_chat_migrate(void **state)
     assert_false(moved);
 }
 
+/* A database of schema 2 with replies in every state of its time: migration 3 keeps them and
+ * lets a row end "failed". */
+static void test_store_migrate_outbox(void **state)
+{
+    struct fx *f = *state;
+    int64_t a = add_reply(f->s, "tg:1", "delivered"), b = add_reply(f->s, "tg:1", "pending");
+    OK(store_outbox_delivered(f->s, a, &e));
+    OK(store_outbox_failed(f->s, b, "HTTP 502", &e));
+    store_close(f->s);
+    f->s = NULL;
+    char *path = xasprintf("%s/%s", f->dir, STORE_FILE);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    /* Back to schema 2's outbox, as a database written by the previous release has it. */
+    const char *v2 =
+        "PRAGMA foreign_keys = OFF; BEGIN;"
+        "CREATE TABLE outbox_v2 ("
+        "  message_id INTEGER PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE,"
+        "  state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'superseded')),"
+        "  attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, created_ms INTEGER NOT NULL,"
+        "  delivered_ms INTEGER NOT NULL DEFAULT 0);"
+        "INSERT INTO outbox_v2 SELECT * FROM outbox; DROP TABLE outbox;"
+        "ALTER TABLE outbox_v2 RENAME TO outbox;"
+        "CREATE INDEX outbox_state ON outbox (state, message_id);"
+        "DELETE FROM schema_version WHERE version = 3; COMMIT;";
+    char *msg = NULL;
+    if (sqlite3_exec(db, v2, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s", msg);
+    sqlite3_close(db);
+    OK(store_open(f->dir, &f->s, &e));
+    assert_int_equal(store_schema_version(f->s), STORE_SCHEMA_VERSION);
+    store_message m = {0};
+    OK(store_message_get(f->s, a, &m, &e));
+    assert_string_equal(m.state, "delivered");
+    store_message_release(&m);
+    OK(store_message_get(f->s, b, &m, &e));
+    assert_string_equal(m.state, "pending");
+    assert_int_equal(m.attempts, 1);
+    assert_string_equal(m.error, "HTTP 502");
+    store_message_release(&m);
+    OK(store_outbox_give_up(f->s, b, "HTTP 404", &e));
+    OK(store_message_get(f->s, b, &m, &e));
+    assert_string_equal(m.state, "failed");
+    assert_int_equal(m.attempts, 2);
+    store_message_release(&m);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -856,6 +905,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_give_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_chat_migrate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_migrate_outbox, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
