@@ -301,6 +301,7 @@ static const struct key keys[] = {
     {"pool.max_memory", K_SIZE, OFF(pool_max_memory), "\"5g\"", 0, 1024 * 1024 * MIB, NULL, NULL},
     {"pool.idle_expiry", K_DURATION, OFF(pool_idle_expiry_ms), "\"10m\"", 1000, MS(7 * 24 * 3600),
      NULL, NULL},
+    {"channels.max_attempts", K_INT, OFF(channels_max_attempts), "50", 0, 1000000, NULL, NULL},
     {"sandbox.read_only_rootfs", K_BOOL, SOFF(read_only_rootfs), "true", 0, 0, NULL, NULL},
     {"sandbox.no_new_privileges", K_BOOL, SOFF(no_new_privileges), "true", 0, 0, NULL, NULL},
     {"sandbox.cap_add", K_STRINGS, SOFF(cap_add), "[]", 0, 0, sandbox_check_cap, NULL},

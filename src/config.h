@@ -108,6 +108,9 @@ typedef struct nc_config {
     uint64_t pool_max_memory;     /* the sum of their memory limits (sandbox.memory) */
     uint64_t pool_idle_expiry_ms; /* a group with no turn for this long has no pool */
 
+    /* [channels] */
+    int64_t channels_max_attempts; /* a reply's delivery tries before it is given up; 0: no end */
+
     /* [sandbox]: the settings of every group without its own overrides */
     sandbox_settings sandbox;
     char *mount_allowlist; /* sandbox.mount_allowlist: global only; "" = default path */

@@ -13,8 +13,12 @@
  * channel's prefix, oldest first, calls send() for each, and marks it delivered on success. A
  * failure is recorded on the row (store_outbox_failed) and retried after a backoff with jitter;
  * a channel that says how long to wait (Retry-After, Telegram's retry_after) is waited out
- * exactly that long instead. While a turn answers one of the channel's chats, typing() is
- * called every CHANNEL_TYPING_MS.
+ * exactly that long instead: by every chat of the channel, or with limit_per_chat by that chat
+ * alone. A failure the other side says is for good (send's error code CHANNEL_PERMANENT: a chat
+ * that blocked the bot, a hook's 4xx), or the channels.max_attempts-th failure of a reply, ends
+ * it: its row becomes "failed" with the reason (store_outbox_give_up), it is logged and
+ * counted, and the chat's later replies go on. While a turn answers one of the channel's
+ * chats, typing() is called every CHANNEL_TYPING_MS.
  *
  * Every callback runs on the channel's own threads, never prints (errors go to *err, the runner
  * logs them without the channel's secrets: a channel never puts a secret in an error), and may
@@ -22,6 +26,7 @@
 #ifndef NC_CHANNELS_CHANNEL_H
 #define NC_CHANNELS_CHANNEL_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -44,10 +49,15 @@ typedef struct channel channel;
 #define CHANNEL_TYPING_MS 4000
 /* Outbox rows read per round. */
 #define CHANNEL_OUTBOX_BATCH 32
+/* The error code of a send that failed for good: retrying cannot help. */
+#define CHANNEL_PERMANENT ENOTRECOVERABLE
 
 typedef struct channel_ops {
     const char *name;   /* "telegram": status, metrics and logs */
     const char *prefix; /* the chat jids it owns: "tg:" */
+    /* A rate limit (channel_retry_after) from send holds only that chat's deliveries (each chat
+     * is its own destination: a webhook's receiver), not the channel's. */
+    bool limit_per_chat;
     /* Reads the channel's configuration. *state NULL and 0: not configured (the channel does not
      * run). A configuration error fails the daemon's start. */
     int (*open)(const nc_config *cfg, struct nc_daemon *d, void **state, nc_error **err);
@@ -83,6 +93,10 @@ void channel_chat_seen(channel *ch, const char *jid, const char *name, const cha
  * "equal jitter": half of it fixed, half drawn from rnd (any 32-bit value). */
 uint64_t channel_backoff_ms(unsigned attempt, uint64_t base, uint64_t max, uint32_t rnd);
 
+/* Whether a reply whose send just failed with code, its attempts-th failure, is given up:
+ * code CHANNEL_PERMANENT, or max_attempts (0: no limit) reached. */
+bool channel_give_up(int code, int64_t attempts, int64_t max_attempts);
+
 /* ---- for the daemon ---- */
 typedef struct channels channels;
 /* Opens every configured channel and starts its threads. */
@@ -90,7 +104,7 @@ int channels_start(struct nc_daemon *d, const nc_config *cfg, channels **ret, nc
 /* Stops the threads (a long poll in progress is cut) and frees. NULL is a no-op. */
 void channels_stop(channels *cs);
 /* "channels": [{name, connected, last_error, last_error_at, last_success_at, failures,
- * retry_in_ms, received, sent}] as a member of an open object. */
+ * retry_in_ms, received, sent, undeliverable}] as a member of an open object. */
 void channels_status_json(channels *cs, struct nc_jgen *g);
 /* The state of the running channel named name (its open's *state), or NULL. */
 void *channels_state(channels *cs, const char *name);

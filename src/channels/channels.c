@@ -46,7 +46,7 @@ struct channel {
     unsigned failures;                      /* receive failures in a row */
     uint64_t rx_wait_until;                 /* mono_ms */
     uint64_t retry_after_ms;                /* set by the channel for its current call */
-    uint64_t received, sent, errors;
+    uint64_t received, sent, errors, given_up;
     /* the delivering thread's own */
     struct pending_try *tries;
     size_t ntries;
@@ -57,6 +57,7 @@ struct channels {
     pthread_mutex_t lock;
     pthread_cond_t cond; /* CLOCK_MONOTONIC; broadcast at stop */
     atomic_bool stop;
+    int64_t max_attempts; /* channels.max_attempts */
     channel **v;
     size_t n;
 };
@@ -72,6 +73,11 @@ uint64_t channel_backoff_ms(unsigned attempt, uint64_t base, uint64_t max, uint3
         d = max;
     uint64_t half = d / 2;
     return half + (half ? (uint64_t)rnd % (half + 1) : 0);
+}
+
+bool channel_give_up(int code, int64_t attempts, int64_t max_attempts)
+{
+    return code == CHANNEL_PERMANENT || (max_attempts > 0 && attempts >= max_attempts);
 }
 
 static uint32_t random32(void)
@@ -213,6 +219,29 @@ static void forget_try(channel *ch, int64_t id)
         }
 }
 
+/* Ends a reply the channel cannot deliver: its row "failed" with the reason, logged, counted. */
+static void give_up(channel *ch, const store_message *m, const nc_error *err, int64_t attempts)
+{
+    const char *why = nc_error_msg(err);
+    pthread_mutex_lock(&ch->cs->lock);
+    free(ch->last_error);
+    ch->last_error = xstrdup(why);
+    ch->last_error_ms = (int64_t)wall_ms();
+    ch->errors++;
+    ch->given_up++;
+    ch->retry_after_ms = 0;
+    pthread_mutex_unlock(&ch->cs->lock);
+    forget_try(ch, m->id);
+    bool permanent = err && err->code == CHANNEL_PERMANENT;
+    log_error("channel %s: reply %lld to %s not delivered, given up after %lld tr%s (%s): %s",
+              ch->ops->name, (long long)m->id, m->chat_jid, (long long)attempts,
+              attempts == 1 ? "y" : "ies",
+              permanent ? "refused for good" : "channels.max_attempts reached", why);
+    _cleanup_error_ nc_error *ferr = NULL;
+    if (store_outbox_give_up(daemon_store(ch->d), m->id, why, &ferr) < 0 && ferr->code != EALREADY)
+        log_error("channel %s: %s", ch->ops->name, nc_error_msg(ferr));
+}
+
 /* Delivers what is due. Returns the mono_ms of the next try that waits (0: none). */
 static uint64_t deliver_round(channel *ch)
 {
@@ -255,6 +284,12 @@ static uint64_t deliver_round(channel *ch)
                           (long long)v[i].id, nc_error_msg(err));
             continue;
         }
+        int code = err ? err->code : EIO;
+        int64_t attempts = (int64_t)v[i].attempts + 1;
+        if (channel_give_up(code, attempts, ch->cs->max_attempts)) {
+            give_up(ch, &v[i], err, attempts);
+            continue; /* the chat's later replies go on */
+        }
         t = try_of(ch, v[i].id);
         t->failures++;
         _cleanup_free_ char *what = xasprintf("deliver reply %lld", (long long)v[i].id);
@@ -268,7 +303,7 @@ static uint64_t deliver_round(channel *ch)
         if (!next || t->next_ms < next)
             next = t->next_ms;
         strv_push(&blocked, v[i].chat_jid);
-        if (limited) { /* a rate limit holds every chat of the channel */
+        if (limited && !ch->ops->limit_per_chat) { /* it holds every chat of the channel */
             ch->tx_hold_until = t->next_ms;
             break;
         }
@@ -343,6 +378,7 @@ int channels_start(struct nc_daemon *d, const nc_config *cfg, channels **ret, nc
     pthread_cond_init(&cs->cond, &ca);
     pthread_condattr_destroy(&ca);
     atomic_init(&cs->stop, false);
+    cs->max_attempts = cfg->channels_max_attempts;
     for (const channel_ops *const *o = channel_registry; *o; o++) {
         void *state = NULL;
         int r = (*o)->open(cfg, d, &state, err);
@@ -451,6 +487,7 @@ void channels_status_json(channels *cs, struct nc_jgen *g)
                         ch->rx_wait_until > now ? (int64_t)(ch->rx_wait_until - now) : 0);
             jgen_kv_int(g, "received", (int64_t)ch->received);
             jgen_kv_int(g, "sent", (int64_t)ch->sent);
+            jgen_kv_int(g, "undeliverable", (int64_t)ch->given_up);
             jgen_obj_close(g);
         }
         pthread_mutex_unlock(&cs->lock);
@@ -471,6 +508,8 @@ void channels_metrics(channels *cs, strbuf *out)
         {"nanocell_channel_sent_total", "counter", "Replies a channel delivered."},
         {"nanocell_channel_last_success_seconds", "gauge",
          "When a channel last succeeded (Unix time; 0: never)."},
+        {"nanocell_channel_undeliverable_total", "counter",
+         "Replies a channel gave up on (refused for good, or out of tries)."},
     };
     pthread_mutex_lock(&cs->lock);
     for (size_t k = 0; k < NC_ARRAY_SIZE(m); k++) {
@@ -482,7 +521,8 @@ void channels_metrics(channels *cs, strbuf *out)
                                    : k == 1 ? ch->errors
                                    : k == 2 ? ch->received
                                    : k == 3 ? ch->sent
-                                            : (unsigned long long)(ch->last_success_ms / 1000);
+                                   : k == 4 ? (unsigned long long)(ch->last_success_ms / 1000)
+                                            : ch->given_up;
             strbuf_addf(out, "%s{channel=\"%s\"} %llu\n", m[k].name, ch->ops->name, v);
         }
     }

@@ -12,7 +12,12 @@
  * /register CHAT_ID FOLDER maps a chat to a group, creating it when it does not exist.
  *
  * Outbound: sendMessage, plain text (no parse_mode: nothing to escape), split at 4096
- * characters on line boundaries. sendChatAction "typing" while a turn answers.
+ * characters on line boundaries. sendChatAction "typing" while a turn answers. A 400 or 403
+ * (chat not found, bot blocked or kicked) is for good (CHANNEL_PERMANENT): the runner gives the
+ * reply up. A group upgraded to a supergroup moves to a new chat id: the 400 that says so
+ * (parameters.migrate_to_chat_id), or the update that does (migrate_to_chat_id,
+ * migrate_from_chat_id), moves the chat's registration, metadata and pending replies to
+ * tg:<new id> (store_chat_migrate), and the reply goes there.
  *
  * The token is in every URL (/bot<token>/<method>): it is cut out of every error (libcurl's
  * text and Telegram's), never logged, and never leaves this process but to api_base. */
@@ -174,10 +179,15 @@ static int call(struct tg *t, channel *ch, const char *method, const char *body,
     return 0;
 }
 
-/* The reply as an error, when it is one: -EREMOTEIO (Telegram said ok:false) or -EPROTO. */
+/* The reply as an error, when it is one: -EREMOTEIO (Telegram said ok:false), -EPROTO, or
+ * -CHANNEL_PERMANENT for a 400 or 403 (a chat not found, a bot blocked or kicked, a text
+ * Telegram refuses: no retry can help). *migrate_to (when not NULL): the chat's new id, when
+ * Telegram says it moved (a group upgraded to a supergroup), else 0. */
 static int reply_error(struct tg *t, channel *ch, const char *method, const web_response *resp,
-                       nc_error **err)
+                       int64_t *migrate_to, nc_error **err)
 {
+    if (migrate_to)
+        *migrate_to = 0;
     tg_error fail = {0};
     _cleanup_error_ nc_error *perr = NULL;
     int r = tg_parse_ok(resp->body.buf ? resp->body.buf : "", resp->body.len, &fail, &perr);
@@ -188,17 +198,22 @@ static int reply_error(struct tg *t, channel *ch, const char *method, const web_
         retry = strtoll(resp->retry_after, NULL, 10);
     if (retry > 0)
         channel_retry_after(ch, (uint64_t)retry * 1000);
+    if (migrate_to && fail.migrate_to && fail.migrate_to != INT64_MIN)
+        *migrate_to = fail.migrate_to;
     _cleanup_free_ char *desc = fail.description ? web_redact(fail.description, t->token) : NULL;
     tg_error_release(&fail);
+    int code = resp->status == 429                          ? EAGAIN
+               : resp->status == 400 || resp->status == 403 ? CHANNEL_PERMANENT
+                                                            : EREMOTEIO;
     if (desc)
-        return nc_error_set(err, resp->status == 429 ? EAGAIN : EREMOTEIO,
-                            "telegram: %s: HTTP %ld: %s%s", method, resp->status, desc,
+        return nc_error_set(err, code, "telegram: %s: HTTP %ld: %s%s", method, resp->status, desc,
                             retry > 0 ? " (retry_after given)" : "");
     return nc_error_set(err, EPROTO, "telegram: %s: HTTP %ld and no Bot API reply", method,
                         resp->status);
 }
 
-static int simple_call(struct tg *t, channel *ch, const char *method, nc_jgen *g, nc_error **err)
+static int simple_call(struct tg *t, channel *ch, const char *method, nc_jgen *g,
+                       int64_t *migrate_to, nc_error **err)
 {
     _cleanup_strbuf_ strbuf body = STRBUF_INIT;
     if (jgen_finish(g, &body, err) < 0)
@@ -206,26 +221,27 @@ static int simple_call(struct tg *t, channel *ch, const char *method, nc_jgen *g
     web_response resp = {0};
     int r = call(t, ch, method, body.buf, 30000, &resp, err);
     if (r >= 0)
-        r = reply_error(t, ch, method, &resp, err);
+        r = reply_error(t, ch, method, &resp, migrate_to, err);
     web_response_release(&resp);
     return r;
 }
 
-static int send_text(struct tg *t, channel *ch, int64_t chat_id, const char *text, nc_error **err)
+static int send_text(struct tg *t, channel *ch, int64_t chat_id, const char *text,
+                     int64_t *migrate_to, nc_error **err)
 {
     _cleanup_jgen_ nc_jgen *g = jgen_new();
     jgen_obj_open(g);
     jgen_kv_int(g, "chat_id", chat_id);
     jgen_kv_str(g, "text", text);
     jgen_obj_close(g);
-    return simple_call(t, ch, "sendMessage", g, err);
+    return simple_call(t, ch, "sendMessage", g, migrate_to, err);
 }
 
 /* A note straight back to a chat (not a stored reply): best effort, failures logged. */
 static void note(struct tg *t, channel *ch, int64_t chat_id, const char *text)
 {
     _cleanup_error_ nc_error *err = NULL;
-    if (send_text(t, ch, chat_id, text, &err) < 0)
+    if (send_text(t, ch, chat_id, text, NULL, &err) < 0)
         log_warn("channel telegram: answer chat tg:%lld: %s", (long long)chat_id,
                  nc_error_msg(err));
 }
@@ -235,7 +251,7 @@ static int get_me(struct tg *t, channel *ch, nc_error **err)
     web_response resp = {0};
     int r = call(t, ch, "getMe", "{}", 30000, &resp, err);
     if (r >= 0)
-        r = reply_error(t, ch, "getMe", &resp, err);
+        r = reply_error(t, ch, "getMe", &resp, NULL, err);
     if (r >= 0) {
         tg_error fail = {0};
         r = tg_parse_me(resp.body.buf, resp.body.len, &t->username, &fail, err);
@@ -308,6 +324,26 @@ static void do_register(struct tg *t, channel *ch, int64_t from_chat, const char
     note(t, ch, from_chat, msg);
 }
 
+/* Chat from moved to chat to (a group upgraded to a supergroup): its registration, metadata and
+ * pending replies follow, so the group keeps talking to it. */
+static void migrate_chat(struct tg *t, int64_t from, int64_t to)
+{
+    _cleanup_free_ char *old_jid = xasprintf("tg:%lld", (long long)from);
+    _cleanup_free_ char *new_jid = xasprintf("tg:%lld", (long long)to);
+    _cleanup_error_ nc_error *err = NULL;
+    bool moved = false;
+    if (store_chat_migrate(daemon_store(t->d), old_jid, new_jid, &moved, &err) < 0) {
+        log_error("channel telegram: move chat %s to %s: %s", old_jid, new_jid, nc_error_msg(err));
+        return;
+    }
+    if (moved) {
+        daemon_groups_changed(t->d);
+        log_info("channel telegram: chat %s became %s (upgraded to a supergroup): its group "
+                 "follows",
+                 old_jid, new_jid);
+    }
+}
+
 /* Moves the offset past an update that stores no message. */
 static int skip(struct tg *t, int64_t next, nc_error **err)
 {
@@ -327,6 +363,13 @@ static int handle(struct tg *t, channel *ch, const tg_update *u, nc_error **err)
     _cleanup_free_ char *jid = xasprintf("tg:%lld", (long long)u->chat_id);
     _cleanup_error_ nc_error *serr = NULL;
     channel_chat_seen(ch, jid, u->chat_title, u->chat_type);
+    if (u->migrate_to || u->migrate_from) {
+        if (u->migrate_to)
+            migrate_chat(t, u->chat_id, u->migrate_to);
+        else
+            migrate_chat(t, u->migrate_from, u->chat_id);
+        return skip(t, next, err);
+    }
     const char *text = u->kind == TG_TEXT ? u->text : "";
     if (u->kind == TG_TEXT && is_command(text, "/chatid", t->username)) {
         _cleanup_free_ char *msg = xasprintf("%s", jid);
@@ -421,7 +464,7 @@ static int tg_receive(void *state, channel *ch, nc_error **err)
     web_response resp = {0};
     r = call(t, ch, "getUpdates", body.buf, (TG_POLL_TIMEOUT_S + 15) * 1000L, &resp, err);
     if (r >= 0)
-        r = reply_error(t, ch, "getUpdates", &resp, err);
+        r = reply_error(t, ch, "getUpdates", &resp, NULL, err);
     if (r < 0) {
         web_response_release(&resp);
         return r;
@@ -468,7 +511,15 @@ static int tg_send(void *state, channel *ch, const store_message *m, nc_error **
     }
     char **parts = split_text(m->text, TG_TEXT_LIMIT);
     for (size_t i = t->parts_done; parts[i] && r >= 0; i++) {
-        r = send_text(t, ch, chat, parts[i], err);
+        int64_t moved_to = 0;
+        r = send_text(t, ch, chat, parts[i], &moved_to, err);
+        if (r < 0 && moved_to && moved_to != chat) {
+            /* The chat moved: the group follows, and this part goes to its new id. */
+            migrate_chat(t, chat, moved_to);
+            chat = moved_to;
+            nc_error_free(TAKE_PTR(*err));
+            r = send_text(t, ch, chat, parts[i], NULL, err);
+        }
         if (r >= 0)
             t->parts_done = i + 1;
     }
@@ -488,7 +539,7 @@ static int tg_typing(void *state, channel *ch, const char *chat_jid, nc_error **
     jgen_kv_int(g, "chat_id", chat);
     jgen_kv_str(g, "action", "typing");
     jgen_obj_close(g);
-    return simple_call(t, ch, "sendChatAction", g, err);
+    return simple_call(t, ch, "sendChatAction", g, NULL, err);
 }
 
 const channel_ops channel_telegram_ops = {

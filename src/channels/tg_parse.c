@@ -73,6 +73,7 @@ static const nc_json *envelope(const nc_json *root, tg_error *fail, nc_error **e
             e.retry_after = int_member(p, "retry_after", NULL);
             if (e.retry_after < 0)
                 e.retry_after = 0;
+            e.migrate_to = int_member(p, "migrate_to_chat_id", NULL);
         }
         *r = nc_error_set(err, EREMOTEIO, "telegram: error %lld: %s", (long long)e.code,
                           e.description);
@@ -152,6 +153,8 @@ static void parse_message(const nc_json *m, tg_update *u)
         else
             u->from_name = xasprintf("%lld", (long long)u->from_id);
     }
+    u->migrate_to = int_member(m, "migrate_to_chat_id", NULL);
+    u->migrate_from = int_member(m, "migrate_from_chat_id", NULL);
     u->message_id = int_member(m, "message_id", NULL);
     u->date = int_member(m, "date", NULL);
     const char *text = json_string(json_get(m, "text"));

@@ -33,13 +33,19 @@ typedef struct tg_update {
     int64_t message_id;
     int64_t date; /* Unix seconds */
     char *text;   /* TG_TEXT only; else NULL */
+    /* A group upgraded to a supergroup: the old group's last message names the new chat
+     * (migrate_to_chat_id), the new one's first names the old (migrate_from_chat_id). 0: none. */
+    int64_t migrate_to;
+    int64_t migrate_from;
 } tg_update;
 
-/* A reply that is not {"ok":true,...}: its error_code, description and retry_after (0: none). */
+/* A reply that is not {"ok":true,...}: its error_code, description, retry_after (0: none) and
+ * migrate_to_chat_id (0: none). */
 typedef struct tg_error {
     int64_t code;
     char *description;
     int64_t retry_after;
+    int64_t migrate_to; /* parameters.migrate_to_chat_id: the chat moved there; 0: none */
 } tg_error;
 
 /* Parses a getUpdates reply body. {"ok":false,...} is -EREMOTEIO with *fail filled (when fail

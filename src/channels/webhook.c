@@ -205,6 +205,11 @@ static int wh_open(const nc_config *cfg, struct nc_daemon *d, void **state, nc_e
     return 0;
 }
 
+bool webhook_status_permanent(long status)
+{
+    return status >= 400 && status < 500 && status != 408 && status != 429;
+}
+
 static bool stop_cb(void *ud)
 {
     return channel_should_stop(ud);
@@ -262,14 +267,15 @@ static int wh_send(void *state, channel *ch, const store_message *m, nc_error **
     }
     web_response_release(&resp);
     if (status / 100 != 2)
-        return nc_error_set(err, EREMOTEIO, "hook '%s': the receiver answered HTTP %ld", h->name,
-                            status);
+        return nc_error_set(err, webhook_status_permanent(status) ? CHANNEL_PERMANENT : EREMOTEIO,
+                            "hook '%s': the receiver answered HTTP %ld", h->name, status);
     return 0;
 }
 
 const channel_ops channel_webhook_ops = {
     .name = "webhook",
     .prefix = "hook:",
+    .limit_per_chat = true, /* each hook is its own receiver */
     .open = wh_open,
     .send = wh_send,
     .close = wh_close,

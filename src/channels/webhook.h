@@ -9,11 +9,13 @@
  * for the hook's group with chat "hook:<name>".
  * Outbound: the group's replies to that chat are POSTed to the hook's url with the same two
  * headers (X-Nanocell-Delivery: the reply's id, for the receiver to drop repeats) and the body
- * {"hook", "id", "reply_to", "text", "time"}; 2xx delivers, anything else is retried from the
- * outbox with backoff (Retry-After honoured). */
+ * {"hook", "id", "reply_to", "text", "time"}; 2xx delivers; a 4xx other than 408 and 429 is a
+ * refusal for good (the reply is given up, see channel.h); anything else is retried from the
+ * outbox with backoff, a Retry-After holding that hook's deliveries alone. */
 #ifndef NC_CHANNELS_WEBHOOK_H
 #define NC_CHANNELS_WEBHOOK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +38,10 @@ char *webhook_sign(const char *secret, int64_t timestamp, const char *body, size
 /* Parses an inbound body: text (required, non-empty) and sender (optional; "" when absent).
  * -EINVAL with the field named. Allocated. */
 int webhook_parse_body(const char *body, size_t len, char **text, char **sender, nc_error **err);
+
+/* Whether a receiver's HTTP status refuses a delivery for good: a 4xx other than 408 (timeout)
+ * and 429 (rate limit). */
+bool webhook_status_permanent(long status);
 
 /* Handles POST /hooks/<name> for the daemon d (the webhook channel's state, or NULL when no hook
  * is configured): verifies, refuses replays, stores. *id is the stored message. -ENOENT (no

@@ -2,7 +2,7 @@
  * prints the engine it chose and why (with every candidate address and its state), what that
  * engine is and supports, and checks what `run` will need, for every group: the image on the
  * engine, the OCI runtime, the seccomp profile, the extra mounts and their allowlist, and the
- * hardening this engine can enforce.
+ * hardening this engine can enforce; and the channels' secrets and where they are sent.
  * Exit status: 0 all is well, 1 problems found, 2 bad configuration, 3 no engine. */
 #include <errno.h>
 #include <getopt.h>
@@ -13,6 +13,7 @@
 
 #include "agent/image.h"
 #include "agent/turn.h"
+#include "channels/checks.h"
 #include "cmd/cmd.h"
 #include "cmd/commands.h"
 #include "cmd/common.h"
@@ -37,7 +38,9 @@ static const char usage_text[] =
     "address and its state) and reports what it supports: API version, OCI runtimes,\n"
     "cgroup version, rootless mode, seccomp, resource limits. Then checks what\n"
     "'nanocell run' will need, for every group: the agent image on the engine, the\n"
-    "OCI runtime, the seccomp profile, the extra mounts and their allowlist.\n"
+    "OCI runtime, the seccomp profile, the extra mounts and their allowlist; and the\n"
+    "channels: the Telegram token file (0600, ours), https for the Bot API and the\n"
+    "hooks' urls (plain http only to this host), the hooks' secrets.\n"
     "\n"
     "  -j, --json     one JSON object: config, engine, candidates, checks\n"
     "\n"
@@ -128,8 +131,43 @@ static void check_seccomp(struct doctor *d, const nc_config *cfg, const nc_group
         add_check(d, CHECK_WARN, "%sseccomp is unconfined", scope);
 }
 
+/* A runtime pinned on Podman: verification refuses a container whose OCIRuntime (libpod's
+ * inspect) is not the pinned one, and Podman 4.3 runs every container on its service's runtime
+ * whatever the create asks for. Only that runtime can pass; through the compat API alone
+ * (Podman 3) none can be confirmed. service_rt: /libpod/info's runtime, NULL when unknown. */
+static void check_podman_runtime(struct doctor *d, const char *scope, const char *pinned,
+                                 const engine *e, const char *service_rt, const char *why)
+{
+    if (!engine_libpod_usable(e))
+        add_check(d, CHECK_PROBLEM,
+                  "%ssandbox.runtime '%s' is known to the engine, but refused on Podman %s: its "
+                  "Docker-compatible inspect reports no runtime, so none can be confirmed and "
+                  "every run will fail; leave sandbox.runtime \"auto\" and set Podman's own "
+                  "runtime",
+                  scope, pinned, e->version ? e->version : "");
+    else if (!service_rt)
+        add_check(d, CHECK_WARN,
+                  "%ssandbox.runtime '%s' is known to the engine, but which runtime the Podman "
+                  "service runs is unknown (%s): a run is refused unless it is '%s'",
+                  scope, pinned, why ? why : "libpod info", pinned);
+    else if (strcmp(service_rt, pinned) == 0)
+        add_check(d, CHECK_OK,
+                  "%ssandbox.runtime '%s' is known to the engine, and is the runtime the Podman "
+                  "service runs",
+                  scope, pinned);
+    else
+        add_check(d, CHECK_PROBLEM,
+                  "%ssandbox.runtime '%s' is refused on Podman: the service runs its containers "
+                  "on '%s' whatever runtime is asked for (Podman 4.3 ignores it), and nanocell "
+                  "refuses a container not on the pinned runtime, so every run will fail; pin "
+                  "'%s', or make '%s' the service's runtime (containers.conf [engine] runtime) "
+                  "and restart it",
+                  scope, pinned, service_rt, service_rt, pinned);
+}
+
 static void check_runtime(struct doctor *d, const nc_config *cfg, const nc_group_config *g,
-                          const engine_info *info)
+                          const engine *e, const engine_info *info, const char *podman_rt,
+                          const char *podman_why)
 {
     const sandbox_settings *s = settings_of(cfg, g);
     if (!s->runtime || !*s->runtime || strcmp(s->runtime, "auto") == 0)
@@ -137,6 +175,10 @@ static void check_runtime(struct doctor *d, const nc_config *cfg, const nc_group
     if (g && cfg->sandbox.runtime && strcmp(s->runtime, cfg->sandbox.runtime) == 0)
         return;
     _cleanup_free_ char *scope = scope_of(g);
+    if (strv_contains(info->runtimes, s->runtime) && e->kind == ENGINE_PODMAN) {
+        check_podman_runtime(d, scope, s->runtime, e, podman_rt, podman_why);
+        return;
+    }
     if (strv_contains(info->runtimes, s->runtime)) {
         add_check(d, CHECK_OK, "%ssandbox.runtime '%s' is known to the engine", scope, s->runtime);
         return;
@@ -152,7 +194,8 @@ static void check_runtime(struct doctor *d, const nc_config *cfg, const nc_group
 
 /* The runtime `run` would use for the default group, and why (sandbox/runtime.h): under auto
  * this may run the trial container, when no cached verdict fits the engine. */
-static void check_runtime_choice(struct doctor *d, const nc_config *cfg, engine *e)
+static void check_runtime_choice(struct doctor *d, const nc_config *cfg, engine *e,
+                                 const char *podman_rt)
 {
     _cleanup_free_ char *owner = owner_self();
     _cleanup_free_ char *run_id = turn_make_run_id();
@@ -168,7 +211,12 @@ static void check_runtime_choice(struct doctor *d, const nc_config *cfg, engine 
         add_check(d, CHECK_WARN, "runtime     not decided: %s", nc_error_msg(err));
         return;
     }
-    add_check(d, CHECK_OK, "runtime     %s (%s)", *c.name ? c.name : "the engine's default", c.why);
+    if (e->kind == ENGINE_PODMAN && *c.name && podman_rt && strcmp(c.name, podman_rt) != 0)
+        add_check(d, CHECK_WARN, "runtime     %s (%s), but the Podman service runs '%s'", c.name,
+                  c.why, podman_rt);
+    else
+        add_check(d, CHECK_OK, "runtime     %s (%s)", *c.name ? c.name : "the engine's default",
+                  c.why);
 }
 
 /* The extra mounts as `run` will treat them: the allowlist must load, and each mount must pass
@@ -303,19 +351,34 @@ static void check_loosened(struct doctor *d, const nc_config *cfg)
     }
 }
 
+static void on_channel_check(void *ud, channel_check_status st, const char *text)
+{
+    add_check(ud,
+              st == CHANNEL_CHECK_OK     ? CHECK_OK
+              : st == CHANNEL_CHECK_WARN ? CHECK_WARN
+                                         : CHECK_PROBLEM,
+              "%s", text);
+}
+
 /* Every check of what `run` needs, for the global settings and each group. */
 static void run_checks(struct doctor *d, const nc_config *cfg, engine *e, const engine_info *info)
 {
     check_image(d, cfg, e);
     check_engine(d, e, info, &cfg->sandbox);
-    check_runtime_choice(d, cfg, e);
+    /* The runtime the Podman service runs, for runtimes pinned on it. */
+    _cleanup_free_ char *podman_rt = NULL;
+    _cleanup_error_ nc_error *podman_err = NULL;
+    if (e->kind == ENGINE_PODMAN && engine_libpod_usable(e))
+        (void)engine_libpod_default_runtime(e, &podman_rt, &podman_err);
+    check_runtime_choice(d, cfg, e, podman_rt);
     for (size_t i = 0; i <= cfg->ngroups; i++) {
         const nc_group_config *g = i ? &cfg->groups[i - 1] : NULL;
         check_seccomp(d, cfg, g);
-        check_runtime(d, cfg, g, info);
+        check_runtime(d, cfg, g, e, info, podman_rt, podman_err ? nc_error_msg(podman_err) : NULL);
         check_mounts(d, cfg, g, e);
     }
     check_loosened(d, cfg);
+    channels_check_config(cfg, on_channel_check, d);
 }
 
 /* "ok, in use", "ok, not used: DOCKER_HOST comes first", "missing", ... */

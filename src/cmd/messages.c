@@ -21,14 +21,15 @@ static const char usage_text[] =
     "usage: nanocell messages [--api SOCKET] [--group G] [--after ID] [--limit N] [--json]\n"
     "\n"
     "Prints the messages the daemon stored, inbound and replies, oldest first, with their\n"
-    "state (a reply nobody was there to receive stays 'pending').\n"
+    "state (a reply nobody was there to receive stays 'pending'; one its channel gave up on\n"
+    "is 'failed', with the reason).\n"
     "\n"
     "  --group G    only group G\n"
     "  --after ID   only messages newer than id ID\n"
     "  --limit N    at most N messages\n"
     "  --json       one JSON object per line: id, group, chat, direction (in, out), sender,\n"
-    "               text, state, time (ISO 8601 UTC), reply_to (replies), attempts and\n"
-    "               error (inbound)\n"
+    "               text, state, time (ISO 8601 UTC), reply_to (replies), attempts (turns,\n"
+    "               or a reply's delivery tries) and error (why the last one failed)\n"
     "  --api SOCKET the daemon's socket (default: $NANOCELL_API, /run/nanocell/api.sock\n"
     "               as root, else $XDG_RUNTIME_DIR/nanocell/api.sock)\n";
 
@@ -63,6 +64,12 @@ static void print_message(const nc_json *m)
             json_string(json_get(m, "sender")) ?: "-");
     print_text(stdout, head);
     print_text(stdout, text ? text : "");
+    const char *state = json_string(json_get(m, "state"));
+    const char *why = json_string(json_get(m, "error"));
+    if (out && state && strcmp(state, "failed") == 0 && why) {
+        _cleanup_free_ char *tail = xasprintf(" [not delivered: %s]", why);
+        print_text(stdout, tail);
+    }
     fputc('\n', stdout);
 }
 

@@ -182,3 +182,22 @@ int engine_libpod_rootless(engine *e, bool *ret, nc_error **err)
     *ret = rootless;
     return 0;
 }
+
+int engine_libpod_default_runtime(engine *e, char **ret, nc_error **err)
+{
+    http_response resp = HTTP_RESPONSE_INIT;
+    int r = libpod_call(e, "GET", "/info", NULL, &resp, err);
+    if (r < 0)
+        return nc_error_wrap(err, "the Podman service's runtime");
+    _cleanup_json_ nc_json *info = NULL;
+    r = json_parse(resp.body.buf, resp.body.len, &info, err);
+    http_response_release(&resp);
+    if (r < 0)
+        return nc_error_wrap(err, "libpod info");
+    const char *name =
+        json_string(json_get(json_get(json_get(info, "host"), "ociRuntime"), "name"));
+    if (!name || !*name)
+        return nc_error_set(err, EPROTO, "libpod info names no OCI runtime (host.ociRuntime.name)");
+    *ret = xstrdup(name);
+    return 0;
+}

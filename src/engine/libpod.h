@@ -45,4 +45,8 @@ int engine_service_cred(const engine *e, uid_t *ret_uid, gid_t *ret_gid, nc_erro
  * trip; otherwise GET /libpod/info (host.security.rootless). */
 int engine_libpod_rootless(engine *e, bool *ret, nc_error **err);
 
+/* GET /libpod/info's host.ociRuntime.name: the runtime the Podman service runs containers on.
+ * Podman 4.3 runs every container on it, whatever runtime the create asks for. Allocated. */
+int engine_libpod_default_runtime(engine *e, char **ret, nc_error **err);
+
 #endif

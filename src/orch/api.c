@@ -309,6 +309,7 @@ static enum MHD_Result get_status(api_server *s, struct MHD_Connection *c)
         jgen_kv_int(g, "running", counts[i].running);
         jgen_kv_int(g, "failed", counts[i].failed);
         jgen_kv_int(g, "undelivered", counts[i].undelivered);
+        jgen_kv_int(g, "undeliverable", counts[i].undeliverable);
         jgen_obj_close(g);
     }
     jgen_arr_close(g);

@@ -53,13 +53,12 @@ void apijson_message(nc_jgen *g, const store_message *m)
     apijson_time(g, "time", m->time_ms);
     if (m->outbound) {
         jgen_kv_int(g, "reply_to", m->reply_to);
-    } else {
-        if (m->batch)
-            jgen_kv_int(g, "batch", m->batch);
-        jgen_kv_int(g, "attempts", m->attempts);
-        if (m->error)
-            apijson_text(g, "error", m->error);
+    } else if (m->batch) {
+        jgen_kv_int(g, "batch", m->batch);
     }
+    jgen_kv_int(g, "attempts", m->attempts);
+    if (m->error)
+        apijson_text(g, "error", m->error);
     if (m->run_id)
         apijson_text(g, "run_id", m->run_id);
     jgen_obj_close(g);

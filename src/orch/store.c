@@ -557,7 +557,9 @@ static int counts(store *s, store_group_counts **ret, size_t *n, nc_error **err)
         " (SELECT count(*) FROM messages WHERE state = 'running' AND group_id = g.id),"
         " (SELECT count(*) FROM messages WHERE state = 'failed' AND group_id = g.id),"
         " (SELECT count(*) FROM outbox o JOIN messages m ON m.id = o.message_id"
-        "   WHERE o.state = 'pending' AND m.group_id = g.id)"
+        "   WHERE o.state = 'pending' AND m.group_id = g.id),"
+        " (SELECT count(*) FROM outbox o JOIN messages m ON m.id = o.message_id"
+        "   WHERE o.state = 'failed' AND m.group_id = g.id)"
         " FROM groups g ORDER BY g.folder, g.id",
         &st, err);
     if (r < 0)
@@ -570,6 +572,7 @@ static int counts(store *s, store_group_counts **ret, size_t *n, nc_error **err)
             .running = sqlite3_column_int64(st, 2),
             .failed = sqlite3_column_int64(st, 3),
             .undelivered = sqlite3_column_int64(st, 4),
+            .undeliverable = sqlite3_column_int64(st, 5),
         };
     }
     return r;

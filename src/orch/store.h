@@ -33,7 +33,7 @@
 #include "util/cleanup.h"
 #include "util/error.h"
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 #define STORE_FILE "nanocell.db"
 
 typedef struct store store;
@@ -90,7 +90,8 @@ int store_chat_group(store *s, const char *jid, char **folder, nc_error **err);
  * kept, and pending again on store_group_retry), "skipped" (context older than the batch window
  * of a trigger, never sent).
  * Outbound (a reply): state is its outbox row's: "pending", "delivered", "superseded" (stored by
- * a run cut by a crash and never to be delivered: see docs/architecture.md). */
+ * a run cut by a crash and never to be delivered: see docs/architecture.md), "failed" (the
+ * channel gave up on it: refused for good, or its tries spent). */
 typedef struct store_message {
     int64_t id;
     char *group; /* folder */
@@ -103,8 +104,8 @@ typedef struct store_message {
     int64_t batch;    /* inbound: the batch it was handed in (0: none) */
     int64_t reply_to; /* outbound: the batch it answers */
     char *run_id;     /* the run that handled (in) or produced (out) it; NULL: none */
-    int attempts;     /* inbound: failed turns so far */
-    char *error;      /* inbound: why the last try failed; NULL: none */
+    int attempts;     /* inbound: failed turns so far; outbound: failed delivery tries */
+    char *error;      /* why the last try (turn or delivery) failed; NULL: none */
 } store_message;
 
 void store_message_release(store_message *m);
@@ -163,6 +164,10 @@ int store_outbox_pending(store *s, const char *prefix, size_t limit, store_messa
 /* Records a failed delivery try of a pending reply (the outbox row's attempts + 1 and
  * last_error); it stays pending. -ENOENT / -EALREADY as store_outbox_delivered. */
 int store_outbox_failed(store *s, int64_t message_id, const char *why, nc_error **err);
+/* Gives up on a pending reply: its outbox row becomes "failed" (attempts + 1, last_error why),
+ * never delivered, and the chat's later replies go on. -ENOENT / -EALREADY as
+ * store_outbox_delivered. */
+int store_outbox_give_up(store *s, int64_t message_id, const char *why, nc_error **err);
 
 /* ---- sessions: the agent's session id per group ---- */
 /* *session is NULL when the group has none. */
@@ -199,6 +204,7 @@ typedef struct store_group_counts {
     char *folder;
     int64_t pending, running, failed; /* inbound messages in each state */
     int64_t undelivered;              /* outbox rows pending */
+    int64_t undeliverable;            /* outbox rows failed (given up) */
 } store_group_counts;
 int store_counts(store *s, store_group_counts **ret, size_t *n, nc_error **err);
 void store_counts_free(store_group_counts *v, size_t n);
@@ -244,6 +250,11 @@ int store_sender_allowed(store *s, const char *folder, const char *sender, bool 
  * than keep_ms are dropped. */
 int store_hook_seen(store *s, const char *hook, const char *signature, int64_t keep_ms,
                     nc_error **err);
+/* A chat that moved to a new id (a Telegram group upgraded to a supergroup): its mapping (when
+ * new_jid has none yet; else old_jid's is dropped), its metadata and its pending replies go to
+ * new_jid. *moved: old_jid was mapped to a group. */
+int store_chat_migrate(store *s, const char *old_jid, const char *new_jid, bool *moved,
+                       nc_error **err);
 
 /* For tests only: limits the database to pages pages (SQLite keeps at least its current size)
  * on this connection, so that a write needing more fails as on a full disk. A large value lifts

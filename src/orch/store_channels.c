@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "util/timeutil.h"
 #include "util/xalloc.h"
@@ -232,4 +233,62 @@ int store_hook_seen(store *s, const char *hook, const char *signature, int64_t k
     if (r < 0)
         return r;
     return store_tx_end(s, hook_seen(s, hook, signature, keep_ms, err), err);
+}
+
+/* Runs sql with ?1 old_jid and (when it has it) ?2 new_jid. */
+static int migrate_step(store *s, const char *sql, const char *old_jid, const char *new_jid,
+                        nc_error **err)
+{
+    _cleanup_stmt_ sqlite3_stmt *st = NULL;
+    int r = store_prepare(s, sql, &st, err);
+    if (r < 0)
+        return r;
+    if (store_bind_text(st, 1, old_jid) ||
+        (sqlite3_bind_parameter_count(st) >= 2 && store_bind_text(st, 2, new_jid)))
+        return store_fail(s, err, "move chat '%s' to '%s'", old_jid, new_jid);
+    r = store_step(s, st, err, "move chat '%s' to '%s'", old_jid, new_jid);
+    return r < 0 ? r : 0;
+}
+
+static int chat_migrate(store *s, const char *old_jid, const char *new_jid, bool *moved,
+                        nc_error **err)
+{
+    if (!old_jid || !*old_jid || !new_jid || !*new_jid)
+        return nc_error_set(err, EINVAL, "chat jid is missing");
+    *moved = false;
+    if (strcmp(old_jid, new_jid) == 0)
+        return 0;
+    int r = migrate_step(s,
+                         "DELETE FROM chats WHERE jid = ?1 AND EXISTS"
+                         " (SELECT 1 FROM chats WHERE jid = ?2)",
+                         old_jid, new_jid, err);
+    if (r < 0)
+        return r;
+    *moved = sqlite3_changes(s->db) > 0;
+    if ((r = migrate_step(s, "UPDATE chats SET jid = ?2 WHERE jid = ?1", old_jid, new_jid, err)) <
+        0)
+        return r;
+    *moved = *moved || sqlite3_changes(s->db) > 0;
+    static const char *const rest[] = {
+        "UPDATE OR IGNORE chat_meta SET jid = ?2 WHERE jid = ?1",
+        "DELETE FROM chat_meta WHERE jid = ?1",
+        "UPDATE messages SET chat_jid = ?2 WHERE chat_jid = ?1 AND id IN"
+        " (SELECT message_id FROM outbox WHERE state = 'pending')",
+    };
+    for (size_t i = 0; i < NC_ARRAY_SIZE(rest) && r >= 0; i++)
+        r = migrate_step(s, rest[i], old_jid, new_jid, err);
+    return r;
+}
+
+int store_chat_migrate(store *s, const char *old_jid, const char *new_jid, bool *moved,
+                       nc_error **err)
+{
+    bool m = false;
+    int r = store_tx_begin(s, true, err);
+    if (r < 0)
+        return r;
+    r = store_tx_end(s, chat_migrate(s, old_jid, new_jid, &m, err), err);
+    if (r >= 0 && moved)
+        *moved = m;
+    return r;
 }

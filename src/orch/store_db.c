@@ -409,6 +409,21 @@ static const char *const migrations[] = {
     "  result TEXT,"
     "  error TEXT);"
     "CREATE INDEX task_runs_task ON task_runs (task_id, run_ms);",
+    /* 4: an outbox row can end "failed": a delivery the other side refused for good (a chat
+     * that blocked the bot, a hook's 4xx) or that spent its tries (channels.max_attempts). The
+     * CHECK is part of the table, so the table is rebuilt (nothing refers to it). */
+    "CREATE TABLE outbox_v4 ("
+    "  message_id INTEGER PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE,"
+    "  state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'superseded', 'failed')),"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  last_error TEXT,"
+    "  created_ms INTEGER NOT NULL,"
+    "  delivered_ms INTEGER NOT NULL DEFAULT 0);"
+    "INSERT INTO outbox_v4 (message_id, state, attempts, last_error, created_ms, delivered_ms)"
+    " SELECT message_id, state, attempts, last_error, created_ms, delivered_ms FROM outbox;"
+    "DROP TABLE outbox;"
+    "ALTER TABLE outbox_v4 RENAME TO outbox;"
+    "CREATE INDEX outbox_state ON outbox (state, message_id);",
 };
 
 _Static_assert(NC_ARRAY_SIZE(migrations) == STORE_SCHEMA_VERSION,

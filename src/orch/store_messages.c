@@ -14,7 +14,9 @@
 /* An outbound message's state is its outbox row's. */
 #define MSG_COLS                                                                                   \
     "m.id, g.folder, m.chat_jid, m.direction, m.sender, m.text, m.time_ms,"                        \
-    " coalesce(m.state, o.state), m.batch, m.reply_to, m.run_id, m.attempts, m.error"
+    " coalesce(m.state, o.state), m.batch, m.reply_to, m.run_id,"                                  \
+    " CASE WHEN o.message_id IS NULL THEN m.attempts ELSE o.attempts END,"                         \
+    " CASE WHEN o.message_id IS NULL THEN m.error ELSE o.last_error END"
 #define MSG_FROM                                                                                   \
     " FROM messages m JOIN groups g ON g.id = m.group_id"                                          \
     " LEFT JOIN outbox o ON o.message_id = m.id"
@@ -584,6 +586,8 @@ static int not_in_outbox(store *s, int64_t id, nc_error **err)
     const char *state = (const char *)sqlite3_column_text(st, 0);
     if (state && strcmp(state, "superseded") == 0)
         return nc_error_set(err, EALREADY, "reply %" PRId64 " is superseded: never delivered", id);
+    if (state && strcmp(state, "failed") == 0)
+        return nc_error_set(err, EALREADY, "reply %" PRId64 " failed: never delivered", id);
     return nc_error_set(err, EALREADY, "reply %" PRId64 " was delivered already", id);
 }
 
@@ -626,6 +630,18 @@ int store_outbox_failed(store *s, int64_t message_id, const char *why, nc_error 
     r = outbox_update(s,
                       "UPDATE outbox SET attempts = attempts + ?2, last_error = ?3"
                       " WHERE message_id = ?1 AND state = 'pending'",
+                      message_id, 1, why, err);
+    return store_tx_end(s, r, err);
+}
+
+int store_outbox_give_up(store *s, int64_t message_id, const char *why, nc_error **err)
+{
+    int r = store_tx_begin(s, true, err);
+    if (r < 0)
+        return r;
+    r = outbox_update(s,
+                      "UPDATE outbox SET state = 'failed', attempts = attempts + ?2,"
+                      " last_error = ?3 WHERE message_id = ?1 AND state = 'pending'",
                       message_id, 1, why, err);
     return store_tx_end(s, r, err);
 }

@@ -7,7 +7,10 @@
 # split; the token appears in no log, status or error. Webhooks: a signed request is stored, bad
 # signatures, stale times, replays, oversized bodies and unknown hooks are refused, and the reply
 # is POSTed signed to a receiver (tests/support/fake_webhook_receiver.py) that fails twice; the
-# api.tcp_listen listener serves the hooks and nothing else.
+# api.tcp_listen listener serves the hooks and nothing else. Refusals for good (Telegram 403, a
+# hook's 410) and channels.max_attempts end a reply as failed while the chat goes on; a group
+# upgraded to a supergroup keeps its chat (the 400's and the update's migrate_to_chat_id); one
+# hook's Retry-After holds no other hook.
 . "$(dirname "$0")/lib.sh"
 sock=$NANOCELL_TEST_SOCKET
 [ "$NANOCELL_TEST_ENGINE" = rootless-podman ] && { echo "1..0 # SKIP rootless Podman refuses turns by default"; exit 0; }
@@ -40,10 +43,14 @@ config() {
 	printf '[orch]\nmax_concurrent = 2\nshutdown_grace = "2s"\nretry_base = "1s"\n'
 	printf '[api]\ntcp_listen = "127.0.0.1:%s"\n' "$TCP_PORT"
 	printf '[telegram]\ntoken_file = "%s/token"\napi_base = "%s"\n' "$TMP" "$FAKE"
+	printf '[channels]\nmax_attempts = 5\n'
 	printf '[sandbox]\n'
 	[ "$NANOCELL_TEST_ENGINE" = podman ] && printf 'allow_unenforced = ["cgroupns"]\n'
 	printf '[[hook]]\nname = "ci"\ngroup = "builds"\nsecret_file = "%s/hook.secret"\nurl = "%s/in"\n' "$TMP" "$RECEIVER"
 	printf '[[hook]]\nname = "quiet"\ngroup = "builds"\nsecret = "another-secret-0123456789"\n'
+	for h in slow gone down; do
+		printf '[[hook]]\nname = "%s"\ngroup = "side"\nsecret = "%s"\nurl = "%s/%s"\n' "$h" "$HOOK_SECRET" "$RECEIVER" "$h"
+	done
 	true
 }
 config >"$NANOCELL_CONFIG"
@@ -206,6 +213,42 @@ tg_msg 100 "echo after a conflict"
 wait_sent 100 '^after a conflict$' && ok "and after a 409 conflict" || not_ok "and after a 409 conflict" "$(state | jq -c .failed)"
 expect_match "the failures are logged" "$(cat "$TMP/serve.log")" "channel telegram: receive: telegram: getUpdates: HTTP 502 and no Bot API reply"
 
+run "$NC" status --json
+expect_match "status shows the channel's last error" "$OUT" '"last_error":"telegram: getUpdates: HTTP 409: Conflict'
+
+# --- a refusal for good (403: the bot was blocked) ends the reply; the chat's next one goes out ---
+# Every try of that reply is refused, for as long as the test runs.
+refused_before=$(state | jq '.failed.sendMessage // 0')
+tg_fail '{"method":"sendMessage","status":403,"count":1000,"chat_id":100,"match":"blocked reply"}'
+tg_msg 100 "echo blocked reply"
+failed_reply() { msgs "$1" | jq -c -s "[.[] | select(.direction == \"out\" and .text == \"$2\")][0]"; }
+for _ in $(seq 1 150); do failed_reply boss "blocked reply" | jq -e '.state == "failed"' >/dev/null && break; sleep 0.2; done
+failed_reply boss "blocked reply" | jq -e '.state == "failed" and .attempts == 1 and (.error | test("HTTP 403: Forbidden: bot was blocked by the user"))' >/dev/null && ok "a reply refused with 403 is failed at once, with the reason" || not_ok "a reply refused with 403 is failed at once, with the reason" "$(failed_reply boss "blocked reply")" "$(grep 'channel telegram' "$TMP/serve.log" | tail -5)"
+[ "$(state | jq '.failed.sendMessage')" -eq $((refused_before + 1)) ] && ok "and not tried again" || not_ok "and not tried again" "$(state | jq -c .failed)"
+expect_match "it is logged" "$(cat "$TMP/serve.log")" "channel telegram: reply [0-9]+ to tg:100 not delivered, given up after 1 try \(refused for good\)"
+run "$NC" messages --group boss
+expect_match "nanocell messages shows it failed, and why" "$OUT" "out failed \(reply to #[0-9]+\): blocked reply \[not delivered: telegram: sendMessage: HTTP 403: Forbidden: bot was blocked by the user\]"
+tg_msg 100 "echo the next reply"
+wait_sent 100 '^the next reply$' && ok "the chat's next reply is delivered" || not_ok "the chat's next reply is delivered" "$(sent_to 100)" "$(tail -10 "$TMP/serve.log")"
+
+# --- a group upgraded to a supergroup: the 400 with migrate_to_chat_id moves the chat ---
+"$NC" groups add upg --telegram -300 >/dev/null
+tg_fail '{"method":"sendMessage","status":400,"count":1000,"chat_id":-300,"migrate_to":-1000000000300}'
+tg_msg -300 "@Andy echo before the upgrade"
+wait_sent -1000000000300 '^before the upgrade$' && ok "a reply to a group that became a supergroup goes to its new id" || not_ok "a reply to a group that became a supergroup goes to its new id" "$(state | jq -c .sent)" "$(grep 'channel telegram' "$TMP/serve.log" | tail -5)"
+run "$NC" groups chats --json
+expect_match "the group's chat is now tg:NEW" "$OUT" '"jid":"tg:-1000000000300",[^}]*"group":"upg"'
+expect_no_match "and no longer the old id" "$OUT" '"jid":"tg:-300",[^}]*"group":"upg"'
+tg_msg -1000000000300 "@Andy echo in the supergroup" '"chat_type":"supergroup"'
+wait_sent -1000000000300 '^in the supergroup$' && ok "and the supergroup's messages reach the group" || not_ok "and the supergroup's messages reach the group" "$(state | jq -c .sent)"
+msgs upg | jq -e -s 'all(.[]; .state != "failed")' >/dev/null && ok "no reply was given up" || not_ok "no reply was given up" "$(msgs upg)"
+# ... and so does the update that says so (migrate_to_chat_id).
+"$NC" groups add upg2 --telegram -400 >/dev/null
+tg_msg -400 "" '"kind":"migrate_to","to":-1000000000400'
+tg_msg -1000000000400 "@Andy echo after the migrate update" '"chat_type":"supergroup"'
+wait_sent -1000000000400 '^after the migrate update$' && ok "an update with migrate_to_chat_id moves the registered chat" || not_ok "an update with migrate_to_chat_id moves the registered chat" "$(state | jq -c .sent)" "$(grep 'channel telegram' "$TMP/serve.log" | tail -5)"
+expect_match "the move is logged" "$(cat "$TMP/serve.log")" "chat tg:-400 became tg:-1000000000400"
+
 # --- webhooks ---
 # sign SECRET TS BODY: the X-Nanocell-Signature value.
 sign() { python3 -c 'import hmac,hashlib,sys; print("sha256=" + hmac.new(sys.argv[1].encode(), (sys.argv[2] + "." + sys.argv[3]).encode(), hashlib.sha256).hexdigest())' "$1" "$2" "$3"; }
@@ -263,16 +306,50 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$TCP_PORT/v1/sta
 [ "$code" = 404 ] && ok "the rest of the API is not served on TCP" || not_ok "the rest of the API is not served on TCP" "$code"
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -d '{"folder":"x"}' "http://127.0.0.1:$TCP_PORT/v1/groups")
 [ "$code" = 404 ] && ok "nor can groups be added there" || not_ok "nor can groups be added there" "$code"
+# A Retry-After from one receiver holds that hook alone; a 4xx ends a reply; so do max_attempts.
+"$NC" groups add side --no-trigger >/dev/null
+rcontrol() { curl -sf -X POST "$RECEIVER/control" -d "$1" >/dev/null; }
+rcontrol '{"path":"/slow","status":429,"retry_after":600}'
+rcontrol '{"path":"/gone","status":410}'
+rcontrol '{"path":"/down","status":503}'
+signed_post() { # signed_post HOOK BODY: signed with HOOK_SECRET, on the API socket
+	local ts
+	ts=$(date +%s)
+	CODE=$(curl -s -o "$TMP/hook.out" -w '%{http_code}' -X POST -H "X-Nanocell-Timestamp: $ts" \
+		-H "X-Nanocell-Signature: $(sign "$HOOK_SECRET" "$ts" "$2")" --data-binary "$2" \
+		--unix-socket "$NANOCELL_API" "http://localhost/hooks/$1")
+}
+signed_post slow '{"text":"echo to the slow one"}'
+for _ in $(seq 1 150); do receiver | jq -e '.paths["/slow"] >= 1' >/dev/null && break; sleep 0.2; done
+receiver | jq -e '.paths["/slow"] >= 1' >/dev/null && ok "the slow receiver answered 429 with Retry-After: 600" || not_ok "the slow receiver answered 429 with Retry-After: 600" "$(receiver)" "$(tail -10 "$TMP/serve.log")"
+signed_post ci '{"text":"echo while the other one waits"}'
+for _ in $(seq 1 150); do receiver | jq -e 'any(.deliveries[]; .text == "while the other one waits")' >/dev/null && break; sleep 0.2; done
+receiver | jq -e 'any(.deliveries[]; .text == "while the other one waits" and .path == "/in")' >/dev/null && ok "another hook's reply is delivered meanwhile (the hold is per hook)" || not_ok "another hook's reply is delivered meanwhile (the hold is per hook)" "$(receiver)" "$(grep webhook "$TMP/serve.log" | tail -5)"
+[ "$(receiver | jq '.paths["/slow"]')" -eq 1 ] && ok "and the slow hook is not asked again before its time" || not_ok "and the slow hook is not asked again before its time" "$(receiver)"
+signed_post gone '{"text":"echo to the gone one"}'
+for _ in $(seq 1 150); do failed_reply side "to the gone one" | jq -e '.state == "failed"' >/dev/null && break; sleep 0.2; done
+failed_reply side "to the gone one" | jq -e '.state == "failed" and .attempts == 1 and (.error | test("HTTP 410"))' >/dev/null && ok "a receiver's 410 fails the reply at once" || not_ok "a receiver's 410 fails the reply at once" "$(failed_reply side "to the gone one")" "$(receiver)"
+[ "$(receiver | jq '.paths["/gone"]')" -eq 1 ] && ok "with one request" || not_ok "with one request" "$(receiver)"
+signed_post down '{"text":"echo to the one that is down"}'
+for _ in $(seq 1 200); do failed_reply side "to the one that is down" | jq -e '.state == "failed"' >/dev/null && break; sleep 0.2; done
+failed_reply side "to the one that is down" | jq -e '.state == "failed" and .attempts == 5 and (.error | test("HTTP 503"))' >/dev/null && ok "a receiver answering 503 is given up after channels.max_attempts (5) tries" || not_ok "a receiver answering 503 is given up after channels.max_attempts (5) tries" "$(failed_reply side "to the one that is down")" "$(receiver)"
+[ "$(receiver | jq '.paths["/down"]')" -eq 5 ] && ok "five requests" || not_ok "five requests" "$(receiver)"
+expect_match "it is logged" "$(cat "$TMP/serve.log")" "channel webhook: reply [0-9]+ to hook:down not delivered, given up after 5 tries \(channels.max_attempts reached\)"
 grep -qF "$HOOK_SECRET" "$TMP/serve.log" && not_ok "the hook's secret is not in the log" || ok "the hook's secret is not in the log"
 
 # --- status and metrics ---
 run "$NC" status --json
 expect_match "status shows the telegram channel connected" "$OUT" '"name":"telegram","connected":true'
-expect_match "with its last error" "$OUT" '"last_error":"telegram: getUpdates: HTTP 409: Conflict'
+expect_match "with its last error" "$OUT" '"last_error":"telegram: sendMessage: HTTP 403: Forbidden'
 expect_match "and the local channel" "$OUT" '"name":"local","connected":true'
 run curl -sf --unix-socket "$NANOCELL_API" http://localhost/metrics
 expect_match "metrics count what the channel sent" "$OUT" 'nanocell_channel_sent_total\{channel="telegram"\} [1-9]'
 expect_match "and its errors" "$OUT" 'nanocell_channel_errors_total\{channel="telegram"\} [1-9]'
+expect_match "and the replies it gave up on" "$OUT" 'nanocell_channel_undeliverable_total\{channel="telegram"\} 1'
+expect_match "per channel" "$OUT" 'nanocell_channel_undeliverable_total\{channel="webhook"\} 2'
+run "$NC" status --json
+expect_match "status counts them per channel" "$OUT" '"name":"webhook",[^}]*"undeliverable":2'
+expect_match "and per group" "$OUT" '"group":"side",[^}]*"undeliverable":2'
 
 # --- the token is nowhere ---
 for f in "$TMP/serve.log"; do

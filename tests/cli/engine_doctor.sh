@@ -1,8 +1,9 @@
 #!/bin/bash
 # doctor predicts what run will refuse, against a real engine (NANOCELL_TEST_SOCKET,
 # NANOCELL_TEST_ENGINE): a missing image, an unknown runtime (globally and per group), mounts
-# without an allowlist; --json; and one exit status per kind of problem (2 for configuration,
-# wherever it comes from).
+# without an allowlist; a runtime pinned on Podman that its service does not run; the channels'
+# token file, plain-http destinations and hook secrets; --json; and one exit status per kind of
+# problem (2 for configuration, wherever it comes from).
 . "$(dirname "$0")/lib.sh"
 sock=$NANOCELL_TEST_SOCKET
 install="doctest$$"
@@ -65,6 +66,50 @@ base 'runtime = "runc"' >"$NANOCELL_CONFIG"
 run "$NC" doctor
 expect_rc "a known runtime passes" 0
 expect_match "and is reported" "$OUT" "ok +sandbox.runtime 'runc' is known to the engine"
+
+# On Podman a pinned runtime passes only when it is the one the service runs: Podman 4.3 runs
+# its own whatever is asked, and run refuses a container that is not on the pinned runtime.
+case $NANOCELL_TEST_ENGINE in
+*podman)
+	svc=$(curl -sf --unix-socket "$sock" http://d/v4.0.0/libpod/info | jq -r .host.ociRuntime.name)
+	other=crun
+	[ "$svc" = crun ] && other=runc
+	base "runtime = \"$svc\"" >"$NANOCELL_CONFIG"
+	run "$NC" doctor
+	expect_rc "the Podman service's own runtime, pinned, passes" 0
+	expect_match "and is reported so" "$OUT" "ok +sandbox.runtime '$svc' is known to the engine, and is the runtime the Podman service runs"
+	base "runtime = \"$other\"" >"$NANOCELL_CONFIG"
+	run "$NC" doctor
+	expect_rc "another runtime the engine lists is a problem on Podman" 1
+	expect_match "doctor says it is refused, and why" "$OUT" "problem +sandbox.runtime '$other' is refused on Podman: the service runs its containers on '$svc' whatever runtime is asked for"
+	;;
+esac
+
+# The channels: the token file, where the token and the replies go, the hooks' secrets.
+printf '123456:abc\n' >"$TMP/token"
+chmod 644 "$TMP/token"
+{
+	base
+	printf '[telegram]\ntoken_file = "%s/token"\napi_base = "http://api.example.com"\n' "$TMP"
+	printf '[[hook]]\nname = "ci"\ngroup = "g"\nsecret = "0123456789abcdef"\nurl = "http://ci.example.com/in"\n'
+	printf '[[hook]]\nname = "local"\ngroup = "g"\nsecret = "0123456789abcdef0123456789abcdef"\nurl = "http://127.0.0.1:9/in"\n'
+} >"$NANOCELL_CONFIG"
+run "$NC" doctor
+expect_rc "unsafe channel settings are problems" 1
+expect_match "a token file others can read" "$OUT" "problem +telegram.token_file '$TMP/token' has mode 0644: others can read the secret, and the daemon refuses it; run chmod 600"
+expect_match "the Bot API over plain http" "$OUT" "problem +telegram.api_base 'http://api.example.com' is plain http to another host"
+expect_match "a short hook secret" "$OUT" "warn +hook 'ci': the secret is only 16 bytes"
+expect_match "a hook url over plain http" "$OUT" "problem +hook 'ci': url 'http://ci.example.com/in' is plain http to another host"
+expect_match "plain http to this host is fine" "$OUT" "ok +hook 'local': url 'http://127.0.0.1:9/in' is plain http, but to this host"
+expect_no_match "the token is never shown" "$OUT" "123456:abc"
+chmod 600 "$TMP/token"
+{
+	base
+	printf '[telegram]\ntoken_file = "%s/token"\n' "$TMP"
+} >"$NANOCELL_CONFIG"
+run "$NC" doctor
+expect_rc "a 0600 token file and the https Bot API pass" 0
+expect_match "and are reported" "$OUT" "ok +telegram.token_file '$TMP/token': mode 0600, owned by this user"
 
 # --- one problem, one exit status: configuration is 2 wherever it comes from ---
 base >"$NANOCELL_CONFIG"

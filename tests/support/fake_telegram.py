@@ -15,6 +15,15 @@ Faults, injected through the control endpoints (not part of the Bot API):
                           retry after S","parameters":{"retry_after":S}}, 409 {"ok":false,
                           "error_code":409,"description":"Conflict: terminated by other
                           getUpdates request; ..."}, 502 an HTML "Bad Gateway" page
+  POST /control/fail     {"method":"sendMessage", "status":400|403, "count":N, "chat_id":N?,
+                          "match":"..."?, "description":"..."?, "migrate_to":N?}
+                          the next N calls of method (for that chat, or with text containing
+                          match, when given) fail with {"ok":false,"error_code":STATUS,
+                          "description":...} ("Forbidden: bot was blocked by the user" by
+                          default for 403), and with "parameters":{"migrate_to_chat_id":N}
+                          when migrate_to is given (a group upgraded to a supergroup)
+  POST /control/message  {"chat_id":N, "kind":"migrate_to", "to":M}: the service message of a
+                          group upgraded to supergroup M (migrate_to_chat_id)
   GET  /control/state    {"sent":[{chat_id,text}], "actions":[{chat_id,action}], "calls":{method:n},
                           "offsets":[...], "failed":{method:n}, "bad_token":n}
 
@@ -102,6 +111,8 @@ class Handler(BaseHTTPRequestHandler):
                 elif kind == "photo":
                     msg["photo"] = [{"file_id": "AgAD", "file_unique_id": "x", "width": 90,
                                      "height": 90, "file_size": 1000}]
+                elif kind == "migrate_to":
+                    msg["migrate_to_chat_id"] = m["to"]
                 elif kind == "sticker":
                     msg["sticker"] = {"file_id": "CAAD", "emoji": "x", "width": 1, "height": 1}
                 upd = {"update_id": uid}
@@ -117,21 +128,37 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/control/fail":
             f = self.body()
             with lock:
-                faults[f["method"]] = [f["status"], f.get("count", 1), f.get("retry_after", 1)]
+                faults[f["method"]] = [f["status"], f.get("count", 1), f.get("retry_after", 1), f]
             self.reply(200, {"ok": True})
             return
         self.api()
 
-    def fault(self, method):
+    def fault(self, method, req):
         """Sends the injected failure for method, if one is due."""
         with lock:
             f = faults.get(method)
             if not f or f[1] <= 0:
                 return False
+            spec = f[3]
+            if "chat_id" in spec and req.get("chat_id") != spec["chat_id"]:
+                return False
+            if "match" in spec and spec["match"] not in str(req.get("text", "")):
+                return False
             f[1] -= 1
             failed[method] = failed.get(method, 0) + 1
             status, retry = f[0], f[2]
-        if status == 429:
+        if status in (400, 403):
+            desc = spec.get("description")
+            if not desc:
+                desc = ("Bad Request: group chat was upgraded to a supergroup chat"
+                        if "migrate_to" in spec else
+                        "Forbidden: bot was blocked by the user" if status == 403 else
+                        "Bad Request: chat not found")
+            obj = {"ok": False, "error_code": status, "description": desc}
+            if "migrate_to" in spec:
+                obj["parameters"] = {"migrate_to_chat_id": spec["migrate_to"]}
+            self.reply(status, obj)
+        elif status == 429:
             self.reply(429, {"ok": False, "error_code": 429,
                              "description": "Too Many Requests: retry after %d" % retry,
                              "parameters": {"retry_after": retry}})
@@ -164,7 +191,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         with lock:
             calls[method] = calls.get(method, 0) + 1
-        if self.fault(method):
+        if self.fault(method, req):
             return
         if method == "getMe":
             self.reply(200, {"ok": True, "result": {"id": 4242, "is_bot": True,

@@ -3,7 +3,12 @@
 X-Nanocell-Timestamp and X-Nanocell-Signature (sha256=HMAC-SHA256(secret, "TS.BODY")), fails the
 first FAIL requests with 500, then answers 204 and records the delivery.
 
-  GET /state -> {"deliveries":[body...], "attempts":N, "bad_signatures":N, "ids":[...]}
+  GET /state -> {"deliveries":[body...], "attempts":N, "bad_signatures":N, "ids":[...],
+                 "paths":{path: requests}}
+  POST /control {"path":"/slow", "status":429|410|503..., "retry_after":S?}: every signed
+                 request to that path is answered so (with Retry-After: S when given); each
+                 delivery records its path
+
 
 Usage: fake_webhook_receiver.py SECRET FAIL PORTFILE
 """
@@ -22,6 +27,8 @@ lock = threading.Lock()
 deliveries = []
 attempts = [0]
 bad = [0]
+paths = {}  # path -> requests
+rules = {}  # path -> (status, retry_after)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -30,22 +37,30 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):
         pass
 
-    def reply(self, status, obj=None):
+    def reply(self, status, obj=None, retry_after=None):
         body = json.dumps(obj).encode() if obj is not None else b""
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
+        if retry_after is not None:
+            self.send_header("Retry-After", str(retry_after))
         self.end_headers()
         self.wfile.write(body)
 
     def do_GET(self):
         with lock:
             self.reply(200, {"deliveries": deliveries, "attempts": attempts[0],
-                             "bad_signatures": bad[0]})
+                             "bad_signatures": bad[0], "paths": paths})
 
     def do_POST(self):
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n)
+        if self.path == "/control":
+            c = json.loads(body)
+            with lock:
+                rules[c["path"]] = (c["status"], c.get("retry_after"))
+            self.reply(200, {"ok": True})
+            return
         ts = self.headers.get("X-Nanocell-Timestamp", "")
         sig = self.headers.get("X-Nanocell-Signature", "")
         want = "sha256=" + hmac.new(SECRET, ts.encode() + b"." + body, hashlib.sha256).hexdigest()
@@ -55,12 +70,18 @@ class Handler(BaseHTTPRequestHandler):
                 bad[0] += 1
                 self.reply(401, {"error": "bad signature"})
                 return
+            paths[self.path] = paths.get(self.path, 0) + 1
+            rule = rules.get(self.path)
+            if rule:
+                self.reply(rule[0], {"error": "as told"}, rule[1])
+                return
             if fail_left[0] > 0:
                 fail_left[0] -= 1
                 self.reply(500, {"error": "receiver down"})
                 return
             d = json.loads(body)
             d["delivery_header"] = self.headers.get("X-Nanocell-Delivery")
+            d["path"] = self.path
             deliveries.append(d)
         self.reply(204)
 

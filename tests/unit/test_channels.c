@@ -6,13 +6,16 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "channels/channel.h"
+#include "channels/checks.h"
 #include "config.h"
 #include "channels/split.h"
 #include "channels/tg_parse.h"
@@ -239,6 +242,18 @@ static void test_tg_errors(void **state)
     strbuf_addstr(&many, "]}");
     ERR(EPROTO, "updates in one reply", tg_parse_updates(many.buf, many.len, &v, &n, NULL, &e));
     strbuf_release(&many);
+    /* A group upgraded to a supergroup: the 400 names the new chat. */
+    const char *mig = "{\"ok\":false,\"error_code\":400,\"description\":\"Bad Request: group "
+                      "chat was upgraded to a supergroup chat\",\"parameters\":"
+                      "{\"migrate_to_chat_id\":-1001234567890}}";
+    ERR(EREMOTEIO, "upgraded to a supergroup", tg_parse_ok(mig, strlen(mig), &fail, &e));
+    assert_int_equal(fail.code, 400);
+    assert_true(fail.migrate_to == -1001234567890LL);
+    assert_int_equal(fail.retry_after, 0);
+    tg_error_release(&fail);
+    ERR(EREMOTEIO, "409", tg_parse_ok(r409, strlen(r409), &fail, &e));
+    assert_int_equal(fail.migrate_to, 0);
+    tg_error_release(&fail);
     char *user = NULL;
     const char *me = "{\"ok\":true,\"result\":{\"id\":1,\"is_bot\":true,\"username\":\"nc_bot\"}}";
     OK(tg_parse_me(me, strlen(me), &user, NULL, &e));
@@ -246,6 +261,63 @@ static void test_tg_errors(void **state)
     free(user);
     const char *anon = "{\"ok\":true,\"result\":{\"id\":1}}";
     ERR(EPROTO, "no username", tg_parse_me(anon, strlen(anon), &user, NULL, &e));
+}
+
+/* The service messages of a group upgraded to a supergroup, in the old and the new chat. */
+static void test_tg_migrate_updates(void **state)
+{
+    (void)state;
+    tg_update *v = NULL;
+    size_t n = 0;
+    const char *body =
+        "{\"ok\":true,\"result\":["
+        "{\"update_id\":5,\"message\":{\"message_id\":1,\"date\":1,\"chat\":{\"id\":-300,"
+        "\"type\":\"group\",\"title\":\"T\"},\"from\":{\"id\":7,\"first_name\":\"A\"},"
+        "\"migrate_to_chat_id\":-1000000000300}},"
+        "{\"update_id\":6,\"message\":{\"message_id\":1,\"date\":1,\"chat\":{\"id\":"
+        "-1000000000300,\"type\":\"supergroup\",\"title\":\"T\"},\"from\":{\"id\":7,"
+        "\"first_name\":\"A\"},\"migrate_from_chat_id\":-300}},"
+        "{\"update_id\":7,\"message\":{\"message_id\":2,\"date\":1,\"chat\":{\"id\":-300,"
+        "\"type\":\"group\"},\"text\":\"hi\"}}]}";
+    OK(tg_parse_updates(body, strlen(body), &v, &n, NULL, &e));
+    assert_int_equal(n, 3);
+    assert_int_equal(v[0].chat_id, -300);
+    assert_true(v[0].migrate_to == -1000000000300LL);
+    assert_int_equal(v[0].migrate_from, 0);
+    assert_true(v[1].chat_id == -1000000000300LL);
+    assert_int_equal(v[1].migrate_from, -300);
+    assert_int_equal(v[1].migrate_to, 0);
+    assert_int_equal(v[2].migrate_to, 0);
+    assert_int_equal(v[2].migrate_from, 0);
+    assert_int_equal(v[2].kind, TG_TEXT);
+    tg_updates_free(v, n);
+}
+
+/* ---- delivery failures ---- */
+
+static void test_give_up(void **state)
+{
+    (void)state;
+    /* A refusal for good ends a reply at its first try, whatever the limit. */
+    assert_true(channel_give_up(CHANNEL_PERMANENT, 1, 50));
+    assert_true(channel_give_up(CHANNEL_PERMANENT, 1, 0));
+    /* Anything else is retried until max_attempts (0: no end). */
+    assert_false(channel_give_up(EREMOTEIO, 1, 50));
+    assert_false(channel_give_up(EAGAIN, 49, 50));
+    assert_true(channel_give_up(EAGAIN, 50, 50));
+    assert_true(channel_give_up(ECONNREFUSED, 51, 50));
+    assert_false(channel_give_up(ECONNREFUSED, 1000000, 0));
+}
+
+static void test_webhook_status(void **state)
+{
+    (void)state;
+    static const long permanent[] = {400, 401, 403, 404, 405, 410, 413, 422, 499};
+    static const long transient[] = {200, 301, 408, 429, 500, 502, 503, 504, 0, 599};
+    for (size_t i = 0; i < sizeof(permanent) / sizeof(*permanent); i++)
+        assert_true(webhook_status_permanent(permanent[i]));
+    for (size_t i = 0; i < sizeof(transient) / sizeof(*transient); i++)
+        assert_false(webhook_status_permanent(transient[i]));
 }
 
 static void test_tg_mentions(void **state)
@@ -404,7 +476,15 @@ static void test_config(void **state)
     assert_string_equal(c->hooks[0].url, "https://example.com/x");
     assert_null(c->hooks[1].url);
     assert_string_equal(c->hooks[1].secret_file, "/etc/s");
+    assert_int_equal(c->channels_max_attempts, 50);
     config_free(c);
+    OK(parse("[channels]\nmax_attempts = 0\n", &c, &e));
+    assert_int_equal(c->channels_max_attempts, 0);
+    config_free(c);
+    OK(parse("[channels]\nmax_attempts = 3\n", &c, &e));
+    assert_int_equal(c->channels_max_attempts, 3);
+    config_free(c);
+    ERR(ERANGE, "max_attempts", parse("[channels]\nmax_attempts = -1\n", &c, &e));
     OK(parse("[api]\ntcp_listen = \"[::1]:1\"\n", &c, &e));
     config_free(c);
     /* No TLS: never anything but loopback. */
@@ -427,6 +507,117 @@ static void test_config(void **state)
     ERR(EINVAL, "1-64 letters",
         parse("[[hook]]\nname = \"../x\"\ngroup = \"g\"\nsecret = \"0123456789abcdef\"\n", &c, &e));
     ERR(EINVAL, "hooks are written as [[hook]] tables", parse("hook = 1\n", &c, &e));
+}
+
+/* ---- doctor's channel checks ---- */
+
+static void test_url_cleartext(void **state)
+{
+    (void)state;
+    static const char *const remote[] = {
+        "http://example.com",
+        "http://example.com/x",
+        "http://10.0.0.1:80/x",
+        "http://localhost.example.com/",
+        "http://127.0.0.1.example.com/",
+        "http://[::2]/x",
+        "http://user@example.com/",
+        "HTTP://example.com",
+        "http://localhost@evil.example/x",
+    };
+    static const char *const fine[] = {
+        "https://api.telegram.org", "https://10.0.0.1/x", "http://localhost:8081",
+        "http://127.0.0.1:9/x",     "http://127.1.2.3/",  "http://[::1]:80/x",
+        "HTTPS://x.example",        "http://LOCALHOST/x", "http://user@127.0.0.1/",
+    };
+    for (size_t i = 0; i < sizeof(remote) / sizeof(*remote); i++)
+        if (!channel_url_cleartext_remote(remote[i]))
+            fail_msg("'%s' is plain http to another host", remote[i]);
+    for (size_t i = 0; i < sizeof(fine) / sizeof(*fine); i++)
+        if (channel_url_cleartext_remote(fine[i]))
+            fail_msg("'%s' is https or this host", fine[i]);
+}
+
+static void collect_check(void *ud, channel_check_status st, const char *text)
+{
+    static const char *const names[] = {"ok", "warn", "problem"};
+    strv_push_take(ud, xasprintf("%s %s", names[st], text));
+}
+
+/* The verdicts on text's configuration, one "status text" a line. */
+static char *checks_of(const char *text)
+{
+    nc_config *c = NULL;
+    OK(parse(text, &c, &e));
+    char **v = NULL;
+    channels_check_config(c, collect_check, &v);
+    config_free(c);
+    strbuf all = STRBUF_INIT;
+    for (size_t i = 0; v && v[i]; i++)
+        strbuf_addf(&all, "%s\n", v[i]);
+    strv_free(v);
+    return all.buf ? strbuf_detach(&all, NULL) : xstrdup("");
+}
+
+#define HAS(all, line)                                                                             \
+    do {                                                                                           \
+        if (!strstr(all, line))                                                                    \
+            fail_msg("no '%s' in:\n%s", line, all);                                                \
+    } while (0)
+
+static void test_channel_checks(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/nc-test-chk.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char *tok = xasprintf("%s/token", dir), *sec = xasprintf("%s/secret", dir);
+    char *cmd =
+        xasprintf("printf '123:abc\\n' >'%s' && chmod 644 '%s' && printf 'short-secret-1234' "
+                  ">'%s' && chmod 600 '%s'",
+                  tok, tok, sec, sec);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+    char *conf = xasprintf("[telegram]\ntoken_file = \"%s\"\napi_base = \"http://example.com\"\n"
+                           "[[hook]]\nname = \"a\"\ngroup = \"g\"\nsecret_file = \"%s\"\n"
+                           "url = \"http://10.1.2.3/in\"\n[[hook]]\nname = \"b\"\ngroup = \"g\"\n"
+                           "secret = \"0123456789abcdef0123456789abcdef\"\n"
+                           "url = \"http://127.0.0.1:8080/in\"\n",
+                           tok, sec);
+    char *all = checks_of(conf);
+    HAS(all, "problem telegram.token_file '");
+    HAS(all, "has mode 0644: others can read the secret, and the daemon refuses it; run chmod 600");
+    HAS(all, "problem telegram.api_base 'http://example.com' is plain http to another host");
+    HAS(all, "warn hook 'a': the secret is only 17 bytes");
+    HAS(all, "problem hook 'a': url 'http://10.1.2.3/in' is plain http to another host");
+    HAS(all, "ok hook 'b': the secret is 32 bytes");
+    HAS(all, "ok hook 'b': url 'http://127.0.0.1:8080/in' is plain http, but to this host");
+    assert_null(strstr(all, "123:abc")); /* never the secret */
+    assert_null(strstr(all, "short-secret"));
+    free(all);
+    free(conf);
+    assert_int_equal(chmod(tok, 0600), 0);
+    conf = xasprintf("[telegram]\ntoken_file = \"%s\"\n", tok);
+    all = checks_of(conf);
+    HAS(all, "ok telegram.token_file '");
+    HAS(all, "': mode 0600, owned by this user");
+    HAS(all, "ok telegram.api_base 'https://api.telegram.org' is https");
+    assert_null(strstr(all, "problem"));
+    free(all);
+    free(conf);
+    conf = xasprintf("[telegram]\ntoken_file = \"%s/missing\"\n", dir);
+    all = checks_of(conf);
+    HAS(all, "/missing' does not exist: the daemon will not start");
+    free(all);
+    free(conf);
+    /* No channel configured: nothing to say. */
+    all = checks_of("");
+    assert_string_equal(all, "");
+    free(all);
+    cmd = xasprintf("rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+    free(tok);
+    free(sec);
 }
 
 /* ---- the store's channel tables ---- */
@@ -543,6 +734,148 @@ static void test_store_replay(void **state)
     OK(store_hook_seen(f->s, "ci", "sha256=aa", 600000, &e));
 }
 
+static int64_t add_reply(store *s, const char *jid, const char *text)
+{
+    int64_t id = 0;
+    OK(store_reply_add(s, "g", jid, 0, "r", text, 2000, &id, &e));
+    return id;
+}
+
+static void test_store_give_up(void **state)
+{
+    struct fx *f = *state;
+    int64_t a = add_reply(f->s, "tg:1", "first"), b = add_reply(f->s, "tg:1", "second");
+    OK(store_outbox_failed(f->s, a, "HTTP 500", &e));
+    store_message m = {0};
+    OK(store_message_get(f->s, a, &m, &e));
+    assert_string_equal(m.state, "pending");
+    assert_int_equal(m.attempts, 1); /* a reply's delivery tries */
+    assert_string_equal(m.error, "HTTP 500");
+    store_message_release(&m);
+    OK(store_outbox_give_up(f->s, a, "Forbidden: bot was blocked by the user", &e));
+    OK(store_message_get(f->s, a, &m, &e));
+    assert_string_equal(m.state, "failed");
+    assert_int_equal(m.attempts, 2);
+    assert_string_equal(m.error, "Forbidden: bot was blocked by the user");
+    store_message_release(&m);
+    /* Never delivered, never tried again; the chat's next reply is what is pending. */
+    ERR(EALREADY, "failed: never delivered", store_outbox_delivered(f->s, a, &e));
+    ERR(EALREADY, "failed: never delivered", store_outbox_give_up(f->s, a, "x", &e));
+    ERR(ENOENT, "no reply", store_outbox_give_up(f->s, 999999, "x", &e));
+    store_message *v = NULL;
+    size_t n = 0;
+    OK(store_outbox_pending(f->s, "tg:", 0, &v, &n, &e));
+    assert_int_equal(n, 1);
+    assert_int_equal(v[0].id, b);
+    assert_int_equal(v[0].attempts, 0);
+    assert_null(v[0].error);
+    store_messages_free(v, n);
+    store_group_counts *c = NULL;
+    OK(store_counts(f->s, &c, &n, &e));
+    assert_int_equal(n, 1);
+    assert_int_equal(c[0].undelivered, 1);
+    assert_int_equal(c[0].undeliverable, 1);
+    store_counts_free(c, n);
+}
+
+static void test_store_chat_migrate(void **state)
+{
+    struct fx *f = *state;
+    OK(store_chat_map(f->s, "tg:-300", "g", &e));
+    OK(store_chat_seen(f->s, "tg:-300", "Team", "group", &e));
+    int64_t done = add_reply(f->s, "tg:-300", "delivered before");
+    OK(store_outbox_delivered(f->s, done, &e));
+    int64_t pend = add_reply(f->s, "tg:-300", "still to go");
+    bool moved = false;
+    OK(store_chat_migrate(f->s, "tg:-300", "tg:-100300", &moved, &e));
+    assert_true(moved);
+    char *folder = NULL;
+    ERR(ENOENT, "", store_chat_group(f->s, "tg:-300", &folder, &e));
+    OK(store_chat_group(f->s, "tg:-100300", &folder, &e));
+    assert_string_equal(folder, "g");
+    free(folder);
+    /* The pending reply goes to the new chat; what was delivered keeps its chat. */
+    store_message m = {0};
+    OK(store_message_get(f->s, pend, &m, &e));
+    assert_string_equal(m.chat_jid, "tg:-100300");
+    store_message_release(&m);
+    OK(store_message_get(f->s, done, &m, &e));
+    assert_string_equal(m.chat_jid, "tg:-300");
+    store_message_release(&m);
+    store_chat *v = NULL;
+    size_t n = 0;
+    OK(store_chat_list(f->s, &v, &n, &e));
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].jid, "tg:-100300");
+    assert_string_equal(v[0].name, "Team");
+    store_chats_free(v, n);
+    /* Again (the 400 and the update both say so): nothing left to move. */
+    OK(store_chat_migrate(f->s, "tg:-300", "tg:-100300", &moved, &e));
+    assert_false(moved);
+    /* The new id already registered: it keeps its group, the old mapping goes. */
+    store_group g2 = {.folder = "h", .name = "", .trigger = "", .image = ""};
+    OK(store_group_add(f->s, &g2, &e));
+    OK(store_chat_map(f->s, "tg:-400", "g", &e));
+    OK(store_chat_map(f->s, "tg:-100400", "h", &e));
+    OK(store_chat_migrate(f->s, "tg:-400", "tg:-100400", &moved, &e));
+    assert_true(moved);
+    ERR(ENOENT, "", store_chat_group(f->s, "tg:-400", &folder, &e));
+    OK(store_chat_group(f->s, "tg:-100400", &folder, &e));
+    assert_string_equal(folder, "h");
+    free(folder);
+    /* An unregistered chat: nothing moves. */
+    OK(store_chat_migrate(f->s, "tg:-500", "tg:-100500", &moved, &e));
+    assert_false(moved);
+}
+
+/* A database of schema 3 with replies in every state of its time: migration 4 keeps them and
+ * lets a row end "failed". */
+static void test_store_migrate_outbox(void **state)
+{
+    struct fx *f = *state;
+    int64_t a = add_reply(f->s, "tg:1", "delivered"), b = add_reply(f->s, "tg:1", "pending");
+    OK(store_outbox_delivered(f->s, a, &e));
+    OK(store_outbox_failed(f->s, b, "HTTP 502", &e));
+    store_close(f->s);
+    f->s = NULL;
+    char *path = xasprintf("%s/%s", f->dir, STORE_FILE);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    /* Back to schema 3's outbox, as a database written by the previous release has it. */
+    const char *v2 =
+        "PRAGMA foreign_keys = OFF; BEGIN;"
+        "CREATE TABLE outbox_v3 ("
+        "  message_id INTEGER PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE,"
+        "  state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'superseded')),"
+        "  attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, created_ms INTEGER NOT NULL,"
+        "  delivered_ms INTEGER NOT NULL DEFAULT 0);"
+        "INSERT INTO outbox_v3 SELECT * FROM outbox; DROP TABLE outbox;"
+        "ALTER TABLE outbox_v3 RENAME TO outbox;"
+        "CREATE INDEX outbox_state ON outbox (state, message_id);"
+        "DELETE FROM schema_version WHERE version = 4; COMMIT;";
+    char *msg = NULL;
+    if (sqlite3_exec(db, v2, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s", msg);
+    sqlite3_close(db);
+    OK(store_open(f->dir, &f->s, &e));
+    assert_int_equal(store_schema_version(f->s), STORE_SCHEMA_VERSION);
+    store_message m = {0};
+    OK(store_message_get(f->s, a, &m, &e));
+    assert_string_equal(m.state, "delivered");
+    store_message_release(&m);
+    OK(store_message_get(f->s, b, &m, &e));
+    assert_string_equal(m.state, "pending");
+    assert_int_equal(m.attempts, 1);
+    assert_string_equal(m.error, "HTTP 502");
+    store_message_release(&m);
+    OK(store_outbox_give_up(f->s, b, "HTTP 404", &e));
+    OK(store_message_get(f->s, b, &m, &e));
+    assert_string_equal(m.state, "failed");
+    assert_int_equal(m.attempts, 2);
+    store_message_release(&m);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -554,6 +887,9 @@ int main(void)
         cmocka_unit_test(test_backoff),
         cmocka_unit_test(test_tg_updates),
         cmocka_unit_test(test_tg_errors),
+        cmocka_unit_test(test_tg_migrate_updates),
+        cmocka_unit_test(test_give_up),
+        cmocka_unit_test(test_webhook_status),
         cmocka_unit_test(test_tg_mentions),
         cmocka_unit_test(test_redact),
         cmocka_unit_test(test_hmac_rfc4231),
@@ -561,10 +897,15 @@ int main(void)
         cmocka_unit_test(test_webhook_body),
         cmocka_unit_test(test_webhook_unknown_hook),
         cmocka_unit_test(test_config),
+        cmocka_unit_test(test_url_cleartext),
+        cmocka_unit_test(test_channel_checks),
         cmocka_unit_test_setup_teardown(test_store_cursor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_chats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_allowlist, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_replay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_give_up, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_chat_migrate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_migrate_outbox, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

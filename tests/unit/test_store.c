@@ -277,8 +277,8 @@ static void test_reopen_is_noop(void **state)
 #define STR_(x) #x
 #define STR(x) STR_(x)
 #define THIS_VERSION STR(STORE_SCHEMA_VERSION)
-#define NEWER_VERSION "4"
-_Static_assert(STORE_SCHEMA_VERSION + 1 == 4, "NEWER_VERSION is STORE_SCHEMA_VERSION + 1");
+#define NEWER_VERSION "5"
+_Static_assert(STORE_SCHEMA_VERSION + 1 == 5, "NEWER_VERSION is STORE_SCHEMA_VERSION + 1");
 
 static void test_newer_schema_refused(void **state)
 {
