@@ -71,6 +71,7 @@ $(BUILD)/%.o: %.c
 
 # Embedded data (.incbin) is assembled from the repository root; the data files are listed.
 $(BUILD)/src/sandbox/builtin_profile.o: policies/seccomp/agent.json
+$(BUILD)/src/proxy/builtin_policy.o: policies/egress.toml
 $(BUILD)/%.o: %.S
 	@mkdir -p $(@D)
 	@$(if $(V),,echo "  AS      $<")

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proxy/settings.h"
 #include "sandbox/settings.h"
 #include "util/cleanup.h"
 #include "util/error.h"
@@ -28,6 +29,7 @@ typedef struct nc_group_config {
     char *name;
     bool main; /* the main group: may have read-write extra mounts; others are forced read-only */
     sandbox_settings sandbox; /* the global [sandbox] with this group's overrides */
+    proxy_settings proxy;     /* the global [proxy] with this group's overrides */
 } nc_group_config;
 
 typedef struct nc_config {
@@ -66,6 +68,11 @@ typedef struct nc_config {
     sandbox_settings sandbox;
     char *mount_allowlist; /* sandbox.mount_allowlist: global only; "" = default path */
 
+    /* [proxy]: the credential and egress proxy (proxy/settings.h); agent.model is the model
+     * the reference agent asks for through it */
+    proxy_settings proxy;
+    char *agent_model;
+
     nc_group_config *groups; /* [[group]] entries, in file order */
     size_t ngroups;
 } nc_config;
@@ -93,6 +100,8 @@ const nc_group_config *config_group(const nc_config *c, const char *name);
 /* The sandbox settings for a group: its [[group]] overrides, or the global ones. */
 const sandbox_settings *config_sandbox(const nc_config *c, const char *group);
 bool config_valid_group_name(const char *name);
+/* The proxy settings for a group: its [[group]] overrides, or the global ones. */
+const proxy_settings *config_proxy(const nc_config *c, const char *group);
 
 /* Compares two configurations key by key. Returns NULL when equal, else an allocated text
  * naming the first differing key. */

@@ -18,6 +18,7 @@
 #include "engine/container.h"
 #include "engine/demux.h"
 #include "orch/owner.h"
+#include "proxy/proxy.h"
 #include "sandbox/launch.h"
 #include "sandbox/prepare.h"
 #include "sandbox/runtime.h"
@@ -586,9 +587,17 @@ static void run_body(struct turn *t, turn_result *res, const char *image, const 
         {.source = t->ws.ipc, .target = WORKSPACE_IPC_TARGET},
         {.source = t->ws.global, .target = WORKSPACE_GLOBAL_TARGET, .read_only = !is_main},
         {.source = t->ws.state, .target = cfg->agent_state_dir},
+        {.source = req->proxy_socket, .target = PROXY_CONTAINER_SOCKET},
     };
     _cleanup_free_ char *home = xasprintf("HOME=%s", cfg->agent_home);
-    char *env[] = {home, "NANOCELL_WORKSPACE=/workspace", NULL};
+    _cleanup_strv_ char **env = NULL;
+    strv_push(&env, home);
+    strv_push(&env, "NANOCELL_WORKSPACE=/workspace");
+    if (req->proxy_socket) {
+        _cleanup_strv_ char **penv = proxy_container_env(cfg->agent_model);
+        for (size_t i = 0; penv[i]; i++)
+            strv_push(&env, penv[i]);
+    }
     sandbox_request sreq = {.cfg = cfg,
                             .group = req->group,
                             .engine = req->e,
@@ -598,7 +607,7 @@ static void run_body(struct turn *t, turn_result *res, const char *image, const 
                             .run_id = run_id,
                             .owner = owner,
                             .own = own,
-                            .nown = NC_ARRAY_SIZE(own),
+                            .nown = NC_ARRAY_SIZE(own) - (req->proxy_socket ? 0 : 1),
                             .is_main = &is_main,
                             .home_tmpfs = cfg->agent_home};
     _cleanup_(sandbox_runtime_choice_release) sandbox_runtime_choice rt = {0};

@@ -64,6 +64,12 @@ typedef struct turn_request {
     const bool *is_main; /* NULL: the group's [[group]] entry says (the daemon's store says) */
     bool reaped;         /* the caller reaped orphaned containers itself (the daemon, at start):
                           * the turn does not list them again first */
+    /* The host path of the group's credential proxy socket (proxy/proxy.h), NULL for none.
+     * When set, it is bind-mounted at PROXY_CONTAINER_SOCKET and the container gets the
+     * proxy's environment (proxy_container_env: NANOCELL_MODEL_SOCKET, NANOCELL_MODEL =
+     * agent.model, HTTPS_PROXY/HTTP_PROXY, ANTHROPIC_BASE_URL and a placeholder
+     * ANTHROPIC_API_KEY); never a credential. */
+    const char *proxy_socket;
     turn_callbacks cb;
 } turn_request;
 

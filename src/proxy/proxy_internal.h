@@ -1,0 +1,86 @@
+/* What the proxy's files share: the per-group state and one connection's context. */
+#ifndef NC_PROXY_INTERNAL_H
+#define NC_PROXY_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proxy/addr.h"
+#include "proxy/audit.h"
+#include "proxy/credential.h"
+#include "proxy/policy.h"
+#include "proxy/proxy.h"
+#include "proxy/request.h"
+#include "util/strbuf.h"
+
+typedef struct proxy_group {
+    char *name;
+    const proxy_settings *settings;
+    egress_policy *policy;
+    proxy_credential *cred;
+    proxy_url upstream;
+    char *upstream_base; /* "https://host:port/base" */
+    strbuf ca_blob;      /* system CAs + proxy.ca_file, empty when no ca_file */
+    char *socket_path;
+    int listen_fd;
+    /* under proxy.lock */
+    int64_t active;
+    int64_t requests;        /* this turn */
+    uint64_t upstream_bytes; /* this turn */
+    char *run_id;
+} proxy_group;
+
+struct proxy {
+    const nc_config *cfg;
+    char *dir;
+    proxy_audit *audit;
+    proxy_group **groups;
+    size_t ngroups;
+    pthread_mutex_t lock;
+    pthread_cond_t idle; /* signalled when a connection thread ends */
+    int64_t threads;
+    int wake[2]; /* a byte wakes the accept thread (group added, stop) */
+    bool stopping;
+    bool accepting;
+    pthread_t acceptor;
+    int *conn_fds; /* open client connections, shut down on stop */
+    size_t nconn_fds;
+};
+
+/* One connection's state, owned by its thread. */
+typedef struct proxy_conn {
+    proxy *p;
+    proxy_group *g;
+    int fd;
+    uint64_t start_ms;      /* mono */
+    uint64_t start_wall_ms; /* for the audit log */
+    uint64_t deadline;      /* proxy.request_timeout from the start */
+    strbuf in;              /* bytes read from the client, head first */
+    proxy_request req;
+    bool have_req;
+    proxy_audit_entry audit;
+    char *rule; /* owned text for audit.rule */
+    char *host; /* owned normalized name for audit.host */
+} proxy_conn;
+
+void proxy_conn_run(proxy_conn *c);
+
+/* Charges n bytes against the group's per-turn upstream budget. Returns false when that goes
+ * over proxy.max_upstream_bytes_per_turn (the bytes count all the same). */
+bool proxy_charge(proxy_conn *c, uint64_t n);
+
+/* Sends a complete error response with a JSON body (Messages API error shape) and records
+ * status and reason in the audit entry. */
+void proxy_respond_error(proxy_conn *c, int status, const char *type, const char *message);
+
+/* The model API call (upstream.c): forwards c->req with body[0..len) and streams the answer. */
+void proxy_forward_model(proxy_conn *c, const char *body, size_t len);
+/* CONNECT and absolute-form plain HTTP (tunnel.c). */
+void proxy_tunnel(proxy_conn *c);
+void proxy_plain_http(proxy_conn *c, const char *body, size_t len);
+
+/* Builds the CA bundle for proxy.ca_file: the system bundle curl uses, then the file. */
+int proxy_upstream_ca_blob(const char *ca_file, strbuf *out, nc_error **err);
+
+#endif
