@@ -91,6 +91,11 @@ static int check_path_prefix(const char *p)
 static int apply_list(egress_policy *p, const char *table, const toml_node *key_node,
                       const char *key, const char *src, nc_error **err)
 {
+    static const char *const model_keys[] = {"upstreams", "methods", "paths", NULL};
+    static const char *const egress_keys[] = {"allow", "deny", "allow_private", NULL};
+    const char *const *known = strcmp(table, "model") == 0 ? model_keys : egress_keys;
+    if (!strv_contains((char *const *)known, key))
+        return at(src, key_node, err, "unknown key '%s.%s'", table, key);
     if (key_node->type != TOML_ARRAY || key_node->is_table_array)
         return at(src, key_node, err, "'%s' must be an array of strings", key);
     for (size_t i = 0; i < key_node->len; i++) {

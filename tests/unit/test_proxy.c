@@ -1,0 +1,666 @@
+/* src/proxy: the request parser, names and patterns, the policy's decisions, private address
+ * classes, header stripping, the credential's file checks, and a live proxy on real unix
+ * sockets (no upstream needed): denials, limits, another group's socket, a tunnel to a local
+ * echo server, and a slow client that must not hold up another. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "proxy/addr.h"
+#include "proxy/audit.h"
+#include "proxy/credential.h"
+#include "proxy/policy.h"
+#include "proxy/proxy.h"
+#include "proxy/request.h"
+#include "util/strbuf.h"
+#include "util/xalloc.h"
+
+static int parse(const char *text, proxy_request *req)
+{
+    nc_error *err = NULL;
+    int r = proxy_request_parse(text, strlen(text), req, &err);
+    nc_error_free(err);
+    return r;
+}
+
+static void test_parse_forms(void **state)
+{
+    (void)state;
+    proxy_request r;
+    const char *post = "POST /v1/messages?beta=1 HTTP/1.1\r\nHost: localhost\r\n"
+                       "X-Api-Key: agent\r\nContent-Length: 2\r\n\r\n{}";
+    assert_int_equal(parse(post, &r), 0);
+    assert_int_equal(r.form, PROXY_FORM_ORIGIN);
+    assert_string_equal(r.method, "POST");
+    assert_string_equal(r.path, "/v1/messages?beta=1");
+    assert_true(r.has_length);
+    assert_int_equal(r.content_length, 2);
+    assert_int_equal(r.head_len, strlen(post) - 2);
+    assert_string_equal(proxy_request_header(&r, "x-api-key"), "agent");
+    proxy_request_release(&r);
+
+    assert_int_equal(parse("CONNECT Example.com:443 HTTP/1.1\r\n\r\n", &r), 0);
+    assert_int_equal(r.form, PROXY_FORM_AUTHORITY);
+    assert_string_equal(r.host, "Example.com");
+    assert_int_equal(r.port, 443);
+    proxy_request_release(&r);
+
+    assert_int_equal(parse("GET http://example.com/a?b HTTP/1.1\r\n\r\n", &r), 0);
+    assert_int_equal(r.form, PROXY_FORM_ABSOLUTE);
+    assert_string_equal(r.host, "example.com");
+    assert_int_equal(r.port, 80);
+    assert_string_equal(r.path, "/a?b");
+    proxy_request_release(&r);
+
+    assert_int_equal(parse("GET http://example.com:8080 HTTP/1.0\r\n\r\n", &r), 0);
+    assert_int_equal(r.port, 8080);
+    assert_string_equal(r.path, "/");
+    proxy_request_release(&r);
+}
+
+static void test_parse_refusals(void **state)
+{
+    (void)state;
+    proxy_request r;
+    assert_int_equal(parse("POST /v1/messages HTTP/1.1\r\nHost: x\r\n", &r), -EAGAIN);
+    assert_int_equal(parse("GET / HTTP/1.1\nHost: x\n\n", &r), -EBADMSG);
+    assert_int_equal(parse("GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n", &r), -EBADMSG);
+    assert_int_equal(parse("GET / HTTP/1.1\r\nName : v\r\n\r\n", &r), -EBADMSG);
+    assert_int_equal(parse("GET / HTTP/2.0\r\n\r\n", &r), -EBADMSG);
+    assert_int_equal(
+        parse("POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", &r),
+        -EBADMSG);
+    assert_int_equal(parse("POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n", &r),
+                     -EBADMSG);
+    assert_int_equal(parse("POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", &r), -EBADMSG);
+    assert_int_equal(parse("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", &r), -ENOSYS);
+    assert_int_equal(parse("GET http://user@host/ HTTP/1.1\r\n\r\n", &r), -EBADMSG);
+    assert_int_equal(parse("GET https://host/ HTTP/1.1\r\n\r\n", &r), -EBADMSG);
+    assert_int_equal(parse("CONNECT host HTTP/1.1\r\n\r\n", &r), -EBADMSG);
+    assert_int_equal(parse("CONNECT host:0 HTTP/1.1\r\n\r\n", &r), -EBADMSG);
+    assert_int_equal(parse("GET / HTTP/1.1\r\nX: a\x01\r\n\r\n", &r), -EBADMSG);
+    /* a head that never ends is refused at the bound, not awaited forever */
+    strbuf big = STRBUF_INIT;
+    strbuf_addstr(&big, "GET / HTTP/1.1\r\n");
+    while (big.len < PROXY_MAX_HEAD + 10)
+        strbuf_addstr(&big, "X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+    nc_error *err = NULL;
+    assert_int_equal(proxy_request_parse(big.buf, big.len, &r, &err), -EMSGSIZE);
+    nc_error_free(err);
+    strbuf_release(&big);
+    /* too many fields */
+    strbuf many = STRBUF_INIT;
+    strbuf_addstr(&many, "GET / HTTP/1.1\r\n");
+    for (int i = 0; i <= PROXY_MAX_HEADERS; i++)
+        strbuf_addf(&many, "X-%d: v\r\n", i);
+    strbuf_addstr(&many, "\r\n");
+    assert_int_equal(parse(many.buf, &r), -EMSGSIZE);
+    strbuf_release(&many);
+}
+
+static void test_header_stripping(void **state)
+{
+    (void)state;
+    proxy_request r;
+    assert_int_equal(parse("POST /v1/messages HTTP/1.1\r\nAuthorization: Bearer a\r\n"
+                           "Connection: close, X-Hop\r\nX-Hop: 1\r\nContent-Type: a/b\r\n\r\n",
+                           &r),
+                     0);
+    const char *stripped[] = {"authorization",    "x-api-key", "X-Api-Key",  "proxy-authorization",
+                              "Proxy-Connection", "cookie",    "connection", "transfer-encoding",
+                              "content-length",   "host",      "te",         "upgrade",
+                              "expect",           "x-hop"};
+    for (size_t i = 0; i < sizeof(stripped) / sizeof(*stripped); i++)
+        assert_true(proxy_header_stripped(&r, stripped[i]));
+    const char *kept[] = {"content-type", "anthropic-version", "anthropic-beta", "accept",
+                          "user-agent"};
+    for (size_t i = 0; i < sizeof(kept) / sizeof(*kept); i++)
+        assert_false(proxy_header_stripped(&r, kept[i]));
+    proxy_request_release(&r);
+}
+
+static void expect_name(const char *in, const char *want)
+{
+    char *got = proxy_name_normalize(in, strlen(in));
+    if (!want) {
+        if (got)
+            fail_msg("'%s' was taken as the name '%s'", in, got);
+        return;
+    }
+    assert_non_null(got);
+    assert_string_equal(got, want);
+    free(got);
+}
+
+static void test_names(void **state)
+{
+    (void)state;
+    expect_name("Example.COM.", "example.com");
+    expect_name("localhost", "localhost");
+    expect_name("a-b.c9.io", "a-b.c9.io");
+    const char *not_names[] = {"127.0.0.1", "2130706433", "0x7f.1",   "0x7f",    "127.1",
+                               "[::1]",     "::1",        "1.2.3.4.", "-a.com",  "a-.com",
+                               "a..b",      "",           ".",        "a_b.com", "a b.com"};
+    for (size_t i = 0; i < sizeof(not_names) / sizeof(*not_names); i++)
+        expect_name(not_names[i], NULL);
+}
+
+static void test_hostport_patterns(void **state)
+{
+    (void)state;
+    proxy_hostport hp;
+    nc_error *err = NULL;
+    assert_int_equal(proxy_hostport_parse("*.github.com:443", true, &hp, &err), 0);
+    assert_true(proxy_hostport_match(&hp, "api.github.com", 443));
+    assert_true(proxy_hostport_match(&hp, "a.b.github.com", 443));
+    assert_false(proxy_hostport_match(&hp, "github.com", 443));
+    assert_false(proxy_hostport_match(&hp, "evilgithub.com", 443));
+    assert_false(proxy_hostport_match(&hp, "api.github.com", 80));
+    proxy_hostport_release(&hp);
+    const char *bad[] = {"github.com",  "github.com:", "github.com:0",   "github.com:65536",
+                         "1.2.3.4:443", "[::1]:443",   "*.github.com:*", "github.com:44a"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        assert_true(proxy_hostport_parse(bad[i], true, &hp, &err) < 0);
+        nc_error_free(err);
+        err = NULL;
+    }
+    assert_true(proxy_hostport_parse("*.github.com:443", false, &hp, &err) < 0);
+    nc_error_free(err);
+}
+
+static egress_policy *policy_from(const char *text)
+{
+    egress_policy *p = NULL;
+    nc_error *err = NULL;
+    if (egress_policy_parse(text, strlen(text), "t.toml", &p, &err) < 0)
+        fail_msg("%s", nc_error_msg(err));
+    return p;
+}
+
+static bool allows(const egress_policy *p, const char *name, uint16_t port, bool *priv)
+{
+    char *rule = NULL;
+    bool priv_ok = false;
+    bool ok = egress_allows(p, name, port, &rule, &priv_ok);
+    assert_non_null(rule);
+    free(rule);
+    if (priv)
+        *priv = priv_ok;
+    return ok;
+}
+
+static void test_policy_decisions(void **state)
+{
+    (void)state;
+    egress_policy *p =
+        policy_from("[model]\nupstreams = [\"https://api.anthropic.com\"]\nmethods = [\"POST\"]\n"
+                    "paths = [\"/v1/messages\"]\n[egress]\n"
+                    "allow = [\"*.github.com:443\", \"pypi.org:443\", \"localhost:8080\"]\n"
+                    "deny = [\"gist.github.com:443\"]\nallow_private = [\"localhost:8080\"]\n");
+    bool priv = true;
+    assert_true(allows(p, "api.github.com", 443, &priv));
+    assert_false(priv);
+    assert_false(allows(p, "gist.github.com", 443, NULL)); /* deny wins */
+    assert_false(allows(p, "github.com", 443, NULL));
+    assert_false(allows(p, "pypi.org", 80, NULL)); /* ports are scoped */
+    assert_false(allows(p, "pypi.org", 3128, NULL));
+    assert_false(allows(p, "example.com", 443, NULL));
+    assert_true(allows(p, "localhost", 8080, &priv));
+    assert_true(priv);
+
+    const char *why;
+    assert_true(egress_model_allows(p, "POST", "/v1/messages", &why));
+    assert_true(egress_model_allows(p, "POST", "/v1/messages?beta=true", &why));
+    assert_true(egress_model_allows(p, "POST", "/v1/messages/count_tokens", &why));
+    assert_false(egress_model_allows(p, "GET", "/v1/messages", &why));
+    assert_false(egress_model_allows(p, "POST", "/v1/messagesX", &why));
+    assert_false(egress_model_allows(p, "POST", "/v1/files", &why));
+    assert_false(egress_model_allows(p, "POST", "/v1/messages/../files", &why));
+    assert_false(egress_model_allows(p, "POST", "/v1/messages/%2e%2e/files", &why));
+    assert_false(egress_model_allows(p, "POST", "//v1/messages", &why));
+    egress_policy_free(p);
+}
+
+static void test_policy_files(void **state)
+{
+    (void)state;
+    /* the built-in policy: the Anthropic API only, nothing else */
+    egress_policy *p = NULL;
+    nc_error *err = NULL;
+    assert_int_equal(egress_policy_load("", &p, &err), 0);
+    assert_int_equal(p->nupstreams, 1);
+    assert_string_equal(p->upstreams[0].host, "api.anthropic.com");
+    assert_int_equal(p->allow.n, 0);
+    egress_policy_free(p);
+    const char *bad[] = {
+        "[model]\nupstreams = [\"http://x.com\"]\nmethods=[\"POST\"]\npaths=[\"/\"]\n",
+        "[model]\nupstreams = [\"https://x.com\"]\nmethods=[\"post\"]\npaths=[\"/\"]\n",
+        "[model]\nupstreams = [\"https://x.com\"]\nmethods=[\"POST\"]\npaths=[\"v1\"]\n",
+        "[model]\nupstreams = [\"https://x.com\"]\nmethods=[\"POST\"]\npaths=[\"/\"]\n"
+        "[egress]\nallow = [\"10.0.0.1:443\"]\n",
+        "[model]\nupstreams = [\"https://x.com\"]\nmethods=[\"POST\"]\npaths=[\"/\"]\n"
+        "[egress]\nallow = [\"x.com\"]\n",
+        "[model]\nupstreams = [\"https://x.com\"]\nmethods=[\"POST\"]\npaths=[\"/\"]\n"
+        "[egress]\nalow = []\n",
+        "[model]\nmethods=[\"POST\"]\npaths=[\"/\"]\n",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        p = NULL;
+        if (egress_policy_parse(bad[i], strlen(bad[i]), "t.toml", &p, &err) == 0)
+            fail_msg("policy %zu was accepted", i);
+        nc_error_free(err);
+        err = NULL;
+    }
+    /* the configured upstream must be one of the policy's */
+    proxy_settings s = {.upstream = "https://elsewhere.example", .policy = ""};
+    assert_int_equal(egress_policy_for(&s, &p, &err), -EPERM);
+    nc_error_free(err);
+    err = NULL;
+    char *allow[] = {"extra.example.com:443", NULL};
+    s = (proxy_settings){.upstream = "https://api.anthropic.com/", .policy = "", .allow = allow};
+    assert_int_equal(egress_policy_for(&s, &p, &err), 0);
+    assert_true(allows(p, "extra.example.com", 443, NULL));
+    egress_policy_free(p);
+}
+
+static bool priv4(const char *a)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    assert_int_equal(inet_pton(AF_INET, a, &sa.sin_addr), 1);
+    return proxy_addr_private((struct sockaddr *)&sa);
+}
+
+static bool priv6(const char *a)
+{
+    struct sockaddr_in6 sa = {.sin6_family = AF_INET6};
+    assert_int_equal(inet_pton(AF_INET6, a, &sa.sin6_addr), 1);
+    return proxy_addr_private((struct sockaddr *)&sa);
+}
+
+static void test_private_addresses(void **state)
+{
+    (void)state;
+    const char *priv[] = {"127.0.0.1",  "127.255.0.9", "10.1.2.3",        "169.254.169.254",
+                          "100.64.0.1", "192.168.1.1", "172.16.0.1",      "172.31.255.255",
+                          "0.0.0.0",    "224.0.0.1",   "255.255.255.255", "192.0.0.170"};
+    for (size_t i = 0; i < sizeof(priv) / sizeof(*priv); i++)
+        if (!priv4(priv[i]))
+            fail_msg("%s taken as public", priv[i]);
+    const char *pub[] = {"8.8.8.8", "1.1.1.1", "172.15.0.1", "172.32.0.1", "160.79.104.10"};
+    for (size_t i = 0; i < sizeof(pub) / sizeof(*pub); i++)
+        if (priv4(pub[i]))
+            fail_msg("%s taken as private", pub[i]);
+    const char *priv_6[] = {"::1",
+                            "::",
+                            "fe80::1",
+                            "fd00:ec2::254",
+                            "fc00::1",
+                            "ff02::1",
+                            "::ffff:127.0.0.1",
+                            "::ffff:169.254.169.254",
+                            "64:ff9b::a9fe:a9fe",
+                            "2001:db8::1",
+                            "::127.0.0.1"};
+    for (size_t i = 0; i < sizeof(priv_6) / sizeof(*priv_6); i++)
+        if (!priv6(priv_6[i]))
+            fail_msg("%s taken as public", priv_6[i]);
+    assert_false(priv6("2606:4700::1111"));
+    assert_false(priv6("::ffff:8.8.8.8"));
+}
+
+/* ---- the credential ---- */
+
+static char *tmpdir;
+
+static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+    (void)st, (void)flag, (void)f;
+    return remove(p);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    char tmpl[] = "/tmp/nanocell-proxy.XXXXXX";
+    assert_non_null(mkdtemp(tmpl));
+    tmpdir = xstrdup(tmpl);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(tmpdir);
+    return 0;
+}
+
+static char *write_key(const char *name, const char *text, mode_t mode)
+{
+    char *path = xasprintf("%s/%s", tmpdir, name);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    assert_int_equal(chmod(path, mode), 0);
+    return path;
+}
+
+static void test_credential(void **state)
+{
+    (void)state;
+    const char *secret = "sk-unit-secret-1234";
+    _cleanup_free_ char *good = write_key("k1", "sk-unit-secret-1234\n", 0600);
+    proxy_settings s = {.api_key_file = good};
+    proxy_credential *c = NULL;
+    nc_error *err = NULL;
+    assert_int_equal(proxy_credential_load(&s, &c, &err), 0);
+    assert_string_equal(proxy_credential_key(c), secret);
+    proxy_credential_free(c);
+
+    const struct {
+        const char *name, *text;
+        mode_t mode;
+    } bad[] = {{"k2", "sk-unit-secret-1234\n", 0644},
+               {"k3", "sk-unit-secret-1234\n", 0640},
+               {"k4", "sk-unit-secret-1234\nsecond\n", 0600},
+               {"k5", "", 0600},
+               {"k6", "sk-unit secret-1234", 0600}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        _cleanup_free_ char *path = write_key(bad[i].name, bad[i].text, bad[i].mode);
+        s.api_key_file = path;
+        assert_true(proxy_credential_load(&s, &c, &err) < 0);
+        /* the message names the file, never what it holds */
+        assert_null(strstr(nc_error_msg(err), "secret"));
+        nc_error_free(err);
+        err = NULL;
+    }
+    _cleanup_free_ char *link = xasprintf("%s/link", tmpdir);
+    assert_int_equal(symlink(good, link), 0);
+    s.api_key_file = link;
+    assert_true(proxy_credential_load(&s, &c, &err) < 0);
+    nc_error_free(err);
+    err = NULL;
+
+    setenv("NC_TEST_PROXY_KEY", "sk-env-secret", 1);
+    s = (proxy_settings){.api_key_env = "NC_TEST_PROXY_KEY"};
+    assert_int_equal(proxy_credential_load(&s, &c, &err), 0);
+    assert_string_equal(proxy_credential_key(c), "sk-env-secret");
+    assert_null(strstr(proxy_credential_source(c), "sk-env"));
+    proxy_credential_free(c);
+    s.api_key_env = "NC_TEST_PROXY_KEY_UNSET";
+    assert_true(proxy_credential_load(&s, &c, &err) < 0);
+    nc_error_free(err);
+}
+
+static void test_config_keys(void **state)
+{
+    (void)state;
+    const char *text = "[proxy]\napi_key_env = \"K\"\nallow = [\"a.example.com:443\"]\n"
+                       "[[group]]\nname = \"g\"\nproxy.allow = [\"b.example.com:443\"]\n"
+                       "proxy.max_requests_per_turn = 3\n";
+    nc_config *c = NULL;
+    nc_error *err = NULL;
+    assert_int_equal(config_parse(text, strlen(text), "t.toml", &c, &err), 0);
+    assert_string_equal(config_proxy(c, "other")->allow[0], "a.example.com:443");
+    assert_string_equal(config_proxy(c, "g")->allow[0], "b.example.com:443");
+    assert_int_equal(config_proxy(c, "g")->max_requests_per_turn, 3);
+    assert_string_equal(config_proxy(c, "g")->api_key_env, "K"); /* inherited */
+    assert_true(proxy_settings_enabled(config_proxy(c, "g")));
+    config_free(c);
+    const char *bad[] = {"[proxy]\nallow = [\"1.2.3.4:443\"]\n",
+                         "[proxy]\ndeny = [\"x.com\"]\n",
+                         "[proxy]\nupstream = \"http://api.anthropic.com\"\n",
+                         "[proxy]\napi_key_env = \"A-B\"\n",
+                         "[proxy]\napi_key_file = \"rel\"\n",
+                         "[[group]]\nname = \"g\"\nproxy.nope = 1\n",
+                         "[agent]\nmodel = \"a b\"\n"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        c = NULL;
+        if (config_parse(bad[i], strlen(bad[i]), "t.toml", &c, &err) == 0)
+            fail_msg("config %zu was accepted", i);
+        nc_error_free(err);
+        err = NULL;
+    }
+    c = config_defaults();
+    assert_false(proxy_settings_enabled(&c->proxy)); /* no key: model mode off */
+    config_free(c);
+}
+
+static void test_audit_format(void **state)
+{
+    (void)state;
+    proxy_audit_entry e = {.time_ms = 1000,
+                           .group = "g",
+                           .run_id = "r",
+                           .kind = "model",
+                           .method = "POST",
+                           .host = "h",
+                           .port = 443,
+                           .path = "/v1/messages?key=sk-in-query",
+                           .status = 200,
+                           .rule = "x"};
+    strbuf line = STRBUF_INIT;
+    proxy_audit_format(&e, &line);
+    assert_non_null(strstr(line.buf, "\"path\":\"/v1/messages\""));
+    assert_null(strstr(line.buf, "sk-in-query"));
+    assert_int_equal(line.buf[line.len - 1], '\n');
+    assert_null(strchr(line.buf, '\n') + 1 < line.buf + line.len ? strchr(line.buf, '\n') + 1
+                                                                 : NULL);
+    strbuf_release(&line);
+}
+
+/* ---- a live proxy ---- */
+
+static int connect_unix(const char *path)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    return fd;
+}
+
+/* Sends req on a fresh connection and returns everything the proxy answers until it closes. */
+static char *exchange(const char *sock, const char *req)
+{
+    int fd = connect_unix(sock);
+    assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+    strbuf out = STRBUF_INIT;
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        strbuf_add(&out, buf, (size_t)n);
+    close(fd);
+    return strbuf_detach(&out, NULL);
+}
+
+static void expect_status(const char *sock, const char *req, const char *status, const char *in)
+{
+    char *resp = exchange(sock, req);
+    if (strncmp(resp, status, strlen(status)) != 0 || (in && !strstr(resp, in)))
+        fail_msg("want '%s' (with '%s'), got: %s", status, in ? in : "", resp);
+    free(resp);
+}
+
+/* A TCP echo server on 127.0.0.1 for the tunnel: echoes one connection, then exits. */
+struct echo {
+    int lfd;
+    uint16_t port;
+    pthread_t t;
+};
+
+static void *echo_main(void *arg)
+{
+    struct echo *e = arg;
+    int fd = accept(e->lfd, NULL, NULL);
+    if (fd < 0)
+        return NULL;
+    char buf[256];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        if (write(fd, buf, (size_t)n) != n)
+            break;
+    close(fd);
+    return NULL;
+}
+
+static void echo_start(struct echo *e)
+{
+    e->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(e->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    socklen_t l = sizeof(sa);
+    getsockname(e->lfd, (struct sockaddr *)&sa, &l);
+    e->port = ntohs(sa.sin_port);
+    assert_int_equal(listen(e->lfd, 4), 0);
+    assert_int_equal(pthread_create(&e->t, NULL, echo_main, e), 0);
+}
+
+static void test_live_proxy(void **state)
+{
+    (void)state;
+    struct echo echo;
+    echo_start(&echo);
+    setenv("NC_TEST_PROXY_KEY", "sk-live-secret", 1);
+    _cleanup_free_ char *text = xasprintf(
+        "[install]\ndata_dir = \"%s/data\"\n[proxy]\napi_key_env = \"NC_TEST_PROXY_KEY\"\n"
+        "max_request_bytes = \"2k\"\nmax_requests_per_turn = 20\nheader_timeout = \"30s\"\n"
+        "allow = [\"localhost:%u\", \"private.localhost:%u\"]\n"
+        "allow_private = [\"localhost:%u\"]\n"
+        "[[group]]\nname = \"b\"\nproxy.allow = []\nproxy.max_requests_per_turn = 1\n",
+        tmpdir, echo.port, echo.port, echo.port);
+    nc_config *cfg = NULL;
+    nc_error *err = NULL;
+    assert_int_equal(config_parse(text, strlen(text), "t.toml", &cfg, &err), 0);
+    assert_int_equal(config_resolve(cfg, &err), 0);
+    proxy *p = NULL;
+    if (proxy_new(cfg, &p, &err) < 0 || proxy_add_group(p, "a", NULL, &err) < 0)
+        fail_msg("%s", nc_error_msg(err));
+    const char *sa = NULL, *sb = NULL;
+    assert_int_equal(proxy_add_group(p, "a", &sa, &err), 0);
+    assert_int_equal(proxy_add_group(p, "b", &sb, &err), 0);
+    assert_string_not_equal(sa, sb);
+    proxy_begin_turn(p, "a", "run-a");
+    proxy_begin_turn(p, "b", "run-b");
+    struct stat st;
+    assert_int_equal(stat(sa, &st), 0);
+    assert_true(S_ISSOCK(st.st_mode));
+    if (geteuid() == 0) {
+        assert_int_equal(st.st_uid, 1000); /* sandbox.user's default */
+        assert_int_equal(st.st_mode & 0777, 0600);
+    }
+
+    /* A slow client holds its own connection open with half a head... */
+    int slow = connect_unix(sa);
+    assert_int_equal(write(slow, "POST /v1/mess", 13), 13);
+
+    /* ...while every other request is answered. */
+    expect_status(sa, "POST /v1/files HTTP/1.1\r\nContent-Length: 0\r\n\r\n", "HTTP/1.1 403",
+                  "path not allowed");
+    expect_status(sa, "GET /v1/messages HTTP/1.1\r\n\r\n", "HTTP/1.1 403", "method");
+    expect_status(sa, "CONNECT example.com:443 HTTP/1.1\r\n\r\n", "HTTP/1.1 403", "not allowed");
+    expect_status(sa, "CONNECT 127.0.0.1:443 HTTP/1.1\r\n\r\n", "HTTP/1.1 403", "not a host name");
+    expect_status(sa, "CONNECT 169.254.169.254:80 HTTP/1.1\r\n\r\n", "HTTP/1.1 403",
+                  "not a host name");
+    _cleanup_free_ char *other_port =
+        xasprintf("CONNECT localhost:%u HTTP/1.1\r\n\r\n", (unsigned)(echo.port ^ 1));
+    expect_status(sa, other_port, "HTTP/1.1 403", "not allowed");
+    /* allowed by name, but the name resolves to loopback and no allow_private entry matches */
+    _cleanup_free_ char *priv =
+        xasprintf("CONNECT private.localhost:%u HTTP/1.1\r\n\r\n", echo.port);
+    char *resp = exchange(sa, priv);
+    /* resolvers differ on *.localhost: refused as private (403) or not found (502) */
+    if (strncmp(resp, "HTTP/1.1 403", 12) != 0 && strncmp(resp, "HTTP/1.1 502", 12) != 0)
+        fail_msg("private.localhost: %s", resp);
+    assert_null(strstr(resp, "200 Connection"));
+    free(resp);
+    _cleanup_free_ char *plain =
+        xasprintf("GET http://localhost:%u/x HTTP/1.1\r\n\r\n", (unsigned)(echo.port ^ 1));
+    expect_status(sa, plain, "HTTP/1.1 403", "not allowed");
+    /* oversized */
+    expect_status(sa, "POST /v1/messages HTTP/1.1\r\nContent-Length: 4096\r\n\r\n", "HTTP/1.1 429",
+                  "max_request_bytes");
+    expect_status(sa, "POST /v1/messages HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+                  "HTTP/1.1 411", NULL);
+    expect_status(sa, "GET / HTTP/1.1\nHost: x\n\n", "HTTP/1.1 400", NULL);
+
+    /* the tunnel: allowed name and port, loopback allowed explicitly */
+    int fd = connect_unix(sa);
+    _cleanup_free_ char *conn = xasprintf("CONNECT localhost:%u HTTP/1.1\r\n\r\nearly", echo.port);
+    assert_int_equal(write(fd, conn, strlen(conn)), (ssize_t)strlen(conn));
+    strbuf got = STRBUF_INIT;
+    char buf[256];
+    while (!strstr(strbuf_str(&got), "early")) {
+        ssize_t n = read(fd, buf, sizeof(buf));
+        assert_true(n > 0);
+        strbuf_add(&got, buf, (size_t)n);
+    }
+    assert_non_null(strstr(got.buf, "HTTP/1.1 200 Connection Established\r\n\r\n"));
+    assert_int_equal(write(fd, " late", 5), 5);
+    while (!strstr(strbuf_str(&got), "early late")) {
+        ssize_t n = read(fd, buf, sizeof(buf));
+        assert_true(n > 0);
+        strbuf_add(&got, buf, (size_t)n);
+    }
+    strbuf_release(&got);
+    close(fd);
+    pthread_join(echo.t, NULL);
+    close(echo.lfd);
+
+    /* group b: its own policy and limits, whatever the request claims */
+    expect_status(sb, other_port, "HTTP/1.1 403", "not allowed");
+    expect_status(sb, "GET /v1/messages HTTP/1.1\r\n\r\n", "HTTP/1.1 429", "max_requests_per_turn");
+    proxy_begin_turn(p, "b", "run-b2");
+    expect_status(sb, "GET /v1/messages HTTP/1.1\r\n\r\n", "HTTP/1.1 403", "method");
+
+    close(slow);
+    proxy_free(p); /* ends and joins every connection */
+
+    /* the audit log: a line per request, the key nowhere */
+    _cleanup_free_ char *audit_path = proxy_audit_path(cfg->data_dir);
+    strbuf log = STRBUF_INIT;
+    int afd = open(audit_path, O_RDONLY);
+    assert_true(afd >= 0);
+    ssize_t n;
+    while ((n = read(afd, buf, sizeof(buf))) > 0)
+        strbuf_add(&log, buf, (size_t)n);
+    close(afd);
+    assert_null(strstr(log.buf, "sk-live-secret"));
+    assert_non_null(strstr(log.buf, "\"group\":\"b\",\"run_id\":\"run-b2\""));
+    assert_non_null(strstr(log.buf, "\"kind\":\"connect\""));
+    assert_non_null(strstr(log.buf, "\"status\":429"));
+    strbuf_release(&log);
+    config_free(cfg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_forms),       cmocka_unit_test(test_parse_refusals),
+        cmocka_unit_test(test_header_stripping),  cmocka_unit_test(test_names),
+        cmocka_unit_test(test_hostport_patterns), cmocka_unit_test(test_policy_decisions),
+        cmocka_unit_test(test_policy_files),      cmocka_unit_test(test_private_addresses),
+        cmocka_unit_test(test_credential),        cmocka_unit_test(test_config_keys),
+        cmocka_unit_test(test_audit_format),      cmocka_unit_test(test_live_proxy),
+    };
+    return cmocka_run_group_tests_name("proxy", tests, setup, teardown);
+}
