@@ -38,6 +38,7 @@ static const struct command commands[] = {
     {"messages", cmd_messages, "list the messages the daemon stored, oldest first", true},
     {"status", cmd_status, "show what the daemon is doing", true},
     {"retry", cmd_retry, "try a group's failed messages again", true},
+    {"audit", cmd_audit, "show the credential proxy's audit log", false},
     {NULL, NULL, NULL, false},
 };
 

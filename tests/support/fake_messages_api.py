@@ -6,8 +6,9 @@ Usage: fake_messages_api.py --cert C --key K --api-key-file F --port-file P --lo
 Listens on 127.0.0.1 (a random port, written to the port file once it is listening) and
 answers:
   POST /v1/messages              a tool_use round: the first reply asks for the bash tool
-                                 ("echo tool-ran-$((6*7))"); once the last user message holds a
-                                 tool_result, the reply quotes it ("the tool said: ...").
+                                 ("echo tool-ran-$((6*7))", or the text after "tool: " when the
+                                 first user message starts so); once the last user message holds
+                                 a tool_result, the reply quotes it ("the tool said: ...").
                                  With "stream": true the reply is server-sent events.
   POST /v1/messages/count_tokens {"input_tokens": 42}
   anything else                  404.
@@ -37,6 +38,13 @@ ARGS = parse_args()
 with open(ARGS.api_key_file) as f:
     API_KEY = f.read().strip()
 LOG_LOCK = threading.Lock()
+
+
+def tool_command(messages):
+    first = messages[0].get("content") if messages else None
+    if isinstance(first, str) and first.startswith("tool: "):
+        return first[len("tool: "):]
+    return "echo tool-ran-$((6*7))"
 
 
 def tool_result_text(messages):
@@ -104,7 +112,7 @@ class Handler(BaseHTTPRequestHandler):
         if result is None:
             content = [{"type": "text", "text": "Let me run that."},
                        {"type": "tool_use", "id": "toolu_fake1", "name": "bash",
-                        "input": {"command": "echo tool-ran-$((6*7))"}}]
+                        "input": {"command": tool_command(req.get("messages", []))}}]
             stop = "tool_use"
         else:
             content = [{"type": "text", "text": "the tool said: " + result.strip()}]

@@ -1,0 +1,137 @@
+#!/bin/bash
+# nanocell run in model mode through the credential proxy, against a real engine
+# (NANOCELL_TEST_SOCKET, NANOCELL_TEST_ENGINE) and a fake Messages API over TLS
+# (tests/support/fake_messages_api.py, with a certificate made here): a tool-using turn with
+# network none, the key injected upstream and absent from the container (environment, argv and
+# files of every process, scanned from inside), no direct route out, the denials (another
+# upstream, an oversized request, over the per-turn budget, a key file others can read), and
+# the audit log and `nanocell audit`.
+. "$(dirname "$0")/lib.sh"
+sock=$NANOCELL_TEST_SOCKET
+[ "$NANOCELL_TEST_ENGINE" = rootless-podman ] && { echo "1..0 # SKIP rootless Podman refuses turns by default"; exit 0; }
+for tool in python3 openssl; do
+	command -v "$tool" >/dev/null || { echo "1..0 # SKIP $tool is not installed"; exit 0; }
+done
+install="proxytest$$"
+chmod 755 "$TMP"
+
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$TMP/tls.key" -out "$TMP/tls.crt" -days 1 \
+	-subj /CN=localhost -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" >/dev/null 2>&1
+suffix=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+key="sk-nc-test-$suffix"
+printf '%s\n' "$key" >"$TMP/apikey"
+chmod 600 "$TMP/apikey"
+python3 tests/support/fake_messages_api.py --cert "$TMP/tls.crt" --key "$TMP/tls.key" \
+	--api-key-file "$TMP/apikey" --port-file "$TMP/port" --log "$TMP/api.log" &
+fake=$!
+trap 'kill $fake 2>/dev/null; wait $fake 2>/dev/null; rm -rf "$TMP"' EXIT
+for _ in $(seq 1 100); do [ -s "$TMP/port" ] && break; sleep 0.1; done
+port=$(cat "$TMP/port")
+upstream="https://127.0.0.1:$port"
+cat >"$TMP/egress.toml" <<EOT
+[model]
+upstreams = ["$upstream"]
+methods = ["POST"]
+paths = ["/v1/messages"]
+EOT
+
+# config [PROXY-LINES...]: the base configuration and the [proxy] table.
+config() {
+	printf '[install]\nid = "%s"\ndata_dir = "%s/data"\n[engine]\nhost = "unix://%s"\n' \
+		"$install" "$TMP" "$sock"
+	[ "$NANOCELL_TEST_ENGINE" = podman ] && printf '[sandbox]\nallow_unenforced = ["cgroupns"]\n'
+	printf '[proxy]\nupstream = "%s"\napi_key_file = "%s/apikey"\nca_file = "%s/tls.crt"\n' \
+		"$upstream" "$TMP" "$TMP"
+	printf 'policy = "%s/egress.toml"\n' "$TMP"
+	for line in "$@"; do printf '%s\n' "$line"; done
+}
+export NANOCELL_CONFIG="$TMP/config.toml"
+config >"$NANOCELL_CONFIG"
+
+# --- a tool-using turn through the proxy, network none ---
+run "$NC" run -- "please run the tool"
+expect_rc "a model-mode turn exits 0" 0
+expect_match "the agent ran the tool the model asked for and answered" "$OUT" \
+	"^the tool said: tool-ran-42$"
+requests=$(grep -c '"path": "/v1/messages"' "$TMP/api.log")
+[ "$requests" -eq 2 ] && ok "two model calls: the tool_use round and the answer" ||
+	not_ok "two model calls: the tool_use round and the answer" "$(cat "$TMP/api.log")"
+keys=$(grep -o '"x-api-key": "[^"]*"' "$TMP/api.log" | sort -u)
+[ "$keys" = "\"x-api-key\": \"$key\"" ] && ok "the fake saw the injected key on every call" ||
+	not_ok "the fake saw the injected key on every call" "$keys"
+expect_no_match "the fake never saw the container's placeholder key or an authorization" \
+	"$(cat "$TMP/api.log")" "placeholder-not-a-key|\"authorization\""
+expect_no_match "the key is not in the output" "$OUT$ERR" "$key"
+log=$(ls -t "$TMP"/data/groups/default/logs/run-*.log | head -n 1)
+expect_no_match "the key is not in the run log" "$(cat "$log")" "$key"
+audit=$(cat "$TMP/data/proxy/audit.log")
+expect_match "the audit log has a line per model call" "$audit" \
+	'"group":"default".*"kind":"model","method":"POST".*"path":"/v1/messages","status":200'
+expect_no_match "the key is not in the audit log" "$audit" "$key"
+[ "$(stat -c %a "$TMP/data/proxy/audit.log")" = 600 ] && ok "the audit log is mode 0600" ||
+	not_ok "the audit log is mode 0600"
+[ -z "$(ls -A "$TMP/data/proxy" | grep -v audit.log)" ] && ok "the turn's socket is gone after it" ||
+	not_ok "the turn's socket is gone after it" "$(ls -R "$TMP/data/proxy")"
+
+# --- the key is nowhere in the container ---
+# The pattern "sk-nc-tes[t]-..." matches the key but not itself, so grep's own argv and the
+# prompt (which the agent holds) never match. /tmp/control is a planted copy: the scan must find
+# it and nothing else.
+scan="echo scan-start; printf 'sk-nc-tes%s-%s' t $suffix >/tmp/control; P='sk-nc-tes[t]-$suffix'; for f in /proc/[0-9]*/environ /proc/[0-9]*/cmdline; do grep -l \"\$P\" \$f; done 2>/dev/null; grep -rl \"\$P\" /workspace /home /tmp /run /etc /usr /bin 2>/dev/null; echo procs=\$(ls -d /proc/[0-9]* | wc -l) base=\$ANTHROPIC_BASE_URL key=\$ANTHROPIC_API_KEY sock=\$NANOCELL_MODEL_SOCKET proxy=\$HTTPS_PROXY; test -S /run/nanocell/proxy.sock && echo socket-present; echo scan-done"
+run "$NC" run -q -- "tool: $scan"
+expect_rc "the scanning turn exits 0" 0
+expect_match "the scan ran inside the container" "$OUT" "scan-done"
+expect_match "the scan finds a planted copy of the key (the control)" "$OUT" "^/tmp/control$"
+hits=$(printf '%s\n' "$OUT" | grep '^/' | grep -v '^/tmp/control$')
+[ -z "$hits" ] && ok "no environ, cmdline or other file in the container holds the key" ||
+	not_ok "no environ, cmdline or other file in the container holds the key" "$hits"
+expect_match "the container gets the proxy's environment and a placeholder key" "$OUT" \
+	"base=http://127.0.0.1:3129 key=placeholder-not-a-key sock=/run/nanocell/proxy.sock proxy=http://127.0.0.1:3128"
+expect_match "the socket is mounted at /run/nanocell/proxy.sock" "$OUT" "socket-present"
+
+# --- no direct route: a tool told to ignore the proxy has nowhere to go ---
+run "$NC" run -q -- "tool: nc -w 2 1.1.1.1 443 </dev/null && echo tcp-open || echo tcp-failed"
+expect_match "a direct TCP connection fails (network none)" "$OUT" "tcp-failed"
+
+# --- denials ---
+config 'max_request_bytes = "1k"' >"$NANOCELL_CONFIG"
+run "$NC" run -q -- "please run the tool"
+expect_rc "a request over proxy.max_request_bytes fails the turn" 1
+expect_match "the agent reports the proxy's 429 for the size" "$OUT$ERR" "HTTP 429.*max_request_bytes"
+
+config 'max_requests_per_turn = 1' >"$NANOCELL_CONFIG"
+run "$NC" run -q -- "please run the tool"
+expect_rc "a turn over proxy.max_requests_per_turn fails" 1
+expect_match "the second call gets 429" "$OUT$ERR" "HTTP 429.*max_requests_per_turn"
+expect_match "the 429 is in the audit log" "$(tail -n 1 "$TMP/data/proxy/audit.log")" \
+	'"status":429.*max_requests_per_turn'
+
+sed "s|$upstream|https://127.0.0.1:1|" "$TMP/egress.toml" >"$TMP/other.toml"
+config >"$NANOCELL_CONFIG"
+sed -i "s|policy = .*|policy = \"$TMP/other.toml\"|" "$NANOCELL_CONFIG"
+run "$NC" run -q -- "please run the tool"
+expect_rc "an upstream the policy does not list is a configuration error" 2
+expect_match "the error names the upstream" "$ERR" "proxy.upstream '$upstream' is not one of the model upstreams"
+
+config >"$NANOCELL_CONFIG"
+chmod 644 "$TMP/apikey"
+run "$NC" run -q -- "please run the tool"
+expect_rc "a key file others can read is refused" 2
+expect_match "the error says why" "$ERR" "mode 0644: it must be 0600"
+expect_no_match "and does not quote the key" "$ERR" "$key"
+chmod 600 "$TMP/apikey"
+
+# --- nanocell audit ---
+run "$NC" audit
+expect_rc "nanocell audit exits 0" 0
+expect_match "it lists the model calls" "$OUT" "default .*POST .*/v1/messages 200"
+run "$NC" audit --group nosuchgroup
+expect_rc "audit --group with no lines exits 0" 0
+[ -z "$OUT" ] && ok "another group's filter shows nothing" || not_ok "another group's filter shows nothing" "$OUT"
+run "$NC" audit --since 2099-01-01T00:00:00
+[ -z "$OUT" ] && ok "--since in the future shows nothing" || not_ok "--since in the future shows nothing" "$OUT"
+run "$NC" audit --since 1h --json
+expect_match "--since 1h --json gives JSON lines" "$OUT" '^\{"time":'
+expect_no_match "nanocell audit never shows the key" "$OUT" "$key"
+
+done_testing
