@@ -54,6 +54,25 @@ bool proxy_settings_enabled(const proxy_settings *s)
     return (s->api_key_file && *s->api_key_file) || (s->api_key_env && *s->api_key_env);
 }
 
+static bool same(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+bool proxy_settings_equal(const proxy_settings *a, const proxy_settings *b)
+{
+    return same(a->upstream, b->upstream) && same(a->api_key_file, b->api_key_file) &&
+           same(a->api_key_env, b->api_key_env) && same(a->ca_file, b->ca_file) &&
+           same(a->policy, b->policy) && strv_equal(a->allow, b->allow) &&
+           strv_equal(a->deny, b->deny) && strv_equal(a->allow_private, b->allow_private) &&
+           a->max_request_bytes == b->max_request_bytes &&
+           a->max_requests_per_turn == b->max_requests_per_turn &&
+           a->max_upstream_bytes_per_turn == b->max_upstream_bytes_per_turn &&
+           a->max_connections == b->max_connections &&
+           a->request_timeout_ms == b->request_timeout_ms &&
+           a->header_timeout_ms == b->header_timeout_ms;
+}
+
 int proxy_check_upstream(const char *v, nc_error **err)
 {
     proxy_url u = {0};

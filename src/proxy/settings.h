@@ -32,6 +32,8 @@ void proxy_settings_copy(proxy_settings *dst, const proxy_settings *src);
 void proxy_settings_release(proxy_settings *s);
 /* Whether a credential is configured (api_key_file or api_key_env), i.e. model mode is on. */
 bool proxy_settings_enabled(const proxy_settings *s);
+/* Whether two groups' settings are the same, key by key. */
+bool proxy_settings_equal(const proxy_settings *a, const proxy_settings *b);
 
 /* Validators used by the configuration keys. */
 int proxy_check_upstream(const char *v, nc_error **err);
