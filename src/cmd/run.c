@@ -361,7 +361,8 @@ int cmd_run(int argc, char **argv)
     _cleanup_free_ char *run_id = turn_make_run_id();
     if (proxy_settings_enabled(config_proxy(cfg, group))) {
         _cleanup_error_ nc_error *perr = NULL;
-        if (proxy_new(cfg, &px, &perr) < 0 || proxy_add_group(px, group, &proxy_socket, &perr) < 0)
+        if (proxy_new(cfg, &px, &perr) < 0 ||
+            proxy_add_group(px, cfg, group, &proxy_socket, &perr) < 0)
             return fail(&ui, EXIT_USAGE, "%s", nc_error_msg(perr));
         proxy_begin_turn(px, group, run_id);
     }

@@ -21,6 +21,7 @@
 #include "orch/owner.h"
 #include "orch/queue.h"
 #include "orch/router.h"
+#include "proxy/proxy.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/strv.h"
@@ -599,6 +600,11 @@ int daemon_open(const daemon_opts *o, nc_daemon **ret, nc_error **err)
         return -EINVAL;
     }
     r = store_open(cfg->data_dir, &d->st, err);
+    bool keyed = proxy_settings_enabled(&cfg->proxy);
+    for (size_t i = 0; i < cfg->ngroups; i++)
+        keyed |= proxy_settings_enabled(&cfg->groups[i].proxy);
+    if (r >= 0 && keyed)
+        r = proxy_new(cfg, &d->px, err);
     if (r >= 0)
         r = api_listen(d->api_path, &d->api_fd, err);
     if (r >= 0)
@@ -661,6 +667,7 @@ void daemon_free(nc_daemon *d)
     if (!d)
         return;
     api_stop(d->api);
+    proxy_free(d->px);
     if (d->api_fd >= 0)
         close(d->api_fd);
     if (d->api_path && d->st)

@@ -11,6 +11,7 @@
 #include "orch/daemon_internal.h"
 #include "agent/workspace.h"
 #include "orch/router.h"
+#include "proxy/proxy.h"
 #include "util/log.h"
 #include "util/units.h"
 #include "util/timeutil.h"
@@ -183,7 +184,15 @@ void *daemon_turn_main(void *arg)
         s->res = (turn_result){.status = TURN_ENGINE, .exit_code = -1};
         s->res.message = xstrdup(nc_error_msg(err));
     } else {
+        /* The group's proxy socket, made at its first turn; this turn's counters start now. */
+        const char *proxy_socket = NULL;
+        _cleanup_error_ nc_error *perr = NULL;
+        if (s->d->px && proxy_settings_enabled(config_proxy(cfg, s->group))) {
+            if (proxy_add_group(s->d->px, cfg, s->group, &proxy_socket, &perr) == 0)
+                proxy_begin_turn(s->d->px, s->group, s->run_id);
+        }
         turn_request req = {
+            .proxy_socket = proxy_socket,
             .cfg = cfg,
             .e = e,
             .group = s->group,
@@ -202,7 +211,11 @@ void *daemon_turn_main(void *arg)
                    .on_launch = turn_on_launch,
                    .userdata = s},
         };
-        turn_run(&req, &s->res);
+        if (perr)
+            s->res = (turn_result){
+                .status = TURN_CONFIG, .exit_code = -1, .message = xstrdup(nc_error_msg(perr))};
+        else
+            turn_run(&req, &s->res);
     }
     pthread_mutex_lock(&s->d->lock);
     /* The connection goes back for the next turn, unless the engine failed on it; then the

@@ -33,6 +33,7 @@ static void group_free(proxy_group *g)
     if (g->socket_path)
         unlink(g->socket_path);
     free(g->name);
+    proxy_settings_release(&g->settings_copy);
     egress_policy_free(g->policy);
     proxy_credential_free(g->cred);
     proxy_url_release(&g->upstream);
@@ -188,7 +189,6 @@ int proxy_new(const nc_config *cfg, proxy **ret, nc_error **err)
     if (r < 0)
         return nc_error_wrap(err, "proxy directory");
     proxy *p = xnew0(proxy);
-    p->cfg = cfg;
     p->wake[0] = p->wake[1] = -1;
     pthread_mutex_init(&p->lock, NULL);
     pthread_condattr_t ca;
@@ -259,13 +259,15 @@ static int listen_unix(const char *path, uid_t uid, gid_t gid, nc_error **err)
     return TAKE_FD(fd);
 }
 
-static int group_new(proxy *p, const char *name, proxy_group **ret, nc_error **err)
+static int group_new(proxy *p, const nc_config *cfg, const char *name, proxy_group **ret,
+                     nc_error **err)
 {
     proxy_group *g = xnew0(proxy_group);
     g->listen_fd = -1;
     g->name = xstrdup(name);
-    g->settings = config_proxy(p->cfg, name);
-    const sandbox_settings *s = config_sandbox(p->cfg, name);
+    proxy_settings_copy(&g->settings_copy, config_proxy(cfg, name));
+    g->settings = &g->settings_copy;
+    const sandbox_settings *s = config_sandbox(cfg, name);
     uid_t uid;
     gid_t gid;
     int r;
@@ -292,7 +294,8 @@ fail:
     return nc_error_wrap(err, "proxy for group '%s'", name);
 }
 
-int proxy_add_group(proxy *p, const char *group, const char **ret_socket, nc_error **err)
+int proxy_add_group(proxy *p, const nc_config *cfg, const char *group, const char **ret_socket,
+                    nc_error **err)
 {
     pthread_mutex_lock(&p->lock);
     proxy_group *g = find_group(p, group);
@@ -300,7 +303,7 @@ int proxy_add_group(proxy *p, const char *group, const char **ret_socket, nc_err
     if (!g) {
         if (!config_valid_group_name(group))
             return nc_error_set(err, EINVAL, "invalid group name '%s'", group);
-        int r = group_new(p, group, &g, err);
+        int r = group_new(p, cfg, group, &g, err);
         if (r < 0)
             return r;
         pthread_mutex_lock(&p->lock);

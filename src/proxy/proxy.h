@@ -43,13 +43,16 @@
 typedef struct proxy proxy;
 
 /* A proxy with no groups yet: opens the audit log (data_dir/proxy/audit.log) and makes the
- * socket directory data_dir/proxy/<pid>. cfg must be resolved and outlive the proxy. */
+ * socket directory data_dir/proxy/<pid>. cfg must be resolved; the proxy keeps no pointer to
+ * it. */
 int proxy_new(const nc_config *cfg, proxy **ret, nc_error **err);
-/* Serves a group: loads its credential and effective egress policy, and creates its listening
- * socket, connectable only by the group's container user (sandbox.user; as root the socket is
- * chowned to it with mode 0600, otherwise it is 0666 inside a 0700 directory). *ret_socket is
- * the socket's host path, owned by the proxy. Adding a group twice returns the same socket. */
-int proxy_add_group(proxy *p, const char *group, const char **ret_socket, nc_error **err);
+/* Serves a group with its settings in cfg (copied): loads its credential and effective egress
+ * policy, and creates its listening socket, connectable only by the group's container user
+ * (sandbox.user; as root the socket is chowned to it with mode 0600, otherwise it is 0666
+ * inside a 0700 directory). *ret_socket is the socket's host path, owned by the proxy. Adding
+ * a group twice returns the same socket (with the settings it was first added with). */
+int proxy_add_group(proxy *p, const nc_config *cfg, const char *group, const char **ret_socket,
+                    nc_error **err);
 /* A turn starts for group: its per-turn counters start again and run_id tags its audit lines. */
 void proxy_begin_turn(proxy *p, const char *group, const char *run_id);
 /* Serves one connection accepted elsewhere (a TCP listener in a container's network namespace)

@@ -16,7 +16,8 @@
 
 typedef struct proxy_group {
     char *name;
-    const proxy_settings *settings;
+    proxy_settings settings_copy;   /* the group's settings when it was added */
+    const proxy_settings *settings; /* = &settings_copy */
     egress_policy *policy;
     proxy_credential *cred;
     proxy_url upstream;
@@ -32,7 +33,6 @@ typedef struct proxy_group {
 } proxy_group;
 
 struct proxy {
-    const nc_config *cfg;
     char *dir;
     proxy_audit *audit;
     proxy_group **groups;

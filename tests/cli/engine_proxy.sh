@@ -24,7 +24,14 @@ chmod 600 "$TMP/apikey"
 python3 tests/support/fake_messages_api.py --cert "$TMP/tls.crt" --key "$TMP/tls.key" \
 	--api-key-file "$TMP/apikey" --port-file "$TMP/port" --log "$TMP/api.log" &
 fake=$!
-trap 'kill $fake 2>/dev/null; wait $fake 2>/dev/null; rm -rf "$TMP"' EXIT
+DPID=""
+cleanup() {
+	[ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
+	kill "$fake" 2>/dev/null
+	wait "$fake" 2>/dev/null
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
 for _ in $(seq 1 100); do [ -s "$TMP/port" ] && break; sleep 0.1; done
 port=$(cat "$TMP/port")
 upstream="https://127.0.0.1:$port"
@@ -120,6 +127,25 @@ expect_rc "a key file others can read is refused" 2
 expect_match "the error says why" "$ERR" "mode 0644: it must be 0600"
 expect_no_match "and does not quote the key" "$ERR" "$key"
 chmod 600 "$TMP/apikey"
+
+# --- serve: one proxy for all groups, a socket per group ---
+config >"$NANOCELL_CONFIG"
+export NANOCELL_API="$TMP/api/api.sock"
+"$NC" serve >"$TMP/serve.log" 2>&1 &
+DPID=$!
+for _ in $(seq 1 100); do "$NC" status >/dev/null 2>&1 && break; sleep 0.1; done
+"$NC" groups add pg --no-trigger >/dev/null
+run "$NC" send --group pg "please run the tool"
+expect_rc "a model-mode turn through serve exits 0" 0
+expect_match "serve's turn used the tool through the proxy" "$OUT" "the tool said: tool-ran-42"
+ls "$TMP"/data/proxy/*/pg.sock >/dev/null 2>&1 && ok "serve keeps the group's socket" ||
+	not_ok "serve keeps the group's socket" "$(ls -R "$TMP/data/proxy")"
+kill -TERM "$DPID"
+wait "$DPID"
+DPID=""
+ls "$TMP"/data/proxy/*/pg.sock >/dev/null 2>&1 && not_ok "serve removes its sockets when it stops" ||
+	ok "serve removes its sockets when it stops"
+expect_match "the audit log names serve's group" "$(cat "$TMP/data/proxy/audit.log")" '"group":"pg".*"status":200'
 
 # --- nanocell audit ---
 run "$NC" audit

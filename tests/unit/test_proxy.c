@@ -553,11 +553,11 @@ static void test_live_proxy(void **state)
     assert_int_equal(config_parse(text, strlen(text), "t.toml", &cfg, &err), 0);
     assert_int_equal(config_resolve(cfg, &err), 0);
     proxy *p = NULL;
-    if (proxy_new(cfg, &p, &err) < 0 || proxy_add_group(p, "a", NULL, &err) < 0)
+    if (proxy_new(cfg, &p, &err) < 0 || proxy_add_group(p, cfg, "a", NULL, &err) < 0)
         fail_msg("%s", nc_error_msg(err));
     const char *sa = NULL, *sb = NULL;
-    assert_int_equal(proxy_add_group(p, "a", &sa, &err), 0);
-    assert_int_equal(proxy_add_group(p, "b", &sb, &err), 0);
+    assert_int_equal(proxy_add_group(p, cfg, "a", &sa, &err), 0);
+    assert_int_equal(proxy_add_group(p, cfg, "b", &sb, &err), 0);
     assert_string_not_equal(sa, sb);
     proxy_begin_turn(p, "a", "run-a");
     proxy_begin_turn(p, "b", "run-b");
