@@ -31,6 +31,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/u
 INTEG_TESTS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(wildcard tests/integration/test_*.c))
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 REPLAYS := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/fuzz/replay_%,$(FUZZ_SRC))
+BENCH_PROGS := $(patsubst tests/bench/%.c,$(BUILD)/tests/bench/%,$(wildcard tests/bench/*.c))
 
 # Static programs that run inside containers: one-file programs (tests/probe) and the reference
 # agent, which is several files plus the util modules it shares with the host.
@@ -87,6 +88,11 @@ $(BUILD)/tests/integration/%: tests/integration/%.c $(OBJ_TSUP) $(LIB)
 	@$(if $(V),,echo "  TEST    $@")
 	$(Q)$(CC) $(CFLAGS_ALL) -Itests -o $@ $< $(OBJ_TSUP) $(LIB) $(PKG_LIBS) $(CMOCKA_LIBS) -lpthread $(LDFLAGS_ALL)
 
+$(BUILD)/tests/bench/%: tests/bench/%.c $(LIB)
+	@mkdir -p $(@D)
+	@$(if $(V),,echo "  BENCH   $@")
+	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(LIB) $(PKG_LIBS) -lpthread $(LDFLAGS_ALL)
+
 $(BUILD)/tests/support/%.o: tests/support/%.c
 	@mkdir -p $(@D)
 	@$(if $(V),,echo "  CC      $<")
@@ -127,11 +133,12 @@ demo:
 	@scripts/demo.sh
 
 # Benchmarks: nanocell against `docker run -i --rm` on the same image, in the same run.
-bench: all images
+bench: all images $(BENCH_PROGS)
 	@scripts/engine-up.sh
 	@scripts/build-images.sh
 	@scripts/bench.sh
 	@scripts/bench-daemon.sh
+	@scripts/bench-proxy.sh
 
 # The one test command (README, .ci/run): installs what is missing, builds, brings up Docker and
 # Podman, and runs every layer. It ends with "N passed, N failed, N skipped".

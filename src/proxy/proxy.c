@@ -32,13 +32,16 @@ static void group_free(proxy_group *g)
         close(g->listen_fd);
     if (g->socket_path)
         unlink(g->socket_path);
+    proxy_upstream_release(g);
+    if (g->ca_path)
+        unlink(g->ca_path);
+    free(g->ca_path);
     free(g->name);
     proxy_settings_release(&g->settings_copy);
     egress_policy_free(g->policy);
     proxy_credential_free(g->cred);
     proxy_url_release(&g->upstream);
     free(g->upstream_base);
-    strbuf_release(&g->ca_blob);
     free(g->socket_path);
     free(g->run_id);
     free(g);
@@ -278,9 +281,14 @@ static int group_new(proxy *p, const nc_config *cfg, const char *name, proxy_gro
         goto fail;
     g->upstream_base =
         xasprintf("https://%s:%u%s", g->upstream.host, g->upstream.port, g->upstream.base_path);
-    if (*g->settings->ca_file &&
-        (r = proxy_upstream_ca_blob(g->settings->ca_file, &g->ca_blob, err)) < 0)
-        goto fail;
+    if (*g->settings->ca_file) {
+        _cleanup_strbuf_ strbuf bundle = STRBUF_INIT;
+        _cleanup_free_ char *path = xasprintf("%s/%s.ca.pem", p->dir, name);
+        if ((r = proxy_upstream_ca_blob(g->settings->ca_file, &bundle, err)) < 0 ||
+            (r = write_file_atomic(path, bundle.buf, bundle.len, 0600, err)) < 0)
+            goto fail;
+        g->ca_path = TAKE_PTR(path);
+    }
     g->socket_path = xasprintf("%s/%s.sock", p->dir, name);
     if ((r = listen_unix(g->socket_path, uid, gid, err)) < 0) {
         free(TAKE_PTR(g->socket_path));

@@ -14,6 +14,8 @@
 #include "proxy/request.h"
 #include "util/strbuf.h"
 
+#define PROXY_HANDLE_POOL 8
+
 typedef struct proxy_group {
     char *name;
     proxy_settings settings_copy;   /* the group's settings when it was added */
@@ -22,7 +24,13 @@ typedef struct proxy_group {
     proxy_credential *cred;
     proxy_url upstream;
     char *upstream_base; /* "https://host:port/base" */
-    strbuf ca_blob;      /* system CAs + proxy.ca_file, empty when no ca_file */
+    /* proxy.ca_file with the system CAs, written once as <dir>/<group>.ca.pem (NULL: no
+     * ca_file), so libcurl parses the bundle once per handle and caches it */
+    char *ca_path;
+    /* (proxy.lock) idle libcurl handles, reused: they keep the parsed CA store, the DNS cache
+     * and open upstream connections */
+    void *handles[PROXY_HANDLE_POOL];
+    size_t nhandles;
     char *socket_path;
     int listen_fd;
     /* under proxy.lock */
@@ -82,5 +90,7 @@ void proxy_plain_http(proxy_conn *c, const char *body, size_t len);
 
 /* Builds the CA bundle for proxy.ca_file: the system bundle curl uses, then the file. */
 int proxy_upstream_ca_blob(const char *ca_file, strbuf *out, nc_error **err);
+/* Frees the group's idle libcurl handles. */
+void proxy_upstream_release(proxy_group *g);
 
 #endif

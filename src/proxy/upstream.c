@@ -15,7 +15,6 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-NC_DEFINE_CLEANUP(CURL *, curl_easy_cleanup)
 NC_DEFINE_CLEANUP(struct curl_slist *, curl_slist_free_all)
 
 /* A CA bundle file is at most this big (Debian's is about 200 KiB). */
@@ -185,6 +184,38 @@ oom:
     return NULL;
 }
 
+/* An idle handle of the group's, reset, or a new one. */
+static CURL *take_handle(proxy_conn *c)
+{
+    CURL *h = NULL;
+    pthread_mutex_lock(&c->p->lock);
+    if (c->g->nhandles)
+        h = c->g->handles[--c->g->nhandles];
+    pthread_mutex_unlock(&c->p->lock);
+    if (h) {
+        curl_easy_reset(h);
+        return h;
+    }
+    return curl_easy_init();
+}
+
+static void give_handle(proxy_conn *c, CURL *h)
+{
+    pthread_mutex_lock(&c->p->lock);
+    if (c->g->nhandles < PROXY_HANDLE_POOL && !c->p->stopping) {
+        c->g->handles[c->g->nhandles++] = h;
+        h = NULL;
+    }
+    pthread_mutex_unlock(&c->p->lock);
+    curl_easy_cleanup(h);
+}
+
+void proxy_upstream_release(proxy_group *g)
+{
+    while (g->nhandles)
+        curl_easy_cleanup(g->handles[--g->nhandles]);
+}
+
 void proxy_forward_model(proxy_conn *c, const char *body, size_t len)
 {
     pthread_once(&curl_once, curl_init_once);
@@ -197,10 +228,11 @@ void proxy_forward_model(proxy_conn *c, const char *body, size_t len)
             "this turn's upstream bytes are over proxy.max_upstream_bytes_per_turn");
         return;
     }
-    _cleanup_(curl_easy_cleanupp) CURL *h = curl_easy_init();
+    CURL *h = take_handle(c);
     bool ok;
     _cleanup_(curl_slist_free_allp) struct curl_slist *headers = build_headers(c, &ok);
     if (!h || !ok) {
+        curl_easy_cleanup(h);
         proxy_respond_error(c, 502, "api_error", "the proxy could not set up the request");
         return;
     }
@@ -214,10 +246,15 @@ void proxy_forward_model(proxy_conn *c, const char *body, size_t len)
     (void)curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
     (void)curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
     (void)curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (g->ca_blob.len) {
-        struct curl_blob blob = {
-            .data = g->ca_blob.buf, .len = g->ca_blob.len, .flags = CURL_BLOB_NOCOPY};
-        (void)curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
+    /* One CA bundle file and no CA directory: libcurl then caches the parsed store in the
+     * handle (CURLOPT_CA_CACHE_TIMEOUT), where parsing Debian's bundle costs about 70 ms. */
+    const curl_version_info_data *vi = curl_version_info(CURLVERSION_NOW);
+    const char *bundle = g->ca_path                        ? g->ca_path
+                         : vi && vi->cainfo && *vi->cainfo ? vi->cainfo
+                                                           : NULL;
+    if (bundle) {
+        (void)curl_easy_setopt(h, CURLOPT_CAINFO, bundle);
+        (void)curl_easy_setopt(h, CURLOPT_CAPATH, (char *)NULL);
     }
     (void)curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     (void)curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
@@ -243,6 +280,11 @@ void proxy_forward_model(proxy_conn *c, const char *body, size_t len)
             (void)curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, c->req.method);
     }
     CURLcode rc = curl_easy_perform(h);
+    /* The header list and the error buffer die with this call: the handle must not keep
+     * pointers to them (nor to the key) while it waits in the pool. */
+    (void)curl_easy_setopt(h, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
+    (void)curl_easy_setopt(h, CURLOPT_ERRORBUFFER, (char *)NULL);
+    give_handle(c, h);
     c->audit.bytes_down = x.down;
     if (x.head_sent) {
         c->audit.status = x.status;
