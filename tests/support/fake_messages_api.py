@@ -12,15 +12,19 @@ answers:
                                  With "stream": true the reply is server-sent events.
   POST /v1/messages/count_tokens {"input_tokens": 42}
   anything else                  404.
+A streamed reply waits after its first event until the file named by an x-test-gate field
+exists (tests use it to prove the proxy forwards events before the response ends).
 Any request whose x-api-key is not the key in --api-key-file gets 401, as the real API does.
 Every request is logged as one JSON line: method, path, headers (all of them, to prove what
 the proxy sent and stripped). Only the standard library is used.
 """
 import argparse
 import json
+import os
 import ssl
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -137,6 +141,11 @@ class Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         start = dict(msg, content=[], stop_reason=None)
         self.event("message_start", {"type": "message_start", "message": start})
+        gate = self.headers.get("x-test-gate")
+        for _ in range(600):
+            if not gate or os.path.exists(gate):
+                break
+            time.sleep(0.1)
         text = msg["content"][0]["text"]
         self.event("content_block_start", {"type": "content_block_start", "index": 0,
                                            "content_block": {"type": "text", "text": ""}})
@@ -158,7 +167,6 @@ def main():
     srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     with open(ARGS.port_file + ".tmp", "w") as f:
         f.write("%d\n" % srv.server_address[1])
-    import os
     os.rename(ARGS.port_file + ".tmp", ARGS.port_file)
     try:
         srv.serve_forever()

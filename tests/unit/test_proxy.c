@@ -15,6 +15,9 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -546,7 +549,8 @@ static void test_live_proxy(void **state)
         "max_request_bytes = \"2k\"\nmax_requests_per_turn = 20\nheader_timeout = \"30s\"\n"
         "allow = [\"localhost:%u\", \"private.localhost:%u\"]\n"
         "allow_private = [\"localhost:%u\"]\n"
-        "[[group]]\nname = \"b\"\nproxy.allow = []\nproxy.max_requests_per_turn = 1\n",
+        "[[group]]\nname = \"b\"\nproxy.allow = []\nproxy.max_requests_per_turn = 1\n"
+        "[[group]]\nname = \"c\"\nproxy.allow_private = []\n",
         tmpdir, echo.port, echo.port, echo.port);
     nc_config *cfg = NULL;
     nc_error *err = NULL;
@@ -558,6 +562,8 @@ static void test_live_proxy(void **state)
     const char *sa = NULL, *sb = NULL;
     assert_int_equal(proxy_add_group(p, cfg, "a", &sa, &err), 0);
     assert_int_equal(proxy_add_group(p, cfg, "b", &sb, &err), 0);
+    const char *sc = NULL;
+    assert_int_equal(proxy_add_group(p, cfg, "c", &sc, &err), 0);
     assert_string_not_equal(sa, sb);
     proxy_begin_turn(p, "a", "run-a");
     proxy_begin_turn(p, "b", "run-b");
@@ -626,6 +632,13 @@ static void test_live_proxy(void **state)
     pthread_join(echo.t, NULL);
     close(echo.lfd);
 
+    /* group c: the same allow list without allow_private: localhost resolves to loopback */
+    _cleanup_free_ char *to_echo = xasprintf("CONNECT localhost:%u HTTP/1.1\r\n\r\n", echo.port);
+    expect_status(sc, to_echo, "HTTP/1.1 403", "resolves to a private, loopback or link-local");
+    _cleanup_free_ char *plain_echo =
+        xasprintf("GET http://localhost:%u/ HTTP/1.1\r\n\r\n", echo.port);
+    expect_status(sc, plain_echo, "HTTP/1.1 403", "resolves to a private");
+
     /* group b: its own policy and limits, whatever the request claims */
     expect_status(sb, other_port, "HTTP/1.1 403", "not allowed");
     expect_status(sb, "GET /v1/messages HTTP/1.1\r\n\r\n", "HTTP/1.1 429", "max_requests_per_turn");
@@ -652,6 +665,166 @@ static void test_live_proxy(void **state)
     config_free(cfg);
 }
 
+/* ---- forwarding to a fake Messages API over TLS (python3 and openssl, when installed) ---- */
+
+extern char **environ;
+
+/* Starts argv with its output discarded; -1 when the program cannot be run at all. */
+static pid_t spawn(char *const argv[])
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    pid_t pid;
+    int r = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    return r == 0 ? pid : -1;
+}
+
+/* The exit status of argv; -1 when it cannot be run (not installed). */
+static int run_wait(char *const argv[])
+{
+    pid_t pid = spawn(argv);
+    int st;
+    if (pid < 0 || waitpid(pid, &st, 0) < 0)
+        return -1;
+    return WIFEXITED(st) && WEXITSTATUS(st) != 127 ? WEXITSTATUS(st) : -1;
+}
+
+static char *slurp(const char *path)
+{
+    strbuf sb = STRBUF_INIT;
+    int fd = open(path, O_RDONLY);
+    char buf[4096];
+    ssize_t n;
+    while (fd >= 0 && (n = read(fd, buf, sizeof(buf))) > 0)
+        strbuf_add(&sb, buf, (size_t)n);
+    if (fd >= 0)
+        close(fd);
+    return strbuf_detach(&sb, NULL);
+}
+
+/* Reads from fd into sb until it holds needle; fails after 60 s (a deadlock guard, not a
+ * timing check: a proxy that buffered the whole response would never deliver it). */
+static void read_until(int fd, strbuf *sb, const char *needle)
+{
+    char buf[4096];
+    while (!strstr(strbuf_str(sb), needle)) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 60000) != 1)
+            fail_msg("no '%s' from the proxy; got: %s", needle, strbuf_str(sb));
+        ssize_t n = read(fd, buf, sizeof(buf));
+        if (n <= 0)
+            fail_msg("the proxy closed before '%s'; got: %s", needle, strbuf_str(sb));
+        strbuf_add(sb, buf, (size_t)n);
+    }
+}
+
+static void test_forward_stream(void **state)
+{
+    (void)state;
+    _cleanup_free_ char *dir = xasprintf("%s/fwd", tmpdir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    _cleanup_free_ char *crt = xasprintf("%s/tls.crt", dir), *key = xasprintf("%s/tls.key", dir);
+    char *ossl[] = {"openssl",  "req",
+                    "-x509",    "-newkey",
+                    "rsa:2048", "-nodes",
+                    "-keyout",  key,
+                    "-out",     crt,
+                    "-days",    "1",
+                    "-subj",    "/CN=localhost",
+                    "-addext",  "subjectAltName=IP:127.0.0.1",
+                    NULL};
+    int rc = run_wait(ossl);
+    if (rc < 0)
+        skip(); /* openssl missing: scripts/install-deps.sh installs it for make test */
+    assert_int_equal(rc, 0);
+    _cleanup_free_ char *keyfile = write_key("fwd-key", "sk-stream-secret\n", 0600);
+    _cleanup_free_ char *portf = xasprintf("%s/port", dir), *log = xasprintf("%s/api.log", dir);
+    const char *root = getenv("NANOCELL_SRCDIR");
+    _cleanup_free_ char *fake =
+        xasprintf("%s/tests/support/fake_messages_api.py", root ? root : ".");
+    char *py[] = {"python3", fake,          "--cert", crt,     "--key", key, "--api-key-file",
+                  keyfile,   "--port-file", portf,    "--log", log,     NULL};
+    pid_t fpid = spawn(py);
+    if (fpid < 0)
+        skip();
+    _cleanup_free_ char *port = NULL;
+    for (int i = 0; i < 300 && !(port && *port); i++) {
+        free(port);
+        port = slurp(portf);
+        if (!*port)
+            usleep(100 * 1000);
+    }
+    assert_true(*port);
+    port[strcspn(port, "\n")] = '\0';
+    _cleanup_free_ char *policy = xasprintf("%s/egress.toml", dir);
+    _cleanup_free_ char *ptext =
+        xasprintf("[model]\nupstreams = [\"https://127.0.0.1:%s\"]\nmethods = [\"POST\"]\n"
+                  "paths = [\"/v1/messages\"]\n",
+                  port);
+    free(write_key("fwd/egress.toml", ptext, 0600));
+    _cleanup_free_ char *text = xasprintf(
+        "[install]\ndata_dir = \"%s/data\"\n[proxy]\nupstream = \"https://127.0.0.1:%s\"\n"
+        "api_key_file = \"%s\"\nca_file = \"%s\"\npolicy = \"%s\"\n",
+        dir, port, keyfile, crt, policy);
+    nc_config *cfg = NULL;
+    nc_error *err = NULL;
+    proxy *p = NULL;
+    const char *sock = NULL;
+    if (config_parse(text, strlen(text), "t.toml", &cfg, &err) < 0 ||
+        config_resolve(cfg, &err) < 0 || proxy_new(cfg, &p, &err) < 0 ||
+        proxy_add_group(p, cfg, "s", &sock, &err) < 0)
+        fail_msg("%s", nc_error_msg(err));
+
+    /* A streamed reply: its first event arrives while the fake still holds the rest back. */
+    _cleanup_free_ char *gate = xasprintf("%s/gate", dir);
+    const char *body = "{\"model\":\"m\",\"max_tokens\":8,\"stream\":true,"
+                       "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    _cleanup_free_ char *req = xasprintf(
+        "POST /v1/messages HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+        "X-Api-Key: agent-made-up\r\nAuthorization: Bearer agent-token\r\n"
+        "Proxy-Authorization: Basic eA==\r\nanthropic-version: 2023-06-01\r\n"
+        "x-test-gate: %s\r\nContent-Length: %zu\r\n\r\n%s",
+        gate, strlen(body), body);
+    int fd = connect_unix(sock);
+    assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+    strbuf got = STRBUF_INIT;
+    read_until(fd, &got, "event: message_start");
+    assert_int_equal(strncmp(got.buf, "HTTP/1.1 200", 12), 0);
+    assert_non_null(strstr(got.buf, "text/event-stream"));
+    assert_null(strstr(got.buf, "message_stop"));
+    free(write_key("fwd/gate", "", 0600));
+    read_until(fd, &got, "event: message_stop");
+    close(fd);
+    strbuf_release(&got);
+
+    /* An error from upstream comes through as it is. */
+    _cleanup_free_ char *bad =
+        xasprintf("POST /v1/messages/count_tokens HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}");
+    char *resp = exchange(sock, bad);
+    assert_non_null(strstr(resp, "\"input_tokens\": 42"));
+    free(resp);
+
+    proxy_free(p);
+    config_free(cfg);
+    kill(fpid, SIGTERM);
+    waitpid(fpid, NULL, 0);
+
+    /* The fake saw the configured key, and nothing the agent sent to stand for one. */
+    _cleanup_free_ char *seen = slurp(log);
+    assert_non_null(strstr(seen, "\"x-api-key\": \"sk-stream-secret\""));
+    assert_null(strstr(seen, "agent-made-up"));
+    assert_null(strstr(seen, "authorization"));
+    assert_null(strstr(seen, "agent-token"));
+    assert_non_null(strstr(seen, "\"anthropic-version\": \"2023-06-01\""));
+    _cleanup_free_ char *audit_path = xasprintf("%s/data/proxy/audit.log", dir);
+    _cleanup_free_ char *audit = slurp(audit_path);
+    assert_null(strstr(audit, "sk-stream-secret"));
+    assert_non_null(strstr(audit, "\"kind\":\"model\""));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -661,6 +834,7 @@ int main(void)
         cmocka_unit_test(test_policy_files),      cmocka_unit_test(test_private_addresses),
         cmocka_unit_test(test_credential),        cmocka_unit_test(test_config_keys),
         cmocka_unit_test(test_audit_format),      cmocka_unit_test(test_live_proxy),
+        cmocka_unit_test(test_forward_stream),
     };
     return cmocka_run_group_tests_name("proxy", tests, setup, teardown);
 }
