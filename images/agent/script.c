@@ -15,6 +15,7 @@
 #include "ipc.h"
 #include "probe.h"
 #include "protocol.h"
+#include "proxyreq.h"
 #include "text.h"
 #include "util/timeutil.h"
 #include "util/units.h"
@@ -240,6 +241,14 @@ static int run_command(const struct agent *a, const char *cmd, int *exit_code)
         return cmd_write(a, arg);
     if (IS("probe") && !*arg)
         return cmd_probe(a);
+    if (IS("proxy-request")) {
+        _cleanup_strbuf_ strbuf st = STRBUF_INIT;
+        _cleanup_error_ nc_error *perr = NULL;
+        if (proxyreq_run(arg, &st, &perr) < 0)
+            return fail(a, "proxy-request: %s", nc_error_msg(perr));
+        _cleanup_free_ char *text = xasprintf("proxy-request: %s", strbuf_str(&st));
+        return proto_result(a->session_id, text);
+    }
 #undef IS
     _cleanup_free_ char *said = xasprintf("you said: %s", cmd);
     return proto_result(a->session_id, said);

@@ -46,6 +46,7 @@ EOT
 config() {
 	printf '[install]\nid = "%s"\ndata_dir = "%s/data"\n[engine]\nhost = "unix://%s"\n' \
 		"$install" "$TMP" "$sock"
+	printf '[agent]\nimage = "%s"\n' "${AGENT_IMAGE:-nanocell-agent:latest}"
 	[ "$NANOCELL_TEST_ENGINE" = podman ] && printf '[sandbox]\nallow_unenforced = ["cgroupns"]\n'
 	printf '[proxy]\nupstream = "%s"\napi_key_file = "%s/apikey"\nca_file = "%s/tls.crt"\n' \
 		"$upstream" "$TMP" "$TMP"
@@ -99,6 +100,36 @@ expect_match "the socket is mounted at /run/nanocell/proxy.sock" "$OUT" "socket-
 # --- no direct route: a tool told to ignore the proxy has nowhere to go ---
 run "$NC" run -q -- "tool: nc -w 2 1.1.1.1 443 </dev/null && echo tcp-open || echo tcp-failed"
 expect_match "a direct TCP connection fails (network none)" "$OUT" "tcp-failed"
+
+# --- from inside the container, straight to the socket ---
+# The tool runs the agent's scripted mode as a subprocess: its proxy-request command sends one
+# request line to /run/nanocell/proxy.sock and reports the status line (busybox has no
+# unix-socket client).
+config "allow = [\"localhost:$port\"]" "allow_private = [\"localhost:$port\"]" \
+	'[[group]]' 'name = "noprivate"' 'proxy.allow_private = []' >"$NANOCELL_CONFIG"
+inner() {
+	printf 'tool: printf %%s %s | NANOCELL_MODEL_SOCKET= NANOCELL_WORKSPACE=/tmp/none /usr/bin/nanocell-agent' \
+		"'{\"prompt\":\"$1\"}'"
+}
+run "$NC" run -q -- "$(inner "proxy-request CONNECT localhost:$port ; proxy-request CONNECT example.com:443 ; proxy-request CONNECT 127.0.0.1:$port ; proxy-request CONNECT 169.254.169.254:80 ; proxy-request CONNECT localhost:$((port + 1)) ; proxy-request GET http://example.com/ ; proxy-request GET http://169.254.169.254/latest/meta-data/ ; proxy-request POST /v1/files ; proxy-request GET /v1/messages")"
+if printf '%s' "$OUT" | grep -q "you said: proxy-request"; then
+	echo "# the agent image predates proxy-request: scripts/build-images.sh rebuilds it"
+	not_ok "the agent image has the proxy-request command" "$OUT"
+else
+	# each request's status line, in order, as the agent reported them
+	st=$(printf '%s' "$OUT" | grep -o 'proxy-request: HTTP/1.1 [0-9]*' | awk '{print $3}' | tr '\n' ' ')
+	[ "$st" = "200 403 403 403 403 403 403 403 403 " ] &&
+		ok "from inside: CONNECT to the allowed host:port works; another host, an IP literal, 169.254.169.254, another port, plain HTTP elsewhere, another path and method are refused" ||
+		not_ok "from inside: the allowed CONNECT works and the rest are refused" "statuses: $st" "$OUT"
+fi
+run "$NC" run -q --group noprivate -- "$(inner "proxy-request CONNECT localhost:$port")"
+expect_match "from inside: an allowed name that resolves to 127.0.0.1 is refused without allow_private" \
+	"$OUT" "proxy-request: HTTP/1.1 403"
+audit=$(cat "$TMP/data/proxy/audit.log")
+expect_match "the audit log records the tunnel and the rule that allowed it" "$audit" \
+	"\"kind\":\"connect\",\"method\":\"CONNECT\",\"host\":\"localhost\",\"port\":$port,.*\"status\":200,.*\"rule\":\"allow localhost:$port\""
+expect_match "and the refusal of a private address" "$audit" \
+	"\"group\":\"noprivate\".*\"status\":403.*private address refused for localhost"
 
 # --- denials ---
 config 'max_request_bytes = "1k"' >"$NANOCELL_CONFIG"
