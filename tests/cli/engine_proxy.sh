@@ -159,6 +159,20 @@ expect_match "the error says why" "$ERR" "mode 0644: it must be 0600"
 expect_no_match "and does not quote the key" "$ERR" "$key"
 chmod 600 "$TMP/apikey"
 
+# --- doctor says whether model mode is on, never the key ---
+config >"$NANOCELL_CONFIG"
+run "$NC" doctor
+expect_match "doctor: model mode on, and where the key comes from" "$OUT" \
+	"ok +model mode on: key from file '$TMP/apikey', upstream $upstream"
+expect_no_match "doctor never shows the key" "$OUT$ERR" "$key"
+printf '[install]\nid = "%s"\ndata_dir = "%s/data"\n[engine]\nhost = "unix://%s"\n' "$install" "$TMP" "$sock" >"$TMP/nokey.toml"
+run "$NC" doctor --config "$TMP/nokey.toml"
+expect_match "doctor: with no key, model mode is off" "$OUT" "ok +model mode off: no proxy.api_key_file"
+chmod 644 "$TMP/apikey"
+run "$NC" doctor
+expect_match "doctor: a key file others can read is a problem" "$OUT" "problem +model mode: API key file .* mode 0644"
+chmod 600 "$TMP/apikey"
+
 # --- serve: one proxy for all groups, a socket per group ---
 config >"$NANOCELL_CONFIG"
 export NANOCELL_API="$TMP/api/api.sock"

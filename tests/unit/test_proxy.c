@@ -504,6 +504,8 @@ static void expect_status(const char *sock, const char *req, const char *status,
     free(resp);
 }
 
+static void read_until(int fd, strbuf *sb, const char *needle);
+
 /* A TCP echo server on 127.0.0.1 for the tunnel: echoes one connection, then exits. */
 struct echo {
     int lfd;
@@ -550,7 +552,9 @@ static void test_live_proxy(void **state)
         "allow = [\"localhost:%u\", \"private.localhost:%u\"]\n"
         "allow_private = [\"localhost:%u\"]\n"
         "[[group]]\nname = \"b\"\nproxy.allow = []\nproxy.max_requests_per_turn = 1\n"
-        "[[group]]\nname = \"c\"\nproxy.allow_private = []\n",
+        "[[group]]\nname = \"c\"\nproxy.allow_private = []\n"
+        "[[group]]\nname = \"d\"\nproxy.max_connections = 1\n"
+        "[[group]]\nname = \"e\"\nproxy.header_timeout = \"100ms\"\n",
         tmpdir, echo.port, echo.port, echo.port);
     nc_config *cfg = NULL;
     nc_error *err = NULL;
@@ -562,8 +566,10 @@ static void test_live_proxy(void **state)
     const char *sa = NULL, *sb = NULL;
     assert_int_equal(proxy_add_group(p, cfg, "a", &sa, &err), 0);
     assert_int_equal(proxy_add_group(p, cfg, "b", &sb, &err), 0);
-    const char *sc = NULL;
+    const char *sc = NULL, *sd = NULL, *se = NULL;
     assert_int_equal(proxy_add_group(p, cfg, "c", &sc, &err), 0);
+    assert_int_equal(proxy_add_group(p, cfg, "d", &sd, &err), 0);
+    assert_int_equal(proxy_add_group(p, cfg, "e", &se, &err), 0);
     assert_string_not_equal(sa, sb);
     proxy_begin_turn(p, "a", "run-a");
     proxy_begin_turn(p, "b", "run-b");
@@ -644,6 +650,21 @@ static void test_live_proxy(void **state)
     expect_status(sb, "GET /v1/messages HTTP/1.1\r\n\r\n", "HTTP/1.1 429", "max_requests_per_turn");
     proxy_begin_turn(p, "b", "run-b2");
     expect_status(sb, "GET /v1/messages HTTP/1.1\r\n\r\n", "HTTP/1.1 403", "method");
+
+    /* group d: one connection at a time. Connections are accepted in order, so while the
+     * first holds its slot (its head timeout is 30 s), the second is refused. */
+    int hold = connect_unix(sd);
+    assert_int_equal(write(hold, "GET", 3), 3);
+    expect_status(sd, "GET /v1/messages HTTP/1.1\r\n\r\n", "HTTP/1.1 429", "max_connections");
+    close(hold);
+    /* group e: a head must come within 100 ms */
+    int dribble = connect_unix(se);
+    assert_int_equal(write(dribble, "GET", 3), 3);
+    strbuf timed = STRBUF_INIT;
+    read_until(dribble, &timed, "\r\n\r\n");
+    assert_int_equal(strncmp(timed.buf, "HTTP/1.1 408", 12), 0);
+    strbuf_release(&timed);
+    close(dribble);
 
     close(slow);
     proxy_free(p); /* ends and joins every connection */
