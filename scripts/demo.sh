@@ -18,13 +18,6 @@ the agent's results, then removes the container. The agent probes its own sandbo
 INTRO
 "$nc" run --group demo -- "echo Hello from inside a nanocell sandbox. Here is what I can reach: ; probe"
 status=$?
-# Model mode, when a key is configured ([proxy] api_key_file or api_key_env): a real model
-# drives the agent's bash tool through the credential proxy; the container still has no network
-# and never sees the key.
-if "$nc" doctor 2>/dev/null | grep -q "model mode on"; then
-	printf '\n== model mode: the agent thinks, through the credential proxy ===========================\n\n'
-	"$nc" run --group demo -- "Use the bash tool to find out which user you run as and how many files are in /workspace, then answer in one sentence." || status=$?
-fi
 cat <<'OUTRO'
 
 -------------------------------------------------------------------------------------------
