@@ -32,12 +32,14 @@ INTEG_TESTS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(w
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 REPLAYS := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/fuzz/replay_%,$(FUZZ_SRC))
 BENCH_PROGS := $(patsubst tests/bench/%.c,$(BUILD)/tests/bench/%,$(wildcard tests/bench/*.c))
+# Helper programs the CLI tests run (each one file linked with the library).
+TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard tests/tools/*.c))
 
 # Static programs that run inside containers: one-file programs (tests/probe) and the reference
 # agent, which is several files plus the util modules it shares with the host.
 AGENT := $(BUILD)/static/images/agent/agent
 AGENT_SRC := $(wildcard images/agent/*.c)
-AGENT_UTIL := $(addprefix src/util/,error.c fileutil.c json.c strbuf.c strv.c timeutil.c \
+AGENT_UTIL := $(addprefix src/util/,error.c fileutil.c json.c relay.c strbuf.c strv.c timeutil.c \
 	units.c xalloc.c)
 # Debian's static yajl (libyajl-dev); the dynamic one cannot go into a FROM-scratch image.
 YAJL_STATIC ?= /usr/lib/x86_64-linux-gnu/libyajl_s.a
@@ -98,6 +100,11 @@ $(BUILD)/tests/support/%.o: tests/support/%.c
 	@$(if $(V),,echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS_ALL) -Itests -MMD -MP -c -o $@ $<
 
+$(BUILD)/tests/tools/%: tests/tools/%.c $(LIB)
+	@mkdir -p $(@D)
+	@$(if $(V),,echo "  TOOL    $@")
+	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(LIB) $(PKG_LIBS) -lpthread $(LDFLAGS_ALL)
+
 # Replay binaries: each fuzz target with a plain main() that runs it over files and directories.
 $(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c $(LIB)
 	@mkdir -p $(@D)
@@ -120,7 +127,7 @@ $(BUILD)/static/%: %.c
 	@$(if $(V),,echo "  STATIC  $@")
 	$(Q)$(CC) -std=gnu17 -D_GNU_SOURCE -O2 $(WARN) -static -o $@ $<
 
-tests: $(BIN) $(UNIT_TESTS) $(INTEG_TESTS) $(REPLAYS) $(STATIC_PROGS)
+tests: $(BIN) $(UNIT_TESTS) $(INTEG_TESTS) $(REPLAYS) $(STATIC_PROGS) $(TOOLS)
 
 images: $(STATIC_PROGS)
 

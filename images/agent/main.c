@@ -1,10 +1,12 @@
 /* nanocell's reference agent: speaks NanoClaw's v1 agent protocol on stdin/stdout and through
  * files under $NANOCELL_WORKSPACE/ipc (README.md).
  *
- * Flow: read all of stdin (the host verifies the sandbox meanwhile), parse the input, fold in
- * pending follow-ups, run the query (scripted, or the model when NANOCELL_MODEL_SOCKET is set),
- * emit the session-update marker, then wait on ipc/input (inotify, at most IPC_POLL_MS) for
- * follow-ups and
+ * `nanocell-agent relay` runs only the egress relay (egress.h).
+ *
+ * Flow: start the egress relay when the proxy socket is set, read all of stdin (the host verifies
+ * the sandbox meanwhile), parse the input, fold in pending follow-ups, run the query (scripted, or
+ * the model when NANOCELL_MODEL_SOCKET is set), emit the session-update marker, then wait on
+ * ipc/input (inotify, at most IPC_POLL_MS) for follow-ups and
  * `_close` until the host closes the session.
  *
  * Exit status: 0 when the host closed the session (or there is no ipc/input), 1 when the input
@@ -18,6 +20,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "egress.h"
 #include "ipc.h"
 #include "model.h"
 #include "protocol.h"
@@ -77,9 +80,13 @@ static void agent_clear(struct agent *a)
     model_free(a->model);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "relay") == 0)
+        return egress_main();
     setup_signals();
+    /* The relay is up before any tool runs: tools find their HTTPS_PROXY listening. */
+    egress_start(getenv("NANOCELL_MODEL_SOCKET"));
 
     _cleanup_strbuf_ strbuf raw = STRBUF_INIT;
     _cleanup_error_ nc_error *err = NULL;

@@ -2,12 +2,15 @@
 #include "model.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "history.h"
 #include "http.h"
+#include "sse.h"
 #include "text.h"
 #include "tool.h"
 #include "util/json.h"
@@ -27,6 +30,8 @@ struct model {
     char *socket;
     char *name;
     int64_t max_tokens;
+    bool stream;        /* NANOCELL_MODEL_STREAM: ask for server-sent events */
+    bool loaded;        /* the conversation file was looked at (first query) */
     char *config_error; /* set when an environment value is bad: every query fails with it */
     nc_json **messages; /* each a whole message object {"role":...,"content":...} */
     size_t n, alloc;
@@ -51,6 +56,11 @@ struct model *model_from_env(void)
             m->config_error = xasprintf("NANOCELL_MODEL_MAX_TOKENS is not a number from 1 to %d",
                                         MODEL_MAX_MAX_TOKENS);
     }
+    const char *st = getenv("NANOCELL_MODEL_STREAM");
+    if (st && (strcmp(st, "1") == 0 || strcmp(st, "true") == 0))
+        m->stream = true;
+    else if (st && *st && strcmp(st, "0") != 0 && strcmp(st, "false") != 0 && !m->config_error)
+        m->config_error = xstrdup("NANOCELL_MODEL_STREAM is not 1, true, 0 or false");
     return m;
 }
 
@@ -72,6 +82,16 @@ void model_free(struct model *m)
     free(m);
 }
 
+static void push_loaded(nc_json *msg, void *userdata)
+{
+    struct model *m = userdata;
+    if (m->n == m->alloc) {
+        m->alloc = m->alloc ? m->alloc * 2 : 16;
+        m->messages = xreallocarray(m->messages, m->alloc, sizeof(*m->messages));
+    }
+    m->messages[m->n++] = msg;
+}
+
 /* Appends the message that g holds (complete) to the conversation. */
 static int push_message(struct model *m, nc_jgen *g, nc_error **err)
 {
@@ -82,11 +102,7 @@ static int push_message(struct model *m, nc_jgen *g, nc_error **err)
     nc_json *msg = NULL;
     if ((r = json_parse(text.buf, text.len, &msg, err)) < 0)
         return r;
-    if (m->n == m->alloc) {
-        m->alloc = m->alloc ? m->alloc * 2 : 16;
-        m->messages = xreallocarray(m->messages, m->alloc, sizeof(*m->messages));
-    }
-    m->messages[m->n++] = msg;
+    push_loaded(msg, m);
     return 0;
 }
 
@@ -136,6 +152,8 @@ static int build_request(const struct model *m, const char *system, strbuf *body
     jgen_kv_str(g, "model", m->name);
     jgen_kv_int(g, "max_tokens", m->max_tokens);
     jgen_kv_str(g, "system", system);
+    if (m->stream)
+        jgen_kv_bool(g, "stream", true);
     jgen_key(g, "messages");
     jgen_arr_open(g);
     for (size_t i = 0; i < m->n; i++)
@@ -175,9 +193,12 @@ static int call(const struct model *m, const char *system, nc_json **ret_reply, 
     static const char *const headers[] = {"content-type: application/json",
                                           "anthropic-version: 2023-06-01",
                                           "accept: application/json", NULL};
+    static const char *const stream_headers[] = {"content-type: application/json",
+                                                 "anthropic-version: 2023-06-01",
+                                                 "accept: text/event-stream", NULL};
     struct http_reply rep = {.body = STRBUF_INIT};
-    r = http_post_unix(m->socket, "/v1/messages", headers, body.buf, body.len, MODEL_TIMEOUT_MS,
-                       MODEL_MAX_REPLY, &rep, err);
+    r = http_post_unix(m->socket, "/v1/messages", m->stream ? stream_headers : headers, body.buf,
+                       body.len, MODEL_TIMEOUT_MS, MODEL_MAX_REPLY, &rep, err);
     if (r < 0)
         return nc_error_wrap(err, "model API request");
     _cleanup_strbuf_ strbuf rbody = rep.body;
@@ -196,6 +217,12 @@ static int call(const struct model *m, const char *system, nc_json **ret_reply, 
         else
             strbuf_addstr(&q, "no message");
         return nc_error_set(err, EIO, "model API returned HTTP %d: %s", rep.status, q.buf);
+    }
+    if (!parsed && m->stream) {
+        /* A streamed reply; an error status above comes as plain JSON even then. */
+        if ((r = sse_assemble(rbody.buf ? rbody.buf : "", rbody.len, &root, err)) < 0)
+            return r;
+        parsed = true;
     }
     if (!parsed)
         return nc_error_set(err, EPROTO, "model API reply is not valid JSON: %s",
@@ -328,12 +355,37 @@ static int query(struct model *m, const struct agent *a, const char *prompt, cha
     }
 }
 
+/* The conversation a sessionId names continues where it stopped: read once, before the first
+ * query. A file that cannot be read whole starts a new conversation, said on stderr. */
+static void load_history(struct model *m, const struct agent *a)
+{
+    m->loaded = true;
+    _cleanup_free_ char *path = history_path(a);
+    _cleanup_error_ nc_error *err = NULL;
+    if (path && history_load(path, MODEL_MAX_REQUEST, push_loaded, m, &err) < 0) {
+        truncate_messages(m, 0);
+        fprintf(stderr, "model: a new conversation: %s\n", nc_error_msg(err));
+    }
+}
+
+static void save_history(const struct model *m, const struct agent *a)
+{
+    _cleanup_free_ char *path = history_path(a);
+    _cleanup_error_ nc_error *err = NULL;
+    if (path && history_save(path, m->messages, m->n, &err) < 0)
+        fprintf(stderr, "model: the conversation is not saved: %s\n", nc_error_msg(err));
+}
+
 int model_query(struct model *m, const struct agent *a, const char *prompt, char **ret_text,
                 nc_error **err)
 {
+    if (!m->loaded)
+        load_history(m, a);
     size_t before = m->n;
     int r = query(m, a, prompt, ret_text, err);
     if (r < 0)
         truncate_messages(m, before);
+    else
+        save_history(m, a);
     return r;
 }

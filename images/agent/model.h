@@ -5,9 +5,13 @@
  * and the proxy adds the key on its way out. Nothing here prints or returns an environment
  * value other than the model name.
  *
- * Conversation state lives in memory for the process's life, so follow-ups continue it. A query
- * that fails leaves the conversation as it was before the query, so the next one starts from a
- * well-formed history. */
+ * Conversation state lives in memory for the process's life, so follow-ups continue it, and in
+ * the group folder (history.h), so a later container given the same sessionId continues it too.
+ * A query that fails leaves the conversation as it was before the query, so the next one starts
+ * from a well-formed history; only a query that succeeds is saved.
+ *
+ * With NANOCELL_MODEL_STREAM=1 the request asks for a streamed reply ("stream": true), put back
+ * together by sse.h before it is used: the same tool loop and the same one result. */
 #ifndef NC_AGENT_MODEL_H
 #define NC_AGENT_MODEL_H
 
@@ -26,8 +30,8 @@
 #define MODEL_MAX_TOOL_ROUNDS 50
 
 /* A model client when NANOCELL_MODEL_SOCKET is set and not empty, else NULL (scripted mode).
- * Reads NANOCELL_MODEL and NANOCELL_MODEL_MAX_TOKENS too; a bad value there makes every query
- * fail with an error naming the variable. */
+ * Reads NANOCELL_MODEL, NANOCELL_MODEL_MAX_TOKENS and NANOCELL_MODEL_STREAM too; a bad value there
+ * makes every query fail with an error naming the variable. */
 struct model *model_from_env(void);
 void model_free(struct model *m);
 

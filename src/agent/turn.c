@@ -18,6 +18,7 @@
 #include "engine/container.h"
 #include "engine/demux.h"
 #include "orch/owner.h"
+#include "proxy/netns_relay.h"
 #include "proxy/proxy.h"
 #include "sandbox/launch.h"
 #include "sandbox/prepare.h"
@@ -83,6 +84,7 @@ struct turn {
     char *runtime;
     sandbox_prepared *prep;
     engine_image img;
+    netns_relay *relay; /* loopback listeners for agents that speak TCP; NULL: none */
 };
 
 /* Formats a message for one of the request's callbacks (on_progress or on_warning), if set. */
@@ -530,6 +532,24 @@ static void pull_note(const char *msg, void *userdata)
     progress((struct turn *)userdata, "%s", msg);
 }
 
+/* Before the payload is written: an agent blocked on stdin finds the ports open. Without them
+ * only agents that use the socket itself, or the reference agent's own relay, reach the proxy:
+ * not a failure. A nanocell that is not root (rootless engines) never can enter the namespace,
+ * so that is said as progress on every turn; anything else is a warning. */
+static void start_relay(struct turn *t)
+{
+    static const uint16_t ports[] = {NETNS_RELAY_MODEL_PORT, NETNS_RELAY_EGRESS_PORT};
+    _cleanup_error_ nc_error *err = NULL;
+    int r = netns_relay_start(t->c->pid, t->req->proxy_socket, ports, NC_ARRAY_SIZE(ports),
+                              &t->relay, &err);
+    if (r == -EPERM)
+        progress(t, "no loopback listener for agents that speak TCP to the proxy: %s",
+                 nc_error_msg(err));
+    else if (r < 0)
+        warning(t, "no loopback listener for agents that speak TCP to the proxy: %s",
+                nc_error_msg(err));
+}
+
 /* Everything from checking the request to removing the container; returns early on failure
  * with res filled. What the run log needs is left in t. */
 static void run_body(struct turn *t, turn_result *res, const char *image, const char *run_id,
@@ -637,6 +657,8 @@ static void run_body(struct turn *t, turn_result *res, const char *image, const 
     }
     res->container_id = xstrdup(t->c->id);
     t->verification = xstrdup(strbuf_str(&t->c->report));
+    if (req->proxy_socket)
+        start_relay(t);
     /* What the engine reports it used, and, under auto, why it was asked for. */
     const char *used = t->c->runtime ? t->c->runtime : "engine default";
     t->runtime = rt.from_auto ? xasprintf("%s (%s)", used, rt.why) : xstrdup(used);
@@ -729,6 +751,7 @@ void turn_run(const turn_request *req, turn_result *res)
             warning(&t, "%s", nc_error_msg(lerr));
     }
     sandbox_container_remove(req->e, TAKE_PTR(t.c), NULL); /* only after a failed body */
+    netns_relay_stop(t.relay);
     sandbox_prepared_free(t.prep);
     engine_image_release(&t.img);
     workspace_release(&t.ws);

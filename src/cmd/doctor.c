@@ -17,6 +17,7 @@
 #include "cmd/commands.h"
 #include "cmd/common.h"
 #include "engine/container.h"
+#include "engine/libpod.h"
 #include "sandbox/mounts.h"
 #include "orch/owner.h"
 #include "proxy/credential.h"
@@ -240,13 +241,17 @@ static void check_image(struct doctor *d, const nc_config *cfg, engine *e)
 static void check_engine(struct doctor *d, const engine *e, const engine_info *info,
                          const sandbox_settings *sb)
 {
-    if (e->kind == ENGINE_PODMAN && info->cgroup_version &&
+    /* Podman 4 and newer: containers are created through libpod, which applies the cgroup
+     * namespace; older Podman has only the compat API, which ignores it. */
+    if (e->kind == ENGINE_PODMAN && !engine_libpod_usable(e) && info->cgroup_version &&
         strcmp(info->cgroup_version, "1") == 0 &&
         !sandbox_allows_unenforced(sb, SANDBOX_UNENFORCED_CGROUPNS))
         add_check(d, CHECK_PROBLEM,
-                  "Podman's Docker-compatible API ignores CgroupnsMode and puts containers in "
-                  "the host's cgroup namespace on cgroup v1: nanocell refuses them unless "
-                  "sandbox.allow_unenforced includes \"cgroupns\"");
+                  "Podman %s has no libpod API nanocell uses (Podman 4 or newer), and its "
+                  "Docker-compatible API ignores CgroupnsMode and puts containers in the host's "
+                  "cgroup namespace on cgroup v1: nanocell refuses them unless "
+                  "sandbox.allow_unenforced includes \"cgroupns\"; upgrade Podman",
+                  e->version);
     if (!info->seccomp)
         add_check(d, CHECK_PROBLEM, "the engine has no seccomp support: agents cannot be confined");
     if (!info->memory_limit || !info->pids_limit)
@@ -256,14 +261,21 @@ static void check_engine(struct doctor *d, const engine *e, const engine_info *i
                   info->pids_limit ? "" : "pids");
     bool limits_waived = sandbox_allows_unenforced(sb, SANDBOX_UNENFORCED_MEMORY) &&
                          sandbox_allows_unenforced(sb, SANDBOX_UNENFORCED_PIDS) &&
-                         sandbox_allows_unenforced(sb, SANDBOX_UNENFORCED_CPU) &&
-                         sandbox_allows_unenforced(sb, SANDBOX_UNENFORCED_ULIMITS);
+                         sandbox_allows_unenforced(sb, SANDBOX_UNENFORCED_CPU);
     if (info->rootless && e->kind == ENGINE_PODMAN && info->cgroup_version &&
         strcmp(info->cgroup_version, "1") == 0 && !limits_waived)
         add_check(d, CHECK_PROBLEM,
-                  "rootless Podman on cgroup v1 accepts memory and pids limits but does not "
-                  "apply them (nor CPU quotas or ulimits): nanocell refuses its containers "
-                  "unless sandbox.allow_unenforced waives them");
+                  "rootless Podman on cgroup v1 cannot enforce memory, pids or CPU limits (it "
+                  "ignores them, and says so at create): nanocell refuses its containers "
+                  "unless sandbox.allow_unenforced = [\"memory\", \"pids\", \"cpu\"]. "
+                  "What would make them work: cgroup v2 with the memory, pids and cpu "
+                  "controllers delegated to your user (systemd: Delegate= for user@.service), "
+                  "or a rootful engine");
+    if (info->rootless && engine_libpod_usable(e) && !engine_libpod_at_least(e, 4, 3))
+        add_check(d, CHECK_PROBLEM,
+                  "rootless Podman %s cannot run the container user as yours (userns "
+                  "keep-id:uid=,gid= needs Podman 4.3 or newer): upgrade Podman",
+                  e->version);
 }
 
 /* Settings weaker than the hardened defaults, globally and per group: warnings. */

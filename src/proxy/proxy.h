@@ -22,7 +22,11 @@
  *
  * Each connection has a thread of its own, so a slow client (slowloris) holds only its own
  * thread, for at most proxy.header_timeout, and its group's connection slots. The proxy
- * never prints; it never puts the key in an error, a log line or the audit log. */
+ * never prints; it never puts the key in an error, a log line or the audit log.
+ *
+ * The process must ignore SIGPIPE (nanocell run and serve do): libcurl runs with
+ * CURLOPT_NOSIGNAL, as threads require, and TLS writes to an upstream that went away would
+ * otherwise kill it. */
 #ifndef NC_PROXY_PROXY_H
 #define NC_PROXY_PROXY_H
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "engine/container.h"
+#include "engine/libpod.h"
 #include "sandbox/verify.h"
 #include "util/strv.h"
 #include "util/timeutil.h"
@@ -89,36 +90,98 @@ void sandbox_phase(sandbox_container *c, const char *name)
     c->phase_mark = now;
 }
 
-int sandbox_launch(engine *e, const sandbox_spec *spec, const char *name,
-                   const sandbox_launch_opts *opts, sandbox_container **ret, nc_error **err)
+/* What rootless Podman on cgroup v1 answers a libpod create that carries resource limits. */
+#define ROOTLESS_V1_WARNING "Resource limits are not supported and ignored on cgroups V1 rootless"
+
+/* The create call for the engine: Podman's own API where it has one nanocell can use (its
+ * compat create drops CgroupnsMode), else the Docker API. The body is built here, from the one
+ * spec, in the form that call takes. */
+static int create(engine *e, const sandbox_spec *spec, const char *name, sandbox_container *c,
+                  char ***ret_warnings, nc_error **err)
 {
     _cleanup_strbuf_ strbuf body = STRBUF_INIT;
+    if (spec->kind == ENGINE_PODMAN && engine_libpod_usable(e)) {
+        bool rootless = false;
+        int r = engine_libpod_rootless(e, &rootless, err);
+        if (r < 0)
+            return r;
+        if (rootless && !engine_libpod_at_least(e, 4, 3))
+            return nc_error_set(err, ENOTSUP,
+                                "rootless Podman %s cannot run the container user as your own "
+                                "(userns keep-id:uid=,gid= needs Podman 4.3 or newer): upgrade "
+                                "Podman, or use it rootful",
+                                e->libpod_api);
+        sandbox_libpod_opts o = {.name = name, .keep_id = rootless};
+        r = sandbox_spec_libpod_json(spec, &o, &body, err);
+        if (r < 0)
+            return r;
+        strbuf_addf(&c->report, "note create: Podman's libpod API %s%s\n", e->libpod_api,
+                    rootless ? ", rootless: the container user runs as the service's user "
+                               "(keep-id)"
+                             : "");
+        return engine_libpod_create(e, strbuf_str(&body), &c->id, ret_warnings, err);
+    }
     int r = sandbox_spec_json(spec, &body, err);
     if (r < 0)
         return r;
+    return engine_container_create(e, name, strbuf_str(&body), &c->id, ret_warnings, err);
+}
+
+/* Create warnings are refusals: the engine says it built another container than the one
+ * asked for. The one exception is rootless Podman on cgroup v1 ignoring the memory, pids and
+ * CPU limits when all three are waived (verification then marks each one waived). */
+static int check_warnings(const sandbox_spec *spec, const char *name, char **warnings,
+                          strbuf *report, nc_error **err)
+{
+    const sandbox_settings *st = spec->settings;
+    bool limits_waived = sandbox_allows_unenforced(st, SANDBOX_UNENFORCED_MEMORY) &&
+                         sandbox_allows_unenforced(st, SANDBOX_UNENFORCED_PIDS) &&
+                         sandbox_allows_unenforced(st, SANDBOX_UNENFORCED_CPU);
+    _cleanup_strbuf_ strbuf fatal = STRBUF_INIT;
+    bool rootless_v1 = false;
+    for (size_t i = 0; warnings && warnings[i]; i++) {
+        if (strstr(warnings[i], ROOTLESS_V1_WARNING)) {
+            rootless_v1 = true;
+            if (limits_waived) {
+                strbuf_addf(report, "waived create.warning: %s\n", warnings[i]);
+                continue;
+            }
+        }
+        strbuf_addf(&fatal, "%s%s", fatal.len ? "; " : "", warnings[i]);
+    }
+    if (!fatal.len)
+        return 0;
+    if (rootless_v1)
+        return nc_error_set(err, EPERM,
+                            "the engine created container '%s' without its memory, pids and CPU "
+                            "limits (%s): rootless Podman cannot enforce limits on cgroup v1; "
+                            "they need cgroup v2 with the memory, pids and cpu controllers "
+                            "delegated to the user (systemd's user@.service Delegate=), or a "
+                            "rootful engine; or waive them with sandbox.allow_unenforced = "
+                            "[\"memory\", \"pids\", \"cpu\"]",
+                            name, strbuf_str(&fatal));
+    return nc_error_set(err, EPERM,
+                        "the engine created container '%s' with warnings, so it is not the one "
+                        "asked for: %s",
+                        name, strbuf_str(&fatal));
+}
+
+int sandbox_launch(engine *e, const sandbox_spec *spec, const char *name,
+                   const sandbox_launch_opts *opts, sandbox_container **ret, nc_error **err)
+{
     sandbox_container *c = xnew0(sandbox_container);
     c->name = xstrdup(name);
     c->phase_mark = mono_ms();
     _cleanup_strv_ char **warnings = NULL;
-    r = engine_container_create(e, name, strbuf_str(&body), &c->id, &warnings, err);
+    int r = create(e, spec, name, c, &warnings, err);
     sandbox_phase(c, "create");
     if (r < 0) {
         sandbox_container_free(c);
         return nc_error_wrap(err, "create container '%s'", name);
     }
-    if (warnings) {
-        _cleanup_free_ char *all = NULL;
-        strbuf sb = STRBUF_INIT;
-        for (size_t i = 0; warnings[i]; i++)
-            strbuf_addf(&sb, "%s%s", i ? "; " : "", warnings[i]);
-        all = strbuf_detach(&sb, NULL);
-        return abort_launch(e, c,
-                            nc_error_set(err, EPERM,
-                                         "the engine created container '%s' with warnings, so "
-                                         "it is not the one asked for: %s",
-                                         name, all),
-                            err);
-    }
+    r = check_warnings(spec, name, warnings, &c->report, err);
+    if (r < 0)
+        return abort_launch(e, c, r, err);
     _cleanup_json_ nc_json *inspect = NULL;
     r = engine_container_inspect(e, c->id, &inspect, err);
     if (r < 0)

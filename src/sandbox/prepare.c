@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "engine/libpod.h"
 #include "sandbox/builtin_profile.h"
 #include "sandbox/mounts.h"
 #include "sandbox/seccomp.h"
@@ -70,12 +72,16 @@ static int prepare_seccomp(sandbox_prepared *p, const sandbox_request *req,
     p->seccomp_json = xstrdup(pol->canonical);
     if (req->engine->kind == ENGINE_PODMAN) {
         /* Podman reads the profile as a path on the engine host, as the service's user: the
-         * directory must be reachable for a rootless service too (data_dir is 0711). */
+         * directory must be reachable for a rootless service too (data_dir is 0711). The file
+         * is 0600 unless that user is another one than root and nanocell's own. */
         _cleanup_free_ char *dir = xasprintf("%s/seccomp", req->cfg->data_dir);
         r = mkdir_p(dir, 0755, err);
         if (r < 0)
             return r;
-        r = seccomp_policy_write(pol, dir, &p->seccomp_path, err);
+        uid_t service = 0;
+        bool private = engine_service_uid(req->engine, &service, NULL) == 0 &&
+                       (service == 0 || service == geteuid());
+        r = seccomp_policy_write(pol, dir, private ? 0600 : 0644, &p->seccomp_path, err);
         if (r < 0)
             return r;
     }

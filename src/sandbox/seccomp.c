@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "sandbox/seccomp_internal.h"
 #include "util/fileutil.h"
@@ -82,7 +83,8 @@ int seccomp_policy_load_file(const char *path, seccomp_policy **ret, nc_error **
     return seccomp_policy_load_text(text.buf ? text.buf : "", text.len, path, ret, err);
 }
 
-int seccomp_policy_write(const seccomp_policy *p, const char *dir, char **ret_path, nc_error **err)
+int seccomp_policy_write(const seccomp_policy *p, const char *dir, mode_t mode, char **ret_path,
+                         nc_error **err)
 {
     int r = mkdir_p(dir, 0755, err);
     if (r < 0)
@@ -94,11 +96,13 @@ int seccomp_policy_write(const seccomp_policy *p, const char *dir, char **ret_pa
     /* Reuse only an exact copy: a truncated or altered file is replaced. */
     if (read_file(path, len, &old, &rerr) == 0 && old.len == len &&
         memcmp(old.buf, p->canonical, len) == 0) {
+        if (chmod(path, mode) < 0)
+            return nc_error_set(err, errno, "set the mode of '%s': %s", path, strerror(errno));
         *ret_path = TAKE_PTR(path);
         return 0;
     }
     nc_error_free(rerr);
-    if ((r = write_file_atomic(path, p->canonical, len, 0644, err)) < 0)
+    if ((r = write_file_atomic(path, p->canonical, len, mode, err)) < 0)
         return nc_error_wrap(err, "write policy '%s'", p->source);
     *ret_path = TAKE_PTR(path);
     return 0;

@@ -32,6 +32,7 @@
 
 #include <seccomp.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "util/cleanup.h"
 #include "util/error.h"
@@ -67,12 +68,14 @@ void seccomp_policy_free(seccomp_policy *p);
 NC_DEFINE_CLEANUP(seccomp_policy *, seccomp_policy_free)
 #define _cleanup_seccomp_policy_ _cleanup_(seccomp_policy_freep)
 
-/* Writes the canonical JSON to dir/<digest>.json (mode 0644, atomically; dir is created when
- * missing) unless a file with exactly that content is already there, and returns the path in
- * *ret_path (owned by the caller). Podman reads seccomp profiles as a file path on the engine
- * host. The file holds the canonical text without a trailing newline, so its SHA-256 is its
- * name. */
-int seccomp_policy_write(const seccomp_policy *p, const char *dir, char **ret_path, nc_error **err);
+/* Writes the canonical JSON to dir/<digest>.json (with mode, atomically; dir is created when
+ * missing) unless a file with exactly that content is already there (then only its mode is set),
+ * and returns the path in *ret_path (owned by the caller). Podman reads seccomp profiles as a
+ * file path on the engine host, as the service's user: 0600 when that is root or nanocell's own
+ * user, 0644 for another user's rootless service. The file holds the canonical text without a
+ * trailing newline, so its SHA-256 is its name. */
+int seccomp_policy_write(const seccomp_policy *p, const char *dir, mode_t mode, char **ret_path,
+                         nc_error **err);
 
 /* Compiles the profile for the native architecture into a filter context ready for
  * seccomp_load() (the native fallback, and tests). The profile must cover the native

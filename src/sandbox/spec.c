@@ -8,8 +8,6 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-#define NC_LABEL_SECCOMP "nanocell.seccomp"
-
 const char *const *sandbox_tmpfs_targets(engine_kind kind)
 {
     static const char *const docker[] = {"/tmp", NULL};

@@ -75,7 +75,27 @@ char *sandbox_tmpfs_options(const sandbox_settings *s);
 /* The SecurityOpt entry for seccomp, as sent. Allocated. */
 char *sandbox_seccomp_opt(const sandbox_spec *s);
 
-/* Appends the create body to out. */
+/* The label that records the seccomp profile's digest. */
+#define NC_LABEL_SECCOMP "nanocell.seccomp"
+
+/* Appends the create body to out (the Docker API's POST /containers/create). */
 int sandbox_spec_json(const sandbox_spec *s, strbuf *out, nc_error **err);
+
+/* What the libpod body needs besides the spec. */
+typedef struct sandbox_libpod_opts {
+    const char *name; /* the container's name: libpod takes it in the body */
+    /* Rootless Podman: map the container user (sandbox.user) to the service's own user
+     * (userns keep-id:uid=U,gid=G, Podman 4.3), so what it writes on a bind is the host
+     * user's, with no chown to subordinate ids. Rootful Podman has no user namespace, as
+     * Docker. */
+    bool keep_id;
+} sandbox_libpod_opts;
+
+/* Appends the same spec as the SpecGenerator body of Podman's POST /libpod/containers/create
+ * (spec_libpod.c), which applies what Podman 4's compat create drops: the private cgroup
+ * namespace above all. Same settings, same tmpfs list, same labels; the seccomp profile goes
+ * as the path of the written file (seccomp_path), as for Podman's compat API. */
+int sandbox_spec_libpod_json(const sandbox_spec *s, const sandbox_libpod_opts *o, strbuf *out,
+                             nc_error **err);
 
 #endif

@@ -7,7 +7,8 @@
  * namespaces, the network devices, the cgroup memory and pids limits, and the mounts: the
  * binds, and the engine's masks and read-only mounts over /proc and /sys. Engines
  * drop settings silently (rootless Podman on cgroup v1 accepts Memory and PidsLimit and applies
- * neither; Podman 4's compat API ignores CgroupnsMode), and only the kernel's view tells.
+ * neither; Podman's compat API ignores CgroupnsMode, which is why Podman 4's containers are
+ * created through libpod), and only the kernel's view tells.
  *
  * Both append one line per check to report, for the run log: "ok NAME", "waived NAME: why"
  * (sandbox.allow_unenforced) or "FAILED NAME: why". Any failure makes them return -EPERM with

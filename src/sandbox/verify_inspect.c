@@ -334,8 +334,9 @@ int sandbox_verify_inspect(const sandbox_spec *s, const nc_json *inspect, strbuf
         const char *rt = json_string(json_get(hc, "Runtime"));
         vreport_check(&v, rt && strcmp(rt, s->runtime) == 0, "HostConfig.Runtime",
                       "'%s', asked '%s'%s", rt ? rt : "", s->runtime,
-                      s->kind == ENGINE_PODMAN ? " (Podman's Docker-compatible API ignores it: "
-                                                 "set Podman's own runtime and leave "
+                      s->kind == ENGINE_PODMAN ? " (Podman's Docker-compatible inspect reports "
+                                                 "no runtime, so none can be confirmed: set "
+                                                 "Podman's own runtime and leave "
                                                  "sandbox.runtime \"auto\" or empty)"
                                                : "");
     }

@@ -191,7 +191,8 @@ static void check_namespaces(vreport *v, const sandbox_spec *s, const char *proc
         else
             vreport_check(v, !shared, name, "shares the host's namespace %s%s", b,
                           strcmp(kinds[i], "cgroup") == 0
-                              ? " (Podman 4's compat API ignores CgroupnsMode; waive with "
+                              ? " (Podman 3's Docker-compatible API ignores CgroupnsMode; "
+                                "upgrade to Podman 4, or waive with "
                                 "sandbox.allow_unenforced = [\"cgroupns\"])"
                               : "");
     }

@@ -8,6 +8,7 @@
  *
  * usage: bench_proxy CONFIG RUNS. CONFIG's [proxy] names the fake as upstream, its key and CA. */
 #include <curl/curl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +93,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench_proxy CONFIG RUNS\n");
         return 2;
     }
+    signal(SIGPIPE, SIG_IGN); /* as nanocell run and serve (proxy/proxy.h) */
     size_t runs = (size_t)strtoul(argv[2], NULL, 10);
     if (runs < 1)
         runs = 1;

@@ -14,7 +14,6 @@ config() {
 	printf '[install]\nid = "%s"\ndata_dir = "%s"\n[engine]\nhost = "unix://%s"\n' \
 		"$install" "$data" "$sock"
 	printf '[agent]\n%s\n' "${AGENT:-}"
-	[ "$NANOCELL_TEST_ENGINE" = podman ] && printf '[sandbox]\nallow_unenforced = ["cgroupns"]\n'
 	printf '[[group]]\nname = "boss"\nmain = true\n'
 }
 export NANOCELL_CONFIG="$TMP/config.toml"

@@ -10,8 +10,7 @@ chmod 755 "$TMP"
 export NANOCELL_CONFIG="$TMP/config.toml"
 waivers=
 case $NANOCELL_TEST_ENGINE in
-rootless-podman) waivers='"memory", "pids", "cpu", "ulimits", "cgroupns"' ;;
-podman) waivers='"cgroupns"' ;;
+rootless-podman) waivers='"memory", "pids", "cpu"' ;;
 esac
 # base [EXTRA-SANDBOX-LINES]: a config for this engine, happy with it as it stands.
 base() {

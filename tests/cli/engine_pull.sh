@@ -50,8 +50,7 @@ conf() {
 	printf '[install]\nid = "%s"\ndata_dir = "%s/data"\n[engine]\nhost = "unix://%s"\n' "$install" "$TMP" "$sock"
 	printf '[agent]\nimage = "%s"\npull = "%s"\n' "$ref" "$1"
 	case $NANOCELL_TEST_ENGINE in
-	podman) printf '[sandbox]\nallow_unenforced = ["cgroupns"]\n' ;;
-	rootless-podman) printf '[sandbox]\nallow_unenforced = ["memory", "pids", "cpu", "ulimits", "cgroupns"]\n' ;;
+	rootless-podman) printf '[sandbox]\nallow_unenforced = ["memory", "pids", "cpu"]\n' ;;
 	esac
 }
 

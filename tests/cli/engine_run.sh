@@ -18,7 +18,6 @@ base() {
 	printf '[agent]\nidle_timeout = "%s"\nmax_output_size = "%s"\n' "${IDLE:-30m}" "${CAP:-10m}"
 	[ -n "${QUIET:-}" ] && printf 'quiet_close = "%s"\n' "$QUIET"
 	printf '[sandbox]\nmemory = "%s"\n' "${MEM:-512m}"
-	[ "$NANOCELL_TEST_ENGINE" = podman ] && printf 'allow_unenforced = ["cgroupns"]\n'
 	true
 }
 export NANOCELL_CONFIG="$cfgdir/config.toml"

@@ -11,8 +11,7 @@ chmod 755 "$TMP"
 export NANOCELL_CONFIG="$TMP/config.toml"
 waivers=
 case $NANOCELL_TEST_ENGINE in
-rootless-podman) waivers='"memory", "pids", "cpu", "ulimits", "cgroupns"' ;;
-podman) waivers='"cgroupns"' ;;
+rootless-podman) waivers='"memory", "pids", "cpu"' ;;
 esac
 printf '[install]\nid = "%s"\ndata_dir = "%s/data"\n[engine]\nhost = "unix://%s"\n' \
 	"$install" "$TMP" "$sock" >"$NANOCELL_CONFIG"

@@ -18,7 +18,6 @@ config() {
 	printf '[orch]\nmax_concurrent = %s\nshutdown_grace = "%s"\nretry_base = "%s"\n' "${CAP:-2}" \
 		"${GRACE:-2s}" "${RETRY:-5s}"
 	printf '[sandbox]\n'
-	[ "$NANOCELL_TEST_ENGINE" = podman ] && printf 'allow_unenforced = ["cgroupns"]\n'
 	true
 }
 config >"$NANOCELL_CONFIG"

@@ -13,7 +13,6 @@ export NANOCELL_CONFIG="$TMP/config.toml"
 {
 	printf '[install]\nid = "%s"\ndata_dir = "%s/data"\n[engine]\nhost = "unix://%s"\n' \
 		"$install" "$TMP" "$sock"
-	[ "$NANOCELL_TEST_ENGINE" = podman ] && printf '[sandbox]\nallow_unenforced = ["cgroupns"]\n'
 	true
 } >"$NANOCELL_CONFIG"
 

@@ -40,6 +40,8 @@
 
 static char ws[64];
 static struct fake_engine *fe;
+/* One more NAME=value for the next agent started (model tests); NULL for none. */
+static const char *extra_env;
 
 /* --- workspace --- */
 
@@ -88,6 +90,7 @@ static int teardown(void **state)
     rm_rf(ws);
     fake_engine_free(fe);
     fe = NULL;
+    extra_env = NULL;
     fake_free_responses();
     return 0;
 }
@@ -142,12 +145,15 @@ static void start(struct run *r, const char *input, const char *model_sock)
     _cleanup_free_ char *env_sock =
         model_sock ? xasprintf("NANOCELL_MODEL_SOCKET=%s", model_sock) : NULL;
     _cleanup_free_ char *env_home = xasprintf("HOME=%s/home", ws);
-    char *envp[] = {"PATH=/usr/bin:/bin",
-                    env_ws,
-                    env_home,
-                    "NANOCELL_TEST_CANARY=canary-value-8d1f",
-                    env_sock,
-                    NULL};
+    /* NANOCELL_RELAY_PORT=0: no egress relay on the host's own 127.0.0.1:3128. */
+    char *envp[8] = {"PATH=/usr/bin:/bin", env_ws, env_home,
+                     "NANOCELL_TEST_CANARY=canary-value-8d1f", "NANOCELL_RELAY_PORT=0"};
+    size_t ne = 5;
+    if (env_sock)
+        envp[ne++] = env_sock;
+    if (extra_env)
+        envp[ne++] = (char *)extra_env;
+    envp[ne] = NULL;
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
@@ -891,6 +897,245 @@ static void test_model_chunked_reply(void **state)
     markers_clear(&m);
 }
 
+/* The reply of test_model_tool_loop's first round, as server-sent events. */
+#define SSE_EV(name, json) "event: " name "\ndata: " json "\n\n"
+static const char sse_tool_use[] = SSE_EV(
+    "message_start", "{\"type\":\"message_start\",\"message\":{\"id\":\"m1\",\"content\":[]}}")
+    SSE_EV("ping", "{\"type\":\"ping\"}") SSE_EV(
+        "content_block_start", "{\"type\":\"content_block_start\",\"index\":0,"
+                               "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}")
+        SSE_EV("content_block_delta", "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
+                                      "{\"type\":\"text_delta\",\"text\":\"Let me \"}}")
+            SSE_EV("content_block_delta", "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
+                                          "{\"type\":\"text_delta\",\"text\":\"run it.\"}}")
+                SSE_EV("content_block_stop", "{\"type\":\"content_block_stop\",\"index\":0}")
+                    SSE_EV("content_block_start",
+                           "{\"type\":\"content_block_start\",\"index\":1,"
+                           "\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_s\","
+                           "\"name\":\"bash\",\"input\":{}}}")
+                        SSE_EV("content_block_delta",
+                               "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":"
+                               "{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"comm\"}}")
+                            SSE_EV("content_block_delta",
+                                   "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":"
+                                   "{\"type\":\"input_json_delta\",\"partial_json\":"
+                                   "\"and\\\": \\\"echo streamed-tool\\\"}\"}}")
+                                SSE_EV("content_block_stop",
+                                       "{\"type\":\"content_block_stop\",\"index\":1}")
+                                    SSE_EV("message_delta", "{\"type\":\"message_delta\",\"delta\":"
+                                                            "{\"stop_reason\":\"tool_use\"}}")
+                                        SSE_EV("message_stop", "{\"type\":\"message_stop\"}");
+static const char sse_end[] = SSE_EV(
+    "message_start",
+    "{\"type\":\"message_start\",\"message\":{\"id\":\"m2\",\"content\":[]}"
+    "}") "data: "
+         "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{"
+         "\"type\":\"text\","
+         "\"text\":\"\"}}\r\n\r\n" SSE_EV("content_block_delta",
+                                          "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
+                                          "{\"type\":\"text_delta\",\"text\":\"all done\"}}")
+             SSE_EV("message_delta", "{\"type\":\"message_delta\",\"delta\":{\"stop_"
+                                     "reason\":\"end_turn\"}}")
+                 SSE_EV("message_stop", "{\"type\":\"message_stop\"}");
+
+static void test_model_stream(void **state)
+{
+    (void)state;
+    const struct fake_exchange script[] = {
+        {.method = "POST",
+         .path = "/v1/messages",
+         .body_contains = "\"stream\":true",
+         .headers = {"accept: text/event-stream"},
+         .response = fake_text(200, "text/event-stream", sse_tool_use)},
+        {.method = "POST",
+         .path = "/v1/messages",
+         .body_contains = "streamed-tool",
+         .response = fake_text(200, "text/event-stream", sse_end)},
+    };
+    fe = fake_engine_start(script, NC_ARRAY_SIZE(script), NULL);
+    extra_env = "NANOCELL_MODEL_STREAM=1";
+    struct markers m;
+    assert_int_equal(run_model(INPUT("stream it"), &m), 0);
+    expect_script_done();
+    assert_int_equal(m.n, 2);
+    expect_result(&m, 0, "all done");
+    /* The assembled assistant turn went back as a whole message. */
+    size_t len;
+    const char *b1 = fake_engine_request_body(fe, 1, &len);
+    _cleanup_json_ nc_json *r1 = NULL;
+    assert_int_equal(json_parse(b1, len, &r1, NULL), 0);
+    const nc_json *asst = json_array_at(json_get(r1, "messages"), 1);
+    const nc_json *c = json_get(asst, "content");
+    assert_int_equal(json_array_len(c), 2);
+    assert_string_equal(json_string(json_get(json_array_at(c, 0), "text")), "Let me run it.");
+    const nc_json *use = json_array_at(c, 1);
+    assert_string_equal(json_string(json_get(use, "id")), "toolu_s");
+    assert_string_equal(json_string(json_get(json_get(use, "input"), "command")),
+                        "echo streamed-tool");
+    markers_clear(&m);
+}
+
+static void expect_stream_error(const char *sse, const char *contains)
+{
+    const struct fake_exchange script[] = {
+        {.method = "POST",
+         .path = "/v1/messages",
+         .response = fake_text(200, "text/event-stream", sse)},
+    };
+    fe = fake_engine_start(script, NC_ARRAY_SIZE(script), NULL);
+    extra_env = "NANOCELL_MODEL_STREAM=1";
+    struct markers m;
+    assert_int_equal(run_model(INPUT("hi"), &m), 0);
+    expect_script_done();
+    assert_int_equal(m.n, 2);
+    expect_error(&m, 0, contains);
+    markers_clear(&m);
+    fake_engine_free(fe);
+    fe = NULL;
+}
+
+static void test_model_stream_errors(void **state)
+{
+    (void)state;
+    expect_stream_error(SSE_EV("message_start", "{\"type\":\"message_start\"}")
+                            SSE_EV("error", "{\"type\":\"error\",\"error\":{\"type\":"
+                                            "\"overloaded_error\",\"message\":\"Overloaded\"}}"),
+                        "model API stream error: Overloaded");
+    /* The stream ends before message_stop: nothing of it is taken as the answer. */
+    expect_stream_error(SSE_EV("content_block_start",
+                               "{\"type\":\"content_block_start\",\"index\":0,"
+                               "\"content_block\":{\"type\":\"text\",\"text\":\"half\"}}"),
+                        "truncated");
+    expect_stream_error(SSE_EV("content_block_start", "{\"type\":\"content_block_start\","
+                                                      "\"index\":9999,\"content_block\":{}}"),
+                        "block index out of range");
+    expect_stream_error("data: {not json\n\n", "not JSON");
+    extra_env = "NANOCELL_MODEL_STREAM=maybe";
+    fe = fake_engine_start(NULL, 0, NULL);
+    struct markers m;
+    assert_int_equal(run_model(INPUT("hi"), &m), 0);
+    expect_error(&m, 0, "NANOCELL_MODEL_STREAM is not 1, true, 0 or false");
+    markers_clear(&m);
+}
+
+/* Each stream of a tool is cut at 64 KiB, and the cut is said. */
+static void test_model_tool_output_cap(void **state)
+{
+    (void)state;
+    const struct fake_exchange script[] = {
+        {.method = "POST",
+         .path = "/v1/messages",
+         .response = fake_json(
+             200, "{\"content\":[{\"type\":\"tool_use\",\"id\":\"t1\",\"name\":\"bash\",\"input\":"
+                  "{\"command\":\"head -c 70000 /dev/zero | tr '\\\\0' a; echo err >&2; "
+                  "exit 3\"}}],\"stop_reason\":\"tool_use\"}")},
+        {.method = "POST",
+         .path = "/v1/messages",
+         .body_contains = "[output cut at 65536 bytes; 4464 more dropped]",
+         .response = fake_json(200, "{\"content\":[{\"type\":\"text\",\"text\":\"ok\"}],"
+                                    "\"stop_reason\":\"end_turn\"}")},
+    };
+    fe = fake_engine_start(script, NC_ARRAY_SIZE(script), NULL);
+    struct markers m;
+    assert_int_equal(run_model(INPUT("big"), &m), 0);
+    expect_script_done();
+    expect_result(&m, 0, "ok");
+    size_t len;
+    const char *b1 = fake_engine_request_body(fe, 1, &len);
+    _cleanup_json_ nc_json *r1 = NULL;
+    assert_int_equal(json_parse(b1, len, &r1, NULL), 0);
+    const nc_json *res =
+        json_array_at(json_get(json_array_at(json_get(r1, "messages"), 2), "content"), 0);
+    const char *content = json_string(json_get(res, "content"));
+    assert_non_null(content);
+    assert_non_null(strstr(content, "aaaa\n[output cut at 65536 bytes; 4464 more dropped]\n"
+                                    "stderr:\nerr\nexit status 3"));
+    bool is_error = false;
+    assert_true(json_bool(json_get(res, "is_error"), &is_error));
+    assert_true(is_error);
+    markers_clear(&m);
+}
+
+#define END_TURN(text)                                                                             \
+    fake_json(200, "{\"content\":[{\"type\":\"text\",\"text\":\"" text "\"}],"                     \
+                   "\"stop_reason\":\"end_turn\"}")
+#define SESSION_INPUT(prompt, id)                                                                  \
+    "{\"prompt\":\"" prompt "\",\"sessionId\":\"" id "\",\"groupFolder\":\"grp\"}"
+
+/* The conversation outlives the container: a later agent given the same sessionId sends it
+ * again; another session starts empty; a damaged file starts a new conversation. */
+static void test_model_session_persists(void **state)
+{
+    (void)state;
+    _cleanup_free_ char *group = ws_path("group");
+    assert_int_equal(mkdir(group, 0755), 0);
+    const struct fake_exchange script[] = {
+        {.method = "POST",
+         .path = "/v1/messages",
+         .body_contains = "\"messages\":[{\"role\":\"user\",\"content\":\"remember 42\"}]",
+         .response = END_TURN("noted")},
+        {.method = "POST",
+         .path = "/v1/messages",
+         .body_contains = "\"messages\":[{\"role\":\"user\",\"content\":\"remember 42\"},"
+                          "{\"role\":\"assistant\",\"content\":[{\"type\":\"text\",\"text\":"
+                          "\"noted\"}]},{\"role\":\"user\",\"content\":\"what was it\"}]",
+         .response = END_TURN("42")},
+        {.method = "POST",
+         .path = "/v1/messages",
+         .body_contains = "\"messages\":[{\"role\":\"user\",\"content\":\"other\"}]",
+         .response = END_TURN("fresh")},
+        {.method = "POST",
+         .path = "/v1/messages",
+         .body_contains = "\"messages\":[{\"role\":\"user\",\"content\":\"after damage\"}]",
+         .response = END_TURN("new start")},
+    };
+    fe = fake_engine_start(script, NC_ARRAY_SIZE(script), NULL);
+    struct markers m;
+    assert_int_equal(run_model(SESSION_INPUT("remember 42", "sess-1"), &m), 0);
+    expect_result(&m, 0, "noted");
+    assert_string_equal(field(&m, 1, "newSessionId"), "sess-1");
+    markers_clear(&m);
+    _cleanup_free_ char *file = ws_path("group/.nanocell/sessions/sess-1.jsonl");
+    struct stat st;
+    assert_int_equal(stat(file, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+
+    assert_int_equal(run_model(SESSION_INPUT("what was it", "sess-1"), &m), 0);
+    expect_result(&m, 0, "42");
+    markers_clear(&m);
+    assert_int_equal(run_model(SESSION_INPUT("other", "sess-2"), &m), 0);
+    expect_result(&m, 0, "fresh");
+    markers_clear(&m);
+
+    FILE *f = fopen(file, "we");
+    assert_non_null(f);
+    fputs("{\"role\":\"user\",\"content\":\"x\"}\nnot json\n", f);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(run_model(SESSION_INPUT("after damage", "sess-1"), &m), 0);
+    expect_result(&m, 0, "new start");
+    markers_clear(&m);
+    expect_script_done();
+}
+
+/* A session id that is not a plain name never becomes a path. */
+static void test_model_session_id_unsafe(void **state)
+{
+    (void)state;
+    _cleanup_free_ char *group = ws_path("group");
+    assert_int_equal(mkdir(group, 0755), 0);
+    const struct fake_exchange script[] = {
+        {.method = "POST", .path = "/v1/messages", .response = END_TURN("ok")},
+    };
+    fe = fake_engine_start(script, NC_ARRAY_SIZE(script), NULL);
+    struct markers m;
+    assert_int_equal(run_model(SESSION_INPUT("hi", "../../escape"), &m), 0);
+    expect_result(&m, 0, "ok");
+    markers_clear(&m);
+    expect_script_done();
+    assert_false(exists("group/.nanocell"));
+    assert_false(exists("escape.jsonl"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -914,6 +1159,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_model_follow_up_continues, setup, teardown),
         cmocka_unit_test_setup_teardown(test_model_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_model_chunked_reply, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_model_stream, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_model_stream_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_model_tool_output_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_model_session_persists, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_model_session_id_unsafe, setup, teardown),
     };
     return cmocka_run_group_tests_name("agent", tests, NULL, NULL);
 }

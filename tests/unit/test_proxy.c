@@ -486,7 +486,12 @@ static int connect_unix(const char *path)
 static char *exchange(const char *sock, const char *req)
 {
     int fd = connect_unix(sock);
-    assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+    /* A refusal that needs no request (a busy group) may close before the request is sent */
+    ssize_t w = write(fd, req, strlen(req));
+    if (w < 0)
+        assert_int_equal(errno, EPIPE);
+    else
+        assert_int_equal(w, (ssize_t)strlen(req));
     strbuf out = STRBUF_INIT;
     char buf[4096];
     ssize_t n;
@@ -848,6 +853,9 @@ static void test_forward_stream(void **state)
 
 int main(void)
 {
+    /* As nanocell run and serve do: a peer that closed first is EPIPE, not a signal (the
+     * proxy refuses a busy group's connection before reading it). */
+    signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_forms),       cmocka_unit_test(test_parse_refusals),
         cmocka_unit_test(test_header_stripping),  cmocka_unit_test(test_names),

@@ -539,10 +539,14 @@ static void test_inspect_refuses_each_weakened_field(void **state)
             struct inspect x = inspect_defaults(kind);
             weakenings[w].weaken(&x);
             _cleanup_free_ char *doc = inspect_json(&x);
+            /* Podman's containers are created through libpod; the rest is the compat API. */
+            bool podman = kind == ENGINE_PODMAN;
             struct fake_exchange script[] = {
                 {.method = "POST",
-                 .path = "/v1.41/containers/create?name=nc-weak",
-                 .body_contains = "\"CapDrop\":[\"ALL\"]",
+                 .path = podman ? "/v4.3.1/libpod/containers/create"
+                                : "/v1.41/containers/create?name=nc-weak",
+                 .body_contains =
+                     podman ? "\"cgroupns\":{\"nsmode\":\"private\"}" : "\"CapDrop\":[\"ALL\"]",
                  .response = fake_json(201, "{\"Id\":\"abc\",\"Warnings\":[]}")},
                 {.method = "GET",
                  .path = "/v1.41/containers/abc/json",
@@ -709,6 +713,174 @@ static void test_create_warning_is_fatal(void **state)
     assert_int_equal(sandbox_launch(e, &s, "nc-warn", NULL, &c, &err), -EPERM);
     assert_non_null(strstr(err->msg, "PIDs limit discarded"));
     nc_error_free(err);
+    engine_free(e);
+    char *report = NULL;
+    if (fake_engine_stop(fe, &report) != 0)
+        fail_msg("%s", report);
+    fake_engine_free(fe);
+}
+
+#define ROOTLESS_V1_WARNING                                                                        \
+    "Resource limits are not supported and ignored on cgroups V1 rootless systems"
+
+/* Launches make_spec(ENGINE_PODMAN) on a fake Podman whose libpod create answers with
+ * warnings; then, if inspected, reports a privileged container (so a launch that gets past the
+ * warnings is refused there, by name). Returns the launch result and the error. */
+static int launch_with_libpod_warnings(const char *warnings, bool inspected, nc_error **err)
+{
+    _cleanup_free_ char *reply = xasprintf("{\"Id\":\"abc\",\"Warnings\":[%s]}", warnings);
+    struct inspect x = inspect_defaults(ENGINE_PODMAN);
+    x.privileged = true;
+    _cleanup_free_ char *doc = inspect_json(&x);
+    struct fake_exchange script[4] = {
+        {.method = "POST",
+         .path = "/v4.3.1/libpod/containers/create",
+         .body_contains = "\"resource_limits\":{\"memory\":{\"limit\":536870912",
+         .response = fake_json(201, reply)},
+    };
+    size_t n = 1;
+    if (inspected)
+        script[n++] = (struct fake_exchange){
+            .method = "GET", .path = "/v1.41/containers/abc/json", .response = fake_json(200, doc)};
+    script[n++] = (struct fake_exchange){.method = "DELETE",
+                                         .path = "/v1.41/containers/abc?v=1&force=1",
+                                         .response = fake_text(204, NULL, "")};
+    script[n++] = (struct fake_exchange){
+        .method = "GET",
+        .path = "/v1.41/containers/abc/json",
+        .response = fake_json(404, "{\"message\":\"No such container: abc\"}")};
+    struct fake_engine_opts o = {.api_version = "1.41", .libpod_version = "4.3.1"};
+    struct fake_engine *fe = fake_engine_start(script, n, &o);
+    _cleanup_free_ char *host = xasprintf("unix://%s", fake_engine_socket(fe));
+    engine_opts eo = {.host = host, .host_source = "test"};
+    engine *e = NULL;
+    assert_int_equal(engine_open(&eo, NULL, &e, NULL), 0);
+    sandbox_spec s = make_spec(ENGINE_PODMAN);
+    sandbox_container *c = NULL;
+    int r = sandbox_launch(e, &s, "nc-rootless", NULL, &c, err);
+    assert_null(c);
+    engine_free(e);
+    char *report = NULL;
+    if (fake_engine_stop(fe, &report) != 0)
+        fail_msg("%s", report);
+    fake_engine_free(fe);
+    return r;
+}
+
+/* Rootless Podman on cgroup v1 says at libpod create that it ignores the limits: refused,
+ * saying why, what would make them work and which waiver tolerates it; with memory, pids and
+ * cpu all waived the launch goes on (to verification, which refuses here for another reason);
+ * a partial waiver, or another warning beside it, is still a refusal. */
+static void test_libpod_rootless_warning(void **state)
+{
+    (void)state;
+    char **saved = cfg->sandbox.allow_unenforced;
+    nc_error *err = NULL;
+    assert_int_equal(launch_with_libpod_warnings("\"" ROOTLESS_V1_WARNING "\"", false, &err),
+                     -EPERM);
+    const char *const named[] = {ROOTLESS_V1_WARNING,
+                                 "rootless Podman cannot enforce limits on cgroup v1",
+                                 "cgroup v2 with the memory, pids and cpu controllers delegated",
+                                 "sandbox.allow_unenforced = [\"memory\", \"pids\", \"cpu\"]"};
+    for (size_t i = 0; i < NC_ARRAY_SIZE(named); i++)
+        if (!strstr(nc_error_msg(err), named[i]))
+            fail_msg("'%s' not named in: %s", named[i], nc_error_msg(err));
+    nc_error_free(err);
+    err = NULL;
+    cfg->sandbox.allow_unenforced = (char *[]){"memory", NULL};
+    assert_int_equal(launch_with_libpod_warnings("\"" ROOTLESS_V1_WARNING "\"", false, &err),
+                     -EPERM);
+    assert_non_null(strstr(nc_error_msg(err), "rootless Podman cannot enforce limits"));
+    nc_error_free(err);
+    err = NULL;
+    cfg->sandbox.allow_unenforced = (char *[]){"memory", "pids", "cpu", NULL};
+    assert_int_equal(
+        launch_with_libpod_warnings("\"" ROOTLESS_V1_WARNING "\",\"seccomp ignored\"", false, &err),
+        -EPERM);
+    assert_non_null(strstr(nc_error_msg(err), "seccomp ignored"));
+    assert_null(strstr(nc_error_msg(err), ROOTLESS_V1_WARNING));
+    nc_error_free(err);
+    err = NULL;
+    assert_int_equal(launch_with_libpod_warnings("\"" ROOTLESS_V1_WARNING "\"", true, &err),
+                     -EPERM);
+    if (!strstr(nc_error_msg(err), "HostConfig.Privileged") || strstr(nc_error_msg(err), "warning"))
+        fail_msg("waived: %s", nc_error_msg(err));
+    nc_error_free(err);
+    cfg->sandbox.allow_unenforced = saved;
+}
+
+/* Podman 3 has no libpod API nanocell uses: its containers go through the compat create, as
+ * before (and its ignored CgroupnsMode is then left to the runtime check). */
+static void test_podman3_uses_compat_create(void **state)
+{
+    (void)state;
+    struct inspect x = inspect_defaults(ENGINE_PODMAN);
+    x.privileged = true;
+    _cleanup_free_ char *doc = inspect_json(&x);
+    struct fake_exchange script[] = {
+        {.method = "POST",
+         .path = "/v1.40/containers/create?name=nc-p3",
+         .body_contains = "\"CapDrop\":[\"ALL\"]",
+         .response = fake_json(201, "{\"Id\":\"abc\",\"Warnings\":[]}")},
+        {.method = "GET", .path = "/v1.40/containers/abc/json", .response = fake_json(200, doc)},
+        {.method = "DELETE",
+         .path = "/v1.40/containers/abc?v=1&force=1",
+         .response = fake_text(204, NULL, "")},
+        {.method = "GET",
+         .path = "/v1.40/containers/abc/json",
+         .response = fake_json(404, "{\"message\":\"No such container: abc\"}")},
+    };
+    struct fake_engine_opts o = {.api_version = "1.40", .libpod_version = "3.4.4"};
+    struct fake_engine *fe = fake_engine_start(script, NC_ARRAY_SIZE(script), &o);
+    _cleanup_free_ char *host = xasprintf("unix://%s", fake_engine_socket(fe));
+    engine_opts eo = {.host = host, .host_source = "test"};
+    engine *e = NULL;
+    assert_int_equal(engine_open(&eo, NULL, &e, NULL), 0);
+    sandbox_spec s = make_spec(ENGINE_PODMAN);
+    s.api_minor = 40;
+    sandbox_container *c = NULL;
+    nc_error *err = NULL;
+    assert_int_equal(sandbox_launch(e, &s, "nc-p3", NULL, &c, &err), -EPERM);
+    assert_non_null(strstr(nc_error_msg(err), "HostConfig.Privileged"));
+    nc_error_free(err);
+    engine_free(e);
+    char *report = NULL;
+    if (fake_engine_stop(fe, &report) != 0)
+        fail_msg("%s", report);
+    fake_engine_free(fe);
+}
+
+/* libpod answers 500 for a name in use and a missing image; the message says which. */
+static void test_libpod_create_errors(void **state)
+{
+    (void)state;
+    struct fake_exchange script[] = {
+        {.method = "POST",
+         .path = "/v4.3.1/libpod/containers/create",
+         .response = fake_json(500, "{\"cause\":\"image not known\",\"message\":\"nope:latest: "
+                                    "image not known\",\"response\":500}")},
+        {.method = "POST",
+         .path = "/v4.3.1/libpod/containers/create",
+         .response = fake_json(500, "{\"cause\":\"that name is already in use\",\"message\":"
+                                    "\"the container name \\\"x\\\" is already in use\","
+                                    "\"response\":500}")},
+    };
+    struct fake_engine_opts o = {.api_version = "1.41", .libpod_version = "4.3.1"};
+    struct fake_engine *fe = fake_engine_start(script, NC_ARRAY_SIZE(script), &o);
+    _cleanup_free_ char *host = xasprintf("unix://%s", fake_engine_socket(fe));
+    engine_opts eo = {.host = host, .host_source = "test"};
+    engine *e = NULL;
+    assert_int_equal(engine_open(&eo, NULL, &e, NULL), 0);
+    const int want[] = {-ENOENT, -EEXIST};
+    for (size_t i = 0; i < NC_ARRAY_SIZE(want); i++) {
+        sandbox_spec s = make_spec(ENGINE_PODMAN);
+        sandbox_container *c = NULL;
+        nc_error *err = NULL;
+        int r = sandbox_launch(e, &s, "x", NULL, &c, &err);
+        if (r != want[i] || !strstr(nc_error_msg(err), "create container 'x': 500 "))
+            fail_msg("case %zu: %d '%s'", i, r, nc_error_msg(err));
+        nc_error_free(err);
+    }
     engine_free(e);
     char *report = NULL;
     if (fake_engine_stop(fe, &report) != 0)
@@ -1222,6 +1394,9 @@ int main(void)
         cmocka_unit_test(test_inspect_runtime),
         cmocka_unit_test(test_prepare_caps_rule),
         cmocka_unit_test(test_create_warning_is_fatal),
+        cmocka_unit_test(test_libpod_rootless_warning),
+        cmocka_unit_test(test_libpod_create_errors),
+        cmocka_unit_test(test_podman3_uses_compat_create),
         cmocka_unit_test(test_inspect_waivers),
         cmocka_unit_test(test_runtime),
         cmocka_unit_test(test_runtime_system_paths),

@@ -431,7 +431,7 @@ static void test_write_once(void **state)
     nc_error *err = NULL;
     mode_t old_umask = umask(077);
     char *path = NULL;
-    if (seccomp_policy_write(p, dir, &path, &err) < 0)
+    if (seccomp_policy_write(p, dir, 0644, &path, &err) < 0)
         fail_msg("%s", nc_error_msg(err));
     umask(old_umask);
     assert_string_equal(path, want);
@@ -446,17 +446,20 @@ static void test_write_once(void **state)
     assert_string_equal(hex, p->digest);
     free(path);
 
-    /* Already there: reused, not rewritten (same inode). */
+    /* Already there: reused, not rewritten (same inode), with the mode asked for now. */
     path = NULL;
-    assert_int_equal(seccomp_policy_write(p, dir, &path, NULL), 0);
+    assert_int_equal(seccomp_policy_write(p, dir, 0600, &path, NULL), 0);
     assert_int_equal(stat(path, &st2), 0);
     assert_int_equal(st1.st_ino, st2.st_ino);
+    assert_int_equal(st2.st_mode & 07777, 0600);
     free(path);
 
     /* A damaged copy is replaced. */
     assert_int_equal(truncate(want, 10), 0);
     path = NULL;
-    assert_int_equal(seccomp_policy_write(p, dir, &path, NULL), 0);
+    assert_int_equal(seccomp_policy_write(p, dir, 0600, &path, NULL), 0);
+    assert_int_equal(stat(path, &st2), 0);
+    assert_int_equal(st2.st_mode & 07777, 0600);
     strbuf_reset(&body);
     assert_int_equal(read_file(path, SECCOMP_POLICY_MAX_BYTES, &body, NULL), 0);
     assert_string_equal(body.buf, p->canonical);

@@ -7,9 +7,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "agent/turn.h"
 #include "sandbox/verify.h"
@@ -138,6 +142,9 @@ static int teardown_data(void **state)
     return 0;
 }
 
+/* The next turn's request.proxy_socket (create_body_raw and turn_stdin). */
+static const char *proxy_socket;
+
 /* Runs a turn of group against the fake engine up to the create request, which the engine
  * refuses, and returns that request's body, parsed (and as text in *raw, when raw is set). */
 static nc_json *create_body_raw(const char *config_text, const char *group, char **raw)
@@ -167,7 +174,12 @@ static nc_json *create_body_raw(const char *config_text, const char *group, char
     engine *e = NULL;
     if (engine_open(&eo, NULL, &e, &err) < 0)
         fail_msg("engine_open: %s", nc_error_msg(err));
-    turn_request req = {.cfg = cfg, .e = e, .group = group, .prompt = "probe", .cancel_fd = -1};
+    turn_request req = {.cfg = cfg,
+                        .e = e,
+                        .group = group,
+                        .prompt = "probe",
+                        .cancel_fd = -1,
+                        .proxy_socket = proxy_socket};
     turn_result res;
     turn_run(&req, &res);
     if (res.status != TURN_ENGINE || !strstr(res.message, "refused by the test"))
@@ -319,6 +331,15 @@ static char *inspect_of(const char *create, const nc_json *body)
     return r;
 }
 
+/* The warnings the next turn_stdin's turn gave. */
+static strbuf warnings = STRBUF_INIT;
+
+static void on_warning(const char *msg, void *userdata)
+{
+    (void)userdata;
+    strbuf_addf(&warnings, "%s\n", msg);
+}
+
 /* A whole turn on the fake engine, with the container's process out of reach (the runtime
  * check waived): returns the agent's stdin, parsed. chat_jid is the request's. */
 static nc_json *turn_stdin(const char *group, const char *chat_jid)
@@ -385,7 +406,10 @@ static nc_json *turn_stdin(const char *group, const char *chat_jid)
                         .group = group,
                         .chat_jid = chat_jid,
                         .prompt = "echo hi",
-                        .cancel_fd = -1};
+                        .cancel_fd = -1,
+                        .proxy_socket = proxy_socket,
+                        .cb = {.on_warning = on_warning}};
+    strbuf_reset(&warnings);
     turn_result res;
     turn_run(&req, &res);
     if (res.status != TURN_OK || res.results != 1)
@@ -422,6 +446,31 @@ static void test_payload_chat_jid(void **state)
     assert_string_equal(json_string(json_get(tg, "chatJid")), "tg:42");
 }
 
+/* With a proxy socket the turn opens the loopback listeners once the container runs; here the
+ * fake engine's container has no process (Pid 0), so it says it could not, and the turn goes
+ * on: agents that use the socket itself still reach the proxy. */
+static void test_proxy_listener(void **state)
+{
+    (void)state;
+    _cleanup_json_ nc_json *plain = turn_stdin("g1", NULL);
+    assert_null(strstr(strbuf_str(&warnings), "loopback"));
+    /* The turn bind-mounts the socket, so it must exist (nothing listens: the fake container
+     * has no process to give it to). */
+    _cleanup_free_ char *sock = xasprintf("%s/proxy.sock", data_dir);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    proxy_socket = sock;
+    _cleanup_json_ nc_json *in = turn_stdin("g1", NULL);
+    proxy_socket = NULL;
+    close(fd);
+    assert_non_null(strstr(strbuf_str(&warnings),
+                           "no loopback listener for agents that speak TCP to the proxy: no "
+                           "process id for the container"));
+    strbuf_release(&warnings);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -432,6 +481,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mounts_non_main, setup_data, teardown_data),
         cmocka_unit_test_setup_teardown(test_mounts_main, setup_data, teardown_data),
         cmocka_unit_test_setup_teardown(test_payload_chat_jid, setup_data, teardown_data),
+        cmocka_unit_test_setup_teardown(test_proxy_listener, setup_data, teardown_data),
     };
     return cmocka_run_group_tests_name("turn", tests, NULL, NULL);
 }

@@ -1,0 +1,306 @@
+/* The byte relay from loopback TCP to a unix socket (util/relay.h), and the host's listeners in
+ * a network namespace (proxy/netns_relay.h), here entered in this process's own namespace: an
+ * echo server on a unix socket stands in for the proxy. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "proxy/netns_relay.h"
+#include "util/relay.h"
+#include "util/xalloc.h"
+
+static char dir[64];
+static char sock_path[128];
+static int echo_fd = -1;
+static pthread_t echo_thread;
+
+/* Echoes each connection's bytes back until it half-closes, then half-closes too. */
+static void *echo_conn(void *arg)
+{
+    int c = (int)(intptr_t)arg;
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(c, buf, sizeof(buf))) > 0)
+        if (write(c, buf, (size_t)n) != n)
+            break;
+    shutdown(c, SHUT_WR);
+    close(c);
+    return NULL;
+}
+
+static void *echo_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        int c = accept4(echo_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (c < 0)
+            return NULL; /* the listener was shut down */
+        pthread_t t;
+        pthread_create(&t, NULL, echo_conn, (void *)(intptr_t)c);
+        pthread_detach(t);
+    }
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof(dir), "/tmp/nc-relay-XXXXXX");
+    if (!mkdtemp(dir))
+        return -1;
+    snprintf(sock_path, sizeof(sock_path), "%s/proxy.sock", dir);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    memcpy(sa.sun_path, sock_path, strlen(sock_path) + 1);
+    echo_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (bind(echo_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(echo_fd, 128) < 0)
+        return -1;
+    return pthread_create(&echo_thread, NULL, echo_main, NULL);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    shutdown(echo_fd, SHUT_RDWR);
+    pthread_join(echo_thread, NULL);
+    close(echo_fd);
+    unlink(sock_path);
+    rmdir(dir);
+    return 0;
+}
+
+static int connect_port(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    return fd;
+}
+
+/* Sends len bytes of a pattern on a TCP connection, half-closes, and checks every byte comes
+ * back before the relay passes the echo server's half-close on (EOF). */
+static void *roundtrip(void *arg)
+{
+    uint16_t port = (uint16_t)(uintptr_t)arg;
+    const size_t len = 200 * 1024; /* many times RELAY_BUF */
+    _cleanup_free_ char *out = xmalloc(len);
+    _cleanup_free_ char *in = xmalloc(len + 1);
+    for (size_t i = 0; i < len; i++)
+        out[i] = (char)(i * 7 + port);
+    int fd = connect_port(port);
+    size_t sent = 0, got = 0;
+    bool shut = false;
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN | (shut ? 0 : POLLOUT)};
+        if (poll(&p, 1, 30000) <= 0)
+            break;
+        if ((p.revents & POLLOUT) && !shut) {
+            ssize_t n = send(fd, out + sent, len - sent > 8192 ? 8192 : len - sent, MSG_NOSIGNAL);
+            if (n > 0)
+                sent += (size_t)n;
+            if (sent == len) {
+                shutdown(fd, SHUT_WR);
+                shut = true;
+            }
+        }
+        if (p.revents & (POLLIN | POLLHUP)) {
+            ssize_t n = read(fd, in + got, len + 1 - got);
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+        }
+    }
+    close(fd);
+    return (void *)(uintptr_t)(got == len && memcmp(in, out, len) == 0);
+}
+
+struct server {
+    pthread_t t;
+    int lfd;
+    int stop[2];
+    int r;
+    const char *path;
+};
+
+static void *serve_main(void *arg)
+{
+    struct server *s = arg;
+    s->r = relay_serve(&s->lfd, 1, s->path, s->stop[0], NULL);
+    return NULL;
+}
+
+static uint16_t server_start(struct server *s, const char *path)
+{
+    uint16_t port = 0;
+    *s = (struct server){.path = path};
+    assert_int_equal(relay_listen_loopback(0, &s->lfd, &port, NULL), 0);
+    assert_true(port > 0);
+    assert_int_equal(pipe2(s->stop, O_CLOEXEC), 0);
+    assert_int_equal(pthread_create(&s->t, NULL, serve_main, s), 0);
+    return port;
+}
+
+static void server_stop(struct server *s)
+{
+    close(s->stop[1]);
+    pthread_join(s->t, NULL);
+    assert_int_equal(s->r, 0);
+    close(s->stop[0]);
+    close(s->lfd);
+}
+
+static void test_bytes_both_ways(void **state)
+{
+    (void)state;
+    struct server s;
+    uint16_t port = server_start(&s, sock_path);
+    pthread_t t[12];
+    for (size_t i = 0; i < NC_ARRAY_SIZE(t); i++)
+        assert_int_equal(pthread_create(&t[i], NULL, roundtrip, (void *)(uintptr_t)port), 0);
+    for (size_t i = 0; i < NC_ARRAY_SIZE(t); i++) {
+        void *ok;
+        pthread_join(t[i], &ok);
+        assert_true((uintptr_t)ok);
+    }
+    server_stop(&s);
+}
+
+/* No proxy behind the socket: the client's connection just ends, and the relay goes on. */
+static void test_no_proxy(void **state)
+{
+    (void)state;
+    _cleanup_free_ char *missing = xasprintf("%s/absent.sock", dir);
+    struct server s;
+    uint16_t port = server_start(&s, missing);
+    for (int i = 0; i < 3; i++) {
+        int fd = connect_port(port);
+        char c;
+        ssize_t n = read(fd, &c, 1);
+        assert_true(n == 0 || (n < 0 && errno == ECONNRESET));
+        close(fd);
+    }
+    server_stop(&s);
+}
+
+static void test_path_too_long(void **state)
+{
+    (void)state;
+    char long_path[200];
+    memset(long_path, 'a', sizeof(long_path) - 1);
+    long_path[sizeof(long_path) - 1] = '\0';
+    nc_error *err = NULL;
+    assert_int_equal(relay_serve(NULL, 0, long_path, -1, &err), -ENAMETOOLONG);
+    assert_non_null(strstr(nc_error_msg(err), "is longer than"));
+    nc_error_free(err);
+}
+
+/* The host's listeners, opened in a namespace entered with setns: this process's own (as root),
+ * which is where they can be reached from here. */
+static void test_netns_relay(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    /* A port taken: the required one fails, a best-effort one is skipped. */
+    int busy;
+    uint16_t busy_port;
+    assert_int_equal(relay_listen_loopback(0, &busy, &busy_port, NULL), 0);
+
+    netns_relay *r = NULL;
+    nc_error *err = NULL;
+    uint16_t ports[] = {0, busy_port};
+    assert_int_equal(netns_relay_start(getpid(), sock_path, ports, 2, &r, &err), 0);
+    uint16_t port = netns_relay_port(r, 0);
+    assert_true(port > 0);
+    assert_int_equal(netns_relay_port(r, 1), 0);
+    void *ok = roundtrip((void *)(uintptr_t)port);
+    assert_true((uintptr_t)ok);
+    netns_relay_stop(r);
+    /* Stopped: nothing listens there any more. */
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), -1);
+    assert_int_equal(errno, ECONNREFUSED);
+    close(fd);
+
+    uint16_t first_busy[] = {busy_port};
+    r = NULL;
+    assert_int_equal(netns_relay_start(getpid(), sock_path, first_busy, 1, &r, &err), -EADDRINUSE);
+    assert_null(r);
+    assert_non_null(strstr(nc_error_msg(err), "bind 127.0.0.1:"));
+    nc_error_free(TAKE_PTR(err));
+    close(busy);
+}
+
+static void test_netns_relay_errors(void **state)
+{
+    (void)state;
+    netns_relay *r = NULL;
+    nc_error *err = NULL;
+    uint16_t ports[] = {0};
+    /* A pid that cannot exist (above pid_max's ceiling). */
+    assert_int_equal(netns_relay_start(1 << 30, sock_path, ports, 1, &r, &err), -ESRCH);
+    assert_non_null(strstr(nc_error_msg(err), "/ns/net"));
+    nc_error_free(TAKE_PTR(err));
+    assert_int_equal(netns_relay_start(0, sock_path, ports, 1, &r, &err), -ESRCH);
+    nc_error_free(TAKE_PTR(err));
+    assert_int_equal(netns_relay_start(getpid(), sock_path, ports, 0, &r, &err), -EINVAL);
+    nc_error_free(TAKE_PTR(err));
+    assert_null(r);
+    netns_relay_stop(NULL);
+}
+
+/* What a nanocell that is not root gets (rootless engines): EPERM, whether the namespace is
+ * another user's (the open fails) or its own (setns fails). */
+static void test_netns_relay_not_root(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (setgid(65534) < 0 || setuid(65534) < 0)
+            _exit(2);
+        uint16_t ports[] = {0};
+        netns_relay *r = NULL;
+        nc_error *e1 = NULL, *e2 = NULL;
+        int a = netns_relay_start(1, sock_path, ports, 1, &r, &e1);
+        int b = netns_relay_start(getpid(), sock_path, ports, 1, &r, &e2);
+        bool ok = a == -EPERM && strstr(nc_error_msg(e1), "this needs root") && b == -EPERM &&
+                  strstr(nc_error_msg(e2), "this needs root") && !r;
+        _exit(ok ? 0 : 1);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bytes_both_ways),    cmocka_unit_test(test_no_proxy),
+        cmocka_unit_test(test_path_too_long),      cmocka_unit_test(test_netns_relay),
+        cmocka_unit_test(test_netns_relay_errors), cmocka_unit_test(test_netns_relay_not_root),
+    };
+    return cmocka_run_group_tests_name("relay", tests, setup, teardown);
+}
