@@ -398,6 +398,10 @@ char **proxy_container_env(const char *model)
     strv_push(&env, "HTTP_PROXY=" PROXY_CONTAINER_HTTP_PROXY);
     strv_push(&env, "https_proxy=" PROXY_CONTAINER_HTTP_PROXY);
     strv_push(&env, "http_proxy=" PROXY_CONTAINER_HTTP_PROXY);
+    /* ANTHROPIC_BASE_URL is on loopback: a client that honours the proxy variables (wget,
+     * httpx) must go there directly, not ask the egress proxy for 127.0.0.1, which it refuses. */
+    strv_push(&env, "NO_PROXY=127.0.0.1,localhost");
+    strv_push(&env, "no_proxy=127.0.0.1,localhost");
     strv_push(&env, "ANTHROPIC_BASE_URL=" PROXY_CONTAINER_BASE_URL);
     strv_push(&env, "ANTHROPIC_API_KEY=" PROXY_PLACEHOLDER_KEY);
     return env;

@@ -67,7 +67,9 @@ void proxy_free(proxy *p);
 NC_DEFINE_CLEANUP(proxy *, proxy_free)
 
 /* The environment a turn with a proxy gives its container, NULL-terminated, allocated strings
- * (free with strv_free). model is agent.model. No credential ever: the key stays here. */
+ * (free with strv_free): NANOCELL_MODEL_SOCKET, NANOCELL_MODEL (model, agent.model),
+ * HTTPS_PROXY and HTTP_PROXY (both cases), NO_PROXY (loopback), ANTHROPIC_BASE_URL and the
+ * placeholder ANTHROPIC_API_KEY. No credential ever: the key stays here. */
 char **proxy_container_env(const char *model);
 
 #endif

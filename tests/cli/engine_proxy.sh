@@ -101,6 +101,15 @@ expect_match "the socket is mounted at /run/nanocell/proxy.sock" "$OUT" "socket-
 run "$NC" run -q -- "tool: nc -w 2 1.1.1.1 443 </dev/null && echo tcp-open || echo tcp-failed"
 expect_match "a direct TCP connection fails (network none)" "$OUT" "tcp-failed"
 
+# --- a client that knows nothing of nanocell: plain HTTP to ANTHROPIC_BASE_URL over TCP ---
+# (the loopback listener the host opens in the container's network namespace, then the proxy;
+# -Y off: busybox wget ignores NO_PROXY, which the container gets for clients that honour it)
+run "$NC" run -q -- "tool: wget -Y off -q -O - --header 'content-type: application/json' --header 'x-api-key: placeholder-not-a-key' --post-data '{\"model\":\"m\",\"max_tokens\":8,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}' \$ANTHROPIC_BASE_URL/v1/messages"
+expect_match "busybox wget reaches the model through ANTHROPIC_BASE_URL and the proxy" "$OUT" '"id": "toolu_fake1"'
+keys=$(grep -o '"x-api-key": "[^"]*"' "$TMP/api.log" | sort -u)
+[ "$keys" = "\"x-api-key\": \"$key\"" ] && ok "its placeholder key was replaced by the real one" ||
+	not_ok "its placeholder key was replaced by the real one" "$keys"
+
 # --- from inside the container, straight to the socket ---
 # The tool runs the agent's scripted mode as a subprocess: its proxy-request command sends one
 # request line to /run/nanocell/proxy.sock and reports the status line (busybox has no
