@@ -286,6 +286,8 @@ static const struct key keys[] = {
      NULL, NULL},
     {"proxy.header_timeout", K_DURATION, POFF(header_timeout_ms), "\"10s\"", 100, MS(300), NULL,
      NULL},
+    {"proxy.audit_max_size", K_SIZE, OFF(proxy_audit_max), "\"64m\"", 64 * 1024, 64 * 1024 * MIB,
+     NULL, NULL},
 };
 
 /* Everything a value is checked against, as one error path: "file:line:col: key 'k': why". */

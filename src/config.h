@@ -72,6 +72,7 @@ typedef struct nc_config {
      * the reference agent asks for through it */
     proxy_settings proxy;
     char *agent_model;
+    uint64_t proxy_audit_max; /* proxy.audit_max_size: audit.log is rotated to .1 past this */
 
     nc_group_config *groups; /* [[group]] entries, in file order */
     size_t ngroups;

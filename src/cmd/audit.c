@@ -79,6 +79,39 @@ static void print_human(const nc_json *o)
     printf("%s\n", safe);
 }
 
+/* Prints the matching lines of one audit file; a missing file has none. */
+static int print_file(const char *path, const char *group, uint64_t since, bool json)
+{
+    _cleanup_fclose_ FILE *f = fopen(path, "re");
+    if (!f && errno == ENOENT)
+        return 0;
+    if (!f) {
+        log_error("open audit log '%s': %s", path, strerror(errno));
+        return -errno;
+    }
+    _cleanup_free_ char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    while ((n = getline(&line, &cap, f)) > 0) {
+        if (n > AUDIT_LINE_MAX)
+            continue;
+        nc_json *obj = NULL;
+        if (json_parse(line, (size_t)n, &obj, NULL) < 0)
+            continue;
+        uint64_t t = 0;
+        bool keep = json_uint64(json_get(obj, "time_ms"), &t) && t >= since &&
+                    (!group || strcmp(str(obj, "group"), group) == 0);
+        if (keep && json) {
+            _cleanup_free_ char *safe = termsafe_str(line, (size_t)n - (line[n - 1] == '\n'), 0);
+            printf("%s\n", safe);
+        } else if (keep) {
+            print_human(obj);
+        }
+        json_free(obj);
+    }
+    return 0;
+}
+
 int cmd_audit(int argc, char **argv)
 {
     enum { OPT_GROUP = 1000, OPT_SINCE, OPT_JSON };
@@ -120,32 +153,11 @@ int cmd_audit(int argc, char **argv)
     if (rc)
         return rc;
     _cleanup_free_ char *path = proxy_audit_path(cfg->data_dir);
-    _cleanup_fclose_ FILE *f = fopen(path, "re");
-    if (!f && errno == ENOENT)
-        return EXIT_OK; /* no proxy has run yet */
-    if (!f) {
-        log_error("open audit log '%s': %s", path, strerror(errno));
-        return EXIT_AGENT_ERROR;
-    }
-    _cleanup_free_ char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    while ((n = getline(&line, &cap, f)) > 0) {
-        if (n > AUDIT_LINE_MAX)
-            continue;
-        nc_json *obj = NULL;
-        if (json_parse(line, (size_t)n, &obj, NULL) < 0)
-            continue;
-        uint64_t t = 0;
-        bool keep = json_uint64(json_get(obj, "time_ms"), &t) && t >= since &&
-                    (!group || strcmp(str(obj, "group"), group) == 0);
-        if (keep && json) {
-            _cleanup_free_ char *safe = termsafe_str(line, (size_t)n - (line[n - 1] == '\n'), 0);
-            printf("%s\n", safe);
-        } else if (keep) {
-            print_human(obj);
-        }
-        json_free(obj);
-    }
+    _cleanup_free_ char *rotated = xasprintf("%s.1", path);
+    /* The rotated file holds the older lines. */
+    const char *files[] = {rotated, path};
+    for (size_t i = 0; i < NC_ARRAY_SIZE(files); i++)
+        if (print_file(files[i], group, since, json) < 0)
+            return EXIT_AGENT_ERROR;
     return EXIT_OK;
 }

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -14,6 +15,8 @@
 
 struct proxy_audit {
     int fd;
+    char *path;
+    uint64_t max_bytes;
     pthread_mutex_t lock;
     uint64_t failures;
 };
@@ -23,13 +26,20 @@ char *proxy_audit_path(const char *data_dir)
     return xasprintf("%s/proxy/audit.log", data_dir);
 }
 
-int proxy_audit_open(const char *path, proxy_audit **ret, nc_error **err)
+static int open_log(const char *path)
 {
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+}
+
+int proxy_audit_open(const char *path, uint64_t max_bytes, proxy_audit **ret, nc_error **err)
+{
+    int fd = open_log(path);
     if (fd < 0)
         return nc_error_set(err, errno, "open audit log '%s': %s", path, strerror(errno));
     proxy_audit *a = xnew0(proxy_audit);
     a->fd = fd;
+    a->path = xstrdup(path);
+    a->max_bytes = max_bytes;
     pthread_mutex_init(&a->lock, NULL);
     *ret = a;
     return 0;
@@ -75,6 +85,17 @@ void proxy_audit_write(proxy_audit *a, const proxy_audit_entry *e)
     _cleanup_strbuf_ strbuf line = STRBUF_INIT;
     proxy_audit_format(e, &line);
     pthread_mutex_lock(&a->lock);
+    struct stat st;
+    if (a->max_bytes && fstat(a->fd, &st) == 0 && (uint64_t)st.st_size + line.len > a->max_bytes) {
+        /* Rotate: another nanocell may share the file, so the rename is by path; whoever
+         * writes next to the renamed file still writes a whole line. */
+        _cleanup_free_ char *old = xasprintf("%s.1", a->path);
+        int fd = rename(a->path, old) == 0 || errno == ENOENT ? open_log(a->path) : -1;
+        if (fd >= 0) {
+            close(a->fd);
+            a->fd = fd;
+        }
+    }
     ssize_t n = write(a->fd, line.buf, line.len);
     if (n != (ssize_t)line.len)
         a->failures++;
@@ -91,6 +112,7 @@ void proxy_audit_close(proxy_audit *a)
     if (!a)
         return;
     close(a->fd);
+    free(a->path);
     pthread_mutex_destroy(&a->lock);
     free(a);
 }

@@ -2,7 +2,8 @@
  * <data_dir>/proxy/audit.log (mode 0600). A line holds the time, group, run id, kind (model,
  * connect, http), method, host, port, path (without its query string, which may carry
  * secrets), status, bytes each way, latency and the rule that allowed or denied it. Never a
- * body, never a header. */
+ * body, never a header. Past max_bytes the file is renamed to audit.log.1 (replacing the one
+ * before) and a new one is started, so the log holds at most twice that. */
 #ifndef NC_PROXY_AUDIT_H
 #define NC_PROXY_AUDIT_H
 
@@ -33,7 +34,7 @@ typedef struct proxy_audit proxy_audit;
 
 /* The audit log's path under data_dir. Allocated. */
 char *proxy_audit_path(const char *data_dir);
-int proxy_audit_open(const char *path, proxy_audit **ret, nc_error **err);
+int proxy_audit_open(const char *path, uint64_t max_bytes, proxy_audit **ret, nc_error **err);
 /* Appends one line (one write(2), under a lock). A failed write is counted, never fatal. */
 void proxy_audit_write(proxy_audit *a, const proxy_audit_entry *e);
 uint64_t proxy_audit_failures(const proxy_audit *a);

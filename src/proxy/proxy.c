@@ -205,7 +205,7 @@ int proxy_new(const nc_config *cfg, proxy **ret, nc_error **err)
         r = nc_error_set(err, errno, "create '%s': %s", p->dir, strerror(errno));
         goto fail;
     }
-    if ((r = proxy_audit_open(audit, &p->audit, err)) < 0)
+    if ((r = proxy_audit_open(audit, cfg->proxy_audit_max, &p->audit, err)) < 0)
         goto fail;
     if (pipe2(p->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
         r = nc_error_set(err, errno, "pipe: %s", strerror(errno));

@@ -471,6 +471,27 @@ static void test_audit_format(void **state)
     strbuf_release(&line);
 }
 
+static void test_audit_rotation(void **state)
+{
+    (void)state;
+    _cleanup_free_ char *path = xasprintf("%s/rot.log", tmpdir);
+    _cleanup_free_ char *old = xasprintf("%s/rot.log.1", tmpdir);
+    proxy_audit *a = NULL;
+    nc_error *err = NULL;
+    assert_int_equal(proxy_audit_open(path, 1000, &a, &err), 0);
+    proxy_audit_entry e = {.time_ms = 1000, .group = "g", .kind = "model", .status = 200};
+    for (int i = 0; i < 30; i++)
+        proxy_audit_write(a, &e);
+    assert_int_equal(proxy_audit_failures(a), 0);
+    proxy_audit_close(a);
+    struct stat st, st1;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(stat(old, &st1), 0); /* rotated */
+    assert_true(st.st_size <= 1000);
+    assert_true(st1.st_size <= 1000);
+    assert_int_equal(st.st_mode & 0777, 0600);
+}
+
 /* ---- a live proxy ---- */
 
 static int connect_unix(const char *path)
@@ -863,7 +884,7 @@ int main(void)
         cmocka_unit_test(test_policy_files),      cmocka_unit_test(test_private_addresses),
         cmocka_unit_test(test_credential),        cmocka_unit_test(test_config_keys),
         cmocka_unit_test(test_audit_format),      cmocka_unit_test(test_live_proxy),
-        cmocka_unit_test(test_forward_stream),
+        cmocka_unit_test(test_forward_stream),    cmocka_unit_test(test_audit_rotation),
     };
     return cmocka_run_group_tests_name("proxy", tests, setup, teardown);
 }
