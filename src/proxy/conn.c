@@ -149,6 +149,52 @@ static int read_body(proxy_conn *c)
     return 0;
 }
 
+/* Reads and decodes a chunked body into c->body, chunk by chunk as it arrives (each byte is
+ * decoded once, however the body trickles in). The decoded body is held to
+ * proxy.max_request_bytes, less the head. Returns 0, or responds and returns -1. */
+static int read_chunked(proxy_conn *c)
+{
+    const proxy_settings *s = c->g->settings;
+    size_t done = c->req.head_len; /* c->in up to here is decoded */
+    for (;;) {
+        _cleanup_error_ nc_error *err = NULL;
+        size_t used = 0;
+        int r = proxy_chunked_decode(c->in.buf + done, c->in.len - done,
+                                     s->max_request_bytes - c->req.head_len, &c->body, &used, &err);
+        done += used;
+        if (r == 0)
+            return 0;
+        if (r == -EMSGSIZE) {
+            proxy_respond_error(c, 429, "request_too_large", nc_error_msg(err));
+            return -1;
+        }
+        if (r != -EAGAIN) {
+            proxy_respond_error(c, 400, "invalid_request_error", nc_error_msg(err));
+            return -1;
+        }
+        /* What is not decoded yet is one partial chunk: it cannot be larger than the limit
+         * allows, plus its size line. */
+        if (c->in.len - done > s->max_request_bytes + 4096) {
+            proxy_respond_error(c, 429, "request_too_large",
+                                "chunked request over proxy.max_request_bytes");
+            return -1;
+        }
+        strbuf_grow(&c->in, 65536);
+        ssize_t n = proxy_io_read(c->fd, c->in.buf + c->in.len, 65536, c->deadline);
+        if (n == -ETIMEDOUT) {
+            proxy_respond_error(c, 408, "timeout_error",
+                                "request body not received within proxy.request_timeout");
+            return -1;
+        }
+        if (n <= 0) {
+            c->rule = xstrdup("client closed during the body");
+            return -1;
+        }
+        c->in.len += (size_t)n;
+        c->in.buf[c->in.len] = '\0';
+    }
+}
+
 static void handle(proxy_conn *c)
 {
     if (read_head(c) < 0)
@@ -167,10 +213,8 @@ static void handle(proxy_conn *c)
         c->audit.port = r->port;
     }
     const proxy_settings *s = c->g->settings;
-    if (r->chunked) {
-        proxy_respond_error(c, 411, "invalid_request_error",
-                            "a request body needs a Content-Length (chunked bodies are not "
-                            "accepted)");
+    if (r->chunked && r->form == PROXY_FORM_AUTHORITY) {
+        proxy_respond_error(c, 400, "invalid_request_error", "CONNECT with a body");
         return;
     }
     uint64_t size = r->head_len + (r->has_length ? r->content_length : 0);
@@ -200,10 +244,10 @@ static void handle(proxy_conn *c)
         proxy_tunnel(c);
         return;
     }
-    if (read_body(c) < 0)
+    if ((r->chunked ? read_chunked(c) : read_body(c)) < 0)
         return;
-    const char *body = c->in.buf + r->head_len;
-    size_t len = (size_t)(r->has_length ? r->content_length : 0);
+    const char *body = r->chunked ? strbuf_str(&c->body) : c->in.buf + r->head_len;
+    size_t len = r->chunked ? c->body.len : (size_t)(r->has_length ? r->content_length : 0);
     if (r->form == PROXY_FORM_ABSOLUTE) {
         proxy_plain_http(c, body, len);
         return;
@@ -238,6 +282,7 @@ void proxy_conn_run(proxy_conn *c)
         proxy_audit_write(c->p->audit, &c->audit);
     proxy_request_release(&c->req);
     strbuf_release(&c->in);
+    strbuf_release(&c->body);
     free(c->rule);
     free(c->host);
 }

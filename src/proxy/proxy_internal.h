@@ -65,6 +65,7 @@ typedef struct proxy_conn {
     uint64_t start_wall_ms; /* for the audit log */
     uint64_t deadline;      /* proxy.request_timeout from the start */
     strbuf in;              /* bytes read from the client, head first */
+    strbuf body;            /* a chunked request's body, decoded */
     proxy_request req;
     bool have_req;
     proxy_audit_entry audit;

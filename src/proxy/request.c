@@ -304,3 +304,72 @@ bool proxy_header_stripped(const proxy_request *req, const char *name)
         return true;
     return req && connection_names(req, name);
 }
+
+/* The end of the CRLF-terminated line starting at p, or NULL when it is not complete yet;
+ * *bad when a bare LF or a line longer than 4 KiB shows it never will be a good one. */
+static const char *line_end(const char *p, const char *end, bool *bad)
+{
+    for (const char *q = p; q < end; q++) {
+        if (*q == '\n') {
+            *bad = q == p || q[-1] != '\r';
+            return q + 1;
+        }
+        if (q - p > 4096) {
+            *bad = true;
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
+int proxy_chunked_decode(const char *buf, size_t len, uint64_t max, strbuf *out, size_t *consumed,
+                         nc_error **err)
+{
+    const char *p = buf, *end = buf + len;
+    *consumed = 0;
+    for (;;) {
+        bool badline = false;
+        const char *nl = line_end(p, end, &badline);
+        if (badline)
+            return bad(err, "bad chunk size line");
+        if (!nl)
+            return -EAGAIN;
+        uint64_t size = 0;
+        const char *q = p;
+        for (; q < nl - 2 && isxdigit((unsigned char)*q); q++) {
+            if (q - p >= 15)
+                return bad(err, "chunk size too long");
+            int d = isdigit((unsigned char)*q) ? *q - '0' : (tolower((unsigned char)*q) - 'a' + 10);
+            size = size * 16 + (uint64_t)d;
+        }
+        if (q == p || (q < nl - 2 && *q != ';'))
+            return bad(err, "bad chunk size");
+        if (size == 0) {
+            /* trailer fields, then an empty line */
+            const char *t = nl;
+            for (;;) {
+                const char *tl = line_end(t, end, &badline);
+                if (badline)
+                    return bad(err, "bad trailer line");
+                if (!tl)
+                    return -EAGAIN;
+                bool empty = tl - t == 2;
+                t = tl;
+                if (empty) {
+                    *consumed = (size_t)(t - buf);
+                    return 0;
+                }
+            }
+        }
+        if (out->len + size > max)
+            return nc_error_set(err, EMSGSIZE, "chunked body longer than %llu bytes",
+                                (unsigned long long)max);
+        if ((uint64_t)(end - nl) < size + 2)
+            return -EAGAIN;
+        if (nl[size] != '\r' || nl[size + 1] != '\n')
+            return bad(err, "chunk not followed by CRLF");
+        strbuf_add(out, nl, (size_t)size);
+        p = nl + size + 2;
+        *consumed = (size_t)(p - buf); /* whole chunks only: a resumed call starts here */
+    }
+}

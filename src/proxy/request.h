@@ -7,7 +7,8 @@
  * Refused (400): a bare LF, obs-fold, whitespace before a colon, control characters, a field
  * name that is not a token, both Content-Length and Transfer-Encoding, more than one
  * Content-Length, a Content-Length that is not a decimal number. A Transfer-Encoding other than
- * exactly "chunked" is 501.
+ * exactly "chunked" is 501. A chunked body is decoded (proxy_chunked_decode) and forwarded
+ * with a Content-Length.
  *
  * The target's forms: origin ("/v1/messages"), absolute ("http://host[:port]/path", plain HTTP
  * only; https URLs go through CONNECT), and authority ("host:port", CONNECT only). */
@@ -19,6 +20,7 @@
 #include <stdint.h>
 
 #include "util/error.h"
+#include "util/strbuf.h"
 
 #define PROXY_MAX_HEAD (64 * 1024)
 #define PROXY_MAX_HEADERS 100
@@ -55,6 +57,15 @@ int proxy_request_parse(const char *buf, size_t len, proxy_request *req, nc_erro
 void proxy_request_release(proxy_request *req);
 /* The first value of a field (name in lower case), or NULL. */
 const char *proxy_request_header(const proxy_request *req, const char *name);
+
+/* Decodes a chunked body at buf[0..len) (what follows the head) into out, appending; chunk
+ * extensions are ignored, trailers dropped. Returns 0 once the last chunk and the trailer
+ * section are complete, -EAGAIN when more bytes are needed, -EMSGSIZE when out would pass max
+ * bytes, or -EBADMSG. *consumed is the bytes used: all of the body on 0, the whole chunks
+ * decoded on -EAGAIN, so that the next call resumes at buf + *consumed with the same out and
+ * no byte is decoded twice. */
+int proxy_chunked_decode(const char *buf, size_t len, uint64_t max, strbuf *out, size_t *consumed,
+                         nc_error **err);
 
 /* Whether the agent's field must never be forwarded: credentials (authorization, x-api-key,
  * cookie), proxy-* fields, and hop-by-hop or framing fields that the proxy sets itself

@@ -187,7 +187,7 @@ void proxy_plain_http(proxy_conn *c, const char *body, size_t len)
             continue;
         strbuf_addf(&head, "%s: %s\r\n", n, r->headers[i].value);
     }
-    if (r->has_length)
+    if (r->has_length || r->chunked) /* a chunked body goes on decoded */
         strbuf_addf(&head, "Content-Length: %zu\r\n", len);
     strbuf_addstr(&head, "Connection: close\r\n\r\n");
     c->audit.bytes_up = head.len + len;

@@ -1,5 +1,5 @@
 /* The proxy's request-head parser (src/proxy/request.c), fed whole and cut at each half, then
- * the header lookups and the strip decision on what it returned. */
+ * the header lookups, the strip decision and the chunked-body decoder on what it returned. */
 #include <stdint.h>
 #include <stddef.h>
 
@@ -15,6 +15,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             (void)proxy_request_header(&req, "content-type");
             for (size_t i = 0; i < req.nheaders; i++)
                 (void)proxy_header_stripped(&req, req.headers[i].name);
+            if (req.chunked) {
+                strbuf body = STRBUF_INIT;
+                size_t used = 0;
+                nc_error *cerr = NULL;
+                (void)proxy_chunked_decode((const char *)data + req.head_len, len - req.head_len,
+                                           1 << 20, &body, &used, &cerr);
+                nc_error_free(cerr);
+                strbuf_release(&body);
+            }
             proxy_request_release(&req);
         }
         nc_error_free(err);

@@ -119,6 +119,46 @@ static void test_parse_refusals(void **state)
     strbuf_release(&many);
 }
 
+static int chunked(const char *body, char **out, size_t *used)
+{
+    strbuf sb = STRBUF_INIT;
+    nc_error *err = NULL;
+    int r = proxy_chunked_decode(body, strlen(body), 100, &sb, used, &err);
+    nc_error_free(err);
+    *out = strbuf_detach(&sb, NULL);
+    return r;
+}
+
+static void test_chunked(void **state)
+{
+    (void)state;
+    char *out;
+    size_t used = 0;
+    assert_int_equal(chunked("3\r\nabc\r\n2;x=y\r\nde\r\n0\r\nTrailer: t\r\n\r\nNEXT", &out, &used),
+                     0);
+    assert_string_equal(out, "abcde");
+    assert_int_equal(used, strlen("3\r\nabc\r\n2;x=y\r\nde\r\n0\r\nTrailer: t\r\n\r\n"));
+    free(out);
+    assert_int_equal(chunked("A\r\n0123456789\r\n0\r\n\r\n", &out, &used), 0);
+    assert_string_equal(out, "0123456789");
+    free(out);
+    assert_int_equal(chunked("3\r\nab", &out, &used), -EAGAIN);
+    assert_int_equal(used, 0);
+    free(out);
+    assert_int_equal(chunked("3\r\nabc\r\n0\r\n", &out, &used), -EAGAIN);
+    assert_int_equal(used, 8); /* the whole first chunk: a resumed call starts after it */
+    assert_string_equal(out, "abc");
+    free(out);
+    const char *bad[] = {"x\r\n", "3\nabc\r\n0\r\n\r\n", "3\r\nabcd\r\n0\r\n\r\n", "-1\r\n",
+                         "fffffffffffffffff\r\n"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        assert_int_equal(chunked(bad[i], &out, &used), -EBADMSG);
+        free(out);
+    }
+    assert_int_equal(chunked("65\r\n", &out, &used), -EMSGSIZE); /* 101 > 100 */
+    free(out);
+}
+
 static void test_header_stripping(void **state)
 {
     (void)state;
@@ -637,8 +677,19 @@ static void test_live_proxy(void **state)
     /* oversized */
     expect_status(sa, "POST /v1/messages HTTP/1.1\r\nContent-Length: 4096\r\n\r\n", "HTTP/1.1 429",
                   "max_request_bytes");
-    expect_status(sa, "POST /v1/messages HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
-                  "HTTP/1.1 411", NULL);
+    /* chunked bodies are decoded, within the same size limit */
+    expect_status(sa,
+                  "POST /v1/files HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  "2\r\n{}\r\n0\r\n\r\n",
+                  "HTTP/1.1 403", "path not allowed");
+    expect_status(sa,
+                  "POST /v1/messages HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  "800\r\n",
+                  "HTTP/1.1 429", "longer than");
+    expect_status(sa,
+                  "POST /v1/messages HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  "zz\r\n\r\n",
+                  "HTTP/1.1 400", "chunk");
     expect_status(sa, "GET / HTTP/1.1\nHost: x\n\n", "HTTP/1.1 400", NULL);
 
     /* the tunnel: allowed name and port, loopback allowed explicitly */
@@ -866,6 +917,8 @@ static void test_forward_stream(void **state)
     assert_null(strstr(seen, "authorization"));
     assert_null(strstr(seen, "agent-token"));
     assert_non_null(strstr(seen, "\"anthropic-version\": \"2023-06-01\""));
+    assert_non_null(strstr(seen, "\"content-length\": \"2\""));
+    assert_null(strstr(seen, "transfer-encoding"));
     _cleanup_free_ char *audit_path = xasprintf("%s/data/proxy/audit.log", dir);
     _cleanup_free_ char *audit = slurp(audit_path);
     assert_null(strstr(audit, "sk-stream-secret"));
@@ -880,11 +933,12 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_forms),       cmocka_unit_test(test_parse_refusals),
         cmocka_unit_test(test_header_stripping),  cmocka_unit_test(test_names),
-        cmocka_unit_test(test_hostport_patterns), cmocka_unit_test(test_policy_decisions),
-        cmocka_unit_test(test_policy_files),      cmocka_unit_test(test_private_addresses),
-        cmocka_unit_test(test_credential),        cmocka_unit_test(test_config_keys),
-        cmocka_unit_test(test_audit_format),      cmocka_unit_test(test_live_proxy),
-        cmocka_unit_test(test_forward_stream),    cmocka_unit_test(test_audit_rotation),
+        cmocka_unit_test(test_chunked),           cmocka_unit_test(test_hostport_patterns),
+        cmocka_unit_test(test_policy_decisions),  cmocka_unit_test(test_policy_files),
+        cmocka_unit_test(test_private_addresses), cmocka_unit_test(test_credential),
+        cmocka_unit_test(test_config_keys),       cmocka_unit_test(test_audit_format),
+        cmocka_unit_test(test_live_proxy),        cmocka_unit_test(test_forward_stream),
+        cmocka_unit_test(test_audit_rotation),
     };
     return cmocka_run_group_tests_name("proxy", tests, setup, teardown);
 }
