@@ -145,6 +145,7 @@ bench: all images $(BENCH_PROGS)
 	@scripts/build-images.sh
 	@scripts/bench.sh
 	@scripts/bench-daemon.sh
+	@scripts/bench-ipc.sh
 	@scripts/bench-proxy.sh
 
 # The one test command (README, .ci/run): installs what is missing, builds, brings up Docker and

@@ -51,7 +51,7 @@ _nanocell() {
 	local cur=${COMP_WORDS[COMP_CWORD]}
 	local prev=""
 	((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
-	local commands="run doctor ps gc serve policy send chat groups messages status retry audit"
+	local commands="run doctor ps gc serve policy send chat groups messages status retry tasks audit"
 	local common="--config --host --help"
 	COMPREPLY=()
 
@@ -106,16 +106,33 @@ _nanocell() {
 		;;
 	groups)
 		if ((COMP_CWORD == 2)) && [[ $cur != -* ]]; then
-			COMPREPLY=($(compgen -W "add ls show rm" -- "$cur"))
+			COMPREPLY=($(compgen -W "add link chats ls show rm" -- "$cur"))
 			return 0
 		fi
-		opts="--api --main --name --image --trigger --no-trigger --json --help"
+		opts="--api --main --name --image --trigger --no-trigger --telegram --allow --json --help"
 		if ((COMP_CWORD == 3)) && [[ $cur != -* ]]; then
 			case ${COMP_WORDS[2]} in
-			show | rm) COMPREPLY=($(compgen -W "$(_nanocell_groups)" -- "$cur")) ;;
+			show | rm | link) COMPREPLY=($(compgen -W "$(_nanocell_groups)" -- "$cur")) ;;
 			esac
 			return 0
 		fi
+		;;
+	tasks)
+		if ((COMP_CWORD == 2)) && [[ $cur != -* ]]; then
+			COMPREPLY=($(compgen -W "add ls show pause resume rm" -- "$cur"))
+			return 0
+		fi
+		opts="--api --group --once --cron --every --context --id --script --json --help"
+		case $prev in
+		--group)
+			COMPREPLY=($(compgen -W "$(_nanocell_groups)" -- "$cur"))
+			return 0
+			;;
+		--context)
+			COMPREPLY=($(compgen -W "group isolated" -- "$cur"))
+			return 0
+			;;
+		esac
 		;;
 	policy)
 		if ((COMP_CWORD == 2)); then

@@ -22,7 +22,8 @@ if [ -n "$missing" ]; then
 else
 	echo "ok - every .c file in src/ and images/ includes util/banned.h"
 fi
-shellouts=$(grep -nE '"(docker|podman)( |")' $(find src -name '*.c') || true)
+# A JSON key looked up with json_get (a Docker context's Endpoints.docker) is not a command.
+shellouts=$(grep -nE '"(docker|podman)( |")' $(find src -name '*.c') | grep -v 'json_get(' || true)
 if [ -n "$shellouts" ]; then
 	echo "not ok - src/ names the docker/podman CLI; the orchestrator speaks the API only:"
 	echo "$shellouts" | sed 's/^/#   /'

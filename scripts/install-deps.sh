@@ -10,7 +10,7 @@ set -eu
 
 BUILD_PKGS="build-essential pkg-config libcurl4-openssl-dev libyajl-dev libseccomp-dev libcap-dev
 libsqlite3-dev libmicrohttpd-dev"
-TEST_PKGS="libcmocka-dev clang-format busybox-static groff-base man-db docker-registry jq sqlite3 systemd tzdata python3 openssl"
+TEST_PKGS="libcmocka-dev clang-format busybox-static groff-base man-db docker-registry jq sqlite3 systemd tzdata python3 openssl iproute2"
 DOCKER_PKGS="docker.io crun runc tini curl"
 PODMAN_PKGS="podman catatonit uidmap curl"
 

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config_internal.h"
 #include "agent/workspace.h"
 #include "engine/endpoint.h"
 #include "engine/image.h"
@@ -74,6 +75,14 @@ static int check_engine_host(const char *v, nc_error **err)
     return r < 0 ? nc_error_wrap(err, "engine address '%s'", v) : 0;
 }
 
+static int check_server_name(const char *v, nc_error **err)
+{
+    for (const char *p = v; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-' && *p != '_' && *p != ':')
+            return nc_error_set(err, EINVAL, "'%s' is not a host name or address", v);
+    return 0;
+}
+
 static int check_seccomp_profile(const char *v, nc_error **err)
 {
     if (*v && strcmp(v, "unconfined") != 0 && v[0] != '/')
@@ -103,6 +112,48 @@ static int check_model(const char *v, nc_error **err)
                                 "model name '%s' holds a character other than "
                                 "letters, digits and ._:@/-",
                                 v);
+    return 0;
+}
+
+static int check_api_base(const char *v, nc_error **err)
+{
+    if (strncmp(v, "https://", 8) != 0 && strncmp(v, "http://", 7) != 0)
+        return nc_error_set(err, EINVAL, "'%s' must start with https:// (or http://)", v);
+    if (v[strlen(v) - 1] == '/')
+        return nc_error_set(err, EINVAL, "'%s' must not end with '/'", v);
+    return 0;
+}
+
+/* "" or a loopback address with a port: the TCP listener has no TLS, so it never leaves the
+ * host (a TLS proxy in front can take it further). */
+static int check_tcp_listen(const char *v, nc_error **err)
+{
+    if (!*v)
+        return 0;
+    const char *colon = strrchr(v, ':');
+    size_t hl = colon ? (size_t)(colon - v) : 0;
+    bool loopback = colon && ((hl == 9 && strncmp(v, "127.0.0.1", 9) == 0) ||
+                              (hl == 5 && strncmp(v, "[::1]", 5) == 0) ||
+                              (hl == 9 && strncmp(v, "localhost", 9) == 0));
+    char *end = NULL;
+    long port = colon ? strtol(colon + 1, &end, 10) : 0;
+    if (!loopback || !colon[1] || *end || port < 1 || port > 65535)
+        return nc_error_set(err, EINVAL,
+                            "'%s' must be 127.0.0.1:PORT, [::1]:PORT or localhost:PORT: the "
+                            "listener has no TLS and stays on this host",
+                            v);
+    return 0;
+}
+
+/* An IANA zone name as it appears under /usr/share/zoneinfo ("Europe/Paris", "UTC"), or "" for
+ * the host's zone. The zone itself is loaded, and refused if missing, when the daemon starts. */
+static int check_timezone(const char *v, nc_error **err)
+{
+    if (strlen(v) > 64 || v[0] == '/' || strstr(v, ".."))
+        return nc_error_set(err, EINVAL, "'%s' is not an IANA time zone name", v);
+    for (const char *p = v; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr("/_+-", *p))
+            return nc_error_set(err, EINVAL, "'%s' is not an IANA time zone name", v);
     return 0;
 }
 
@@ -217,6 +268,14 @@ static const struct key keys[] = {
      NULL, NULL},
     {"engine.max_response_size", K_SIZE, OFF(engine_max_response), "\"8m\"", 64 * 1024, 1024 * MIB,
      NULL, NULL},
+    {"engine.tls_ca", K_STRING, OFF(engine_tls_ca), "\"\"", 0, 0, check_absolute_or_empty, NULL},
+    {"engine.tls_cert", K_STRING, OFF(engine_tls_cert), "\"\"", 0, 0, check_absolute_or_empty,
+     NULL},
+    {"engine.tls_key", K_STRING, OFF(engine_tls_key), "\"\"", 0, 0, check_absolute_or_empty, NULL},
+    {"engine.tls_server_name", K_STRING, OFF(engine_tls_server_name), "\"\"", 0, 0,
+     check_server_name, NULL},
+    {"engine.allow_insecure_tcp", K_BOOL, OFF(engine_allow_insecure_tcp), "false", 0, 0, NULL,
+     NULL},
     {"agent.image", K_STRING, OFF(agent_image), "\"nanocell-agent:latest\"", 0, 0, check_image,
      NULL},
     {"agent.pull", K_STRING, OFF(agent_pull), "\"never\"", 0, 0, check_pull, NULL},
@@ -241,6 +300,22 @@ static const struct key keys[] = {
      NULL},
     {"orch.retry_base", K_DURATION, OFF(orch_retry_base_ms), "\"5s\"", 10, MS(3600), NULL, NULL},
     {"orch.api_max_clients", K_INT, OFF(orch_api_max_clients), "512", 1, 4096, NULL, NULL},
+    {"orch.timezone", K_STRING, OFF(orch_timezone), "\"\"", 0, 0, check_timezone, NULL},
+    {"ipc.max_file_size", K_SIZE, OFF(ipc_max_file_size), "\"64k\"", 256, 16 * MIB, NULL, NULL},
+    {"ipc.max_files_per_minute", K_INT, OFF(ipc_max_files_per_minute), "120", 1, 100000, NULL,
+     NULL},
+    {"api.tcp_listen", K_STRING, OFF(api_tcp_listen), "\"\"", 0, 0, check_tcp_listen, NULL},
+    {"telegram.token", K_STRING, OFF(telegram_token), "\"\"", 0, 0, NULL, NULL},
+    {"telegram.token_file", K_STRING, OFF(telegram_token_file), "\"\"", 0, 0,
+     check_absolute_or_empty, NULL},
+    {"telegram.api_base", K_STRING, OFF(telegram_api_base), "\"https://api.telegram.org\"", 0, 0,
+     check_api_base, NULL},
+    {"pool.enabled", K_BOOL, OFF(pool_enabled), "true", 0, 0, NULL, NULL},
+    {"pool.per_group", K_INT, OFF(pool_per_group), "1", 0, 16, NULL, NULL},
+    {"pool.max", K_INT, OFF(pool_max), "10", 0, 1024, NULL, NULL},
+    {"pool.max_memory", K_SIZE, OFF(pool_max_memory), "\"5g\"", 0, 1024 * 1024 * MIB, NULL, NULL},
+    {"pool.idle_expiry", K_DURATION, OFF(pool_idle_expiry_ms), "\"10m\"", 1000, MS(7 * 24 * 3600),
+     NULL, NULL},
     {"sandbox.read_only_rootfs", K_BOOL, SOFF(read_only_rootfs), "true", 0, 0, NULL, NULL},
     {"sandbox.no_new_privileges", K_BOOL, SOFF(no_new_privileges), "true", 0, 0, NULL, NULL},
     {"sandbox.cap_add", K_STRINGS, SOFF(cap_add), "[]", 0, 0, sandbox_check_cap, NULL},
@@ -500,6 +575,8 @@ static int parse_group(nc_config *c, const toml_node *t, const char *file, nc_er
             r = apply_group_sandbox(c, &g, v, file, err);
         } else if (strcmp(k, "proxy") == 0 && v->type == TOML_TABLE) {
             r = apply_group_proxy(&g, v, file, err);
+        } else if (strcmp(k, "engine_labels") == 0) {
+            r = config_parse_labels(v, "group.engine_labels", file, &g.engine_labels, err);
         } else {
             r = key_error(file, v, k, err, EINVAL, "unknown key in [[group]]");
         }
@@ -511,12 +588,70 @@ static int parse_group(nc_config *c, const toml_node *t, const char *file, nc_er
                          t->col, g.name);
     if (r < 0) {
         free(g.name);
+        strv_free(g.engine_labels);
         sandbox_settings_release(&g.sandbox);
         proxy_settings_release(&g.proxy);
         return r;
     }
     c->groups = xreallocarray(c->groups, c->ngroups + 1, sizeof(*c->groups));
     c->groups[c->ngroups++] = g;
+    return 0;
+}
+
+/* A [[hook]] table: name, group, secret or secret_file, url. */
+static int parse_hook(nc_config *c, const toml_node *t, const char *file, nc_error **err)
+{
+    nc_hook_config h = {0};
+    int r = 0;
+    for (size_t i = 0; i < t->len && r == 0; i++) {
+        const char *k = t->keys[i];
+        const toml_node *v = t->items[i];
+        char **field = strcmp(k, "name") == 0          ? &h.name
+                       : strcmp(k, "group") == 0       ? &h.group
+                       : strcmp(k, "secret") == 0      ? &h.secret
+                       : strcmp(k, "secret_file") == 0 ? &h.secret_file
+                       : strcmp(k, "url") == 0         ? &h.url
+                                                       : NULL;
+        _cleanup_free_ char *key = xasprintf("hook.%s", k);
+        if (!field)
+            r = key_error(file, v, key, err, EINVAL, "unknown key in [[hook]]");
+        else if (v->type != TOML_STRING)
+            r = key_error(file, v, key, err, EINVAL, "expected a string");
+        else if ((field == &h.name || field == &h.group) && !config_valid_group_name(v->str))
+            r = key_error(file, v, key, err, EINVAL,
+                          "1-64 letters, digits, - or _, starting with a letter or digit");
+        else if (field == &h.url && strncmp(v->str, "https://", 8) != 0 &&
+                 strncmp(v->str, "http://", 7) != 0)
+            r = key_error(file, v, key, err, EINVAL, "must start with https:// (or http://)");
+        else if (field == &h.secret_file && v->str[0] != '/')
+            r = key_error(file, v, key, err, EINVAL, "must be an absolute path");
+        else if (field == &h.secret && strlen(v->str) < 16)
+            r = key_error(file, v, key, err, EINVAL, "a secret is at least 16 characters");
+        else {
+            free(*field);
+            *field = xstrdup(v->str);
+        }
+    }
+    if (r == 0 && (!h.name || !h.group))
+        r = nc_error_set(err, EINVAL, "%s:%u:%u: [[hook]] needs a name and a group", file, t->line,
+                         t->col);
+    if (r == 0 && !h.secret == !h.secret_file)
+        r = nc_error_set(err, EINVAL, "%s:%u:%u: [[hook]] '%s' needs secret or secret_file (one)",
+                         file, t->line, t->col, h.name);
+    for (size_t i = 0; r == 0 && i < c->nhooks; i++)
+        if (strcmp(c->hooks[i].name, h.name) == 0)
+            r = nc_error_set(err, EEXIST, "%s:%u:%u: hook '%s' is defined twice", file, t->line,
+                             t->col, h.name);
+    if (r < 0) {
+        free(h.name);
+        free(h.group);
+        free(h.secret);
+        free(h.secret_file);
+        free(h.url);
+        return r;
+    }
+    c->hooks = xreallocarray(c->hooks, c->nhooks + 1, sizeof(*c->hooks));
+    c->hooks[c->nhooks++] = h;
     return 0;
 }
 
@@ -534,6 +669,18 @@ static int apply_table(nc_config *c, const toml_node *t, const char *prefix, con
             if (v->type != TOML_ARRAY || !v->is_table_array)
                 return key_error(file, v, "group", err, EINVAL,
                                  "groups are written as [[group]] tables");
+            continue;
+        }
+        if (!*prefix && strcmp(name, "hook") == 0) {
+            if (v->type != TOML_ARRAY || !v->is_table_array)
+                return key_error(file, v, "hook", err, EINVAL,
+                                 "hooks are written as [[hook]] tables");
+            continue; /* config_parse reads them */
+        }
+        if (!*prefix && strcmp(name, "engines") == 0) {
+            int r = config_parse_engines(c, v, file, err);
+            if (r < 0)
+                return r;
             continue;
         }
         const struct key *k = find_key(name);
@@ -585,6 +732,12 @@ int config_parse(const char *text, size_t len, const char *filename, nc_config *
     const toml_node *groups = toml_get(root, "group");
     for (size_t g = 0; groups && g < groups->len; g++) {
         r = parse_group(c, groups->items[g], filename, err);
+        if (r < 0)
+            return r;
+    }
+    const toml_node *hooks = toml_get(root, "hook");
+    for (size_t h = 0; hooks && h < hooks->len; h++) {
+        r = parse_hook(c, hooks->items[h], filename, err);
         if (r < 0)
             return r;
     }
@@ -641,12 +794,33 @@ void config_free(nc_config *c)
     proxy_settings_release(&c->proxy);
     for (size_t i = 0; i < c->ngroups; i++) {
         free(c->groups[i].name);
+        strv_free(c->groups[i].engine_labels);
         sandbox_settings_release(&c->groups[i].sandbox);
         proxy_settings_release(&c->groups[i].proxy);
     }
     free(c->groups);
+    for (size_t i = 0; i < c->nhooks; i++) {
+        free(c->hooks[i].name);
+        free(c->hooks[i].group);
+        if (c->hooks[i].secret)
+            explicit_bzero(c->hooks[i].secret, strlen(c->hooks[i].secret));
+        free(c->hooks[i].secret);
+        free(c->hooks[i].secret_file);
+        free(c->hooks[i].url);
+    }
+    free(c->hooks);
+    config_engines_free(c);
     free(c->path);
     free(c);
+}
+
+endpoint_tls_config config_engine_tls(const nc_config *c)
+{
+    return (endpoint_tls_config){.ca = c->engine_tls_ca,
+                                 .cert = c->engine_tls_cert,
+                                 .key = c->engine_tls_key,
+                                 .server_name = c->engine_tls_server_name,
+                                 .allow_insecure = c->engine_allow_insecure_tcp};
 }
 
 const nc_group_config *config_group(const nc_config *c, const char *name)

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/endpoint.h"
 #include "proxy/settings.h"
 #include "sandbox/settings.h"
 #include "util/cleanup.h"
@@ -28,9 +29,30 @@
 typedef struct nc_group_config {
     char *name;
     bool main; /* the main group: may have read-write extra mounts; others are forced read-only */
+    char **engine_labels;     /* serve with [[engines]]: only engines with all of these run it */
     sandbox_settings sandbox; /* the global [sandbox] with this group's overrides */
     proxy_settings proxy;     /* the global [proxy] with this group's overrides */
 } nc_group_config;
+
+/* A webhook ([[hook]]): POST /hooks/<name> talks to group; replies go to url (optional). The
+ * secret signs both ways: secret, or the contents of secret_file (0600, read at start). */
+typedef struct nc_hook_config {
+    char *name;
+    char *group;
+    char *secret;
+    char *secret_file;
+    char *url;
+} nc_hook_config;
+/* One [[engines]] entry. */
+typedef struct nc_engine_config {
+    char *host;
+    char *tls_ca; /* NULL or "": unset, as engine.tls_* */
+    char *tls_cert;
+    char *tls_key;
+    char *tls_server_name;
+    int max_containers; /* 0: no cap of its own */
+    char **labels;
+} nc_engine_config;
 
 typedef struct nc_config {
     char *path; /* the file that was read; NULL when the defaults stand alone */
@@ -44,6 +66,11 @@ typedef struct nc_config {
     uint64_t engine_connect_timeout_ms;
     uint64_t engine_request_timeout_ms;
     uint64_t engine_max_response;
+    char *engine_tls_ca; /* tcp engines: "" = unset (endpoint.h) */
+    char *engine_tls_cert;
+    char *engine_tls_key;
+    char *engine_tls_server_name;
+    bool engine_allow_insecure_tcp;
 
     /* [agent] */
     char *agent_image;
@@ -63,6 +90,25 @@ typedef struct nc_config {
     uint64_t orch_shutdown_grace_ms;      /* running turns may end within this on SIGTERM */
     uint64_t orch_retry_base_ms;          /* the first retry delay; it doubles, five times */
     int64_t orch_api_max_clients;         /* local API connections at once */
+    char *orch_timezone;                  /* IANA zone of cron and once tasks; "": the host's */
+
+    /* [ipc]: files agents write into their group's ipc/messages and ipc/tasks */
+    uint64_t ipc_max_file_size;       /* a larger file is moved to ipc/errors */
+    int64_t ipc_max_files_per_minute; /* per group; files past it wait in ipc/errors */
+
+    /* [api] */
+    char *api_tcp_listen; /* "" = none; else a loopback "HOST:PORT" serving only /hooks/ */
+
+    /* [telegram]: the Telegram channel; it runs when a token is set */
+    char *telegram_token;      /* "" = none (see token_file) */
+    char *telegram_token_file; /* "" = none; must be 0600 (or 0400) and ours */
+    char *telegram_api_base;   /* the Bot API's URL, without the trailing / */
+    /* [pool]: the daemon's warm pool (src/orch/pool.c) */
+    bool pool_enabled;
+    int64_t pool_per_group;       /* started containers kept per recently active group */
+    int64_t pool_max;             /* pooled containers at once, all groups */
+    uint64_t pool_max_memory;     /* the sum of their memory limits (sandbox.memory) */
+    uint64_t pool_idle_expiry_ms; /* a group with no turn for this long has no pool */
 
     /* [sandbox]: the settings of every group without its own overrides */
     sandbox_settings sandbox;
@@ -76,6 +122,11 @@ typedef struct nc_config {
 
     nc_group_config *groups; /* [[group]] entries, in file order */
     size_t ngroups;
+    nc_hook_config *hooks; /* [[hook]] entries, in file order */
+    size_t nhooks;
+
+    nc_engine_config *engines; /* [[engines]] (serve only; src/config_engines.c), file order */
+    size_t nengines;
 } nc_config;
 
 /* Loads the configuration: the file found as described above, or the defaults. explicit_path
@@ -95,6 +146,9 @@ NC_DEFINE_CLEANUP(nc_config *, config_free)
  * install_id ("" becomes the id stored in data_dir/install-id, created on first use). Creates
  * data_dir (mode 0711: traversable, not listable) if needed. */
 int config_resolve(nc_config *c, nc_error **err);
+
+/* The engine.tls_* keys and engine.allow_insecure_tcp, pointing into c. */
+endpoint_tls_config config_engine_tls(const nc_config *c);
 
 /* The [[group]] entry named name, or NULL. */
 const nc_group_config *config_group(const nc_config *c, const char *name);

@@ -38,6 +38,7 @@ static const struct command commands[] = {
     {"messages", cmd_messages, "list the messages the daemon stored, oldest first", true},
     {"status", cmd_status, "show what the daemon is doing", true},
     {"retry", cmd_retry, "try a group's failed messages again", true},
+    {"tasks", cmd_tasks, "add, list, show, pause, resume and remove scheduled tasks", true},
     {"audit", cmd_audit, "show the credential proxy's audit log", false},
     {NULL, NULL, NULL, false},
 };
@@ -51,7 +52,7 @@ static void usage(FILE *out)
                  "take --api SOCKET instead of --config and --host):\n"
                  "  -c, --config FILE  the configuration file (default: $NANOCELL_CONFIG,\n"
                  "                     ~/.config/nanocell/config.toml, /etc/nanocell/config.toml)\n"
-                 "  -H, --host URI     the engine socket, unix:///path (beats DOCKER_HOST)\n"
+                 "  -H, --host URI     the engine, unix:///path or tcp:// (beats DOCKER_HOST)\n"
                  "  -h, --help         this text\n"
                  "  -V, --version      the version\n"
                  "\n'nanocell <command> --help' describes a command.\n");

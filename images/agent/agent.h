@@ -5,6 +5,7 @@
 #define NC_AGENT_AGENT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct model;
 
@@ -17,6 +18,7 @@ struct agent {
     bool is_main;
     bool is_scheduled;
     struct model *model; /* NULL: scripted mode */
+    uint64_t input_us;   /* CLOCK_MONOTONIC (µs) once stdin was read: the `clock` command */
 };
 
 #endif

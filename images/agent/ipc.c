@@ -144,8 +144,7 @@ size_t ipc_drain_input(const struct agent *a, strbuf *prompt)
     return taken;
 }
 
-/* ISO 8601 UTC with milliseconds, as JavaScript's Date.toISOString(). */
-static char *iso_now(void)
+char *ipc_iso_now(void)
 {
     uint64_t ms = wall_ms();
     time_t t = (time_t)(ms / 1000);
@@ -155,22 +154,9 @@ static char *iso_now(void)
                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(ms % 1000));
 }
 
-int ipc_send_message(const struct agent *a, const char *text, nc_error **err)
+int ipc_write_file(const struct agent *a, const char *dir, const char *json, size_t len,
+                   nc_error **err)
 {
-    _cleanup_free_ char *ts = iso_now();
-    _cleanup_jgen_ nc_jgen *g = jgen_new();
-    jgen_obj_open(g);
-    jgen_kv_str(g, "type", "message");
-    jgen_kv_str(g, "chatJid", a->chat_jid);
-    jgen_kv_str(g, "text", text);
-    jgen_kv_str(g, "groupFolder", a->group_folder);
-    jgen_kv_str(g, "timestamp", ts);
-    jgen_obj_close(g);
-    _cleanup_strbuf_ strbuf json = STRBUF_INIT;
-    int r = jgen_finish(g, &json, err);
-    if (r < 0)
-        return r;
-
     /* <ms>-<6 base36 chars>.json, as NanoClaw's writers name them. */
     static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
     unsigned char rnd[6] = {0};
@@ -183,14 +169,29 @@ int ipc_send_message(const struct agent *a, const char *text, nc_error **err)
     for (size_t i = 0; i < sizeof(rnd); i++)
         suffix[i] = digits[rnd[i] % 36];
     suffix[sizeof(rnd)] = '\0';
-    _cleanup_free_ char *path = xasprintf("%s/ipc/messages/%llu-%s.json", a->workspace,
+    _cleanup_free_ char *path = xasprintf("%s/ipc/%s/%llu-%s.json", a->workspace, dir,
                                           (unsigned long long)wall_ms(), suffix);
     /* write_file_atomic writes "<path>.tmp.<pid>.<rand>" and renames it: the host reads only
      * names ending in ".json", so it never sees a partial file. */
-    r = write_file_atomic(path, json.buf, json.len, 0644, err);
-    if (r < 0)
-        return nc_error_wrap(err, "send message");
-    return 0;
+    return write_file_atomic(path, json, len, 0644, err);
+}
+
+int ipc_send_message(const struct agent *a, const char *chat_jid, const char *text, nc_error **err)
+{
+    _cleanup_free_ char *ts = ipc_iso_now();
+    _cleanup_jgen_ nc_jgen *g = jgen_new();
+    jgen_obj_open(g);
+    jgen_kv_str(g, "type", "message");
+    jgen_kv_str(g, "chatJid", chat_jid ? chat_jid : a->chat_jid);
+    jgen_kv_str(g, "text", text);
+    jgen_kv_str(g, "groupFolder", a->group_folder);
+    jgen_kv_str(g, "timestamp", ts);
+    jgen_obj_close(g);
+    _cleanup_strbuf_ strbuf json = STRBUF_INIT;
+    int r = jgen_finish(g, &json, err);
+    if (r >= 0)
+        r = ipc_write_file(a, "messages", json.buf, json.len, err);
+    return r < 0 ? nc_error_wrap(err, "send message") : 0;
 }
 
 /* One inotify watch on input/ for the process's life: -1 until made, -2 when unavailable. */

@@ -34,7 +34,13 @@ size_t ipc_drain_input(const struct agent *a, strbuf *prompt);
  * inotify as soon as the host renames a file in; without inotify it just sleeps. The caller
  * looks at input/ afterwards either way. */
 void ipc_wait(const struct agent *a, uint64_t max_ms);
-/* Writes messages/<ms>-<rand>.json for text, atomically. */
-int ipc_send_message(const struct agent *a, const char *text, nc_error **err);
+/* Writes messages/<ms>-<rand>.json for text to chat_jid (NULL: the agent's own chat),
+ * atomically. */
+int ipc_send_message(const struct agent *a, const char *chat_jid, const char *text, nc_error **err);
+/* Writes json into ipc/<dir>/<ms>-<rand>.json atomically (dir: "messages" or "tasks"). */
+int ipc_write_file(const struct agent *a, const char *dir, const char *json, size_t len,
+                   nc_error **err);
+/* Now in ISO 8601 UTC with milliseconds, as JavaScript's Date.toISOString(). Allocated. */
+char *ipc_iso_now(void);
 
 #endif

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "gate.h"
 #include "egress.h"
 #include "ipc.h"
 #include "model.h"
@@ -98,6 +99,7 @@ int main(int argc, char **argv)
         return 1;
     }
     strbuf_release(&raw);
+    uint64_t input_us = mono_us();
 
     const char *ws = getenv("NANOCELL_WORKSPACE");
     struct agent a = {
@@ -109,10 +111,31 @@ int main(int argc, char **argv)
         .is_main = in.is_main,
         .is_scheduled = in.is_scheduled,
         .model = model_from_env(),
+        .input_us = input_us,
     };
 
     _cleanup_strbuf_ strbuf prompt = STRBUF_INIT;
-    strbuf_addstr(&prompt, in.prompt);
+    /* A scheduled task: its pre-check script decides whether the agent wakes at all; the model
+     * is told what NanoClaw tells it. A scripted agent runs the prompt's commands as they are. */
+    if (in.is_scheduled && in.script) {
+        bool wake;
+        _cleanup_free_ char *data = NULL, *why = NULL;
+        gate_run(in.script, &wake, &data, &why);
+        if (!wake) {
+            fprintf(stderr, "nanocell-agent: task not run: %s\n", why);
+            int rc = proto_session_update(a.session_id) < 0;
+            proto_input_clear(&in);
+            agent_clear(&a);
+            return rc;
+        }
+        _cleanup_free_ char *p = a.model ? gate_prompt(in.prompt, data, true) : NULL;
+        strbuf_addstr(&prompt, p ? p : in.prompt);
+    } else if (in.is_scheduled && a.model) {
+        _cleanup_free_ char *p = gate_prompt(in.prompt, NULL, false);
+        strbuf_addstr(&prompt, p);
+    } else {
+        strbuf_addstr(&prompt, in.prompt);
+    }
     proto_input_clear(&in);
     (void)ipc_take_close(&a); /* stale, from an earlier container */
     ipc_drain_input(&a, &prompt);

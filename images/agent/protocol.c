@@ -75,6 +75,7 @@ int proto_parse_input(const char *text, size_t len, struct agent_input *in, nc_e
         (r = get_str(root, "groupFolder", &v.group_folder, err)) < 0 ||
         (r = get_str(root, "chatJid", &v.chat_jid, err)) < 0 ||
         (r = get_str(root, "assistantName", &v.assistant_name, err)) < 0 ||
+        (r = get_str(root, "script", &v.script, err)) < 0 ||
         (r = get_bool(root, "isMain", &v.is_main, err)) < 0 ||
         (r = get_bool(root, "isScheduledTask", &v.is_scheduled, err)) < 0) {
         proto_input_clear(&v);
@@ -98,6 +99,7 @@ int proto_parse_input(const char *text, size_t len, struct agent_input *in, nc_e
 
 void proto_input_clear(struct agent_input *in)
 {
+    free(in->script);
     free(in->prompt);
     free(in->session_id);
     free(in->group_folder);

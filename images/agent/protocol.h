@@ -36,6 +36,7 @@ struct agent_input {
     char *assistant_name; /* NULL when absent or empty */
     bool is_main;
     bool is_scheduled;
+    char *script; /* a scheduled task's pre-check script; NULL when absent or empty */
 };
 
 /* Reads fd to EOF into out. Over PROTO_MAX_INPUT bytes is EFBIG, reported after EOF. */

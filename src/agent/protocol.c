@@ -29,6 +29,8 @@ int protocol_input_json(const agent_input *in, strbuf *out, nc_error **err)
         jgen_kv_bool(g, "isScheduledTask", true);
     if (in->assistant_name)
         jgen_kv_str(g, "assistantName", in->assistant_name);
+    if (in->script)
+        jgen_kv_str(g, "script", in->script);
     jgen_obj_close(g);
     return jgen_finish(g, out, err);
 }

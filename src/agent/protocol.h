@@ -42,6 +42,7 @@ typedef struct agent_input {
     bool is_main;
     bool is_scheduled_task;
     const char *assistant_name; /* NULL: not sent */
+    const char *script;         /* a scheduled task's pre-check script; NULL: not sent */
 } agent_input;
 
 /* Appends the stdin payload (one JSON object, no trailing newline). Fails only on invalid

@@ -14,6 +14,7 @@
 
 #include "agent/image.h"
 #include "agent/runlog.h"
+#include "agent/warm.h"
 #include "agent/workspace.h"
 #include "engine/container.h"
 #include "engine/demux.h"
@@ -23,6 +24,7 @@
 #include "sandbox/launch.h"
 #include "sandbox/prepare.h"
 #include "sandbox/runtime.h"
+#include "sandbox/verify.h"
 #include "util/strv.h"
 #include "util/termsafe.h"
 #include "util/timeutil.h"
@@ -85,7 +87,37 @@ struct turn {
     sandbox_prepared *prep;
     engine_image img;
     netns_relay *relay; /* loopback listeners for agents that speak TCP; NULL: none */
+    bool is_main;
+    char *owner, *home; /* the spec points at these, and at env */
+    char **env;         /* strv: HOME, NANOCELL_WORKSPACE, and the proxy's when there is one */
+    sandbox_runtime_choice rt;
+    turn_warm *warm; /* req->warm until the launch used or discarded it */
 };
+
+/* Frees what t holds (not t->c, which the turn removes itself). */
+static void turn_state_release(struct turn *t)
+{
+    netns_relay_stop(t->relay);
+    turn_warm_discard(t->e, t->warm);
+    sandbox_prepared_free(t->prep);
+    engine_image_release(&t->img);
+    workspace_release(&t->ws);
+    demux_release(&t->dmx);
+    marker_parser_release(&t->mp);
+    strbuf_release(&t->payload);
+    strbuf_release(&t->stderr_tail);
+    sandbox_runtime_choice_release(&t->rt);
+    free(t->owner);
+    free(t->home);
+    strv_free(t->env);
+    free(t->session);
+    free(t->verification);
+    free(t->phases);
+    free(t->runtime);
+    free(t->outcome);
+    free(t->close_note);
+    *t = (struct turn){0};
+}
 
 /* Formats a message for one of the request's callbacks (on_progress or on_warning), if set. */
 static void notify(struct turn *t, void (*cb)(const char *, void *), const char *fmt, ...)
@@ -532,6 +564,175 @@ static void pull_note(const char *msg, void *userdata)
     progress((struct turn *)userdata, "%s", msg);
 }
 
+/* Checks the request, prepares the group's folders, finds the image and builds the hardened
+ * spec into t->prep: what a cold turn's container and a pooled one are both made from. A pooled
+ * container (pooled) only finds the folders: preparing them clears ipc/input, which may belong
+ * to a turn of the group that runs meanwhile; the turn that takes it prepares them as a cold
+ * turn does. Returns false with res filled. */
+static bool prepare_container(struct turn *t, turn_result *res, const char *image,
+                              const char *run_id, bool pooled)
+{
+    const turn_request *req = t->req;
+    const nc_config *cfg = req->cfg;
+    _cleanup_error_ nc_error *err = NULL;
+    const sandbox_settings *s = config_sandbox(cfg, req->group);
+    const nc_group_config *g = config_group(cfg, req->group);
+    t->is_main = req->is_main ? *req->is_main : g && g->main;
+    uid_t uid;
+    gid_t gid;
+    if (!config_valid_group_name(req->group)) {
+        nc_error_set(&err, EINVAL, "invalid group name '%s'", req->group);
+        fail(res, TURN_CONFIG, err, NULL);
+        return false;
+    }
+    /* Orphans go first, whatever happens to this turn. */
+    if (!pooled && !req->reaped &&
+        reap_orphans(req->e, cfg->install_id, false, reap_note, t, &err) < 0) {
+        warning(t, "could not look for orphaned containers: %s", nc_error_msg(err));
+        nc_error_free(TAKE_PTR(err));
+    }
+    int r = sandbox_parse_user(s->user, &uid, &gid, &err);
+    if (r >= 0 && !pooled)
+        r = workspace_owner(req->e, &uid, &gid, &err);
+    if (r >= 0 && pooled)
+        r = warm_find_folders(cfg->data_dir, req->group, &t->ws, &err);
+    else if (r >= 0)
+        r = workspace_prepare(cfg->data_dir, req->group, uid, gid, &t->ws, &err);
+    if (r >= 0 && !pooled)
+        r = workspace_prepare_global(&t->ws, cfg->data_dir, uid, gid, t->is_main, &err);
+    if (r < 0) {
+        fail(res, TURN_SANDBOX, err, "prepare the group's folders");
+        return false;
+    }
+    if (agent_image_ensure(req->e, image, cfg->agent_pull, cfg->agent_timeout_ms, pull_note, t,
+                           &t->img, &err) < 0) {
+        fail(res, err->code == ENOENT || err->code == EINVAL ? TURN_CONFIG : TURN_ENGINE, err,
+             NULL);
+        return false;
+    }
+    t->owner = owner_self();
+    /* As NanoClaw: global memory is read-only but for the main group. The agent's state lives
+     * in its own folder, never in the workspace, and HOME is a fresh tmpfs: writable on a
+     * read-only root, and nothing the agent leaves there outlives the turn but the state dir
+     * (agent.state_dir, usually inside HOME). */
+    sandbox_mount own[] = {
+        {.source = t->ws.workspace, .target = WORKSPACE_GROUP_TARGET},
+        {.source = t->ws.ipc, .target = WORKSPACE_IPC_TARGET},
+        {.source = t->ws.global, .target = WORKSPACE_GLOBAL_TARGET, .read_only = !t->is_main},
+        {.source = t->ws.state, .target = cfg->agent_state_dir},
+        {.source = req->proxy_socket, .target = PROXY_CONTAINER_SOCKET},
+    };
+    t->home = xasprintf("HOME=%s", cfg->agent_home);
+    strv_free(t->env);
+    t->env = NULL;
+    strv_push(&t->env, t->home);
+    strv_push(&t->env, "NANOCELL_WORKSPACE=/workspace");
+    if (req->proxy_socket) {
+        _cleanup_strv_ char **penv = proxy_container_env(cfg->agent_model);
+        for (size_t i = 0; penv[i]; i++)
+            strv_push(&t->env, penv[i]);
+    }
+    sandbox_request sreq = {.cfg = cfg,
+                            .group = req->group,
+                            .engine = req->e,
+                            .image = image,
+                            .env = t->env,
+                            .workdir = WORKSPACE_GROUP_TARGET,
+                            .run_id = run_id,
+                            .owner = t->owner,
+                            .own = own,
+                            .nown = NC_ARRAY_SIZE(own) - (req->proxy_socket ? 0 : 1),
+                            .is_main = &t->is_main,
+                            .home_tmpfs = cfg->agent_home};
+    if (sandbox_runtime_choose(req->e, &sreq, NULL, &t->rt, &err) < 0) {
+        fail(res, classify_launch_error(err), err, "choose the OCI runtime");
+        return false;
+    }
+    sreq.runtime = t->rt.name;
+    if (sandbox_prepare(&sreq, &t->prep, &err) < 0) {
+        /* Everything sandbox_prepare refuses comes from the configuration and the policy files
+         * it names (profile, mounts, allowlist, data dir): the operator's to fix, like any
+         * configuration error. TURN_SANDBOX is for a container that fails verification. */
+        fail(res, TURN_CONFIG, err, NULL);
+        return false;
+    }
+    for (const char *p = strbuf_str(&t->prep->notes); *p;) {
+        const char *nl = strchr(p, '\n');
+        int n = nl ? (int)(nl - p) : (int)strlen(p);
+        warning(t, "%.*s", n, p);
+        p += n + (nl ? 1 : 0);
+    }
+    return true;
+}
+
+/* Whether the pooled container w may serve this turn, checked now (agent/warm.h): the same
+ * create body as the one a cold container would get now, the same image, the same process in
+ * the same namespaces and mount table, the runtime check passing again, a quiet stream. */
+static int warm_usable(struct turn *t, const turn_warm *w, nc_error **err)
+{
+    if (strcmp(w->group, t->req->group) != 0)
+        return nc_error_set(err, ESTALE, "it was made for group '%s'", w->group);
+    if (!w->c->image_id || !t->img.id || strcmp(w->c->image_id, t->img.id) != 0)
+        return nc_error_set(err, ESTALE, "the image '%s' changed since it was made", w->image);
+    _cleanup_strbuf_ strbuf body = STRBUF_INIT;
+    int r = sandbox_spec_json(&t->prep->spec, &body, err);
+    if (r < 0)
+        return r;
+    if (strcmp(strbuf_str(&body), w->spec_json) != 0)
+        return nc_error_set(err, ESTALE,
+                            "the configuration, a policy or the group changed since it was made");
+    r = warm_attach_quiet(w->c, err);
+    if (r >= 0)
+        r = warm_identity_check(&w->id, w->c->pid, "/proc", err);
+    if (r < 0)
+        return r;
+    _cleanup_strbuf_ strbuf report = STRBUF_INIT;
+    _cleanup_error_ nc_error *verr = NULL;
+    if (sandbox_verify_runtime(&t->prep->spec, w->c->pid, "/proc", "/sys/fs/cgroup", &report,
+                               &verr) < 0)
+        return nc_error_set(err, ESTALE, "its runtime check fails now: %s", nc_error_msg(verr));
+    return 0;
+}
+
+/* The turn's container: the pooled one when it is still what a cold one would be, else a new
+ * one. Returns false with res filled. */
+static bool launch_container(struct turn *t, turn_result *res, const char *name)
+{
+    const turn_request *req = t->req;
+    _cleanup_error_ nc_error *err = NULL;
+    turn_warm *w = TAKE_PTR(t->warm);
+    if (w) {
+        if (warm_usable(t, w, &err) == 0) {
+            if (req->cb.on_launch)
+                req->cb.on_launch(req->cb.userdata);
+            t->c = TAKE_PTR(w->c);
+            res->launch = TURN_LAUNCH_WARM;
+            strbuf_addf(&t->c->report, "ok pooled: made %llu ms before the turn, checked again\n",
+                        (unsigned long long)(mono_ms() - w->made_ms));
+            turn_warm_free(w);
+            /* The timeline restarts: what the pool spent is not this turn's. */
+            strbuf_reset(&t->c->phases);
+            t->c->phase_mark = mono_ms();
+            sandbox_phase(t->c, "pooled");
+            return true;
+        }
+        res->launch = TURN_LAUNCH_DISCARDED;
+        res->discarded = xstrdup(nc_error_msg(err));
+        warning(t,
+                "the pooled container %.12s is not used (%s): it is removed and the turn runs cold",
+                w->c->id, nc_error_msg(err));
+        nc_error_free(TAKE_PTR(err));
+        turn_warm_discard(req->e, w);
+    }
+    if (req->cb.on_launch)
+        req->cb.on_launch(req->cb.userdata);
+    if (sandbox_launch(req->e, &t->prep->spec, name, NULL, &t->c, &err) < 0) {
+        fail(res, classify_launch_error(err), err, NULL);
+        return false;
+    }
+    return true;
+}
+
 /* Before the payload is written: an agent blocked on stdin finds the ports open. Without them
  * only agents that use the socket itself, or the reference agent's own relay, reach the proxy:
  * not a failure. A nanocell that is not root (rootless engines) never can enter the namespace,
@@ -558,110 +759,31 @@ static void run_body(struct turn *t, turn_result *res, const char *image, const 
     const turn_request *req = t->req;
     const nc_config *cfg = req->cfg;
     _cleanup_error_ nc_error *err = NULL;
-    const sandbox_settings *s = config_sandbox(cfg, req->group);
-    const nc_group_config *g = config_group(cfg, req->group);
-    bool is_main = req->is_main ? *req->is_main : g && g->main;
-    uid_t uid;
-    gid_t gid;
-    if (!config_valid_group_name(req->group)) {
-        nc_error_set(&err, EINVAL, "invalid group name '%s'", req->group);
-        fail(res, TURN_CONFIG, err, NULL);
+    if (!prepare_container(t, res, image, run_id, false))
         return;
-    }
-    /* Orphans go first, whatever happens to this turn. */
-    if (!req->reaped && reap_orphans(req->e, cfg->install_id, false, reap_note, t, &err) < 0) {
-        warning(t, "could not look for orphaned containers: %s", nc_error_msg(err));
-        nc_error_free(TAKE_PTR(err));
-    }
-    if (sandbox_parse_user(s->user, &uid, &gid, &err) < 0 ||
-        workspace_prepare(cfg->data_dir, req->group, uid, gid, &t->ws, &err) < 0 ||
-        workspace_prepare_global(&t->ws, cfg->data_dir, uid, gid, is_main, &err) < 0) {
-        fail(res, TURN_SANDBOX, err, "prepare the group's folders");
-        return;
-    }
-    if (agent_image_ensure(req->e, image, cfg->agent_pull, cfg->agent_timeout_ms, pull_note, t,
-                           &t->img, &err) < 0) {
-        fail(res, err->code == ENOENT || err->code == EINVAL ? TURN_CONFIG : TURN_ENGINE, err,
-             NULL);
-        return;
-    }
     _cleanup_free_ char *chat_jid =
         req->chat_jid ? xstrdup(req->chat_jid) : xasprintf("local:%s", req->group);
     agent_input in = {.prompt = req->prompt,
                       .session_id = req->session_id,
                       .group_folder = req->group,
                       .chat_jid = chat_jid,
-                      .is_main = is_main,
+                      .is_main = t->is_main,
+                      .is_scheduled_task = req->scheduled,
+                      .script = req->script,
                       .assistant_name = cfg->agent_assistant_name};
     if (protocol_input_json(&in, &t->payload, &err) < 0) {
         fail(res, TURN_CONFIG, err, "the prompt");
         return;
     }
-    _cleanup_free_ char *owner = owner_self();
-    /* As NanoClaw: global memory is read-only but for the main group. The agent's state lives
-     * in its own folder, never in the workspace, and HOME is a fresh tmpfs: writable on a
-     * read-only root, and nothing the agent leaves there outlives the turn but the state dir
-     * (agent.state_dir, usually inside HOME). */
-    sandbox_mount own[] = {
-        {.source = t->ws.workspace, .target = WORKSPACE_GROUP_TARGET},
-        {.source = t->ws.ipc, .target = WORKSPACE_IPC_TARGET},
-        {.source = t->ws.global, .target = WORKSPACE_GLOBAL_TARGET, .read_only = !is_main},
-        {.source = t->ws.state, .target = cfg->agent_state_dir},
-        {.source = req->proxy_socket, .target = PROXY_CONTAINER_SOCKET},
-    };
-    _cleanup_free_ char *home = xasprintf("HOME=%s", cfg->agent_home);
-    _cleanup_strv_ char **env = NULL;
-    strv_push(&env, home);
-    strv_push(&env, "NANOCELL_WORKSPACE=/workspace");
-    if (req->proxy_socket) {
-        _cleanup_strv_ char **penv = proxy_container_env(cfg->agent_model);
-        for (size_t i = 0; penv[i]; i++)
-            strv_push(&env, penv[i]);
-    }
-    sandbox_request sreq = {.cfg = cfg,
-                            .group = req->group,
-                            .engine = req->e,
-                            .image = image,
-                            .env = env,
-                            .workdir = WORKSPACE_GROUP_TARGET,
-                            .run_id = run_id,
-                            .owner = owner,
-                            .own = own,
-                            .nown = NC_ARRAY_SIZE(own) - (req->proxy_socket ? 0 : 1),
-                            .is_main = &is_main,
-                            .home_tmpfs = cfg->agent_home};
-    _cleanup_(sandbox_runtime_choice_release) sandbox_runtime_choice rt = {0};
-    if (sandbox_runtime_choose(req->e, &sreq, NULL, &rt, &err) < 0) {
-        fail(res, classify_launch_error(err), err, "choose the OCI runtime");
+    if (!launch_container(t, res, name))
         return;
-    }
-    sreq.runtime = rt.name;
-    if (sandbox_prepare(&sreq, &t->prep, &err) < 0) {
-        /* Everything sandbox_prepare refuses comes from the configuration and the policy files
-         * it names (profile, mounts, allowlist, data dir): the operator's to fix, like any
-         * configuration error. TURN_SANDBOX is for a container that fails verification. */
-        fail(res, TURN_CONFIG, err, NULL);
-        return;
-    }
-    for (const char *p = strbuf_str(&t->prep->notes); *p;) {
-        const char *nl = strchr(p, '\n');
-        int n = nl ? (int)(nl - p) : (int)strlen(p);
-        warning(t, "%.*s", n, p);
-        p += n + (nl ? 1 : 0);
-    }
-    if (req->cb.on_launch)
-        req->cb.on_launch(req->cb.userdata);
-    if (sandbox_launch(req->e, &t->prep->spec, name, NULL, &t->c, &err) < 0) {
-        fail(res, classify_launch_error(err), err, NULL);
-        return;
-    }
     res->container_id = xstrdup(t->c->id);
     t->verification = xstrdup(strbuf_str(&t->c->report));
     if (req->proxy_socket)
         start_relay(t);
     /* What the engine reports it used, and, under auto, why it was asked for. */
     const char *used = t->c->runtime ? t->c->runtime : "engine default";
-    t->runtime = rt.from_auto ? xasprintf("%s (%s)", used, rt.why) : xstrdup(used);
+    t->runtime = t->rt.from_auto ? xasprintf("%s (%s)", used, t->rt.why) : xstrdup(used);
     size_t checks = 0, waived = 0;
     for (const char *p = t->verification; *p;) {
         checks += strncmp(p, "ok ", 3) == 0;
@@ -670,8 +792,8 @@ static void run_body(struct turn *t, turn_result *res, const char *image, const 
         p = nl ? nl + 1 : p + strlen(p);
     }
     _cleanup_free_ char *waived_text = waived ? xasprintf(", %zu waived", waived) : xstrdup("");
-    progress(t, "sandbox verified: %zu checks passed%s; container %.12s, runtime %s", checks,
-             waived_text, t->c->id, t->runtime);
+    progress(t, "sandbox verified: %zu checks passed%s; container %.12s%s, runtime %s", checks,
+             waived_text, t->c->id, res->launch == TURN_LAUNCH_WARM ? " (pooled)" : "", t->runtime);
     t->hard_deadline = deadline_after(mono_ms(), t->hard_ms);
     if (event_loop(t, &err) < 0) {
         warning(t, "%s", nc_error_msg(err));
@@ -686,17 +808,89 @@ static void run_body(struct turn *t, turn_result *res, const char *image, const 
     sandbox_phase(t->c, "exit");
     uint64_t before_remove = mono_ms();
     _cleanup_free_ char *phases = xstrdup(strbuf_str(&t->c->phases));
+    if (req->remove_later) {
+        req->remove_later(TAKE_PTR(t->c), req->remove_userdata);
+        t->phases = xasprintf("%s remove=later", phases);
+        return;
+    }
     if (sandbox_container_remove(req->e, TAKE_PTR(t->c), &err) < 0)
         warning(t, "%s (the next start removes it)", nc_error_msg(err));
     t->phases =
         xasprintf("%s remove=%llu", phases, (unsigned long long)(mono_ms() - before_remove));
 }
 
+int turn_prelaunch(const turn_request *req, turn_warm **ret, nc_error **err)
+{
+    const nc_config *cfg = req->cfg;
+    struct turn t = {.req = req, .e = req->e, .max_output = cfg->agent_max_output};
+    const char *image = req->image ? req->image : cfg->agent_image;
+    turn_result res = {0};
+    int r = 0;
+    _cleanup_free_ char *name = xasprintf("nanocell-%s-%s", req->group, req->run_id);
+    _cleanup_strbuf_ strbuf body = STRBUF_INIT;
+    if (!req->run_id)
+        r = nc_error_set(err, EINVAL, "a pooled container needs a run id");
+    else if (!prepare_container(&t, &res, image, req->run_id, true))
+        r = nc_error_set(err, res.status == TURN_ENGINE ? EIO : EINVAL, "%s", res.message);
+    if (r >= 0)
+        r = sandbox_spec_json(&t.prep->spec, &body, err);
+    if (r >= 0)
+        r = sandbox_launch(req->e, &t.prep->spec, name, NULL, &t.c, err);
+    turn_warm *w = NULL;
+    if (r >= 0) {
+        w = xnew0(turn_warm);
+        w->c = TAKE_PTR(t.c);
+        w->group = xstrdup(req->group);
+        w->run_id = xstrdup(req->run_id);
+        w->image = xstrdup(image);
+        w->spec_json = strbuf_detach(&body, NULL);
+        w->is_main = t.is_main;
+        w->memory = config_sandbox(cfg, req->group)->memory;
+        r = warm_identity_take(w->c->pid, "/proc", &w->id, err);
+        w->made_ms = mono_ms();
+        if (r < 0) {
+            turn_warm_discard(req->e, TAKE_PTR(w));
+            nc_error_wrap(err, "read the pooled container's process");
+        }
+    }
+    turn_state_release(&t);
+    turn_result_release(&res);
+    if (r < 0)
+        return r;
+    *ret = w;
+    return 0;
+}
+
+void turn_warm_discard(engine *e, turn_warm *w)
+{
+    if (!w)
+        return;
+    if (w->c)
+        sandbox_container_remove(e, TAKE_PTR(w->c), NULL);
+    turn_warm_free(w);
+}
+
+const char *turn_warm_run_id(const turn_warm *w)
+{
+    return w->run_id;
+}
+
+uint64_t turn_warm_memory(const turn_warm *w)
+{
+    return w->memory;
+}
+
+const char *turn_warm_container_id(const turn_warm *w)
+{
+    return w->c ? w->c->id : NULL;
+}
+
 void turn_run(const turn_request *req, turn_result *res)
 {
     *res = (turn_result){.exit_code = -1};
     const nc_config *cfg = req->cfg;
-    struct turn t = {.req = req, .e = req->e, .max_output = cfg->agent_max_output};
+    struct turn t = {
+        .req = req, .e = req->e, .max_output = cfg->agent_max_output, .warm = req->warm};
     uint64_t started = wall_ms(), t0 = mono_ms();
     t.started = t0;
     const char *image = req->image ? req->image : cfg->agent_image;
@@ -751,20 +945,7 @@ void turn_run(const turn_request *req, turn_result *res)
             warning(&t, "%s", nc_error_msg(lerr));
     }
     sandbox_container_remove(req->e, TAKE_PTR(t.c), NULL); /* only after a failed body */
-    netns_relay_stop(t.relay);
-    sandbox_prepared_free(t.prep);
-    engine_image_release(&t.img);
-    workspace_release(&t.ws);
-    demux_release(&t.dmx);
-    marker_parser_release(&t.mp);
-    strbuf_release(&t.payload);
-    strbuf_release(&t.stderr_tail);
-    free(t.session);
-    free(t.verification);
-    free(t.phases);
-    free(t.runtime);
-    free(t.outcome);
-    free(t.close_note);
+    turn_state_release(&t);
 }
 
 void turn_result_release(turn_result *res)
@@ -773,5 +954,6 @@ void turn_result_release(turn_result *res)
     free(res->session_id);
     free(res->container_id);
     free(res->log_path);
+    free(res->discarded);
     *res = (turn_result){0};
 }

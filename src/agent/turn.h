@@ -44,10 +44,15 @@ typedef struct turn_callbacks {
     void (*on_warning)(const char *msg, void *userdata);
     /* The agent's stderr, up to agent.max_output_size. */
     void (*on_stderr)(const char *data, size_t len, void *userdata);
-    /* Once, right before the container is created (the daemon measures its dispatch there). */
+    /* Once, right before the container is created, or once a pooled one passed its check (the
+     * daemon measures its dispatch there). */
     void (*on_launch)(void *userdata);
     void *userdata;
 } turn_callbacks;
+
+/* A container launched ahead of its turn (agent/warm.h), for the daemon's warm pool. */
+typedef struct turn_warm turn_warm;
+struct sandbox_container;
 
 typedef struct turn_request {
     const nc_config *cfg; /* resolved (config_resolve) */
@@ -62,6 +67,8 @@ typedef struct turn_request {
     int cancel_fd;       /* becomes readable when the turn must stop (a signal); -1 for none */
     const char *run_id;  /* NULL: turn_make_run_id() */
     const bool *is_main; /* NULL: the group's [[group]] entry says (the daemon's store says) */
+    bool scheduled;      /* a scheduled task's turn: isScheduledTask is sent */
+    const char *script;  /* the task's pre-check script (NanoClaw's script gate); NULL: none */
     bool reaped;         /* the caller reaped orphaned containers itself (the daemon, at start):
                           * the turn does not list them again first */
     /* The host path of the group's credential proxy socket (proxy/proxy.h), NULL for none.
@@ -71,6 +78,15 @@ typedef struct turn_request {
      * ANTHROPIC_API_KEY); never a credential. */
     const char *proxy_socket;
     turn_callbacks cb;
+    /* Removing the container once the turn is judged: when set, the turn hands it over
+     * (the daemon removes it on another thread, so the group's next turn need not wait) and
+     * the run log says "remove=later"; NULL: the turn removes it itself before it returns. */
+    void (*remove_later)(struct sandbox_container *c, void *userdata);
+    void *remove_userdata;
+    /* A pooled container of this group, made by turn_prelaunch() with this run_id: the turn
+     * owns it. It is used only when everything it was made from still holds (agent/warm.h);
+     * else it is removed and the turn runs cold. NULL: cold. */
+    turn_warm *warm;
 } turn_request;
 
 typedef enum turn_status {
@@ -81,6 +97,13 @@ typedef enum turn_status {
     TURN_SANDBOX,     /* the sandbox could not be prepared or verified */
     TURN_INTERRUPTED,
 } turn_status;
+
+/* How the turn's container came to be. */
+typedef enum turn_launch {
+    TURN_LAUNCH_COLD,      /* created for the turn */
+    TURN_LAUNCH_WARM,      /* a pooled container, verified again and used */
+    TURN_LAUNCH_DISCARDED, /* a pooled container failed its check at use: removed, then cold */
+} turn_launch;
 
 typedef struct turn_result {
     turn_status status;
@@ -93,6 +116,8 @@ typedef struct turn_result {
     char *session_id; /* the last newSessionId */
     char *container_id;
     char *log_path; /* the run log, when it was written */
+    turn_launch launch;
+    char *discarded; /* why the pooled container was not used (TURN_LAUNCH_DISCARDED) */
 } turn_result;
 
 /* The timeouts a request gets (above), in ms; quiet_ms is 0 when the quiet close is off. */
@@ -104,6 +129,17 @@ typedef struct turn_timeouts {
 turn_timeouts turn_compute_timeouts(const turn_request *req);
 
 void turn_run(const turn_request *req, turn_result *res);
+/* Launches the container a turn of req->group would get, up to the agent blocked on its stdin,
+ * for a later turn_run() (req->warm). req->prompt, session_id, chat_jid, timeouts and callbacks
+ * but on_warning are unused; req->run_id names it. The group's folders must exist already (a
+ * turn made them): they are not prepared here, since ipc/input may belong to a running turn. */
+int turn_prelaunch(const turn_request *req, turn_warm **ret, nc_error **err);
+/* Removes a pooled container and frees w. */
+void turn_warm_discard(engine *e, turn_warm *w);
+const char *turn_warm_run_id(const turn_warm *w);
+/* Its memory limit in bytes; its container id. */
+uint64_t turn_warm_memory(const turn_warm *w);
+const char *turn_warm_container_id(const turn_warm *w);
 /* A new run id: the UTC time and 16 random bits ("20261123T101500-3fa2"). Allocated. */
 char *turn_make_run_id(void);
 /* The line quoted from the tail of an agent's stderr (tail[0..len), any bytes) when it exits

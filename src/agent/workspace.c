@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine/libpod.h"
 #include "util/fileutil.h"
 #include "util/json.h"
 #include "util/timeutil.h"
@@ -73,6 +74,19 @@ static void clear_input(int fd)
             (void)unlinkat(fd, e->d_name, 0);
     }
     closedir(d);
+}
+
+int workspace_owner(engine *e, uid_t *uid, gid_t *gid, nc_error **err)
+{
+    /* The same test as sandbox_launch's for keep-id: Podman created through libpod, rootless. */
+    if (e->kind != ENGINE_PODMAN || !engine_libpod_usable(e) || !e->ep.socket_path)
+        return 0;
+    bool rootless = false;
+    int r = engine_libpod_rootless(e, &rootless, err);
+    if (r < 0 || !rootless)
+        return r;
+    r = engine_service_cred(e, uid, gid, err);
+    return r < 0 ? nc_error_wrap(err, "the user rootless Podman runs the container as") : 0;
 }
 
 int workspace_prepare(const char *data_dir, const char *group, uid_t uid, gid_t gid, workspace *ret,

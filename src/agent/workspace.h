@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "engine/engine.h"
 #include "util/error.h"
 
 #define WORKSPACE_GROUP_TARGET "/workspace/group"
@@ -40,6 +41,14 @@ typedef struct workspace {
     char *logs;      /* .../logs */
     char *global;    /* data_dir/groups/global, once workspace_prepare_global() made it */
 } workspace;
+
+/* The host owner of what the container user (uid:gid, sandbox.user) writes on the group's
+ * folders, which is who must own them: uid:gid itself, but for rootless Podman 4, whose
+ * containers nanocell runs with userns keep-id: there the container user is the service's own
+ * user (SO_PEERCRED on its socket), and a folder given to uid:gid would be another host user's,
+ * which the container cannot write. Updates *uid and *gid in place. An engine not on a unix
+ * socket leaves them as they are: its binds are not this host's folders. */
+int workspace_owner(engine *e, uid_t *uid, gid_t *gid, nc_error **err);
 
 /* Creates the layout (idempotent), gives workspace/, ipc/ and state/ to uid:gid when running as
  * root, and clears what an earlier turn left in ipc/input (a _close, follow-ups it never

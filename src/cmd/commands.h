@@ -14,6 +14,7 @@ int cmd_groups(int argc, char **argv);
 int cmd_messages(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_retry(int argc, char **argv);
+int cmd_tasks(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 
 #endif

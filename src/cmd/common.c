@@ -86,6 +86,7 @@ static int open_engine(const nc_config *c, const char *host_flag, bool probe_all
         .host = host_flag,
         .host_source = "--host",
         .config_host = c->engine_host,
+        .tls = config_engine_tls(c),
         .probe_all = probe_all,
         .connect_timeout_ms = (long)c->engine_connect_timeout_ms,
         .request_timeout_ms = (long)c->engine_request_timeout_ms,

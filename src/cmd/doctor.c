@@ -369,6 +369,18 @@ static char *probe_state(const engine_report *rep, size_t i)
     return xasprintf("%s, not used: %s is final", p->state, decider->source);
 }
 
+static void json_kv_str_or_null(nc_jgen *g, const char *key, const char *s);
+
+/* "unix", "tcp" (plain), "tls" (verified) or "tls, not verified". */
+static const char *transport_name(const engine *e)
+{
+    if (!e->ep.tcp_host)
+        return "unix";
+    if (!e->ep.tls.enabled)
+        return "tcp";
+    return e->ep.tls.verify ? "tls" : "tls, not verified";
+}
+
 static void json_candidates(nc_jgen *g, const engine_report *rep)
 {
     jgen_key(g, "candidates");
@@ -379,6 +391,7 @@ static void json_candidates(nc_jgen *g, const engine_report *rep)
         jgen_obj_open(g);
         jgen_kv_str(g, "uri", p->uri);
         jgen_kv_str(g, "source", p->source);
+        json_kv_str_or_null(g, "context", p->context);
         jgen_kv_bool(g, "user_set", p->user_set);
         jgen_kv_bool(g, "chosen", p->chosen);
         jgen_kv_bool(g, "ok", p->tried && p->code == 0);
@@ -428,6 +441,8 @@ static void print_json(const struct doctor *d, const nc_config *cfg, const engin
         json_kv_str_or_null(g, "version", info->server_version);
         jgen_kv_str(g, "uri", e->ep.uri);
         jgen_kv_str(g, "source", e->ep.source);
+        json_kv_str_or_null(g, "context", e->ep.context);
+        jgen_kv_str(g, "transport", transport_name(e));
         _cleanup_free_ char *api = xasprintf("1.%d", e->api_minor);
         _cleanup_free_ char *server_api = xasprintf("1.%d", e->server_api);
         jgen_kv_str(g, "api", api);
@@ -516,6 +531,9 @@ static void print_engine(const engine *e, const engine_info *info)
     printf("\n%-12s%s %s at %s (%s)\n", "engine", engine_kind_name(e->kind),
            info->server_version ? info->server_version : "(version unknown)", e->ep.uri,
            e->ep.source);
+    if (e->ep.tcp_host)
+        printf("%-12s%s%s%s\n", "transport", transport_name(e),
+               e->ep.tls.cert ? ", client certificate " : "", e->ep.tls.cert ? e->ep.tls.cert : "");
     printf("%-12s1.%d in use (engine serves up to 1.%d, from %s)\n", "api", e->api_minor,
            e->server_api, info->min_api ? info->min_api : "?");
     print_strv("runtimes", info->runtimes, NULL);

@@ -1,5 +1,5 @@
-/* nanocell serve: the daemon. Channels (today the local API) bring messages; they are stored,
- * queued per group and answered by turns in verified, hardened containers. See
+/* nanocell serve: the daemon. Channels (the local API, Telegram, webhooks) bring messages; they are
+ * stored, queued per group and answered by turns in verified, hardened containers. See
  * docs/architecture.md. */
 #include <errno.h>
 #include <getopt.h>
@@ -18,14 +18,21 @@ static const char usage_text[] =
     "Runs the daemon: a SQLite store in the data dir, a queue per group (one container per\n"
     "group, orch.max_concurrent in all), and the local API on a unix socket (mode 0600) that\n"
     "`nanocell send`, `chat`, `groups`, `messages`, `status` and `retry` talk to.\n"
+    "Channels: Telegram (telegram.token or token_file set) and webhooks ([[hook]]: signed\n"
+    "POST /hooks/NAME on the API socket), each in threads of its own, with its state in\n"
+    "`nanocell status` and /metrics.\n"
+    "A warm pool keeps a verified, started container ready per recently active group\n"
+    "(pool.*), checked again when a turn takes it.\n"
     "\n"
     "  --api SOCKET   the API socket (default: $NANOCELL_API, /run/nanocell/api.sock as\n"
     "                 root, else $XDG_RUNTIME_DIR/nanocell/api.sock)\n"
     "\n"
     "SIGTERM/SIGINT: stop accepting, let running turns end within orch.shutdown_grace, then stop\n"
-    "and remove their containers, and exit 0. SIGHUP: reload the configuration (a bad one is\n"
-    "refused and the running one stays).\n"
+    "and remove their containers and the pooled ones, and exit 0. SIGHUP: reload the\n"
+    "configuration (a bad one is refused and the running one stays) and drain the pool.\n"
     "An engine that does not answer is waited for: messages are stored and run when it does.\n"
+    "With [[engines]] in the configuration (and no --host), groups are spread over those\n"
+    "engines; one that fails is marked down and its turns are retried on the others.\n"
     "Exit status: 0 after a clean shutdown, 1 when the store or the socket cannot be used\n"
     "(another daemon, a corrupt or newer database, files others can write), 2 on a usage or\n"
     "configuration error.\n";

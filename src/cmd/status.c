@@ -15,7 +15,9 @@ static const char usage_text[] =
     "usage: nanocell status [--api SOCKET] [--json]\n"
     "\n"
     "Shows the running daemon's state: the engine, each group's queue (running, idle,\n"
-    "waiting, retries), running turns, failed batches and message counts per group.\n"
+    "waiting, retries), running turns, the warm pool (size, memory, hits, misses,\n"
+    "discards), failed batches, the channels (connected, last error, last success) and\n"
+    "message counts per group.\n"
     "--json prints the daemon's status object on one line.\n"
     "  --api SOCKET the daemon's socket (default: $NANOCELL_API, /run/nanocell/api.sock\n"
     "               as root, else $XDG_RUNTIME_DIR/nanocell/api.sock)\n";

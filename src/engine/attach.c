@@ -12,9 +12,16 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
+/* Over TLS, bytes may wait inside the TLS layer where poll() does not see them: reads drain the
+ * connection into c.pending until it has nothing more (or STREAM_DRAIN_MAX is buffered, and then
+ * more_hidden says so), so that what poll() misses is always counted as buffered. */
+#define STREAM_DRAIN_MAX (1024 * 1024)
+
 struct engine_attach {
     hijack_conn c;
     bool stdin_closed;
+    bool more_hidden; /* TLS: the connection may hold bytes poll() does not report */
+    bool eof;         /* TLS: the end of the stream was read into c.pending */
 };
 
 int engine_attach_open(engine *e, const char *id, engine_attach **ret, nc_error **err)
@@ -33,7 +40,7 @@ int engine_attach_open(engine *e, const char *id, engine_attach **ret, nc_error 
                   "\r\n",
                   e->api_prefix, id);
     engine_attach *a = xnew0(engine_attach);
-    int r = hijack_open(e->ep.socket_path, request, e->http_opts.timeout_ms, &a->c, err);
+    int r = hijack_open_opts(&e->http_opts, request, e->http_opts.timeout_ms, &a->c, err);
     if (r < 0) {
         free(a);
         return r;
@@ -46,6 +53,7 @@ int engine_attach_open(engine *e, const char *id, engine_attach **ret, nc_error 
         engine_attach_free(a);
         return r;
     }
+    a->more_hidden = a->c.stream != NULL;
     *ret = a;
     return 0;
 }
@@ -57,41 +65,64 @@ int engine_attach_fd(const engine_attach *a)
 
 size_t engine_attach_buffered(const engine_attach *a)
 {
-    return a->c.pending.len;
+    return a->c.pending.len + (a->more_hidden || a->eof ? 1 : 0);
+}
+
+/* TLS: moves everything the connection has into c.pending. */
+static int drain_stream(engine_attach *a, nc_error **err)
+{
+    a->more_hidden = false;
+    while (!a->eof) {
+        if (a->c.pending.len >= STREAM_DRAIN_MAX) {
+            a->more_hidden = true;
+            return 0;
+        }
+        strbuf_grow(&a->c.pending, 16384);
+        _cleanup_error_ nc_error *rerr = NULL;
+        ssize_t n = hijack_recv(&a->c, a->c.pending.buf + a->c.pending.len, 16384, &rerr);
+        if (n == -EAGAIN)
+            return 0;
+        if (n < 0)
+            return nc_error_set(err, (int)-n, "read container stream: %s", nc_error_msg(rerr));
+        if (n == 0)
+            a->eof = true;
+        a->c.pending.len += (size_t)n;
+        a->c.pending.buf[a->c.pending.len] = '\0';
+    }
+    return 0;
 }
 
 ssize_t engine_attach_read(engine_attach *a, char *buf, size_t cap, nc_error **err)
 {
+    if (a->c.stream && !a->c.pending.len) {
+        int r = drain_stream(a, err);
+        if (r < 0 && !a->c.pending.len)
+            return r;
+        if (!a->c.pending.len)
+            return a->eof ? 0 : -EAGAIN;
+    }
     if (a->c.pending.len) {
         size_t n = a->c.pending.len < cap ? a->c.pending.len : cap;
         memcpy(buf, a->c.pending.buf, n);
         strbuf_consume(&a->c.pending, n);
         return (ssize_t)n;
     }
-    ssize_t n;
-    do
-        n = recv(a->c.fd, buf, cap, 0);
-    while (n < 0 && errno == EINTR);
-    if (n >= 0)
+    _cleanup_error_ nc_error *rerr = NULL;
+    ssize_t n = hijack_recv(&a->c, buf, cap, &rerr);
+    if (n >= 0 || n == -EAGAIN)
         return n;
-    if (errno == EAGAIN || errno == EWOULDBLOCK)
-        return -EAGAIN;
-    return nc_error_set(err, errno, "read container stream: %s", strerror(errno));
+    return nc_error_set(err, (int)-n, "read container stream: %s", nc_error_msg(rerr));
 }
 
 ssize_t engine_attach_write(engine_attach *a, const char *data, size_t len, nc_error **err)
 {
     if (a->stdin_closed)
         return nc_error_set(err, EPIPE, "stdin is already closed");
-    ssize_t n;
-    do
-        n = send(a->c.fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-    while (n < 0 && errno == EINTR);
-    if (n >= 0)
+    _cleanup_error_ nc_error *werr = NULL;
+    ssize_t n = hijack_send(&a->c, data, len, &werr);
+    if (n >= 0 || n == -EAGAIN)
         return n;
-    if (errno == EAGAIN || errno == EWOULDBLOCK)
-        return -EAGAIN;
-    return nc_error_set(err, errno, "write container stdin: %s", strerror(errno));
+    return nc_error_set(err, (int)-n, "write container stdin: %s", nc_error_msg(werr));
 }
 
 int engine_attach_write_all(engine_attach *a, const char *data, size_t len, long timeout_ms,
@@ -121,8 +152,9 @@ int engine_attach_close_stdin(engine_attach *a, nc_error **err)
 {
     if (a->stdin_closed)
         return 0;
-    if (shutdown(a->c.fd, SHUT_WR) < 0)
-        return nc_error_set(err, errno, "close container stdin: %s", strerror(errno));
+    _cleanup_error_ nc_error *serr = NULL;
+    if (hijack_shutdown_write(&a->c, &serr) < 0)
+        return nc_error_set(err, serr->code, "close container stdin: %s", nc_error_msg(serr));
     a->stdin_closed = true;
     return 0;
 }

@@ -221,10 +221,37 @@ static int handshake(engine *e, nc_error **err)
     return 0;
 }
 
+/* http_opts pointing into e->ep, whose strings live as long as e. */
+static http_opts opts_for(const engine *e, long connect_ms, long request_ms, size_t max_body)
+{
+    return (http_opts){
+        .socket_path = e->ep.socket_path,
+        .tcp_host = e->ep.tcp_host,
+        .tcp_port = e->ep.tcp_port,
+        .tls = e->ep.tls.enabled,
+        .tls_verify = e->ep.tls.verify,
+        .tls_ca = e->ep.tls.ca,
+        .tls_cert = e->ep.tls.cert,
+        .tls_key = e->ep.tls.key,
+        .tls_server_name = e->ep.tls.server_name,
+        .connect_timeout_ms = connect_ms,
+        .timeout_ms = request_ms,
+        .max_body = max_body,
+    };
+}
+
+void engine_set_http_opts(engine *e, const engine_opts *o)
+{
+    e->http_opts = opts_for(
+        e, o->connect_timeout_ms > 0 ? o->connect_timeout_ms : ENGINE_DEFAULT_CONNECT_TIMEOUT_MS,
+        o->request_timeout_ms > 0 ? o->request_timeout_ms : ENGINE_DEFAULT_REQUEST_TIMEOUT_MS,
+        o->max_response_bytes ? o->max_response_bytes : ENGINE_DEFAULT_MAX_RESPONSE);
+}
+
 /* Connects to the engine at ep, which it takes over (released on failure). */
 static int try_endpoint(const engine_opts *o, engine_endpoint *ep, engine **ret, nc_error **err)
 {
-    int r = check_socket(ep->socket_path, err);
+    int r = ep->socket_path ? check_socket(ep->socket_path, err) : 0;
     if (r < 0) {
         endpoint_release(ep);
         return r;
@@ -232,16 +259,8 @@ static int try_endpoint(const engine_opts *o, engine_endpoint *ep, engine **ret,
     _cleanup_engine_ engine *e = xnew0(engine);
     e->ep = *ep;
     *ep = (engine_endpoint){0};
-    e->http_opts = (http_opts){
-        .socket_path = e->ep.socket_path,
-        .connect_timeout_ms =
-            o->connect_timeout_ms > 0 ? o->connect_timeout_ms : ENGINE_DEFAULT_CONNECT_TIMEOUT_MS,
-        .timeout_ms =
-            o->request_timeout_ms > 0 ? o->request_timeout_ms : ENGINE_DEFAULT_REQUEST_TIMEOUT_MS,
-        .max_body = o->max_response_bytes ? o->max_response_bytes : ENGINE_DEFAULT_MAX_RESPONSE,
-    };
+    engine_set_http_opts(e, o);
     e->http = http_client_new(&e->http_opts);
-    e->http_opts.socket_path = http_client_opts(e->http)->socket_path;
     r = handshake(e, err);
     if (r < 0)
         return r;
@@ -249,12 +268,19 @@ static int try_endpoint(const engine_opts *o, engine_endpoint *ep, engine **ret,
     return 0;
 }
 
+int engine_open_endpoint(const engine_opts *o, engine_endpoint *ep, engine **ret, nc_error **err)
+{
+    return try_endpoint(o, ep, ret, err);
+}
+
 static engine_probe *add_probe(engine_report *report, const endpoint_candidate *c)
 {
     report->probes = xreallocarray(report->probes, report->n + 1, sizeof(*report->probes));
     engine_probe *p = &report->probes[report->n++];
-    *p = (engine_probe){
-        .uri = xstrdup(c->uri), .source = xstrdup(c->source), .user_set = c->user_set};
+    *p = (engine_probe){.uri = xstrdup(c->uri),
+                        .source = xstrdup(c->source),
+                        .context = c->context ? xstrdup(c->context) : NULL,
+                        .user_set = c->user_set};
     return p;
 }
 
@@ -263,6 +289,7 @@ void engine_report_release(engine_report *r)
     for (size_t i = 0; i < r->n; i++) {
         free(r->probes[i].uri);
         free(r->probes[i].source);
+        free(r->probes[i].context);
         free(r->probes[i].state);
     }
     free(r->probes);
@@ -286,7 +313,15 @@ int engine_open(const engine_opts *o, engine_report *report, engine **ret, nc_er
         _cleanup_error_ nc_error *cerr = NULL;
         engine_endpoint ep = {0};
         engine *e = NULL;
-        int cr = endpoint_parse(cands[i].uri, cands[i].source, &ep, &cerr);
+        int cr = cands[i].error ? nc_error_set(&cerr, EINVAL, "%s", cands[i].error)
+                                : endpoint_parse(cands[i].uri, cands[i].source, &ep, &cerr);
+        if (cr == 0 && cands[i].context)
+            ep.context = xstrdup(cands[i].context);
+        if (cr == 0)
+            cr =
+                endpoint_setup_tls(&ep, &o->tls, cands[i].tls_dir, cands[i].skip_tls_verify, &cerr);
+        if (cr < 0)
+            endpoint_release(&ep);
         bool bad = cr < 0;
         if (cr == 0)
             cr = try_endpoint(o, &ep, &e, &cerr);
@@ -327,9 +362,7 @@ int engine_open(const engine_opts *o, engine_report *report, engine **ret, nc_er
 engine *engine_dup(const engine *e)
 {
     engine *d = xnew0(engine);
-    d->ep = (engine_endpoint){.uri = xstrdup(e->ep.uri),
-                              .socket_path = xstrdup(e->ep.socket_path),
-                              .source = xstrdup(e->ep.source)};
+    endpoint_copy(&d->ep, &e->ep);
     d->kind = e->kind;
     d->api_minor = e->api_minor;
     d->server_api = e->server_api;
@@ -337,10 +370,9 @@ engine *engine_dup(const engine *e)
     d->server = e->server ? xstrdup(e->server) : NULL;
     d->version = e->version ? xstrdup(e->version) : NULL;
     d->libpod_api = e->libpod_api ? xstrdup(e->libpod_api) : NULL;
-    d->http_opts = e->http_opts;
-    d->http_opts.socket_path = d->ep.socket_path;
+    d->http_opts = opts_for(d, e->http_opts.connect_timeout_ms, e->http_opts.timeout_ms,
+                            e->http_opts.max_body);
     d->http = http_client_new(&d->http_opts);
-    d->http_opts.socket_path = http_client_opts(d->http)->socket_path;
     return d;
 }
 

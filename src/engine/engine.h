@@ -32,6 +32,7 @@ typedef struct engine_opts {
     const char *host;        /* --host; NULL or "" when not given */
     const char *host_source; /* names the host's origin in messages; NULL: "--host" */
     const char *config_host; /* the config's engine.host; NULL or "" when unset */
+    endpoint_tls_config tls; /* engine.tls_* and engine.allow_insecure_tcp, for tcp engines */
     bool probe_all; /* with a report: probe the candidates after the one chosen too (doctor) */
     long connect_timeout_ms;
     long request_timeout_ms;
@@ -57,7 +58,8 @@ typedef struct engine {
 /* One candidate address as engine_open found it. */
 typedef struct engine_probe {
     char *uri;
-    char *source; /* where the address came from, e.g. "DOCKER_HOST" */
+    char *source;  /* where the address came from, e.g. "DOCKER_HOST" */
+    char *context; /* the Docker context it came from, NULL for none */
     bool user_set;
     bool tried;       /* false: not reached, the choice was made before it */
     bool chosen;      /* the engine engine_open returned */
@@ -79,6 +81,12 @@ void engine_report_release(engine_report *r);
  * they are left "not tried". The error names every candidate and why it failed. */
 int engine_open(const engine_opts *o, engine_report *report, engine **ret, nc_error **err);
 void engine_free(engine *e);
+/* Connects to the one engine at ep (taken over, released on failure), with no discovery: for
+ * callers that name their engines themselves (the daemon's [[engines]]). ep must have been
+ * through endpoint_setup_tls. */
+int engine_open_endpoint(const engine_opts *o, engine_endpoint *ep, engine **ret, nc_error **err);
+/* Fills e->http_opts from e->ep and o's limits (0: the defaults). */
+void engine_set_http_opts(engine *e, const engine_opts *o);
 /* A second connection to the engine e talks to, with what e negotiated (API version, kind,
  * version), opened with no round trip: for threads that each need their own connection to an
  * engine already checked. The connection itself is made by the first call. */

@@ -180,20 +180,58 @@ static int connect_unix(const char *path, long timeout_ms, int *ret_fd, nc_error
     return 0;
 }
 
-static int send_all(int fd, const char *data, size_t len, uint64_t deadline, nc_error **err)
+ssize_t hijack_recv(hijack_conn *c, char *buf, size_t cap, nc_error **err)
+{
+    if (c->stream)
+        return http_stream_recv(c->stream, buf, cap, err);
+    ssize_t n;
+    do
+        n = recv(c->fd, buf, cap, 0);
+    while (n < 0 && errno == EINTR);
+    if (n >= 0)
+        return n;
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return -EAGAIN;
+    return nc_error_set(err, errno, "%s", strerror(errno));
+}
+
+ssize_t hijack_send(hijack_conn *c, const char *data, size_t len, nc_error **err)
+{
+    if (c->stream)
+        return http_stream_send(c->stream, data, len, err);
+    ssize_t n;
+    do
+        n = send(c->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    if (n >= 0)
+        return n;
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return -EAGAIN;
+    return nc_error_set(err, errno, "%s", strerror(errno));
+}
+
+int hijack_shutdown_write(hijack_conn *c, nc_error **err)
+{
+    if (c->stream)
+        return http_stream_shutdown_write(c->stream, err);
+    if (shutdown(c->fd, SHUT_WR) < 0)
+        return nc_error_set(err, errno, "%s", strerror(errno));
+    return 0;
+}
+
+static int send_all(hijack_conn *c, const char *data, size_t len, uint64_t deadline, nc_error **err)
 {
     while (len) {
-        ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+        _cleanup_error_ nc_error *serr = NULL;
+        ssize_t n = hijack_send(c, data, len, &serr);
         if (n > 0) {
             data += n;
             len -= (size_t)n;
             continue;
         }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno != EAGAIN)
-            return nc_error_set(err, errno, "send to engine: %s", strerror(errno));
-        int w = fd_wait(fd, POLLOUT, (long)ms_until(deadline));
+        if (n < 0 && n != -EAGAIN)
+            return nc_error_set(err, (int)-n, "send to engine: %s", nc_error_msg(serr));
+        int w = fd_wait(c->fd, POLLOUT, (long)ms_until(deadline));
         if (w < 0)
             return nc_error_set(err, -w, "poll: %s", strerror(-w));
         if (w == 0)
@@ -204,7 +242,7 @@ static int send_all(int fd, const char *data, size_t len, uint64_t deadline, nc_
 
 /* Receives what is available into sb (at most cap bytes in sb in total). Returns bytes read,
  * 0 at EOF, -EAGAIN when nothing is ready. */
-static ssize_t recv_some(int fd, strbuf *sb, size_t cap)
+static ssize_t recv_some(hijack_conn *c, strbuf *sb, size_t cap)
 {
     size_t room = cap > sb->len ? cap - sb->len : 0;
     if (room > 16384)
@@ -212,30 +250,24 @@ static ssize_t recv_some(int fd, strbuf *sb, size_t cap)
     if (!room)
         return -ENOBUFS;
     strbuf_grow(sb, room);
-    ssize_t n;
-    do
-        n = recv(fd, sb->buf + sb->len, room, 0);
-    while (n < 0 && errno == EINTR);
+    _cleanup_error_ nc_error *rerr = NULL;
+    ssize_t n = hijack_recv(c, sb->buf + sb->len, room, &rerr);
     if (n < 0)
-        return -errno;
+        return n;
     sb->len += (size_t)n;
     sb->buf[sb->len] = '\0';
     return n;
 }
 
-int hijack_open(const char *path, const char *request, long timeout_ms, hijack_conn *c,
-                nc_error **err)
+/* Sends the request and reads the reply head on a connected c. */
+static int exchange(hijack_conn *c, const char *request, long timeout_ms, uint64_t deadline,
+                    nc_error **err)
 {
-    uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
-    *c = (hijack_conn){.fd = -1};
-    int r = connect_unix(path, timeout_ms, &c->fd, err);
-    if (r < 0)
-        return r;
-    r = send_all(c->fd, request, strlen(request), deadline, err);
+    int r = send_all(c, request, strlen(request), deadline, err);
     if (r < 0)
         goto fail;
     for (;;) {
-        ssize_t n = recv_some(c->fd, &c->pending, HIJACK_MAX_HEAD + 1);
+        ssize_t n = recv_some(c, &c->pending, HIJACK_MAX_HEAD + 1);
         if (n == 0) {
             r = nc_error_set(err, ECONNRESET, "engine closed the connection before replying");
             goto fail;
@@ -269,6 +301,31 @@ fail:
     return r;
 }
 
+int hijack_open(const char *path, const char *request, long timeout_ms, hijack_conn *c,
+                nc_error **err)
+{
+    uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
+    *c = (hijack_conn){.fd = -1};
+    int r = connect_unix(path, timeout_ms, &c->fd, err);
+    if (r < 0)
+        return r;
+    return exchange(c, request, timeout_ms, deadline, err);
+}
+
+int hijack_open_opts(const http_opts *o, const char *request, long timeout_ms, hijack_conn *c,
+                     nc_error **err)
+{
+    if (!o->tcp_host)
+        return hijack_open(o->socket_path, request, timeout_ms, c, err);
+    uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
+    *c = (hijack_conn){.fd = -1};
+    int r = http_stream_open(o, timeout_ms, &c->stream, err);
+    if (r < 0)
+        return r;
+    c->fd = http_stream_fd(c->stream);
+    return exchange(c, request, timeout_ms, deadline, err);
+}
+
 void hijack_read_error_body(hijack_conn *c, long timeout_ms, strbuf *body)
 {
     uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
@@ -281,7 +338,7 @@ void hijack_read_error_body(hijack_conn *c, long timeout_ms, strbuf *body)
             want = (size_t)v;
     }
     while (c->pending.len < want && c->fd >= 0) {
-        ssize_t n = recv_some(c->fd, &c->pending, want);
+        ssize_t n = recv_some(c, &c->pending, want);
         if (n == 0 || (n < 0 && n != -EAGAIN))
             break;
         if (n < 0 && fd_wait(c->fd, POLLIN, (long)ms_until(deadline)) <= 0)
@@ -294,8 +351,11 @@ void hijack_read_error_body(hijack_conn *c, long timeout_ms, strbuf *body)
 
 void hijack_close(hijack_conn *c)
 {
-    if (c->fd >= 0)
+    if (c->stream)
+        http_stream_free(c->stream); /* closes c->fd */
+    else if (c->fd >= 0)
         close(c->fd);
+    c->stream = NULL;
     c->fd = -1;
     http_head_release(&c->head);
     strbuf_release(&c->pending);

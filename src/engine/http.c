@@ -1,7 +1,8 @@
 /* libcurl behind http.h. Every handle gets the same fixed rules (curl's docs/examples and
- * ../shared/reference/docker-api.md §2.4): a Unix socket path, NOSIGNAL, an error buffer,
- * http only, no proxy, no redirects, an empty "Expect:" header, and a byte cap enforced in the
- * write callback. */
+ * ../shared/reference/docker-api.md §2.4): a Unix socket path or one TCP address, NOSIGNAL, an
+ * error buffer, http (or https only, for TLS) only, no proxy, no redirects, an empty "Expect:"
+ * header, and a byte cap enforced in the write callback. Over TLS the peer is verified unless
+ * the caller (endpoint.c, which refuses it by default) said otherwise. */
 #include "engine/http.h"
 
 #include <curl/curl.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "util/timeutil.h"
 #include "util/xalloc.h"
@@ -33,9 +35,43 @@ struct transfer {
     char errbuf[CURL_ERROR_SIZE];
 };
 
+/* A copy of http_opts that owns its strings. */
+struct owned_opts {
+    http_opts o;
+    char *socket_path, *tcp_host, *ca, *cert, *key, *server_name;
+};
+
+static char *dup_or_null(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+static void opts_own(struct owned_opts *w, const http_opts *o)
+{
+    w->o = *o;
+    w->o.socket_path = w->socket_path = dup_or_null(o->socket_path);
+    w->o.tcp_host = w->tcp_host = dup_or_null(o->tcp_host);
+    w->o.tls_ca = w->ca = dup_or_null(o->tls_ca);
+    w->o.tls_cert = w->cert = dup_or_null(o->tls_cert);
+    w->o.tls_key = w->key = dup_or_null(o->tls_key);
+    w->o.tls_server_name = w->server_name = dup_or_null(o->tls_server_name);
+}
+
+static void opts_release(struct owned_opts *w)
+{
+    free(w->socket_path);
+    free(w->tcp_host);
+    free(w->ca);
+    free(w->cert);
+    free(w->key);
+    free(w->server_name);
+    *w = (struct owned_opts){0};
+}
+
 struct http_client {
-    http_opts opts;
-    char *socket_path;
+    struct owned_opts own;
+    const http_opts *opts; /* &own.o */
+    struct curl_slist *connect_to;
     CURL *curl;
     struct transfer t;
 };
@@ -43,7 +79,9 @@ struct http_client {
 struct http_async {
     CURLM *multi;
     CURL *curl;
-    http_opts opts;
+    struct owned_opts own;
+    const http_opts *opts; /* &own.o */
+    struct curl_slist *connect_to;
     struct curl_slist *headers; /* curl keeps pointers to these two until the transfer ends */
     char *body;
     bool done;
@@ -175,14 +213,72 @@ static void transfer_reset(struct transfer *t, size_t max_body, http_data_cb cb,
     t->errbuf[0] = '\0';
 }
 
-/* Options every handle carries. String options are copied by curl and can fail on OOM only. */
-static int setup_handle(CURL *h, const http_opts *o, struct transfer *t, nc_error **err)
+char *http_opts_where(const http_opts *o)
 {
-    if (curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, o->socket_path) != CURLE_OK ||
-        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http") != CURLE_OK ||
-        curl_easy_setopt(h, CURLOPT_NOPROXY, "*") != CURLE_OK ||
-        curl_easy_setopt(h, CURLOPT_USERAGENT, "nanocell") != CURLE_OK)
+    if (!o->tcp_host)
+        return xasprintf("'%s'", o->socket_path);
+    bool v6 = strchr(o->tcp_host, ':') != NULL;
+    return xasprintf("%s%s%s%s:%d", o->tls ? "tls " : "tcp ", v6 ? "[" : "", o->tcp_host,
+                     v6 ? "]" : "", o->tcp_port);
+}
+
+/* The scheme, host and port of every URL: the host is only the Host: header on a unix socket;
+ * over TLS it is the name the certificate must carry. */
+static char *url_base(const http_opts *o)
+{
+    if (!o->tcp_host)
+        return xstrdup("http://localhost");
+    const char *name = o->tls_server_name ? o->tls_server_name : o->tcp_host;
+    bool v6 = strchr(name, ':') != NULL;
+    return xasprintf("%s://%s%s%s:%d", o->tls ? "https" : "http", v6 ? "[" : "", name,
+                     v6 ? "]" : "", o->tcp_port);
+}
+
+/* TCP and TLS options. With a server name other than the host, curl connects to the host but
+ * speaks to (SNI, certificate check) the name: CURLOPT_CONNECT_TO, whose list the handle keeps
+ * (*connect_to, freed with the handle). */
+static int setup_tcp(CURL *h, const http_opts *o, struct curl_slist **connect_to, nc_error **err)
+{
+    if (curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, o->tls ? "https" : "http") != CURLE_OK)
+        return nc_error_set(err, ENOMEM, "configure http handle");
+    if (o->tls) {
+        (void)curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, o->tls_verify ? 1L : 0L);
+        (void)curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, o->tls_verify ? 2L : 0L);
+        (void)curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+        if ((o->tls_ca && curl_easy_setopt(h, CURLOPT_CAINFO, o->tls_ca) != CURLE_OK) ||
+            (o->tls_cert && curl_easy_setopt(h, CURLOPT_SSLCERT, o->tls_cert) != CURLE_OK) ||
+            (o->tls_key && curl_easy_setopt(h, CURLOPT_SSLKEY, o->tls_key) != CURLE_OK))
+            return nc_error_set(err, ENOMEM, "configure TLS");
+    }
+    if (o->tls_server_name && strcmp(o->tls_server_name, o->tcp_host) != 0) {
+        bool v6 = strchr(o->tcp_host, ':') != NULL;
+        _cleanup_free_ char *rule =
+            xasprintf("%s:%d:%s%s%s:%d", o->tls_server_name, o->tcp_port, v6 ? "[" : "",
+                      o->tcp_host, v6 ? "]" : "", o->tcp_port);
+        curl_slist_free_all(*connect_to);
+        *connect_to = curl_slist_append(NULL, rule);
+        if (!*connect_to)
+            abort(); /* fails only when out of memory */
+        (void)curl_easy_setopt(h, CURLOPT_CONNECT_TO, *connect_to);
+    }
+    return 0;
+}
+
+/* Options every handle carries. String options are copied by curl and can fail on OOM only. */
+static int setup_handle(CURL *h, const http_opts *o, struct transfer *t,
+                        struct curl_slist **connect_to, nc_error **err)
+{
+    if (o->tcp_host) {
+        int r = setup_tcp(h, o, connect_to, err);
+        if (r < 0)
+            return r;
+    } else if (curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, o->socket_path) != CURLE_OK ||
+               curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http") != CURLE_OK) {
         return nc_error_set(err, ENOMEM, "configure http handle for '%s'", o->socket_path);
+    }
+    if (curl_easy_setopt(h, CURLOPT_NOPROXY, "*") != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_USERAGENT, "nanocell") != CURLE_OK)
+        return nc_error_set(err, ENOMEM, "configure http handle");
     (void)curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     (void)curl_easy_setopt(h, CURLOPT_ERRORBUFFER, t->errbuf);
     (void)curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
@@ -198,10 +294,12 @@ static int setup_handle(CURL *h, const http_opts *o, struct transfer *t, nc_erro
 }
 
 /* Per-request options. body may be NULL. The URL host is only the Host: header. */
-static int setup_request(CURL *h, const char *method, const char *target, const char *body,
-                         size_t body_len, struct curl_slist *headers, nc_error **err)
+static int setup_request(CURL *h, const http_opts *o, const char *method, const char *target,
+                         const char *body, size_t body_len, struct curl_slist *headers,
+                         nc_error **err)
 {
-    _cleanup_free_ char *url = xasprintf("http://localhost%s", target);
+    _cleanup_free_ char *base = url_base(o);
+    _cleanup_free_ char *url = xasprintf("%s%s", base, target);
     if (curl_easy_setopt(h, CURLOPT_URL, url) != CURLE_OK)
         return nc_error_set(err, EINVAL, "invalid request target '%s'", target);
     (void)curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
@@ -234,11 +332,12 @@ static int timeout_error(const struct transfer *t, const http_opts *o, long time
 {
     bool by_connect =
         o->connect_timeout_ms > 0 && (timeout_ms <= 0 || o->connect_timeout_ms <= timeout_ms);
+    _cleanup_free_ char *where = http_opts_where(o);
     if (!t->connected && (by_connect || timeout_ms > 0))
         return nc_error_set(err, ETIMEDOUT,
-                            "engine at '%s' did not accept a connection within %ld ms (%s "
+                            "engine at %s did not accept a connection within %ld ms (%s "
                             "timeout): %s",
-                            o->socket_path, by_connect ? o->connect_timeout_ms : timeout_ms,
+                            where, by_connect ? o->connect_timeout_ms : timeout_ms,
                             by_connect ? "connect" : "request", detail);
     if (t->connected && timeout_ms > 0)
         return nc_error_set(err, ETIMEDOUT,
@@ -252,12 +351,30 @@ static int map_curl_error(CURLcode rc, const struct transfer *t, const http_opts
                           long timeout_ms, nc_error **err)
 {
     const char *detail = t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc);
+    _cleanup_free_ char *where = http_opts_where(o);
     switch (rc) {
     case CURLE_OK:
         return 0;
     case CURLE_COULDNT_CONNECT:
-        return nc_error_set(err, ECONNREFUSED, "cannot connect to engine socket '%s': %s",
-                            o->socket_path, detail);
+        if (o->tcp_host)
+            return nc_error_set(err, ECONNREFUSED, "cannot connect to engine at %s: %s", where,
+                                detail);
+        return nc_error_set(err, ECONNREFUSED, "cannot connect to engine socket %s: %s", where,
+                            detail);
+    case CURLE_COULDNT_RESOLVE_HOST:
+        return nc_error_set(err, EHOSTUNREACH, "cannot resolve engine host %s: %s", where, detail);
+    case CURLE_PEER_FAILED_VERIFICATION:
+        return nc_error_set(err, EACCES,
+                            "engine at %s did not prove who it is (certificate not signed by the "
+                            "CA given, or for another name): %s",
+                            where, detail);
+    case CURLE_SSL_CONNECT_ERROR:
+        return nc_error_set(err, EPROTO, "TLS handshake with engine at %s failed: %s", where,
+                            detail);
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CIPHER:
+        return nc_error_set(err, EINVAL, "TLS files for engine at %s: %s", where, detail);
     case CURLE_OPERATION_TIMEDOUT:
         return timeout_error(t, o, timeout_ms, detail, err);
     case CURLE_GOT_NOTHING:
@@ -292,9 +409,8 @@ http_client *http_client_new(const http_opts *opts)
 {
     pthread_once(&curl_once, curl_init_once);
     http_client *c = xnew0(http_client);
-    c->socket_path = xstrdup(opts->socket_path);
-    c->opts = *opts;
-    c->opts.socket_path = c->socket_path;
+    opts_own(&c->own, opts);
+    c->opts = &c->own.o;
     return c;
 }
 
@@ -304,14 +420,15 @@ void http_client_free(http_client *c)
         return;
     if (c->curl)
         curl_easy_cleanup(c->curl);
+    curl_slist_free_all(c->connect_to);
     http_response_release(&c->t.resp);
-    free(c->socket_path);
+    opts_release(&c->own);
     free(c);
 }
 
 const http_opts *http_client_opts(const http_client *c)
 {
-    return &c->opts;
+    return c->opts;
 }
 
 static struct curl_slist *request_headers(const char *content_type)
@@ -338,22 +455,22 @@ int http_request(http_client *c, const char *method, const char *target, const c
         c->curl = curl_easy_init();
         if (!c->curl)
             return nc_error_set(err, ENOMEM, "create http handle");
-        int r = setup_handle(c->curl, &c->opts, &c->t, err);
+        int r = setup_handle(c->curl, c->opts, &c->t, &c->connect_to, err);
         if (r < 0) {
             curl_easy_cleanup(TAKE_PTR(c->curl));
             return r;
         }
     }
-    transfer_reset(&c->t, c->opts.max_body, NULL, NULL);
+    transfer_reset(&c->t, c->opts->max_body, NULL, NULL);
     _cleanup_slist_ struct curl_slist *headers = request_headers(body ? content_type : NULL);
-    int r = setup_request(c->curl, method, target, body, body_len, headers, err);
+    int r = setup_request(c->curl, c->opts, method, target, body, body_len, headers, err);
     if (r < 0)
         return r;
-    (void)curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, (long)c->opts.timeout_ms);
+    (void)curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, (long)c->opts->timeout_ms);
     CURLcode rc = curl_easy_perform(c->curl);
     /* The handle keeps a pointer to the header list; drop it before the list goes. */
     (void)curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
-    r = map_curl_error(rc, &c->t, &c->opts, c->opts.timeout_ms, err);
+    r = map_curl_error(rc, &c->t, c->opts, c->opts->timeout_ms, err);
     if (r < 0) {
         http_response_release(&c->t.resp);
         return r;
@@ -377,7 +494,7 @@ static void async_finish(http_async *a, CURLcode rc)
     a->done = true;
     _cleanup_error_ nc_error *derr = NULL;
     /* No CURLOPT_TIMEOUT here: curl only enforces the connect timeout. */
-    a->error = map_curl_error(rc, &a->t, &a->opts, 0, &derr);
+    a->error = map_curl_error(rc, &a->t, a->opts, 0, &derr);
     if (a->error < 0) {
         a->error_msg = xstrdup(derr->msg);
         return;
@@ -447,13 +564,14 @@ int http_async_start_body(const http_opts *opts, const char *method, const char 
 {
     pthread_once(&curl_once, curl_init_once);
     _cleanup_(http_async_freep) http_async *a = xnew0(http_async);
-    a->opts = *opts;
+    opts_own(&a->own, opts);
+    a->opts = &a->own.o;
     a->multi = curl_multi_init();
     a->curl = curl_easy_init();
     if (!a->multi || !a->curl)
         return nc_error_set(err, ENOMEM, "create http handle");
     transfer_reset(&a->t, opts->max_body, cb, userdata);
-    int r = setup_handle(a->curl, opts, &a->t, err);
+    int r = setup_handle(a->curl, a->opts, &a->t, &a->connect_to, err);
     if (r < 0)
         return r;
     if (body) {
@@ -462,7 +580,7 @@ int http_async_start_body(const http_opts *opts, const char *method, const char 
         a->body[body_len] = '\0';
         a->headers = request_headers(content_type);
     }
-    r = setup_request(a->curl, method, target, a->body, body_len, a->headers, err);
+    r = setup_request(a->curl, a->opts, method, target, a->body, body_len, a->headers, err);
     if (r < 0)
         return r;
     /* No overall timeout: a wait or a stream lasts as long as the container does. The caller
@@ -499,8 +617,98 @@ void http_async_free(http_async *a)
     if (a->multi)
         curl_multi_cleanup(a->multi);
     curl_slist_free_all(a->headers);
+    curl_slist_free_all(a->connect_to);
+    opts_release(&a->own);
     free(a->body);
     http_response_release(&a->t.resp);
     free(a->error_msg);
     free(a);
+}
+
+/* --- bare streams --- */
+
+struct http_stream {
+    CURL *curl;
+    struct owned_opts own;
+    struct curl_slist *connect_to;
+    struct transfer t;
+    int fd;
+};
+
+int http_stream_open(const http_opts *opts, long timeout_ms, http_stream **ret, nc_error **err)
+{
+    pthread_once(&curl_once, curl_init_once);
+    _cleanup_(http_stream_freep) http_stream *s = xnew0(http_stream);
+    s->fd = -1;
+    opts_own(&s->own, opts);
+    s->own.o.connect_timeout_ms = timeout_ms;
+    const http_opts *o = &s->own.o;
+    s->curl = curl_easy_init();
+    if (!s->curl)
+        return nc_error_set(err, ENOMEM, "create http handle");
+    transfer_reset(&s->t, o->max_body, NULL, NULL);
+    int r = setup_handle(s->curl, o, &s->t, &s->connect_to, err);
+    if (r == 0)
+        r = setup_request(s->curl, o, "GET", "/", NULL, 0, NULL, err);
+    if (r < 0)
+        return r;
+    (void)curl_easy_setopt(s->curl, CURLOPT_CONNECT_ONLY, 1L);
+    (void)curl_easy_setopt(s->curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+    CURLcode rc = curl_easy_perform(s->curl);
+    r = map_curl_error(rc, &s->t, o, timeout_ms, err);
+    if (r < 0)
+        return r;
+    curl_socket_t fd = CURL_SOCKET_BAD;
+    if (curl_easy_getinfo(s->curl, CURLINFO_ACTIVESOCKET, &fd) != CURLE_OK || fd == CURL_SOCKET_BAD)
+        return nc_error_set(err, EIO, "no socket for the engine connection");
+    s->fd = (int)fd;
+    *ret = TAKE_PTR(s);
+    return 0;
+}
+
+int http_stream_fd(const http_stream *s)
+{
+    return s->fd;
+}
+
+ssize_t http_stream_send(http_stream *s, const char *data, size_t len, nc_error **err)
+{
+    size_t n = 0;
+    CURLcode rc = curl_easy_send(s->curl, data, len, &n);
+    if (rc == CURLE_AGAIN)
+        return -EAGAIN;
+    if (rc != CURLE_OK)
+        return nc_error_set(err, rc == CURLE_SEND_ERROR ? EPIPE : EIO, "send to engine: %s",
+                            curl_easy_strerror(rc));
+    return (ssize_t)n;
+}
+
+ssize_t http_stream_recv(http_stream *s, char *buf, size_t cap, nc_error **err)
+{
+    size_t n = 0;
+    CURLcode rc = curl_easy_recv(s->curl, buf, cap, &n);
+    if (rc == CURLE_AGAIN)
+        return -EAGAIN;
+    if (rc != CURLE_OK)
+        return nc_error_set(err, ECONNRESET, "read from engine: %s", curl_easy_strerror(rc));
+    return (ssize_t)n;
+}
+
+int http_stream_shutdown_write(http_stream *s, nc_error **err)
+{
+    if (shutdown(s->fd, SHUT_WR) < 0)
+        return nc_error_set(err, errno, "half-close the engine connection: %s", strerror(errno));
+    return 0;
+}
+
+void http_stream_free(http_stream *s)
+{
+    if (!s)
+        return;
+    if (s->curl)
+        curl_easy_cleanup(s->curl);
+    curl_slist_free_all(s->connect_to);
+    http_response_release(&s->t.resp);
+    opts_release(&s->own);
+    free(s);
 }

@@ -1,4 +1,5 @@
-/* HTTP/1.1 over a Unix socket, through libcurl. This module is the only one that includes curl.
+/* HTTP/1.1 over a Unix socket, or over TCP with or without TLS, through libcurl. This module is the
+ * only one that includes curl.
  *
  * Two ways to make a request:
  * - http_request(): synchronous, on the client's one reused easy handle (keep-alive across
@@ -15,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "util/cleanup.h"
 #include "util/error.h"
@@ -26,6 +28,18 @@
 
 typedef struct http_opts {
     const char *socket_path; /* filesystem Unix socket; length checked by the caller */
+    /* TCP instead of socket_path when tcp_host is set: the host (an IPv6 address without
+     * brackets) and port, https when tls. With tls_verify the server's certificate must chain
+     * to tls_ca (NULL: the system's CAs) and name tls_server_name (NULL: tcp_host). tls_cert and
+     * tls_key (PEM files) are the client's certificate. */
+    const char *tcp_host;
+    int tcp_port;
+    bool tls;
+    bool tls_verify;
+    const char *tls_ca;
+    const char *tls_cert;
+    const char *tls_key;
+    const char *tls_server_name;
     long connect_timeout_ms;
     long timeout_ms; /* whole-request bound for http_request() */
     size_t max_body; /* reply body cap, in bytes */
@@ -95,5 +109,25 @@ int http_async_pump(http_async *a, long timeout_ms, nc_error **err);
 const http_response *http_async_response(const http_async *a);
 void http_async_free(http_async *a);
 NC_DEFINE_CLEANUP(http_async *, http_async_free)
+
+/* A bare connection (TCP, and TLS when opts say so) for a request the caller writes and reads
+ * itself: a hijacked attach over tcp (hijack.h does unix sockets on its own). Made within
+ * timeout_ms. send and recv never block: they return the bytes moved, -EAGAIN when the socket
+ * is not ready (poll http_stream_fd), or a negative errno with err set; recv returns 0 at the
+ * end of the stream. TLS may hold received bytes that poll does not see: read until -EAGAIN
+ * before polling. */
+typedef struct http_stream http_stream;
+int http_stream_open(const http_opts *opts, long timeout_ms, http_stream **ret, nc_error **err);
+int http_stream_fd(const http_stream *s);
+ssize_t http_stream_send(http_stream *s, const char *data, size_t len, nc_error **err);
+ssize_t http_stream_recv(http_stream *s, char *buf, size_t cap, nc_error **err);
+/* Half-closes the connection (shutdown(SHUT_WR) on its socket, as Docker's CLI does over TLS:
+ * the engine reads end of stream, its replies keep coming). */
+int http_stream_shutdown_write(http_stream *s, nc_error **err);
+void http_stream_free(http_stream *s);
+NC_DEFINE_CLEANUP(http_stream *, http_stream_free)
+
+/* "unix socket '/path'" or "tcp host:port", for messages. Allocated. */
+char *http_opts_where(const http_opts *o);
 
 #endif

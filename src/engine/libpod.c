@@ -103,8 +103,28 @@ int engine_libpod_create(engine *e, const char *json_body, char **ret_id, char *
     return r;
 }
 
-/* The uid of the process listening on path (for Podman: the service). */
-static int peer_uid(const char *path, uid_t *ret, nc_error **err)
+int engine_libpod_inspect(engine *e, const char *id, nc_json **ret, nc_error **err)
+{
+    if (!engine_valid_ref(id))
+        return nc_error_set(err, EINVAL, "invalid container id '%s'", id ? id : "(null)");
+    _cleanup_free_ char *target = xasprintf("/containers/%s/json", id);
+    http_response resp = HTTP_RESPONSE_INIT;
+    int r = libpod_call(e, "GET", target, NULL, &resp, err);
+    if (r < 0)
+        return r;
+    _cleanup_json_ nc_json *root = NULL;
+    r = json_parse(resp.body.buf, resp.body.len, &root, err);
+    http_response_release(&resp);
+    if (r < 0)
+        return nc_error_wrap(err, "libpod inspect");
+    if (!json_is_object(root))
+        return nc_error_set(err, EPROTO, "libpod inspect reply is not a JSON object");
+    *ret = TAKE_PTR(root);
+    return 0;
+}
+
+/* The credentials of the process listening on path (for Podman: the service). */
+static int peer_cred(const char *path, uid_t *ret_uid, gid_t *ret_gid, nc_error **err)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof(sa.sun_path))
@@ -119,15 +139,22 @@ static int peer_uid(const char *path, uid_t *ret, nc_error **err)
     socklen_t len = sizeof(cred);
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
         return nc_error_set(err, errno, "read the credentials of '%s': %s", path, strerror(errno));
-    *ret = cred.uid;
+    *ret_uid = cred.uid;
+    *ret_gid = cred.gid;
     return 0;
+}
+
+int engine_service_cred(const engine *e, uid_t *ret_uid, gid_t *ret_gid, nc_error **err)
+{
+    if (!e->ep.socket_path)
+        return nc_error_set(err, ENOTSUP, "engine '%s' is not on a unix socket", e->ep.uri);
+    return peer_cred(e->ep.socket_path, ret_uid, ret_gid, err);
 }
 
 int engine_service_uid(const engine *e, uid_t *ret, nc_error **err)
 {
-    if (!e->ep.socket_path)
-        return nc_error_set(err, ENOTSUP, "engine '%s' is not on a unix socket", e->ep.uri);
-    return peer_uid(e->ep.socket_path, ret, err);
+    gid_t gid;
+    return engine_service_cred(e, ret, &gid, err);
 }
 
 int engine_libpod_rootless(engine *e, bool *ret, nc_error **err)

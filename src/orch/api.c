@@ -12,9 +12,22 @@
  *                                          stream of src/orch/apievents.h
  *   GET    /v1/groups/{folder}/runs        (?limit=N) {"runs":[run...]}, newest first
  *   POST   /v1/groups/{folder}/retry       {"retried":N}
+ *   POST   /v1/groups/{folder}/chats       {jid, allow?} -> 201: maps a channel's chat ("tg:ID")
+ *                                          to the group; allow adds senders to its allowlist
+ *   GET    /v1/chats                       {"chats":[{jid, name, kind, group, last_seen?}]}: chats
+ *                                          mapped or seen by a channel (group null: unregistered)
  *   GET    /v1/messages                    (?group=G&after=ID&limit=N) {"messages":[...],
  *                                          "last_id":ID, "more":bool}, oldest first
+ *   GET    /v1/tasks                       (?group=G) {"timezone":Z,"tasks":[task...]}
+ *   POST   /v1/tasks                       {group, prompt, schedule_type, schedule_value,
+ *                                          context_mode?, script?, id?} -> 201 task
+ *   GET    /v1/tasks/{id}                  task with its "runs", newest first
+ *   PATCH  /v1/tasks/{id}                  {status: "active"|"paused"} -> task
+ *   DELETE /v1/tasks/{id}                  {"removed":id}
  *   GET    /metrics                        daemon_metrics(), Prometheus text format 0.0.4
+ *   POST   /hooks/{name}                   a signed webhook request (src/channels/webhook.h):
+ *                                          202 {"id":N}; 401 bad signature or stale time, 409
+ *                                          a replay, 404 no such hook, 413 over 64 KiB
  *
  * Errors are {"error":"..."}: 400 (names the field or parameter; unknown ones are refused), 404,
  * 405 (with Allow), 409 (a duplicate group, a second main group), 413 (body over API_MAX_BODY),
@@ -52,6 +65,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "channels/webhook.h"
 #include "orch/apievents.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
@@ -76,6 +90,11 @@ static int http_status_for(int code)
         return MHD_HTTP_CONFLICT;
     case EINVAL:
         return MHD_HTTP_BAD_REQUEST;
+    case EACCES:
+    case ETIME:
+        return MHD_HTTP_UNAUTHORIZED;
+    case EFBIG:
+        return MHD_HTTP_CONTENT_TOO_LARGE;
     case ESHUTDOWN:
         return MHD_HTTP_SERVICE_UNAVAILABLE;
     case ENOSPC:
@@ -512,6 +531,89 @@ static enum MHD_Result retry_group(api_server *s, struct MHD_Connection *c, cons
     return reply_json(c, MHD_HTTP_OK, g);
 }
 
+/* POST /v1/groups/{folder}/chats {jid, allow?: [sender...]}: maps a channel's chat (tg:ID) to
+ * the group, and adds senders to the group's allowlist. */
+static enum MHD_Result add_chat(api_server *s, struct MHD_Connection *c, const struct request *r,
+                                const char *folder)
+{
+    static const char *const fields[] = {"jid", "allow", NULL};
+    enum MHD_Result reply = MHD_NO;
+    _cleanup_json_ nc_json *root = NULL;
+    const char *jid = NULL;
+    if (!parse_body(c, r, fields, false, &root, &reply) ||
+        !field_str(c, root, "jid", &jid, &reply) || !group_exists(s, c, folder, &reply))
+        return reply;
+    if (!jid || !jid[0] || !strchr(jid, ':') || strncmp(jid, "local:", 6) == 0)
+        return reply_error(c, MHD_HTTP_BAD_REQUEST,
+                           "field 'jid' must be a channel's chat, such as \"tg:123\"");
+    const nc_json *allow = json_get(root, "allow");
+    for (size_t i = 0; allow && i < json_array_len(allow); i++)
+        if (!json_is_string(json_array_at(allow, i)) || !json_string(json_array_at(allow, i))[0])
+            return reply_error(c, MHD_HTTP_BAD_REQUEST, "field 'allow' must list senders");
+    if (allow && !json_is_array(allow))
+        return reply_error(c, MHD_HTTP_BAD_REQUEST, "field 'allow' must list senders");
+    store *st = daemon_store(s->d);
+    _cleanup_error_ nc_error *err = NULL;
+    if (store_chat_map(st, jid, folder, &err) < 0)
+        return reply_nc_error(c, err);
+    for (size_t i = 0; allow && i < json_array_len(allow); i++)
+        if (store_sender_allow(st, folder, json_string(json_array_at(allow, i)), &err) < 0)
+            return reply_nc_error(c, err);
+    daemon_groups_changed(s->d);
+    _cleanup_jgen_ nc_jgen *g = jgen_new();
+    jgen_obj_open(g);
+    apijson_text(g, "jid", jid);
+    apijson_text(g, "group", folder);
+    jgen_obj_close(g);
+    return reply_json(c, MHD_HTTP_CREATED, g);
+}
+
+/* GET /v1/chats: every chat mapped or seen by a channel, registered or not. */
+static enum MHD_Result list_chats(api_server *s, struct MHD_Connection *c)
+{
+    store_chat *v = NULL;
+    size_t n = 0;
+    _cleanup_error_ nc_error *err = NULL;
+    if (store_chat_list(daemon_store(s->d), &v, &n, &err) < 0)
+        return reply_nc_error(c, err);
+    _cleanup_jgen_ nc_jgen *g = jgen_new();
+    jgen_obj_open(g);
+    jgen_key(g, "chats");
+    jgen_arr_open(g);
+    for (size_t i = 0; i < n; i++) {
+        jgen_obj_open(g);
+        apijson_text(g, "jid", v[i].jid);
+        apijson_text(g, "name", v[i].name);
+        apijson_text(g, "kind", v[i].kind);
+        apijson_text(g, "group", v[i].group);
+        if (v[i].last_ms)
+            apijson_time(g, "last_seen", v[i].last_ms);
+        jgen_obj_close(g);
+    }
+    jgen_arr_close(g);
+    jgen_obj_close(g);
+    store_chats_free(v, n);
+    return reply_json(c, MHD_HTTP_OK, g);
+}
+
+/* POST /hooks/{name}: a signed webhook request (src/channels/webhook.h) -> 202 {"id":N}. */
+static enum MHD_Result post_hook(api_server *s, struct MHD_Connection *c, const struct request *r,
+                                 const char *name)
+{
+    const char *sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND, WEBHOOK_SIG_HEADER);
+    const char *ts = MHD_lookup_connection_value(c, MHD_HEADER_KIND, WEBHOOK_TS_HEADER);
+    int64_t id = 0;
+    _cleanup_error_ nc_error *err = NULL;
+    if (daemon_webhook(s->d, name, sig, ts, r->body.buf ? r->body.buf : "", r->body.len, &id,
+                       &err) < 0)
+        return reply_nc_error(c, err);
+    _cleanup_jgen_ nc_jgen *g = jgen_new();
+    jgen_obj_open(g);
+    jgen_kv_int(g, "id", id);
+    jgen_obj_close(g);
+    return reply_json(c, MHD_HTTP_ACCEPTED, g);
+}
+
 static enum MHD_Result get_metrics(api_server *s, struct MHD_Connection *c)
 {
     _cleanup_strbuf_ strbuf out = STRBUF_INIT;
@@ -594,11 +696,34 @@ static enum MHD_Result route_group(api_server *s, struct MHD_Connection *c, cons
         return method_is(c, method, "GET", &reply) && no_body(c, r, &reply)
                    ? list_runs(s, c, folder)
                    : reply;
+    if (strcmp(sub, "chats") == 0)
+        return method_is(c, method, "POST", &reply) && check_query(c, none, &reply)
+                   ? add_chat(s, c, r, folder)
+                   : reply;
     if (strcmp(sub, "retry") == 0)
         return method_is(c, method, "POST", &reply) && check_query(c, none, &reply)
                    ? retry_group(s, c, r, folder)
                    : reply;
     return reply_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
+}
+
+/* /v1/tasks and /v1/tasks/{id} (apitasks.c). */
+static enum MHD_Result route_tasks(api_server *s, struct MHD_Connection *c, const char *url,
+                                   const char *method, const struct request *r)
+{
+    static const char *const by_group[] = {"group", NULL};
+    static const char *const none[] = {NULL};
+    enum MHD_Result reply = MHD_NO;
+    const char *id = url[9] == '/' ? url + 10 : NULL;
+    if ((id && (!*id || strchr(id, '/'))))
+        return reply_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
+    if (!check_query(c, id ? none : by_group, &reply))
+        return reply;
+    const char *group = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "group");
+    _cleanup_strbuf_ strbuf out = STRBUF_INIT;
+    const char *allow = NULL;
+    unsigned status = apitasks_route(s, method, id, group, r->body.buf, r->body.len, &out, &allow);
+    return reply_bytes(c, status, "application/json", allow, out.buf, out.len);
 }
 
 static enum MHD_Result route(api_server *s, struct MHD_Connection *c, const char *url,
@@ -608,6 +733,8 @@ static enum MHD_Result route(api_server *s, struct MHD_Connection *c, const char
     enum MHD_Result reply = MHD_NO;
     if (daemon_stopping(s->d))
         return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the daemon is shutting down");
+    if (s->hooks_only && strncmp(url, "/hooks/", 7) != 0)
+        return reply_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
     if (strcmp(url, "/v1/health") == 0) {
         if (!method_is(c, method, "GET", &reply) || !check_query(c, none, &reply) ||
             !no_body(c, r, &reply))
@@ -631,6 +758,20 @@ static enum MHD_Result route(api_server *s, struct MHD_Connection *c, const char
     if (strcmp(url, "/v1/messages") == 0)
         return method_is(c, method, "GET", &reply) && no_body(c, r, &reply) ? list_messages(s, c)
                                                                             : reply;
+    static const char hooks[] = "/hooks/";
+    if (strncmp(url, hooks, sizeof(hooks) - 1) == 0) {
+        const char *name = url + sizeof(hooks) - 1;
+        if (!name[0] || strchr(name, '/'))
+            return reply_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint");
+        return method_is(c, method, "POST", &reply) && check_query(c, none, &reply)
+                   ? post_hook(s, c, r, name)
+                   : reply;
+    }
+    if (strcmp(url, "/v1/chats") == 0)
+        return method_is(c, method, "GET", &reply) && check_query(c, none, &reply) &&
+                       no_body(c, r, &reply)
+                   ? list_chats(s, c)
+                   : reply;
     if (strcmp(url, "/v1/groups") == 0) {
         if (!method_is(c, method, "GET, POST", &reply) || !check_query(c, none, &reply))
             return reply;
@@ -638,6 +779,8 @@ static enum MHD_Result route(api_server *s, struct MHD_Connection *c, const char
             return no_body(c, r, &reply) ? list_groups(s, c) : reply;
         return add_group(s, c, r);
     }
+    if (strcmp(url, "/v1/tasks") == 0 || strncmp(url, "/v1/tasks/", 10) == 0)
+        return route_tasks(s, c, url, method, r);
     static const char prefix[] = "/v1/groups/";
     if (strncmp(url, prefix, sizeof(prefix) - 1) == 0) {
         const char *rest = url + sizeof(prefix) - 1;
@@ -709,10 +852,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 /* ---- the server ---- */
 
-int api_start(struct nc_daemon *d, int fd, unsigned max_clients, api_server **ret, nc_error **err)
+static int start(struct nc_daemon *d, int fd, unsigned max_clients, bool hooks_only,
+                 api_server **ret, nc_error **err)
 {
     api_server *s = xnew0(api_server);
     s->d = d;
+    s->hooks_only = hooks_only;
     s->quiesced_fd = -1;
     pthread_mutex_init(&s->lock, NULL);
     pthread_condattr_t ca;
@@ -748,6 +893,17 @@ int api_start(struct nc_daemon *d, int fd, unsigned max_clients, api_server **re
     close(fd);
     *ret = s;
     return 0;
+}
+
+int api_start(struct nc_daemon *d, int fd, unsigned max_clients, api_server **ret, nc_error **err)
+{
+    return start(d, fd, max_clients, false, ret, err);
+}
+
+int api_start_hooks(struct nc_daemon *d, int fd, unsigned max_clients, api_server **ret,
+                    nc_error **err)
+{
+    return start(d, fd, max_clients, true, ret, err);
 }
 
 void api_stop(api_server *s)

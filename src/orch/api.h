@@ -47,6 +47,12 @@ struct nc_daemon;
  * API_DEFAULT_MAX_CLIENTS). On success the server owns fd; on failure it stays the caller's. d
  * must outlive the server. */
 int api_start(struct nc_daemon *d, int fd, unsigned max_clients, api_server **ret, nc_error **err);
+/* Binds a TCP listening socket at addr (api.tcp_listen: a loopback HOST:PORT), SOCK_CLOEXEC and
+ * non-blocking. Anything but a loopback address is EINVAL. */
+int api_listen_tcp(const char *addr, int *fd, nc_error **err);
+/* api_start for the TCP listener: it serves only POST /hooks/NAME (404 for the rest). */
+int api_start_hooks(struct nc_daemon *d, int fd, unsigned max_clients, api_server **ret,
+                    nc_error **err);
 /* Shutdown: stops accepting (MHD_quiesce_daemon), ends every stream with a "shutdown" event (a
  * stream whose client does not read is cut after API_STOP_GRACE_MS), closes every connection
  * (MHD_stop_daemon) and frees the server. The socket file stays: its path is the caller's to

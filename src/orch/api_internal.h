@@ -23,6 +23,7 @@ struct api_server {
     pthread_cond_t cond;  /* CLOCK_MONOTONIC; broadcast when a stream ends and at stop */
     size_t streams;
     bool stopping;
+    bool hooks_only; /* the TCP listener (api.tcp_listen): only /hooks/ is served */
 };
 
 /* The streaming response for the committed message id (its first line, the accepted event, is
@@ -38,5 +39,11 @@ void apijson_run(nc_jgen *g, const store_run *r);
 void apijson_time(nc_jgen *g, const char *key, int64_t ms);
 /* key: text (NULL: null). */
 void apijson_text(nc_jgen *g, const char *key, const char *s);
+
+/* apitasks.c: GET/POST /v1/tasks (?group=G), GET/PATCH/DELETE /v1/tasks/{id}. id NULL: the
+ * collection. Fills out with the JSON reply (an {"error"} too) and returns the HTTP status;
+ * *allow is set with a 405. */
+unsigned apitasks_route(api_server *s, const char *method, const char *id, const char *group,
+                        const char *body, size_t len, strbuf *out, const char **allow);
 
 #endif

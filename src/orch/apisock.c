@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -113,5 +115,48 @@ int api_listen(const char *path, int *fd, nc_error **err)
         return nc_error_set(err, e, "listen on api socket '%s': %s", path, strerror(e));
     }
     *fd = TAKE_FD(s);
+    return 0;
+}
+
+int api_listen_tcp(const char *addr, int *fd, nc_error **err)
+{
+    const char *colon = strrchr(addr, ':');
+    if (!colon)
+        return nc_error_set(err, EINVAL, "api.tcp_listen '%s': expected HOST:PORT", addr);
+    char *end = NULL;
+    long port = strtol(colon + 1, &end, 10);
+    if (!colon[1] || *end || port < 1 || port > 65535)
+        return nc_error_set(err, EINVAL, "api.tcp_listen '%s': the port is not valid", addr);
+    size_t hl = (size_t)(colon - addr);
+    struct sockaddr_storage ss = {0};
+    socklen_t sl;
+    if ((hl == 9 && strncmp(addr, "127.0.0.1", 9) == 0) ||
+        (hl == 9 && strncmp(addr, "localhost", 9) == 0)) {
+        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+        in->sin_family = AF_INET;
+        in->sin_port = htons((uint16_t)port);
+        in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        sl = sizeof(*in);
+    } else if (hl == 5 && strncmp(addr, "[::1]", 5) == 0) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        in6->sin6_addr = in6addr_loopback;
+        sl = sizeof(*in6);
+    } else {
+        /* No TLS here: the listener never leaves this host. */
+        return nc_error_set(err, EINVAL, "api.tcp_listen '%s' is not a loopback address", addr);
+    }
+    int s = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (s < 0)
+        return nc_error_set(err, errno, "api.tcp_listen '%s': socket: %s", addr, strerror(errno));
+    int one = 1;
+    (void)setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(s, (struct sockaddr *)&ss, sl) < 0 || listen(s, 128) < 0) {
+        int e = errno;
+        close(s);
+        return nc_error_set(err, e, "api.tcp_listen '%s': %s", addr, strerror(e));
+    }
+    *fd = s;
     return 0;
 }

@@ -95,7 +95,9 @@ static int stream_poll(struct stream *st, nc_error **err)
             if (strcmp(v[i].state, "superseded") == 0)
                 continue;
             api_event_reply(&st->out, v[i].id, v[i].text);
-            if (strcmp(v[i].state, "pending") != 0)
+            /* A reply for another channel's chat (a batch that mixed local and Telegram
+             * messages) is shown here but delivered by that channel. */
+            if (strcmp(v[i].state, "pending") != 0 || strncmp(v[i].chat_jid, "local:", 6) != 0)
                 continue;
             st->sent = xreallocarray(st->sent, st->nsent + 1, sizeof(*st->sent));
             st->sent[st->nsent++] = v[i].id;

@@ -16,11 +16,14 @@
 
 #include "agent/turn.h"
 #include "agent/workspace.h"
+#include "channels/channel.h"
 #include "engine/engine.h"
 #include "orch/api.h"
 #include "orch/owner.h"
 #include "orch/queue.h"
 #include "orch/router.h"
+#include "orch/ipc.h"
+#include "orch/scheduler.h"
 #include "proxy/proxy.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -159,7 +162,8 @@ static void consider(nc_daemon *d, const char *group, const nc_config *cfg)
     }
     pthread_mutex_lock(&d->lock);
     struct slot *s = slot_of_locked(d, group);
-    bool follow_up = s && s->idle && !s->close_sent && !s->done && !d->stopping;
+    /* A task's agent takes no follow-ups (NanoClaw's rule): the messages wait for its end. */
+    bool follow_up = s && !s->task && s->idle && !s->close_sent && !s->done && !d->stopping;
     _cleanup_free_ char *run_id = s ? xstrdup(s->run_id) : NULL;
     if (!s)
         queue_add_messages(d->q, group);
@@ -220,9 +224,14 @@ static void start_turn(nc_daemon *d, const char *group, const nc_config *cfg, ui
     s->d = d;
     s->cancel[0] = s->cancel[1] = -1;
     s->group = xstrdup(group);
-    s->run_id = turn_make_run_id();
     s->is_main = g.is_main;
     s->image = g.image && *g.image ? xstrdup(g.image) : NULL;
+    /* A pooled container of the group, if one is ready: the turn is its run. */
+    pthread_mutex_lock(&d->lock);
+    s->warm = daemon_pool_take_locked(d, cfg, group, s->is_main, s->image);
+    pthread_mutex_unlock(&d->lock);
+    s->had_warm = s->warm != NULL;
+    s->run_id = s->warm ? xstrdup(turn_warm_run_id(s->warm)) : turn_make_run_id();
     s->chat_jid = xstrdup(msgs[start + count - 1].chat_jid);
     s->chat = xstrdup(s->chat_jid);
     pthread_mutex_lock(&d->lock);
@@ -239,6 +248,9 @@ static void start_turn(nc_daemon *d, const char *group, const nc_config *cfg, ui
                   err ? nc_error_msg(err) : strerror(errno));
         if (s->batch)
             store_batch_requeue(d->st, s->batch, false, "the turn could not start", NULL);
+        pthread_mutex_lock(&d->lock);
+        daemon_pool_trash_locked(d, TAKE_PTR(s->warm));
+        pthread_mutex_unlock(&d->lock);
         daemon_slot_free(s);
         pthread_mutex_lock(&d->lock);
         queue_finished(d->q, group, QUEUE_TRANSIENT, now);
@@ -258,6 +270,7 @@ static void start_turn(nc_daemon *d, const char *group, const nc_config *cfg, ui
     if (r != 0) {
         d->slots = s->next;
         daemon_cfg_drop_locked(s->cfg);
+        daemon_pool_trash_locked(d, TAKE_PTR(s->warm));
         queue_finished(d->q, group, QUEUE_TRANSIENT, now);
         daemon_mark_dirty_locked(d, group);
     }
@@ -312,9 +325,11 @@ static void close_agent(nc_daemon *d, struct slot *s, const char *why)
 
 /* One round: settle ended turns, look at groups with news, start what the queue allows, and
  * close idle agents while others wait at the cap. */
-static void dispatch(nc_daemon *d)
+static int dispatch(nc_daemon *d)
 {
     reap_turns(d);
+    /* Due tasks join their groups' queues before the queue is looked at. */
+    int sched_ms = scheduler_tick(d);
     pthread_mutex_lock(&d->lock);
     char **dirty = TAKE_PTR(d->dirty);
     struct cfg_ref *cr = daemon_cfg_take_locked(d);
@@ -333,7 +348,10 @@ static void dispatch(nc_daemon *d)
         pthread_mutex_unlock(&d->lock);
         if (!group)
             break;
-        start_turn(d, group, cfg, now);
+        if (kind == QUEUE_TASK)
+            scheduler_start_turn(d, group, cfg, now);
+        else
+            start_turn(d, group, cfg, now);
     }
     /* Groups wait at the cap: idle agents give their places up. */
     pthread_mutex_lock(&d->lock);
@@ -356,6 +374,7 @@ static void dispatch(nc_daemon *d)
     /* A slot is freed only by this thread (reap_turns), so the pointers stay valid. */
     for (size_t i = 0; i < nclose; i++)
         close_agent(d, to_close[i], "other groups wait at the cap");
+    return sched_ms;
 }
 
 /* ---- signals, reload, shutdown ---- */
@@ -384,9 +403,14 @@ static void reload(nc_daemon *d)
     }
     daemon_cfg_drop_locked(d->cfg);
     d->cfg = r;
+    daemon_pool_drain_locked(d, "configuration reloaded");
     queue_set_cap(d->q, (unsigned)cfg->orch_max_concurrent);
     queue_set_retry_base(d->q, cfg->orch_retry_base_ms);
     pthread_mutex_unlock(&d->lock);
+    if (d->ipc)
+        ipc_watcher_set_limits(
+            d->ipc, &(ipc_limits){.max_file = cfg->ipc_max_file_size,
+                                  .max_per_minute = (unsigned)cfg->ipc_max_files_per_minute});
     log_info("configuration reloaded%s%s", cfg->path ? " from " : "", cfg->path ? cfg->path : "");
     daemon_wake(d);
 }
@@ -496,15 +520,14 @@ static void log_reap(const engine_container_summary *c, reap_action what, const 
         log_warn("could not remove orphaned container %.12s: %s", c->id, nc_error_msg(err));
 }
 
-/* Crash recovery (docs/architecture.md): the dead daemon's containers, runs, batches and
- * replies. An engine that is down now is not fatal: messages wait, and turns reap orphans
- * first when it returns. The engine found here is the one every turn uses. */
-static int recover(nc_daemon *d, nc_error **err)
+/* The one engine (no [[engines]]): found, connected and reaped. */
+static void recover_engine(nc_daemon *d)
 {
     const nc_config *cfg = d->cfg->cfg;
     engine_opts eo = {
         .host = d->host ? d->host : cfg->engine_host,
         .host_source = d->host ? "--host" : "config key engine.host",
+        .tls = config_engine_tls(cfg),
         .connect_timeout_ms = (long)cfg->engine_connect_timeout_ms,
         .request_timeout_ms = (long)cfg->engine_request_timeout_ms,
         .max_response_bytes = cfg->engine_max_response,
@@ -520,6 +543,7 @@ static int recover(nc_daemon *d, nc_error **err)
                  nc_error_msg(eerr));
     } else {
         d->engine_uri = xstrdup(e->ep.uri);
+        endpoint_copy(&d->engine_ep, &e->ep);
         d->proto = engine_dup(e);
         log_info("engine %s %s (API 1.%d) at %s", engine_kind_name(e->kind), e->version,
                  e->api_minor, e->ep.uri);
@@ -528,6 +552,16 @@ static int recover(nc_daemon *d, nc_error **err)
         else
             d->reaped = true;
     }
+}
+
+/* Crash recovery (docs/architecture.md): the dead daemon's containers, runs, batches and
+ * replies. An engine that is down now is not fatal: messages wait, and turns reap orphans
+ * first when it returns. The engine found here is the one every turn uses. */
+static int recover(nc_daemon *d, nc_error **err)
+{
+    /* With [[engines]], each engine is reaped by the fleet's prober before it is used. */
+    if (!d->fleet)
+        recover_engine(d);
     store_recovery rec = {0};
     int r = store_recover(d->st, &rec, err);
     if (r < 0)
@@ -553,7 +587,7 @@ static int recover(nc_daemon *d, nc_error **err)
 int daemon_open(const daemon_opts *o, nc_daemon **ret, nc_error **err)
 {
     nc_daemon *d = xnew0(nc_daemon);
-    d->wake_fd = d->sig_fd = d->api_fd = -1;
+    d->wake_fd = d->sig_fd = d->api_fd = d->tcp_fd = -1;
     pthread_mutex_init(&d->lock, NULL);
     /* Waits on it are timed on the monotonic clock: a wall-clock step cannot stretch them. */
     pthread_condattr_t ca;
@@ -606,7 +640,18 @@ int daemon_open(const daemon_opts *o, nc_daemon **ret, nc_error **err)
     if (r >= 0 && keyed)
         r = proxy_new(cfg, &d->px, err);
     if (r >= 0)
+        r = scheduler_new(cfg, &d->sched, err);
+    if (r >= 0)
         r = api_listen(d->api_path, &d->api_fd, err);
+    if (r >= 0 && cfg->api_tcp_listen[0])
+        r = api_listen_tcp(cfg->api_tcp_listen, &d->tcp_fd, err);
+    if (r >= 0 && cfg->nengines && d->host)
+        log_warn("--host names the one engine to use: [[engines]] is ignored");
+    else if (r >= 0 && cfg->nengines) {
+        r = fleet_new(cfg, &d->fleet, err);
+        if (r >= 0)
+            log_info("%zu engines ([[engines]]): groups are spread over them", cfg->nengines);
+    }
     if (r >= 0)
         r = recover(d, err);
     if (r < 0) {
@@ -632,14 +677,29 @@ int daemon_run(nc_daemon *d, nc_error **err)
 {
     const nc_config *cfg = d->cfg->cfg;
     raise_nofile();
-    int r = api_start(d, d->api_fd, (unsigned)cfg->orch_api_max_clients, &d->api, err);
+    /* The IPC watcher first: API handlers may tell it the groups changed. */
+    if (daemon_ipc_start(d, err) < 0)
+        return nc_error_wrap(err, "ipc");
+    /* Before the API: a status request reads d->channels without a lock. */
+    int r = channels_start(d, cfg, &d->channels, err);
+    if (r < 0)
+        return r;
+    r = api_start(d, d->api_fd, (unsigned)cfg->orch_api_max_clients, &d->api, err);
     if (r < 0)
         return r;
     d->api_fd = -1; /* the server owns it now */
     log_info("serving the local API at %s", d->api_path);
+    if (d->tcp_fd >= 0) {
+        r = api_start_hooks(d, d->tcp_fd, (unsigned)cfg->orch_api_max_clients, &d->api_tcp, err);
+        if (r < 0)
+            return r;
+        d->tcp_fd = -1;
+        log_info("serving webhooks (only) at %s", cfg->api_tcp_listen);
+    }
+    daemon_pool_start(d);
     bool stop = false;
     while (!stop) {
-        dispatch(d);
+        int sched_ms = dispatch(d);
         pthread_mutex_lock(&d->lock);
         uint64_t next = queue_next_retry(d->q);
         pthread_mutex_unlock(&d->lock);
@@ -649,6 +709,9 @@ int daemon_run(nc_daemon *d, nc_error **err)
             timeout = (int)(next - now);
         else if (next && next <= now)
             timeout = 0;
+        /* The next due task (or a task agent's close): the dispatcher sleeps until then. */
+        if (sched_ms >= 0 && sched_ms < timeout)
+            timeout = sched_ms;
         wait_events(d, timeout, &stop);
     }
     log_info("shutting down: the API stops accepting");
@@ -657,7 +720,13 @@ int daemon_run(nc_daemon *d, nc_error **err)
     daemon_changed_locked(d);
     pthread_mutex_unlock(&d->lock);
     api_stop(TAKE_PTR(d->api));
+    api_stop(TAKE_PTR(d->api_tcp));
+    /* Files that come now are read at the next start (its scan). */
+    ipc_watcher_free(TAKE_PTR(d->ipc));
     shutdown_turns(d);
+    /* Replies of the turns that ended in the grace had their chance to go out. */
+    channels_stop(TAKE_PTR(d->channels));
+    daemon_pool_stop(d);
     log_info("stopped");
     return 0;
 }
@@ -668,6 +737,12 @@ void daemon_free(nc_daemon *d)
         return;
     api_stop(d->api);
     proxy_free(d->px);
+    api_stop(d->api_tcp);
+    if (d->tcp_fd >= 0)
+        close(d->tcp_fd);
+    channels_stop(d->channels);
+    ipc_watcher_free(d->ipc);
+    scheduler_free(d->sched);
     if (d->api_fd >= 0)
         close(d->api_fd);
     if (d->api_path && d->st)
@@ -677,6 +752,8 @@ void daemon_free(nc_daemon *d)
     for (size_t i = 0; i < d->nengines; i++)
         engine_free(d->engines[i]);
     engine_free(d->proto);
+    fleet_free(d->fleet);
+    endpoint_release(&d->engine_ep);
     strv_free(d->dirty);
     if (d->cfg)
         daemon_cfg_drop_locked(d->cfg);

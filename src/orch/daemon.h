@@ -47,6 +47,20 @@ store *daemon_store(nc_daemon *d);
  * -ESHUTDOWN while shutting down. */
 int daemon_post_message(nc_daemon *d, const char *group, const char *chat_jid, const char *sender,
                         const char *text, int64_t *id, nc_error **err);
+/* daemon_post_message, with a channel's read position (store_cursor_get) set to value in the
+ * same transaction as the message. */
+int daemon_post_message_cursor(nc_daemon *d, const char *group, const char *chat_jid,
+                               const char *sender, const char *text, const char *cursor,
+                               int64_t value, int64_t *id, nc_error **err);
+/* The chats a running turn is answering now (not idle), NULL-terminated; NULL when none.
+ * strv_free frees it. */
+char **daemon_busy_chats(nc_daemon *d);
+/* A webhook request for POST /hooks/<name> (src/channels/webhook.h, webhook_receive): checked
+ * against the configured hook and stored. */
+int daemon_webhook(nc_daemon *d, const char *name, const char *signature, const char *timestamp,
+                   const char *body, size_t len, int64_t *id, nc_error **err);
+/* The assistant's name in force (agent.assistant_name), allocated. */
+char *daemon_assistant_name(nc_daemon *d);
 /* Why a message with this text for the group will not start a turn by itself (a group that
  * needs its trigger, and the text does not start with it: the message is context for the next
  * one that does), or NULL when it will. Allocated. */
@@ -70,5 +84,20 @@ void daemon_status_json(nc_daemon *d, struct nc_jgen *g);
 /* Prometheus text: nanocell_turns_total{outcome}, nanocell_turn_seconds histogram,
  * nanocell_queue_depth{group}, nanocell_containers_running, nanocell_engine_errors_total. */
 void daemon_metrics(nc_daemon *d, strbuf *out);
+
+/* ---- scheduled tasks (src/orch/daemon_tasks.c); the store has them (orch/store_tasks.h) ---- */
+struct store_task;
+/* Adds a task of t->group: its schedule is checked and its first run computed in orch.timezone;
+ * t->id NULL makes a new id, t->chat_jid NULL is "local:<group>", t->context_mode NULL is
+ * "isolated". *id is the task's (allocated). -EINVAL for a bad schedule or field, -ENOENT for
+ * an unknown group, -EEXIST for an id in use. */
+int daemon_task_add(nc_daemon *d, const struct store_task *t, char **id, nc_error **err);
+/* Pauses or resumes (a run missed while paused fires once, at once). -ENOENT: no such task. */
+int daemon_task_pause(nc_daemon *d, const char *id, bool paused, nc_error **err);
+int daemon_task_remove(nc_daemon *d, const char *id, nc_error **err);
+/* The instant ms in orch.timezone with its offset ("2026-03-08T03:00:00-04:00"). Allocated. */
+char *daemon_task_time(nc_daemon *d, int64_t ms);
+/* orch.timezone's zone, as loaded ("Europe/Paris"). */
+const char *daemon_timezone(nc_daemon *d);
 
 #endif

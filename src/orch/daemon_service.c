@@ -6,12 +6,16 @@
 #include <string.h>
 #include <time.h>
 
+#include "channels/channel.h"
+#include "channels/webhook.h"
 #include "orch/daemon_internal.h"
 #include "orch/router.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/strv.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
+#include "orch/ipc.h"
 #include "util/banned.h"
 
 static char *chat_of(const char *group)
@@ -24,14 +28,19 @@ store *daemon_store(nc_daemon *d)
     return d->st;
 }
 
-int daemon_post_message(nc_daemon *d, const char *group, const char *chat_jid, const char *sender,
-                        const char *text, int64_t *id, nc_error **err)
+/* cursor NULL: store_message_add; else store_message_add_cursor. */
+static int post_message(nc_daemon *d, const char *group, const char *chat_jid, const char *sender,
+                        const char *text, const char *cursor, int64_t value, int64_t *id,
+                        nc_error **err)
 {
     if (daemon_stopping(d))
         return nc_error_set(err, ESHUTDOWN, "the daemon is shutting down");
     _cleanup_free_ char *chat = chat_jid ? NULL : chat_of(group);
-    int r = store_message_add(d->st, group, chat_jid ? chat_jid : chat, sender ? sender : "user",
-                              text, (int64_t)wall_ms(), id, err);
+    int r = cursor ? store_message_add_cursor(d->st, group, chat_jid ? chat_jid : chat,
+                                              sender ? sender : "user", text, (int64_t)wall_ms(),
+                                              cursor, value, id, err)
+                   : store_message_add(d->st, group, chat_jid ? chat_jid : chat,
+                                       sender ? sender : "user", text, (int64_t)wall_ms(), id, err);
     if (r < 0)
         return r;
     uint64_t us = mono_us(); /* accepted: committed, and the client is told next */
@@ -47,7 +56,48 @@ int daemon_post_message(nc_daemon *d, const char *group, const char *chat_jid, c
     daemon_changed_locked(d);
     pthread_mutex_unlock(&d->lock);
     daemon_wake(d);
+    log_debug("group %s: message %lld accepted at %llu us (monotonic)", group, (long long)*id,
+              (unsigned long long)us);
     return 0;
+}
+
+int daemon_post_message(nc_daemon *d, const char *group, const char *chat_jid, const char *sender,
+                        const char *text, int64_t *id, nc_error **err)
+{
+    return post_message(d, group, chat_jid, sender, text, NULL, 0, id, err);
+}
+
+int daemon_post_message_cursor(nc_daemon *d, const char *group, const char *chat_jid,
+                               const char *sender, const char *text, const char *cursor,
+                               int64_t value, int64_t *id, nc_error **err)
+{
+    return post_message(d, group, chat_jid, sender, text, cursor, value, id, err);
+}
+
+char **daemon_busy_chats(nc_daemon *d)
+{
+    char **v = NULL;
+    pthread_mutex_lock(&d->lock);
+    for (struct slot *s = d->slots; s; s = s->next)
+        if (s->batch && !s->idle && !s->done && s->chat_jid && !strv_contains(v, s->chat_jid))
+            strv_push(&v, s->chat_jid);
+    pthread_mutex_unlock(&d->lock);
+    return v;
+}
+
+int daemon_webhook(nc_daemon *d, const char *name, const char *signature, const char *timestamp,
+                   const char *body, size_t len, int64_t *id, nc_error **err)
+{
+    return webhook_receive(channels_state(d->channels, "webhook"), d, name, signature, timestamp,
+                           body, len, id, err);
+}
+
+char *daemon_assistant_name(nc_daemon *d)
+{
+    pthread_mutex_lock(&d->lock);
+    char *name = xstrdup(d->cfg->cfg->agent_assistant_name);
+    pthread_mutex_unlock(&d->lock);
+    return name;
 }
 
 char *daemon_waits_for_trigger(nc_daemon *d, const char *group, const char *text)
@@ -105,6 +155,13 @@ void daemon_groups_changed(nc_daemon *d)
     if (store_group_list(d->st, &gs, &n, NULL) < 0)
         return;
     pthread_mutex_lock(&d->lock);
+    for (struct pool_group *pg = d->pool.groups; pg; pg = pg->next) {
+        bool known = false;
+        for (size_t j = 0; j < n && !known; j++)
+            known = strcmp(gs[j].folder, pg->group) == 0;
+        if (!known)
+            daemon_pool_forget_locked(d, pg->group);
+    }
     for (size_t i = 0; i < queue_ngroups(d->q);) {
         const queue_group *qg = queue_group_at(d->q, i);
         bool known = false;
@@ -121,6 +178,7 @@ void daemon_groups_changed(nc_daemon *d)
     daemon_changed_locked(d);
     pthread_mutex_unlock(&d->lock);
     store_groups_free(gs, n);
+    ipc_watcher_resync(d->ipc); /* a new group's ipc/ is watched, a removed one's is not */
     daemon_wake(d);
 }
 
@@ -163,6 +221,8 @@ void daemon_status_json(nc_daemon *d, struct nc_jgen *g)
         jgen_null(g);
     jgen_kv_bool(g, "stopping", d->stopping);
     jgen_kv_int(g, "max_concurrent", queue_cap(d->q));
+    if (d->fleet)
+        fleet_status_json(d->fleet, g); /* its own lock, never taken with it held */
     jgen_key(g, "running");
     jgen_arr_open(g);
     for (struct slot *s = d->slots; s; s = s->next) {
@@ -187,7 +247,9 @@ void daemon_status_json(nc_daemon *d, struct nc_jgen *g)
         jgen_obj_close(g);
     }
     jgen_arr_close(g);
+    daemon_pool_status_json_locked(d, g);
     pthread_mutex_unlock(&d->lock);
+    channels_status_json(d->channels, g);
 }
 
 /* A Prometheus histogram: counts[0..n] per bucket (the last is +Inf), not yet cumulative. */
@@ -231,6 +293,7 @@ void daemon_metrics(nc_daemon *d, strbuf *out)
                 "# HELP nanocell_engine_errors_total Turns that failed on the engine.\n"
                 "# TYPE nanocell_engine_errors_total counter\nnanocell_engine_errors_total %llu\n",
                 running, (unsigned long long)d->engine_errors);
+    daemon_pool_metrics_locked(d, out);
     pthread_mutex_unlock(&d->lock);
     strbuf_addstr(out, "# HELP nanocell_queue_depth Inbound messages waiting, by group.\n"
                        "# TYPE nanocell_queue_depth gauge\n");
@@ -239,4 +302,8 @@ void daemon_metrics(nc_daemon *d, strbuf *out)
                     (long long)c[i].pending);
     if (have_counts)
         store_counts_free(c, n);
+    ipc_watcher_metrics(d->ipc, out);
+    channels_metrics(d->channels, out);
+    if (d->fleet)
+        fleet_metrics(d->fleet, out);
 }

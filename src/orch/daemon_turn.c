@@ -11,6 +11,7 @@
 #include "orch/daemon_internal.h"
 #include "agent/workspace.h"
 #include "orch/router.h"
+#include "orch/scheduler.h"
 #include "proxy/proxy.h"
 #include "util/log.h"
 #include "util/units.h"
@@ -37,6 +38,7 @@ void daemon_slot_free(struct slot *s)
     free(s->chat);
     free(s->chat_jid);
     free(s->last_error);
+    scheduler_slot_free(s);
     if (s->cancel[0] >= 0)
         close(s->cancel[0]);
     if (s->cancel[1] >= 0)
@@ -51,7 +53,11 @@ static void turn_on_result(const agent_result *r, void *userdata)
     nc_daemon *d = s->d;
     _cleanup_error_ nc_error *err = NULL;
     const char *known = s->session_now ? s->session_now : s->session;
-    if (r->session && (!known || strcmp(r->session, known) != 0)) {
+    if (s->task)
+        scheduler_on_result(s, r->result, r->success ? NULL : r->error ? r->error : "an error");
+    /* An isolated task's session is its own: the group's stays. */
+    if (r->session && (!known || strcmp(r->session, known) != 0) &&
+        !(s->task && scheduler_task_isolated(s))) {
         if (store_session_set(d->st, s->group, r->session, &err) < 0) {
             log_warn("group %s: could not store the session: %s", s->group, nc_error_msg(err));
             nc_error_free(TAKE_PTR(err));
@@ -162,26 +168,56 @@ void *daemon_turn_main(void *arg)
     engine_opts eo = {
         .host = s->d->engine_uri ? s->d->engine_uri : cfg->engine_host,
         .host_source = s->d->engine_uri ? "the daemon's engine" : "config key engine.host",
+        .tls = config_engine_tls(cfg),
         .connect_timeout_ms = (long)cfg->engine_connect_timeout_ms,
         .request_timeout_ms = (long)cfg->engine_request_timeout_ms,
         .max_response_bytes = cfg->engine_max_response,
     };
     _cleanup_error_ nc_error *err = NULL;
-    /* A connection an earlier turn used, if one is idle: opening one is two round trips. */
-    pthread_mutex_lock(&s->d->lock);
-    _cleanup_engine_ engine *e = s->d->nengines ? s->d->engines[--s->d->nengines]
-                                 : s->d->proto  ? engine_dup(s->d->proto)
-                                                : NULL;
-    pthread_mutex_unlock(&s->d->lock);
-    if (!e && engine_open(&eo, NULL, &e, &err) == 0) {
+    uint64_t cpu0 = thread_cpu_us();
+    _cleanup_engine_ engine *e = NULL;
+    size_t fleet_idx = 0;
+    bool reaped = s->d->reaped;
+    bool cancelled = false;
+    /* Several engines: the fleet places the turn (src/orch/fleet.h). */
+    if (s->d->fleet) {
+        const nc_group_config *gc = config_group(cfg, s->group);
+        if (fleet_acquire(s->d->fleet, s->group, gc ? gc->engine_labels : NULL, s->cancel[0], &e,
+                          &fleet_idx, &reaped, &err) < 0)
+            cancelled = err && err->code == ECANCELED;
+    } else {
+        /* A connection an earlier turn used, if one is idle: opening one is two round trips. */
+        pthread_mutex_lock(&s->d->lock);
+        e = s->d->nengines ? s->d->engines[--s->d->nengines]
+            : s->d->proto  ? engine_dup(s->d->proto)
+                           : NULL;
+        pthread_mutex_unlock(&s->d->lock);
+    }
+    /* The engine found at start, with its TLS settings (from a context or the config), else
+     * discovery with the daemon's address. */
+    engine_endpoint again = {0};
+    if (!e && !s->d->fleet && s->d->engine_ep.uri)
+        endpoint_copy(&again, &s->d->engine_ep);
+    if (!e && !s->d->fleet &&
+        (again.uri ? engine_open_endpoint(&eo, &again, &e, &err)
+                   : engine_open(&eo, NULL, &e, &err)) == 0) {
         /* Checked by its handshake: the next turns' connections are copies of it. */
         pthread_mutex_lock(&s->d->lock);
         if (!s->d->proto)
             s->d->proto = engine_dup(e);
         pthread_mutex_unlock(&s->d->lock);
     }
+    /* The agent reads its group's current_tasks.json (and main its available_groups.json) as
+     * they are now; a task turn's were written by the dispatcher already. */
+    if (!s->task) {
+        uint64_t t0 = mono_us();
+        daemon_ipc_snapshots(s->d, s->group);
+        log_debug("group %s: ipc snapshots written in %.3f ms", s->group,
+                  (double)(mono_us() - t0) / 1000.0);
+    }
     if (!e) {
-        s->res = (turn_result){.status = TURN_ENGINE, .exit_code = -1};
+        s->res =
+            (turn_result){.status = cancelled ? TURN_INTERRUPTED : TURN_ENGINE, .exit_code = -1};
         s->res.message = xstrdup(nc_error_msg(err));
     } else {
         /* The group's proxy socket, made at its first turn; this turn's counters start now. */
@@ -204,7 +240,12 @@ void *daemon_turn_main(void *arg)
             .cancel_fd = s->cancel[0],
             .run_id = s->run_id,
             .is_main = &s->is_main,
-            .reaped = s->d->reaped,
+            .scheduled = s->task != NULL,
+            .script = s->task ? scheduler_task_script(s) : NULL,
+            .reaped = reaped,
+            .warm = TAKE_PTR(s->warm),
+            .remove_later = s->d->pool.started ? daemon_pool_remove_later : NULL,
+            .remove_userdata = s->d,
             .cb = {.on_result = turn_on_result,
                    .on_progress = turn_on_progress,
                    .on_warning = turn_on_warning,
@@ -216,7 +257,14 @@ void *daemon_turn_main(void *arg)
                 .status = TURN_CONFIG, .exit_code = -1, .message = xstrdup(nc_error_msg(perr))};
         else
             turn_run(&req, &s->res);
+        if (s->d->fleet)
+            fleet_release(s->d->fleet, fleet_idx, TAKE_PTR(e), s->res.status == TURN_ENGINE,
+                          s->res.message);
     }
+    /* The CPU this turn's thread used (make bench reads it from the debug log). */
+    log_debug("group %s: run %s used %.2f ms of CPU (%s)", s->group, s->run_id,
+              (double)(thread_cpu_us() - cpu0) / 1000.0,
+              s->res.launch == TURN_LAUNCH_WARM ? "warm" : "cold");
     pthread_mutex_lock(&s->d->lock);
     /* The connection goes back for the next turn, unless the engine failed on it; then the
      * next turn checks the engine again with a handshake (it may have been replaced). */
@@ -315,7 +363,12 @@ void daemon_turn_finish(nc_daemon *d, struct slot *s, uint64_t now)
         b++;
     d->latency_count[b]++;
     d->latency_sum += secs;
+    daemon_pool_verdict_locked(d, s);
+    daemon_pool_turn_ended_locked(d, s->group);
     pthread_mutex_unlock(&d->lock);
+    if (res->launch == TURN_LAUNCH_DISCARDED)
+        log_info("group %s: run %s: the pooled container was not used: %s", s->group, s->run_id,
+                 res->discarded ? res->discarded : "its check failed");
     if (requeue) {
         if (store_batch_requeue(d->st, batch, exhausted, why, &err) < 0)
             log_error("group %s: %s", s->group, nc_error_msg(err));
@@ -330,6 +383,8 @@ void daemon_turn_finish(nc_daemon *d, struct slot *s, uint64_t now)
                      why ? why : "failed", in);
         }
     }
+    if (s->task)
+        scheduler_turn_finished(d, s);
     log_info("group %s: run %s ended: %s", s->group, s->run_id, daemon_outcome_names[oi]);
     pthread_mutex_lock(&d->lock);
     daemon_mark_dirty_locked(d, s->group);

@@ -33,7 +33,7 @@
 #include "util/cleanup.h"
 #include "util/error.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 3
 #define STORE_FILE "nanocell.db"
 
 typedef struct store store;
@@ -212,6 +212,38 @@ typedef struct store_recovery {
     int64_t runs_crashed, replies_superseded, messages_requeued;
 } store_recovery;
 int store_recover(store *s, store_recovery *ret, nc_error **err);
+
+/* ---- channels (store_channels.c) ---- */
+/* A channel's read position (Telegram's next update offset); 0 when none was stored. */
+int store_cursor_get(store *s, const char *name, int64_t *value, nc_error **err);
+int store_cursor_set(store *s, const char *name, int64_t value, nc_error **err);
+/* store_message_add and, in the same transaction, the cursor name set to value: a crash
+ * leaves both or neither, so a message is neither lost nor stored twice. */
+int store_message_add_cursor(store *s, const char *folder, const char *chat_jid, const char *sender,
+                             const char *text, int64_t time_ms, const char *cursor, int64_t value,
+                             int64_t *id, nc_error **err);
+/* What a channel knows of a chat (seen now): a display name and a kind ("private", "group"...).
+ * Kept for chats that are not registered, so that they can be listed and registered. */
+int store_chat_seen(store *s, const char *jid, const char *name, const char *kind, nc_error **err);
+typedef struct store_chat {
+    char *jid;
+    char *name;
+    char *kind;
+    char *group;     /* the group it maps to; NULL: not registered */
+    int64_t last_ms; /* when a message was last seen; 0: never */
+} store_chat;
+/* Every chat that is mapped or was seen, ordered by jid. */
+int store_chat_list(store *s, store_chat **ret, size_t *n, nc_error **err);
+void store_chats_free(store_chat *v, size_t n);
+/* The group's sender allowlist: with no entry every sender is allowed; with entries only they
+ * are (NanoClaw's drop mode: others' messages are not stored). */
+int store_sender_allow(store *s, const char *folder, const char *sender, nc_error **err);
+int store_sender_allowed(store *s, const char *folder, const char *sender, bool *allowed,
+                         nc_error **err);
+/* Records a webhook request's signature; -EALREADY when it was seen (a replay). Entries older
+ * than keep_ms are dropped. */
+int store_hook_seen(store *s, const char *hook, const char *signature, int64_t keep_ms,
+                    nc_error **err);
 
 /* For tests only: limits the database to pages pages (SQLite keeps at least its current size)
  * on this connection, so that a write needing more fails as on a full disk. A large value lifts

@@ -355,6 +355,60 @@ static const char *const migrations[] = {
     "  created_ms INTEGER NOT NULL,"
     "  delivered_ms INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX outbox_state ON outbox (state, message_id);",
+    /* 2: channels (src/channels/): read positions committed with the messages they delivered,
+     * what is known of chats (registered or not), per-group sender allowlists, and the webhook
+     * signatures seen recently (replays are refused). */
+    "CREATE TABLE channel_cursors ("
+    "  name TEXT PRIMARY KEY NOT NULL,"
+    "  value INTEGER NOT NULL,"
+    "  updated_ms INTEGER NOT NULL);"
+    "CREATE TABLE chat_meta ("
+    "  jid TEXT PRIMARY KEY NOT NULL,"
+    "  name TEXT NOT NULL DEFAULT '',"
+    "  kind TEXT NOT NULL DEFAULT '',"
+    "  last_ms INTEGER NOT NULL);"
+    "CREATE TABLE sender_allow ("
+    "  group_id INTEGER NOT NULL REFERENCES groups (id) ON DELETE CASCADE,"
+    "  sender TEXT NOT NULL,"
+    "  PRIMARY KEY (group_id, sender));"
+    "CREATE TABLE hook_seen ("
+    "  hook TEXT NOT NULL,"
+    "  signature TEXT NOT NULL,"
+    "  seen_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (hook, signature));"
+    "CREATE INDEX hook_seen_time ON hook_seen (seen_ms);",
+    /* 3: scheduled tasks (NanoClaw's scheduled_tasks) and their runs (its task_run_logs).
+     * next_run_ms 0: none (a once task that ran, or a paused one keeps its value). */
+    "CREATE TABLE tasks ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  group_id INTEGER NOT NULL REFERENCES groups (id) ON DELETE CASCADE,"
+    "  chat_jid TEXT NOT NULL,"
+    "  prompt TEXT NOT NULL,"
+    "  script TEXT,"
+    "  schedule_type TEXT NOT NULL CHECK (schedule_type IN ('cron', 'interval', 'once')),"
+    "  schedule_value TEXT NOT NULL,"
+    "  context_mode TEXT NOT NULL DEFAULT 'isolated' CHECK (context_mode IN ('group',"
+    "    'isolated')),"
+    "  status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'paused',"
+    "    'completed')),"
+    "  next_run_ms INTEGER NOT NULL DEFAULT 0,"
+    "  last_run_ms INTEGER NOT NULL DEFAULT 0,"
+    "  last_result TEXT,"
+    "  created_by TEXT NOT NULL DEFAULT '',"
+    "  created_ms INTEGER NOT NULL);"
+    "CREATE INDEX tasks_due ON tasks (status, next_run_ms);"
+    "CREATE INDEX tasks_group ON tasks (group_id);"
+    "CREATE TABLE task_runs ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  task_id TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,"
+    "  run_id TEXT,"
+    "  due_ms INTEGER NOT NULL,"
+    "  run_ms INTEGER NOT NULL,"
+    "  duration_ms INTEGER NOT NULL,"
+    "  status TEXT NOT NULL CHECK (status IN ('success', 'error')),"
+    "  result TEXT,"
+    "  error TEXT);"
+    "CREATE INDEX task_runs_task ON task_runs (task_id, run_ms);",
 };
 
 _Static_assert(NC_ARRAY_SIZE(migrations) == STORE_SCHEMA_VERSION,

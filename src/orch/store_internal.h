@@ -59,6 +59,9 @@ int store_tx_end(store *s, int r, nc_error **err);
 /* The id of the group named exactly folder; -ENOENT "no group 'x'" otherwise. */
 int store_group_id(store *s, const char *folder, int64_t *id, nc_error **err);
 
+/* Sets a channel cursor inside the caller's transaction (store_channels.c). */
+int store_cursor_put(store *s, const char *name, int64_t value, nc_error **err);
+
 /* Binds text with its explicit length, or SQL NULL for NULL. Returns a SQLite result code. */
 static inline int store_bind_text(sqlite3_stmt *st, int i, const char *v)
 {

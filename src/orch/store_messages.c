@@ -148,6 +148,24 @@ int store_message_add(store *s, const char *folder, const char *chat_jid, const 
     return 0;
 }
 
+int store_message_add_cursor(store *s, const char *folder, const char *chat_jid, const char *sender,
+                             const char *text, int64_t time_ms, const char *cursor, int64_t value,
+                             int64_t *id, nc_error **err)
+{
+    int64_t v = 0;
+    int r = store_tx_begin(s, true, err);
+    if (r < 0)
+        return r;
+    r = insert_message(s, folder, chat_jid, false, sender, text, time_ms, 0, NULL, &v, err);
+    if (r >= 0)
+        r = store_cursor_put(s, cursor, value, err);
+    if ((r = store_tx_end(s, r, err)) < 0)
+        return r;
+    if (id)
+        *id = v;
+    return 0;
+}
+
 static int message_get(store *s, int64_t id, store_message *m, nc_error **err)
 {
     _cleanup_stmt_ sqlite3_stmt *st = NULL;

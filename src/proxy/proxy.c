@@ -194,6 +194,7 @@ int proxy_new(const nc_config *cfg, proxy **ret, nc_error **err)
     proxy *p = xnew0(proxy);
     p->wake[0] = p->wake[1] = -1;
     pthread_mutex_init(&p->lock, NULL);
+    pthread_mutex_init(&p->add_lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -305,21 +306,23 @@ fail:
 int proxy_add_group(proxy *p, const nc_config *cfg, const char *group, const char **ret_socket,
                     nc_error **err)
 {
+    pthread_mutex_lock(&p->add_lock);
     pthread_mutex_lock(&p->lock);
     proxy_group *g = find_group(p, group);
     pthread_mutex_unlock(&p->lock);
-    if (!g) {
-        if (!config_valid_group_name(group))
-            return nc_error_set(err, EINVAL, "invalid group name '%s'", group);
-        int r = group_new(p, cfg, group, &g, err);
-        if (r < 0)
-            return r;
+    int r = 0;
+    if (!g && !config_valid_group_name(group))
+        r = nc_error_set(err, EINVAL, "invalid group name '%s'", group);
+    else if (!g && (r = group_new(p, cfg, group, &g, err)) == 0) {
         pthread_mutex_lock(&p->lock);
         p->groups = xreallocarray(p->groups, p->ngroups + 1, sizeof(*p->groups));
         p->groups[p->ngroups++] = g;
         pthread_mutex_unlock(&p->lock);
         wake(p);
     }
+    pthread_mutex_unlock(&p->add_lock);
+    if (r < 0)
+        return r;
     if (ret_socket)
         *ret_socket = g->socket_path;
     return 0;
@@ -386,6 +389,7 @@ void proxy_free(proxy *p)
         close(p->wake[1]);
     pthread_cond_destroy(&p->idle);
     pthread_mutex_destroy(&p->lock);
+    pthread_mutex_destroy(&p->add_lock);
     free(p);
 }
 

@@ -46,7 +46,8 @@ struct proxy {
     proxy_group **groups;
     size_t ngroups;
     pthread_mutex_t lock;
-    pthread_cond_t idle; /* signalled when a connection thread ends */
+    pthread_mutex_t add_lock; /* one proxy_add_group at a time: a socket is made once */
+    pthread_cond_t idle;      /* signalled when a connection thread ends */
     int64_t threads;
     int wake[2]; /* a byte wakes the accept thread (group added, stop) */
     bool stopping;

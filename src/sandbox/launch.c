@@ -97,10 +97,11 @@ void sandbox_phase(sandbox_container *c, const char *name)
  * compat create drops CgroupnsMode), else the Docker API. The body is built here, from the one
  * spec, in the form that call takes. */
 static int create(engine *e, const sandbox_spec *spec, const char *name, sandbox_container *c,
-                  char ***ret_warnings, nc_error **err)
+                  char ***ret_warnings, bool *ret_libpod, nc_error **err)
 {
     _cleanup_strbuf_ strbuf body = STRBUF_INIT;
-    if (spec->kind == ENGINE_PODMAN && engine_libpod_usable(e)) {
+    *ret_libpod = spec->kind == ENGINE_PODMAN && engine_libpod_usable(e);
+    if (*ret_libpod) {
         bool rootless = false;
         int r = engine_libpod_rootless(e, &rootless, err);
         if (r < 0)
@@ -173,7 +174,8 @@ int sandbox_launch(engine *e, const sandbox_spec *spec, const char *name,
     c->name = xstrdup(name);
     c->phase_mark = mono_ms();
     _cleanup_strv_ char **warnings = NULL;
-    int r = create(e, spec, name, c, &warnings, err);
+    bool libpod = false;
+    int r = create(e, spec, name, c, &warnings, &libpod, err);
     sandbox_phase(c, "create");
     if (r < 0) {
         sandbox_container_free(c);
@@ -186,11 +188,17 @@ int sandbox_launch(engine *e, const sandbox_spec *spec, const char *name,
     r = engine_container_inspect(e, c->id, &inspect, err);
     if (r < 0)
         return abort_launch(e, c, nc_error_wrap(err, "inspect container '%s'", name), err);
+    /* Podman's compat inspect says "oci" for any runtime: libpod's names the one it runs. */
+    _cleanup_json_ nc_json *lp_inspect = NULL;
+    if (libpod && engine_libpod_inspect(e, c->id, &lp_inspect, err) < 0)
+        return abort_launch(e, c, nc_error_wrap(err, "inspect container '%s'", name), err);
     const char *image_id = json_string(json_get(inspect, "Image"));
-    const char *runtime = json_string(json_get(json_get(inspect, "HostConfig"), "Runtime"));
+    const char *runtime = lp_inspect
+                              ? json_string(json_get(lp_inspect, "OCIRuntime"))
+                              : json_string(json_get(json_get(inspect, "HostConfig"), "Runtime"));
     c->image_id = image_id ? xstrdup(image_id) : NULL;
     c->runtime = runtime && *runtime ? xstrdup(runtime) : NULL;
-    r = sandbox_verify_inspect(spec, inspect, &c->report, err);
+    r = sandbox_verify_inspect_libpod(spec, inspect, lp_inspect, &c->report, err);
     sandbox_phase(c, "inspect");
     if (r < 0)
         return abort_launch(e, c, nc_error_wrap(err, "container '%s'", name), err);
@@ -212,10 +220,19 @@ int sandbox_launch(engine *e, const sandbox_spec *spec, const char *name,
         return abort_launch(e, c, nc_error_wrap(err, "inspect container '%s'", name), err);
     c->pid = st.pid;
     engine_state_release(&st);
+    /* An engine on another host: its pid means nothing in this host's /proc (verify.h). */
+    int64_t vpid = endpoint_is_local(&e->ep) ? c->pid : -1;
     const char *proc = opts && opts->proc_root ? opts->proc_root : "/proc";
     const char *cgroot = opts && opts->cgroup_root ? opts->cgroup_root : "/sys/fs/cgroup";
     sandbox_phase(c, "pid");
-    r = sandbox_verify_runtime(spec, c->pid, proc, cgroot, &c->report, err);
+    r = sandbox_verify_runtime(spec, vpid, proc, cgroot, &c->report, err);
+    /* The bundle is a directory on the engine's host: this one only over a unix socket. */
+    if (r >= 0 && lp_inspect && e->ep.socket_path)
+        r = sandbox_verify_bundle(spec, json_string(json_get(lp_inspect, "StaticDir")), &c->report,
+                                  err);
+    else if (r >= 0 && lp_inspect)
+        strbuf_addstr(&c->report, "note bundle.seccomp: not checked: the engine's bundle is on "
+                                  "another host\n");
     sandbox_phase(c, "verify");
     if (r < 0) {
         /* A process that is gone cannot be verified: say so rather than blame the engine. */

@@ -92,7 +92,10 @@ char **sandbox_never_mounted(const nc_config *cfg, const engine *e, const char *
                              bool with_data_dir)
 {
     char **never = mount_default_never();
-    strv_push(&never, e->ep.socket_path);
+    if (e->ep.socket_path)
+        strv_push(&never, e->ep.socket_path);
+    if (e->ep.tls.key) /* the client key to a tcp engine is as good as its socket */
+        strv_push(&never, e->ep.tls.key);
     if (allowlist)
         strv_push(&never, allowlist);
     if (cfg->path)

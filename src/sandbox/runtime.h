@@ -10,8 +10,9 @@
  * sandbox_request (the group's hardened settings and labels, none of its folders) with
  * /bin/cat from the agent image as the command, created, verified and started by
  * sandbox_launch() exactly as a turn's container, given an empty stdin, waited for (exit 0) and
- * removed. Podman keeps its own default under auto: its Docker-compatible API ignores
- * HostConfig.Runtime.
+ * removed. Podman keeps its own default under auto: it picks its runtime itself (Podman 4.3
+ * runs every container on the service's own, whatever the create asks), and libpod's inspect
+ * names it (sandbox_launch). A runtime pinned on Podman is checked against that report.
  *
  * The verdict is cached per engine in data_dir/runtime-cache (0600, written atomically), keyed
  * by the engine's address, its version and crun's path from /info; a change of any of them, or

@@ -36,6 +36,7 @@
 
 #include "util/cleanup.h"
 #include "util/error.h"
+#include "util/json.h"
 
 /* Profiles larger than this are refused before parsing. */
 #define SECCOMP_POLICY_MAX_BYTES (1024 * 1024)
@@ -76,6 +77,15 @@ NC_DEFINE_CLEANUP(seccomp_policy *, seccomp_policy_free)
  * trailing newline, so its SHA-256 is its name. */
 int seccomp_policy_write(const seccomp_policy *p, const char *dir, mode_t mode, char **ret_path,
                          nc_error **err);
+
+/* Whether oci, the "linux.seccomp" object of an OCI runtime spec that an engine generated from
+ * this profile (Podman writes it to the container's bundle, config.json, for the runtime to
+ * load), is the profile as it applies on this host: the same default action and errno, filter
+ * flags, the native architecture (and only architectures of its group), and exactly the rules
+ * that apply here (includes/excludes evaluated as for the filter nanocell compiles), in order,
+ * each with the same names, action, errno and argument conditions. On a difference, returns
+ * false with the first one in *why (allocated). */
+bool seccomp_policy_matches_oci(const seccomp_policy *p, const nc_json *oci, char **why);
 
 /* Compiles the profile for the native architecture into a filter context ready for
  * seccomp_load() (the native fallback, and tests). The profile must cover the native

@@ -26,9 +26,8 @@
  * which grows quadratically with the conditions on one syscall (7 s for 20000). */
 #define SC_MAX_RULE_ADDS 4096
 
-/* The running kernel's major.minor, for minKernel; 0.0 when uname says nothing usable (then
- * only rules without includes.minKernel apply). */
-static void kernel_version(unsigned *major, unsigned *minor)
+/* Then only rules without includes.minKernel apply. */
+void sc_kernel_version(unsigned *major, unsigned *minor)
 {
     struct utsname u;
     *major = *minor = 0;
@@ -175,7 +174,7 @@ int sc_build_group(const struct sc_model *m, const sc_group *g, bool for_load, s
     }
 
     unsigned kmajor, kminor;
-    kernel_version(&kmajor, &kminor);
+    sc_kernel_version(&kmajor, &kminor);
     size_t total = 0;
     for (size_t i = 0; i < m->nrules; i++)
         total += m->rules[i].nnames;

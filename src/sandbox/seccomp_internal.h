@@ -78,6 +78,9 @@ const char *sc_arch_name(uint32_t token);
  * or the installed libseccomp does not know the architecture. */
 uint32_t sc_goarch_token(const char *goarch);
 
+/* The running kernel's major.minor, for minKernel; 0.0 when uname says nothing usable. */
+void sc_kernel_version(unsigned *major, unsigned *minor);
+
 /* True when rule applies to a filter whose main architecture is main, with every capability
  * dropped, on kernel kmajor.kminor. */
 bool sc_rule_applies(const sc_rule *r, uint32_t main, unsigned kmajor, unsigned kminor);

@@ -31,9 +31,25 @@ extern const char *const sandbox_readonly_paths[];
 
 int sandbox_verify_inspect(const sandbox_spec *want, const nc_json *inspect, strbuf *report,
                            nc_error **err);
+/* The same for a container Podman created through its libpod API: libpod is its
+ * GET /libpod/containers/{id}/json, which names the OCI runtime (OCIRuntime) that a pinned
+ * sandbox.runtime is checked against. NULL: as sandbox_verify_inspect. */
+int sandbox_verify_inspect_libpod(const sandbox_spec *want, const nc_json *inspect,
+                                  const nc_json *libpod, strbuf *report, nc_error **err);
 
-/* proc_root is "/proc" (tests point it elsewhere); cgroup_root is "/sys/fs/cgroup". */
+/* proc_root is "/proc" (tests point it elsewhere); cgroup_root is "/sys/fs/cgroup". pid -1:
+ * the engine is on another host (endpoint_is_local), so nothing can be read: a failure, or the
+ * "runtime" waiver. */
 int sandbox_verify_runtime(const sandbox_spec *want, int64_t pid, const char *proc_root,
                            const char *cgroup_root, strbuf *report, nc_error **err);
+
+/* For a container Podman created through libpod, once started: the OCI spec Podman handed the
+ * runtime, static_dir/config.json (static_dir: libpod's StaticDir, the bundle, on this host),
+ * holds nanocell's seccomp profile as it applies here (verify_bundle.c), where the inspect only
+ * echoes the annotation nanocell sent. A bundle nanocell's user may not read (a rootful
+ * service, nanocell not root) is a "note" line in report, not a failure; sandbox_launch calls
+ * this only for an engine on a unix socket (a bundle on this host). */
+int sandbox_verify_bundle(const sandbox_spec *want, const char *static_dir, strbuf *report,
+                          nc_error **err);
 
 #endif

@@ -307,8 +307,38 @@ static void check_mounts(vreport *v, const sandbox_spec *s, const nc_json *inspe
                   s->nmounts);
 }
 
+/* The runtime asked for (gVisor's runsc, say), which is isolation too. Podman's compat inspect
+ * reports "oci" whatever the runtime: for a container created through libpod, libpod's own
+ * inspect names it (OCIRuntime); through the compat API (Podman 3) none can be confirmed. */
+static void check_runtime(vreport *v, const sandbox_spec *s, const nc_json *hc,
+                          const nc_json *libpod)
+{
+    if (!s->runtime || !*s->runtime)
+        return;
+    if (libpod) {
+        const char *rt = json_string(json_get(libpod, "OCIRuntime"));
+        vreport_check(v, rt && strcmp(rt, s->runtime) == 0, "OCIRuntime",
+                      "Podman runs it on '%s', asked '%s'", rt ? rt : "", s->runtime);
+        return;
+    }
+    const char *rt = json_string(json_get(hc, "Runtime"));
+    vreport_check(v, rt && strcmp(rt, s->runtime) == 0, "HostConfig.Runtime", "'%s', asked '%s'%s",
+                  rt ? rt : "", s->runtime,
+                  s->kind == ENGINE_PODMAN ? " (Podman's Docker-compatible inspect reports "
+                                             "no runtime, so none can be confirmed: set "
+                                             "Podman's own runtime and leave "
+                                             "sandbox.runtime \"auto\" or empty)"
+                                           : "");
+}
+
 int sandbox_verify_inspect(const sandbox_spec *s, const nc_json *inspect, strbuf *report,
                            nc_error **err)
+{
+    return sandbox_verify_inspect_libpod(s, inspect, NULL, report, err);
+}
+
+int sandbox_verify_inspect_libpod(const sandbox_spec *s, const nc_json *inspect,
+                                  const nc_json *libpod, strbuf *report, nc_error **err)
 {
     vreport v = {.report = report};
     const sandbox_settings *st = s->settings;
@@ -328,18 +358,7 @@ int sandbox_verify_inspect(const sandbox_spec *s, const nc_json *inspect, strbuf
     check_namespaces(&v, s, hc);
     vreport_check(&v, get_bool(json_get(hc, "Init")) == st->init, "HostConfig.Init", "not %s",
                   st->init ? "true" : "false");
-    if (s->runtime && *s->runtime) {
-        /* A runtime asked for (gVisor's runsc, say) is isolation too; Podman's compat API
-         * ignores it and reports "oci". */
-        const char *rt = json_string(json_get(hc, "Runtime"));
-        vreport_check(&v, rt && strcmp(rt, s->runtime) == 0, "HostConfig.Runtime",
-                      "'%s', asked '%s'%s", rt ? rt : "", s->runtime,
-                      s->kind == ENGINE_PODMAN ? " (Podman's Docker-compatible inspect reports "
-                                                 "no runtime, so none can be confirmed: set "
-                                                 "Podman's own runtime and leave "
-                                                 "sandbox.runtime \"auto\" or empty)"
-                                               : "");
-    }
+    check_runtime(&v, s, hc, libpod);
     vreport_check(&v, empty_or_null(json_get(hc, "Devices")), "HostConfig.Devices",
                   "host devices are exposed");
     vreport_check(&v,

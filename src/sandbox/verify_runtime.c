@@ -16,10 +16,17 @@
 #include "sandbox/verify_report.h"
 #include "util/fileutil.h"
 #include "util/strv.h"
+#include "util/timeutil.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
 #define PROC_FILE_MAX (256 * 1024)
+/* With no-new-privileges the runtime loads the seccomp filter as its last step before exec,
+ * after the engine's start has returned: a process that still shows mode 0 may not have got
+ * there yet. Its status is read again, this often and at most this many times, before it is
+ * judged (still 0: the check fails as before). */
+#define SECCOMP_SETTLE_MS 5
+#define SECCOMP_SETTLE_ROUNDS 100
 
 /* The value of "Key:\tvalue" in a /proc status text, or NULL. Allocated. */
 static char *status_field(const char *status, const char *key)
@@ -629,7 +636,9 @@ int sandbox_verify_runtime(const sandbox_spec *s, int64_t pid, const char *proc,
     _cleanup_strbuf_ strbuf status = STRBUF_INIT;
     _cleanup_error_ nc_error *rerr = NULL;
     if (pid <= 0 || read_file(status_path, PROC_FILE_MAX, &status, &rerr) < 0) {
-        const char *why = pid <= 0 ? "the engine reported no pid" : rerr->msg;
+        const char *why = pid < 0    ? "the engine runs on another host, whose /proc this is not"
+                          : pid == 0 ? "the engine reported no pid"
+                                     : rerr->msg;
         if (sandbox_allows_unenforced(s->settings, SANDBOX_UNENFORCED_RUNTIME)) {
             vreport_waive(&v, "runtime", "the container's process cannot be inspected: %s", why);
             return vreport_finish(&v, "", err);
@@ -639,6 +648,16 @@ int sandbox_verify_runtime(const sandbox_spec *s, int64_t pid, const char *proc,
                      "waive with sandbox.allow_unenforced = [\"runtime\"]",
                      why);
         return vreport_finish(&v, "the running container could not be verified", err);
+    }
+    bool want_filter = strcmp(s->settings->seccomp_profile, "unconfined") != 0;
+    for (int i = 0; want_filter && i < SECCOMP_SETTLE_ROUNDS; i++) {
+        _cleanup_free_ char *mode = status_field(strbuf_str(&status), "Seccomp");
+        if (!mode || strcmp(mode, "0") != 0)
+            break;
+        sleep_ms(SECCOMP_SETTLE_MS);
+        strbuf_reset(&status);
+        if (read_file(status_path, PROC_FILE_MAX, &status, NULL) < 0)
+            break; /* gone: the checks below say so */
     }
     check_status(&v, s, strbuf_str(&status));
     check_ids(&v, s->settings, strbuf_str(&status), proc, pid);

@@ -20,5 +20,7 @@ uint64_t deadline_after(uint64_t now, uint64_t ms);
 struct timespec mono_timespec_after(uint64_t ms);
 /* Sleeps for ms milliseconds, resuming after signals. */
 void sleep_ms(uint64_t ms);
+/* The CPU time the calling thread has used, in microseconds (CLOCK_THREAD_CPUTIME_ID). */
+uint64_t thread_cpu_us(void);
 
 #endif

@@ -47,6 +47,10 @@ log=$(latest_log)
 expect_match "the run log records metadata" "$(cat "$log")" "prompt_bytes: 27"
 expect_match "the run log records the seccomp digest" "$(cat "$log")" "seccomp: [0-9a-f]{64} "
 expect_match "the run log records the verification" "$(cat "$log")" "ok runtime.Seccomp"
+if [ "$NANOCELL_TEST_ENGINE" = podman ]; then
+	expect_match "on Podman, the runtime's spec (bundle config.json) holds nanocell's profile" \
+		"$(cat "$log")" "ok bundle.seccomp"
+fi
 expect_no_match "the run log never holds the prompt or the result" "$(cat "$log")" "hello from the sandbox"
 [ "$(count_ours)" -eq 0 ] && ok "no container is left after a turn" || not_ok "no container is left after a turn"
 

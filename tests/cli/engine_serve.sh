@@ -17,6 +17,8 @@ config() {
 	printf '[agent]\nidle_timeout = "%s"\n' "${IDLE:-20s}"
 	printf '[orch]\nmax_concurrent = %s\nshutdown_grace = "%s"\nretry_base = "%s"\n' "${CAP:-2}" \
 		"${GRACE:-2s}" "${RETRY:-5s}"
+	# The cold daemon: counting containers below counts turns. engine_pool.sh tests the pool.
+	printf '[pool]\nenabled = false\n'
 	printf '[sandbox]\n'
 	true
 }

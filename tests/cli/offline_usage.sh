@@ -86,7 +86,10 @@ expect_match "CONTAINER_HOST comes before engine.host" "$ERR" "container.sock' \
 printf '[install]\ndata_dir = "%s/data"\n' "$TMP" >"$NANOCELL_CONFIG"
 run "$NC" ps --host "tcp://127.0.0.1:2375"
 expect_rc "a tcp engine through --host is a usage error" 2
-expect_match "the refusal says what to do instead" "$ERR" "tcp engines are not supported yet"
+expect_match "the refusal says why and what to do instead" "$ERR" "plain tcp without TLS is refused: whoever reaches an engine's API is root on its host"
+run "$NC" ps --host "ssh://me@engine.example"
+expect_rc "an ssh engine is a usage error" 2
+expect_match "the refusal points at an ssh -L forward" "$ERR" "ssh -N -L /tmp/engine.sock:/var/run/docker.sock"
 run env DOCKER_HOST="tcp://127.0.0.1:2375" "$NC" ps
 expect_rc "a tcp engine through DOCKER_HOST is a usage error" 2
 run env DOCKER_HOST="tcp://127.0.0.1:2375" "$NC" doctor

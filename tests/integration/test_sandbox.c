@@ -1,5 +1,5 @@
 /* The hardened sandbox against a real engine (NANOCELL_TEST_SOCKET, NANOCELL_TEST_ENGINE =
- * docker, podman or rootless-podman).
+ * docker, podman or rootless-podman; NANOCELL_TEST_HOST, when set, is the address used instead).
  *
  * The escape probe (tests/probe/probe.c, in the nanocell-test image) runs in a container that
  * nanocell prepared, launched and verified with its default settings, and every one of its
@@ -516,7 +516,10 @@ int main(void)
         fprintf(stderr, "config: %s\n", nc_error_msg(err));
         return 1;
     }
-    _cleanup_free_ char *host = xasprintf("unix://%s", sock);
+    /* NANOCELL_TEST_HOST, when set, is the engine's full address (tests/cli/engine_tls.sh: a
+     * tcp engine, TLS from DOCKER_TLS_VERIFY and DOCKER_CERT_PATH). */
+    const char *th = getenv("NANOCELL_TEST_HOST");
+    _cleanup_free_ char *host = th && *th ? xstrdup(th) : xasprintf("unix://%s", sock);
     engine_opts o = {.host = host, .host_source = "test"};
     if (engine_open(&o, NULL, &eng, &err) < 0) {
         fprintf(stderr, "engine: %s\n", nc_error_msg(err));

@@ -186,6 +186,16 @@ static void check_exchange(const struct fake_exchange *ex, size_t idx,
         fake_add_excerpt(why, body, blen, FAKE_REPORT_EXCERPT);
         strbuf_addch(why, '\'');
     }
+    if (ex->body_lacks && memmem(body, blen, ex->body_lacks, strlen(ex->body_lacks))) {
+        if (why->len)
+            strbuf_addch(why, '\n');
+        strbuf_add(why, ctx.buf, ctx.len);
+        strbuf_addstr(why, "body contains '");
+        fake_add_excerpt_str(why, ex->body_lacks);
+        strbuf_addstr(why, "', got '");
+        fake_add_excerpt(why, body, blen, FAKE_REPORT_EXCERPT);
+        strbuf_addch(why, '\'');
+    }
     for (size_t i = 0; i < NC_ARRAY_SIZE(ex->headers); i++) {
         if (!ex->headers[i] || has_header(req, ex->headers[i]))
             continue;

@@ -43,6 +43,8 @@ struct fake_exchange {
                                   a trailing '*' means "starts with" */
     const char *body;          /* expected exact request body; NULL = not checked */
     const char *body_contains; /* substring the request body must contain; NULL = not checked */
+    const char *body_lacks;    /* substring the request body must not contain; NULL = not
+                                  checked */
     const char *headers[4];    /* each "Name: value" must be present (name case-insensitive,
                                   value exact after trimming); NULL entries ignored */
     const char *response;      /* raw bytes written back: status line, headers, body; NULL =

@@ -26,6 +26,7 @@
 #include "util/fileutil.h"
 #include "util/json.h"
 #include "util/strbuf.h"
+#include "util/timeutil.h"
 #include "util/strv.h"
 #include "util/timeutil.h"
 #include "util/xalloc.h"
@@ -351,6 +352,23 @@ static void test_echo(void **state)
     expect_session(&m, 1);
     assert_int_equal(m.outside.len, 0);
     assert_false(exists("ipc/input/_close")); /* taken */
+    markers_clear(&m);
+}
+
+/* `clock`: the monotonic time the agent had read its input, between the start and the end. */
+static void test_clock(void **state)
+{
+    (void)state;
+    struct markers m;
+    uint64_t before = mono_us();
+    assert_int_equal(run_prompt(INPUT("clock"), &m, NULL), 0);
+    uint64_t after = mono_us();
+    assert_int_equal(m.n, 2);
+    const char *r = field(&m, 0, "result");
+    assert_non_null(r);
+    unsigned long long us = 0;
+    assert_int_equal(sscanf(r, "clock %llu", &us), 1);
+    assert_true(us >= before && us <= after);
     markers_clear(&m);
 }
 
@@ -1140,6 +1158,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_echo, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_emit_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commands_in_sequence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_messages, setup, teardown),

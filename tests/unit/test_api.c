@@ -28,6 +28,7 @@
 #include "orch/apievents.h"
 #include "orch/daemon.h"
 #include "orch/store.h"
+#include "orch/store_tasks.h"
 #include "util/json.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
@@ -73,6 +74,13 @@ int daemon_post_message(nc_daemon *d, const char *group, const char *chat_jid, c
     if (r == 0)
         bump(d);
     return r;
+}
+
+int daemon_webhook(nc_daemon *d, const char *name, const char *signature, const char *timestamp,
+                   const char *body, size_t len, int64_t *id, nc_error **err)
+{
+    (void)d, (void)signature, (void)timestamp, (void)body, (void)len, (void)id;
+    return nc_error_set(err, ENOENT, "no hook '%s'", name); /* no hook is configured here */
 }
 
 char *daemon_waits_for_trigger(nc_daemon *d, const char *group, const char *text)
@@ -146,6 +154,45 @@ void daemon_metrics(nc_daemon *d, strbuf *out)
 }
 
 /* ---- fixture ---- */
+
+/* Tasks: the schedule's rules are the scheduler's (test_scheduler); here a schedule is good
+ * when its type is, and its first run is at 1000 ms. */
+int daemon_task_add(nc_daemon *d, const store_task *t, char **id, nc_error **err)
+{
+    if (strcmp(t->schedule_type, "cron") != 0 && strcmp(t->schedule_type, "interval") != 0 &&
+        strcmp(t->schedule_type, "once") != 0)
+        return nc_error_set(err, EINVAL, "unknown schedule type '%s'", t->schedule_type);
+    store_task n = *t;
+    n.id = t->id ? t->id : "task-1";
+    n.chat_jid = t->chat_jid ? t->chat_jid : "local:x";
+    n.next_run_ms = 1000;
+    int r = store_task_add(d->db, &n, err);
+    if (r == 0)
+        *id = xstrdup(n.id);
+    return r;
+}
+
+int daemon_task_pause(nc_daemon *d, const char *id, bool paused, nc_error **err)
+{
+    return store_task_set_status(d->db, id, paused ? "paused" : "active", -1, err);
+}
+
+int daemon_task_remove(nc_daemon *d, const char *id, nc_error **err)
+{
+    return store_task_remove(d->db, id, err);
+}
+
+char *daemon_task_time(nc_daemon *d, int64_t ms)
+{
+    (void)d;
+    return xasprintf("local %lld", (long long)ms);
+}
+
+const char *daemon_timezone(nc_daemon *d)
+{
+    (void)d;
+    return "Test/Zone";
+}
 
 static char *base;     /* the temporary directory */
 static char *sock;     /* base/run/api.sock */
@@ -695,6 +742,66 @@ static void test_group_refusals(void **state)
     response_release(&resp);
 }
 
+static void test_tasks(void **state)
+{
+    (void)state;
+    add_group("{\"folder\":\"fam\"}");
+    _cleanup_json_ nc_json *t =
+        request_json("POST", "/v1/tasks",
+                     "{\"group\":\"fam\",\"prompt\":\"echo hi\",\"schedule_type\":\"interval\","
+                     "\"schedule_value\":\"60000\",\"id\":\"t1\",\"context_mode\":\"group\"}",
+                     201);
+    assert_string_equal(str_of(t, "id"), "t1");
+    assert_string_equal(str_of(t, "group"), "fam");
+    assert_string_equal(str_of(t, "status"), "active");
+    assert_string_equal(str_of(t, "next_run"), "1970-01-01T00:00:01.000Z");
+    assert_string_equal(str_of(t, "next_run_local"), "local 1000");
+    assert_true(json_is_null(json_get(t, "last_run")));
+    _cleanup_json_ nc_json *list = request_json("GET", "/v1/tasks?group=fam", NULL, 200);
+    assert_string_equal(str_of(list, "timezone"), "Test/Zone");
+    assert_int_equal(json_array_len(json_get(list, "tasks")), 1);
+    _cleanup_json_ nc_json *none = request_json("GET", "/v1/tasks?group=other", NULL, 200);
+    assert_int_equal(json_array_len(json_get(none, "tasks")), 0);
+    _cleanup_json_ nc_json *p =
+        request_json("PATCH", "/v1/tasks/t1", "{\"status\":\"paused\"}", 200);
+    assert_string_equal(str_of(p, "status"), "paused");
+    _cleanup_json_ nc_json *one = request_json("GET", "/v1/tasks/t1", NULL, 200);
+    assert_int_equal(json_array_len(json_get(one, "runs")), 0);
+    /* Refusals. */
+    expect_error("POST", "/v1/tasks", "{\"group\":\"fam\"}", 400, "'prompt' is required");
+    expect_error("POST", "/v1/tasks",
+                 "{\"group\":\"fam\",\"prompt\":\"p\",\"schedule_type\":\"weekly\","
+                 "\"schedule_value\":\"1\"}",
+                 400, "weekly");
+    expect_error("POST", "/v1/tasks", "{\"group\":\"fam\",\"colour\":\"red\"}", 400,
+                 "unknown field 'colour'");
+    expect_error("POST", "/v1/tasks", "{\"group\":7}", 400, "'group' must be a string");
+    expect_error("POST", "/v1/tasks",
+                 "{\"group\":\"fam\",\"prompt\":\"p\",\"schedule_type\":\"cron\","
+                 "\"schedule_value\":\"* * * * *\",\"id\":\"../x\"}",
+                 400, "'id'");
+    expect_error("POST", "/v1/tasks",
+                 "{\"group\":\"fam\",\"prompt\":\"p\",\"schedule_type\":\"cron\","
+                 "\"schedule_value\":\"* * * * *\",\"id\":\"t1\"}",
+                 409, "t1");
+    expect_error("POST", "/v1/tasks",
+                 "{\"group\":\"nope\",\"prompt\":\"p\",\"schedule_type\":\"cron\","
+                 "\"schedule_value\":\"* * * * *\"}",
+                 404, "nope");
+    expect_error("PATCH", "/v1/tasks/t1", "{\"status\":\"done\"}", 400, "'status'");
+    expect_error("PATCH", "/v1/tasks/nope", "{\"status\":\"paused\"}", 404, "nope");
+    expect_error("GET", "/v1/tasks/t1/runs", NULL, 404, "no such endpoint");
+    expect_error("GET", "/v1/tasks?x=1", NULL, 400, "unknown query parameter 'x'");
+    struct response resp;
+    request("PUT", "/v1/tasks/t1", NULL, &resp);
+    assert_int_equal(resp.status, 405);
+    assert_string_equal(resp.allow, "GET, PATCH, DELETE");
+    response_release(&resp);
+    _cleanup_json_ nc_json *rm = request_json("DELETE", "/v1/tasks/t1", NULL, 200);
+    assert_string_equal(str_of(rm, "removed"), "t1");
+    expect_error("GET", "/v1/tasks/t1", NULL, 404, "t1");
+}
+
 static void test_body_cap(void **state)
 {
     (void)state;
@@ -946,6 +1053,35 @@ static void test_stream(void **state)
         assert_string_equal(st, "delivered");
     }
     wait_streams_gone();
+}
+
+/* A batch whose replies go to another channel's chat (a local message answered together with
+ * a Telegram one): the local stream shows them but leaves their delivery to that channel. */
+static void test_stream_other_channel(void **state)
+{
+    (void)state;
+    add_group("{\"folder\":\"main\",\"is_main\":true}");
+    struct stream s;
+    stream_open(&s, "/v1/groups/main/messages", "{\"text\":\"echo hi\"}");
+    int64_t id = expect_accepted(&s);
+    expect_state(&s, "pending", 0, NULL);
+    start_batch(id);
+    expect_state(&s, "running", 0, NULL);
+    int64_t r = 0;
+    _cleanup_error_ nc_error *err = NULL;
+    assert_int_equal(store_reply_add(fake.db, "main", "tg:100", id, "run-1", "for telegram",
+                                     (int64_t)wall_ms(), &r, &err),
+                     0);
+    bump(&fake);
+    expect_reply(&s, r, "for telegram");
+    assert_int_equal(store_batch_done(fake.db, id, &err), 0);
+    bump(&fake);
+    expect_state(&s, "done", 0, NULL);
+    expect_end(&s);
+    stream_close(&s);
+    wait_streams_gone();
+    _cleanup_free_ char *st = msg_state(r);
+    assert_string_equal(st, "pending");
 }
 
 /* A failed try puts the batch back (its undelivered replies superseded, never sent); after the
@@ -1296,6 +1432,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_keep_alive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tasks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_body_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_messages_and_runs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry, setup, teardown),
@@ -1304,6 +1441,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_post_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_other_channel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_no_wait, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_waiting, setup, teardown),

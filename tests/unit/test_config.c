@@ -180,10 +180,18 @@ static void test_errors(void **state)
                 "t.toml:2:19: key 'engine.request_timeout': must be between 100ms and 1h");
     parse_fails("[engine]\nmax_response_size = \"1k\"\n",
                 "t.toml:2:21: key 'engine.max_response_size': must be between 64k and 1g");
-    parse_fails("[engine]\nhost = \"tcp://1.2.3.4:2375\"\n",
-                "t.toml:2:8: key 'engine.host': engine address 'tcp://1.2.3.4:2375': tcp "
-                "engines are not supported yet; use a unix:// socket, or forward the remote one "
-                "with 'ssh -L /tmp/engine.sock:/var/run/docker.sock'");
+    parse_fails("[engine]\nhost = \"ssh://u@1.2.3.4\"\n",
+                "t.toml:2:8: key 'engine.host': engine address 'ssh://u@1.2.3.4': ssh engines "
+                "are not supported, since nanocell never runs other programs; forward the remote "
+                "socket with 'ssh -N -L /tmp/engine.sock:/var/run/docker.sock host' and use "
+                "unix:///tmp/engine.sock (README: remote engines)");
+    parse_fails("[engine]\nhost = \"tcp://1.2.3.4:2375/base\"\n",
+                "t.toml:2:8: key 'engine.host': engine address 'tcp://1.2.3.4:2375/base': a base "
+                "path after a tcp address is not supported");
+    parse_fails("[engine]\ntls_ca = \"ca.pem\"\n",
+                "t.toml:2:10: key 'engine.tls_ca': 'ca.pem' must be an absolute path");
+    parse_fails("[engine]\ntls_server_name = \"a/b\"\n",
+                "t.toml:2:19: key 'engine.tls_server_name': 'a/b' is not a host name or address");
     parse_fails("[engine]\nhost = true\n",
                 "t.toml:2:8: key 'engine.host': expected a string, got boolean");
     parse_fails("[install]\nid = \"a b\"\n",
@@ -211,6 +219,52 @@ static void test_errors(void **state)
 
 /* agent.home (a tmpfs) and agent.state_dir (a bind) are mount targets: each must be a normal
  * absolute path a mount can carry, and neither may cover or sit in nanocell's other mounts. */
+/* [[engines]] for serve, and a group's engine_labels. */
+static void test_engines(void **state)
+{
+    (void)state;
+    nc_config *c = parse_ok("[[engines]]\nhost = \"unix:///var/run/docker.sock\"\n"
+                            "max_containers = 3\nlabels = [\"local\", \"gpu=yes\"]\n"
+                            "[[engines]]\nhost = \"tcp://10.0.0.2:2376\"\n"
+                            "tls_ca = \"/etc/nc/ca.pem\"\ntls_server_name = \"e2\"\n"
+                            "[[group]]\nname = \"g\"\nengine_labels = [\"gpu=yes\"]\n");
+    assert_int_equal(c->nengines, 2);
+    assert_string_equal(c->engines[0].host, "unix:///var/run/docker.sock");
+    assert_int_equal(c->engines[0].max_containers, 3);
+    assert_string_equal(c->engines[0].labels[1], "gpu=yes");
+    assert_null(c->engines[0].labels[2]);
+    assert_string_equal(c->engines[1].tls_ca, "/etc/nc/ca.pem");
+    assert_string_equal(c->engines[1].tls_server_name, "e2");
+    assert_int_equal(c->engines[1].max_containers, 0);
+    assert_string_equal(config_group(c, "g")->engine_labels[0], "gpu=yes");
+    config_free(c);
+    c = parse_ok("");
+    assert_int_equal(c->nengines, 0);
+    config_free(c);
+
+    parse_fails("[[engines]]\nmax_containers = 1\n", "t.toml:1:1: [[engines]] needs a host");
+    parse_fails("[engines]\nhost = \"unix:///s\"\n",
+                "t.toml:1:1: key 'engines': engines are written as [[engines]] tables");
+    parse_fails("[[engines]]\nhost = \"ssh://h\"\n",
+                "t.toml:2:8: key 'engines.host': engine address 'ssh://h': ssh engines are not "
+                "supported, since nanocell never runs other programs; forward the remote socket "
+                "with 'ssh -N -L /tmp/engine.sock:/var/run/docker.sock host' and use "
+                "unix:///tmp/engine.sock (README: remote engines)");
+    parse_fails("[[engines]]\nhost = \"unix:///s\"\n[[engines]]\nhost = \"unix:///s\"\n",
+                "t.toml:3:1: engine 'unix:///s' is listed twice");
+    parse_fails("[[engines]]\nhost = \"unix:///s\"\nmax_containers = -1\n",
+                "t.toml:3:18: key 'engines.max_containers': expected an integer from 0 to 4096");
+    parse_fails("[[engines]]\nhost = \"unix:///s\"\ntls_key = \"k.pem\"\n",
+                "t.toml:3:11: key 'engines.tls_key': must be an absolute path");
+    parse_fails("[[engines]]\nhost = \"unix:///s\"\nlabels = [\"a b\"]\n",
+                "t.toml:3:11: key 'engines.labels': a label is 1-63 letters, digits, '-', '_', "
+                "'.' or '='");
+    parse_fails("[[engines]]\nhost = \"unix:///s\"\nhots = 1\n",
+                "t.toml:3:8: key 'hots': unknown key in [[engines]]");
+    parse_fails("[[group]]\nname = \"g\"\nengine_labels = \"gpu\"\n",
+                "t.toml:3:17: key 'group.engine_labels': expected an array of strings");
+}
+
 static void test_agent_dirs(void **state)
 {
     (void)state;
@@ -362,15 +416,11 @@ static void test_search_order_and_install_id(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_example_is_the_defaults),
-        cmocka_unit_test(test_values),
-        cmocka_unit_test(test_durations),
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_agent_dirs),
-        cmocka_unit_test(test_group_names),
-        cmocka_unit_test(test_group_overrides),
-        cmocka_unit_test(test_search_order_and_install_id),
+        cmocka_unit_test(test_defaults),        cmocka_unit_test(test_example_is_the_defaults),
+        cmocka_unit_test(test_values),          cmocka_unit_test(test_durations),
+        cmocka_unit_test(test_errors),          cmocka_unit_test(test_engines),
+        cmocka_unit_test(test_agent_dirs),      cmocka_unit_test(test_group_names),
+        cmocka_unit_test(test_group_overrides), cmocka_unit_test(test_search_order_and_install_id),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

@@ -192,8 +192,8 @@ static void test_discovery_reasons(void **state)
     nc_error_free(err);
     err = NULL;
     o.host = "tcp://127.0.0.1:2375";
-    assert_int_equal(engine_open(&o, NULL, &e, &err), -EPROTONOSUPPORT);
-    assert_non_null(strstr(err->msg, "(from --host): tcp engines are not supported"));
+    assert_int_equal(engine_open(&o, NULL, &e, &err), -EPERM);
+    assert_non_null(strstr(err->msg, "(from --host): plain tcp without TLS is refused"));
     nc_error_free(err);
     engine_report_release(&report);
 }

@@ -211,9 +211,8 @@ static void test_endpoint_parse(void **state)
     expect_endpoint("unix:///var/run/docker.sock", 0, "/var/run/docker.sock", NULL);
     expect_endpoint("unix://", 0, "/var/run/docker.sock", NULL);
     expect_endpoint("/run/podman/podman.sock", 0, "/run/podman/podman.sock", NULL);
-    expect_endpoint("tcp://10.0.0.1:2376", -EPROTONOSUPPORT, NULL, "tcp engines are not supported");
-    expect_endpoint("https://x", -EPROTONOSUPPORT, NULL, "tcp engines");
-    expect_endpoint("ssh://u@h", -EPROTONOSUPPORT, NULL, "ssh -L");
+    expect_endpoint("https://x", -EPROTONOSUPPORT, NULL, "tcp://host:port");
+    expect_endpoint("ssh://u@h", -EPROTONOSUPPORT, NULL, "ssh -N -L");
     expect_endpoint("npipe:////./pipe/docker_engine", -EPROTONOSUPPORT, NULL, "Windows-only");
     expect_endpoint("fd://", -EPROTONOSUPPORT, NULL, "fd://");
     expect_endpoint("unix://relative.sock", -EINVAL, NULL, "must be absolute");
@@ -236,6 +235,8 @@ static void test_endpoint_candidates(void **state)
     size_t n;
     unsetenv("DOCKER_HOST");
     unsetenv("CONTAINER_HOST");
+    unsetenv("DOCKER_CONTEXT");
+    setenv("DOCKER_CONFIG", "/nonexistent/docker-config", 1); /* no context */
     setenv("XDG_RUNTIME_DIR", "/run/user/1000", 1);
     n = endpoint_candidates(NULL, NULL, NULL, &c);
     assert_int_equal(n, 3);

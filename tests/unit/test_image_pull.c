@@ -134,10 +134,10 @@ static void test_bad_address_marked(void **state)
     engine_report report = {0};
     engine *e = NULL;
     nc_error *err = NULL;
-    assert_int_equal(engine_open(&o, &report, &e, &err), -EPROTONOSUPPORT);
+    assert_int_equal(engine_open(&o, &report, &e, &err), -EPERM);
     assert_true(report.probes[0].bad_address);
     assert_true(report.probes[0].user_set);
-    assert_non_null(strstr(err->msg, "(from DOCKER_HOST): tcp engines are not supported"));
+    assert_non_null(strstr(err->msg, "(from DOCKER_HOST): plain tcp without TLS is refused"));
     nc_error_free(err);
     engine_report_release(&report);
     err = NULL;

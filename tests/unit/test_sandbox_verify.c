@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 #include "support/fake_engine.h"
 #include "util/fileutil.h"
 #include "util/strv.h"
+#include "util/timeutil.h"
 #include "util/xalloc.h"
 
 #define SECCOMP_JSON "{\"defaultAction\":\"SCMP_ACT_ERRNO\"}"
@@ -510,6 +512,37 @@ static void test_inspect_runtime(void **state)
         {ENGINE_DOCKER, "", "HostConfig.Runtime: '', asked 'crun'"},
         {ENGINE_PODMAN, "oci", "HostConfig.Runtime: 'oci', asked 'crun' (Podman's"},
     };
+    /* A container libpod created: its own inspect names the runtime, the compat one's "oci"
+     * is not looked at. */
+    const struct {
+        const char *oci_runtime, *failed;
+    } lp[] = {
+        {"crun", NULL},
+        {"runc", "OCIRuntime: Podman runs it on 'runc', asked 'crun'"},
+        {NULL, "OCIRuntime: Podman runs it on '', asked 'crun'"},
+    };
+    for (size_t i = 0; i < NC_ARRAY_SIZE(lp); i++) {
+        sandbox_spec s = make_spec(ENGINE_PODMAN);
+        s.runtime = "crun";
+        struct inspect x = inspect_defaults(ENGINE_PODMAN);
+        x.runtime = "oci";
+        _cleanup_free_ char *text = inspect_json(&x);
+        _cleanup_free_ char *lp_text = lp[i].oci_runtime
+                                           ? xasprintf("{\"OCIRuntime\":\"%s\"}", lp[i].oci_runtime)
+                                           : xstrdup("{}");
+        _cleanup_json_ nc_json *doc = NULL, *lp_doc = NULL;
+        assert_int_equal(json_parse(text, strlen(text), &doc, NULL), 0);
+        assert_int_equal(json_parse(lp_text, strlen(lp_text), &lp_doc, NULL), 0);
+        nc_error *err = NULL;
+        strbuf report = STRBUF_INIT;
+        int r = sandbox_verify_inspect_libpod(&s, doc, lp_doc, &report, &err);
+        if (lp[i].failed ? r != -EPERM || !strstr(nc_error_msg(err), lp[i].failed)
+                         : r != 0 || !strstr(report.buf, "ok OCIRuntime\n"))
+            fail_msg("OCIRuntime '%s': %d '%s'", lp[i].oci_runtime, r, nc_error_msg(err));
+        assert_null(strstr(nc_error_msg(err), "HostConfig.Runtime"));
+        strbuf_release(&report);
+        nc_error_free(err);
+    }
     for (size_t i = 0; i < NC_ARRAY_SIZE(cases); i++) {
         sandbox_spec s = make_spec(cases[i].kind);
         s.runtime = "crun";
@@ -551,6 +584,10 @@ static void test_inspect_refuses_each_weakened_field(void **state)
                 {.method = "GET",
                  .path = "/v1.41/containers/abc/json",
                  .response = fake_json(200, doc)},
+                /* libpod's inspect, for the runtime (Podman only: dropped for Docker) */
+                {.method = "GET",
+                 .path = "/v4.3.1/libpod/containers/abc/json",
+                 .response = fake_json(200, "{\"OCIRuntime\":\"runc\"}")},
                 {.method = "DELETE",
                  .path = "/v1.41/containers/abc?v=1&force=1",
                  .response = fake_text(204, NULL, "")},
@@ -558,9 +595,14 @@ static void test_inspect_refuses_each_weakened_field(void **state)
                  .path = "/v1.41/containers/abc/json",
                  .response = fake_json(404, "{\"message\":\"No such container: abc\"}")},
             };
+            size_t n = NC_ARRAY_SIZE(script);
+            if (!podman) {
+                memmove(&script[2], &script[3], (n - 3) * sizeof(script[0]));
+                n--;
+            }
             struct fake_engine_opts o = {.api_version = "1.41",
                                          .libpod_version = kind == ENGINE_PODMAN ? "4.3.1" : NULL};
-            struct fake_engine *fe = fake_engine_start(script, NC_ARRAY_SIZE(script), &o);
+            struct fake_engine *fe = fake_engine_start(script, n, &o);
             _cleanup_free_ char *host = xasprintf("unix://%s", fake_engine_socket(fe));
             engine_opts eo = {.host = host, .host_source = "test"};
             engine *e = NULL;
@@ -732,16 +774,21 @@ static int launch_with_libpod_warnings(const char *warnings, bool inspected, nc_
     struct inspect x = inspect_defaults(ENGINE_PODMAN);
     x.privileged = true;
     _cleanup_free_ char *doc = inspect_json(&x);
-    struct fake_exchange script[4] = {
+    struct fake_exchange script[5] = {
         {.method = "POST",
          .path = "/v4.3.1/libpod/containers/create",
          .body_contains = "\"resource_limits\":{\"memory\":{\"limit\":536870912",
          .response = fake_json(201, reply)},
     };
     size_t n = 1;
-    if (inspected)
+    if (inspected) {
         script[n++] = (struct fake_exchange){
             .method = "GET", .path = "/v1.41/containers/abc/json", .response = fake_json(200, doc)};
+        script[n++] =
+            (struct fake_exchange){.method = "GET",
+                                   .path = "/v4.3.1/libpod/containers/abc/json",
+                                   .response = fake_json(200, "{\"OCIRuntime\":\"runc\"}")};
+    }
     script[n++] = (struct fake_exchange){.method = "DELETE",
                                          .path = "/v1.41/containers/abc?v=1&force=1",
                                          .response = fake_text(204, NULL, "")};
@@ -807,6 +854,135 @@ static void test_libpod_rootless_warning(void **state)
         fail_msg("waived: %s", nc_error_msg(err));
     nc_error_free(err);
     cfg->sandbox.allow_unenforced = saved;
+}
+
+/* Launches make_spec(ENGINE_PODMAN) with runtime on a fake rootful Podman 4.3 whose libpod
+ * inspect reports oci_runtime (the compat one always says "oci"); the compat inspect also
+ * reports a privileged container, so every launch is refused, and what matters is whether the
+ * runtime is named too. The create body carries oci_runtime only when one is pinned. */
+static int launch_libpod_runtime(const char *runtime, const char *oci_runtime, nc_error **err)
+{
+    struct inspect x = inspect_defaults(ENGINE_PODMAN);
+    x.privileged = true;
+    x.runtime = "oci";
+    _cleanup_free_ char *doc = inspect_json(&x);
+    _cleanup_free_ char *lp = xasprintf("{\"Id\":\"abc\",\"OCIRuntime\":\"%s\"}", oci_runtime);
+    _cleanup_free_ char *asked = xasprintf("\"oci_runtime\":\"%s\"", runtime);
+    struct fake_exchange script[] = {
+        {.method = "POST",
+         .path = "/v4.3.1/libpod/containers/create",
+         .body_contains = *runtime ? asked : "\"cap_drop\":[\"ALL\"]",
+         .body_lacks = *runtime ? NULL : "oci_runtime",
+         .response = fake_json(201, "{\"Id\":\"abc\",\"Warnings\":[]}")},
+        {.method = "GET", .path = "/v1.41/containers/abc/json", .response = fake_json(200, doc)},
+        {.method = "GET",
+         .path = "/v4.3.1/libpod/containers/abc/json",
+         .response = fake_json(200, lp)},
+        {.method = "DELETE",
+         .path = "/v1.41/containers/abc?v=1&force=1",
+         .response = fake_text(204, NULL, "")},
+        {.method = "GET",
+         .path = "/v1.41/containers/abc/json",
+         .response = fake_json(404, "{\"message\":\"No such container: abc\"}")},
+    };
+    struct fake_engine_opts o = {.api_version = "1.41", .libpod_version = "4.3.1"};
+    struct fake_engine *fe = fake_engine_start(script, NC_ARRAY_SIZE(script), &o);
+    _cleanup_free_ char *host = xasprintf("unix://%s", fake_engine_socket(fe));
+    engine_opts eo = {.host = host, .host_source = "test"};
+    engine *e = NULL;
+    assert_int_equal(engine_open(&eo, NULL, &e, NULL), 0);
+    sandbox_spec s = make_spec(ENGINE_PODMAN);
+    s.runtime = runtime;
+    sandbox_container *c = NULL;
+    int r = sandbox_launch(e, &s, "nc-rt", NULL, &c, err);
+    assert_null(c);
+    engine_free(e);
+    char *report = NULL;
+    if (fake_engine_stop(fe, &report) != 0)
+        fail_msg("%s", report);
+    fake_engine_free(fe);
+    return r;
+}
+
+/* A pinned runtime on Podman is sent in the libpod create and confirmed by libpod's inspect:
+ * the one Podman applied passes, another is refused (never a silent fallback); with none
+ * pinned (sandbox.runtime "auto" or empty) nothing is sent and Podman's default is not
+ * questioned. */
+static void test_libpod_runtime(void **state)
+{
+    (void)state;
+    const struct {
+        const char *runtime, *oci_runtime;
+        bool refused;
+    } cases[] = {
+        {"runc", "runc", false},
+        {"runc", "crun", true},
+        {"", "crun", false},
+    };
+    for (size_t i = 0; i < NC_ARRAY_SIZE(cases); i++) {
+        nc_error *err = NULL;
+        assert_int_equal(launch_libpod_runtime(cases[i].runtime, cases[i].oci_runtime, &err),
+                         -EPERM);
+        const char *msg = nc_error_msg(err);
+        _cleanup_free_ char *want = xasprintf("OCIRuntime: Podman runs it on '%s', asked '%s'",
+                                              cases[i].oci_runtime, cases[i].runtime);
+        if (!strstr(msg, "HostConfig.Privileged") || strstr(msg, "HostConfig.Runtime") ||
+            !!strstr(msg, want) != cases[i].refused ||
+            (!cases[i].refused && strstr(msg, "OCIRuntime")))
+            fail_msg("runtime '%s' on '%s': %s", cases[i].runtime, cases[i].oci_runtime, msg);
+        nc_error_free(err);
+    }
+}
+
+/* The bundle's config.json must hold nanocell's profile: a missing file, a spec without
+ * seccomp, another profile or no bundle directory at all are refused, by name; an unconfined
+ * group has nothing to compare. (A matching spec is accepted on the real Podman:
+ * tests/cli/engine_run.sh; the comparison itself: test_seccomp's test_matches_oci.) */
+static void test_bundle_seccomp(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/nanocell-bundle-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    _cleanup_free_ char *config = xasprintf("%s/config.json", dir);
+    const struct {
+        const char *content; /* NULL: no file */
+        const char *failed;
+    } cases[] = {
+        {NULL, "bundle.seccomp: open"},
+        {"{\"linux\":{}}", "does not hold nanocell's profile: no seccomp section"},
+        {"{\"linux\":{\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ALLOW\"}}}",
+         "defaultAction 'SCMP_ACT_ALLOW'"},
+        {"{\"linux\":{\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"defaultErrnoRet\":38,"
+         "\"architectures\":[],\"syscalls\":[]}}}",
+         "is not listed"},
+        {"not json", "bundle.seccomp: '"},
+    };
+    sandbox_spec s = make_spec(ENGINE_PODMAN);
+    for (size_t i = 0; i < NC_ARRAY_SIZE(cases); i++) {
+        unlink(config);
+        if (cases[i].content)
+            assert_int_equal(
+                write_file_atomic(config, cases[i].content, strlen(cases[i].content), 0600, NULL),
+                0);
+        nc_error *err = NULL;
+        strbuf report = STRBUF_INIT;
+        int r = sandbox_verify_bundle(&s, dir, &report, &err);
+        if (r != -EPERM || !strstr(nc_error_msg(err), cases[i].failed) ||
+            !strstr(report.buf, "FAILED bundle.seccomp"))
+            fail_msg("case %zu: %d '%s'", i, r, nc_error_msg(err));
+        nc_error_free(err);
+        strbuf_release(&report);
+    }
+    nc_error *err = NULL;
+    assert_int_equal(sandbox_verify_bundle(&s, NULL, NULL, &err), -EPERM);
+    assert_non_null(strstr(nc_error_msg(err), "names no bundle directory"));
+    nc_error_free(err);
+    char *saved = cfg->sandbox.seccomp_profile;
+    cfg->sandbox.seccomp_profile = "unconfined";
+    assert_int_equal(sandbox_verify_bundle(&s, dir, NULL, NULL), 0);
+    cfg->sandbox.seccomp_profile = saved;
+    unlink(config);
+    rmdir(dir);
 }
 
 /* Podman 3 has no libpod API nanocell uses: its containers go through the compat create, as
@@ -1052,6 +1228,40 @@ static void expect_runtime(const char *status, const char *mountinfo, const char
     if (failed && (r != -EPERM || !strstr(nc_error_msg(err), failed)))
         fail_msg("want '%s' to fail, got %d '%s'", failed, r, nc_error_msg(err));
     nc_error_free(err);
+    strbuf_release(&report);
+    drop_tree();
+}
+
+/* The runtime loads the filter after the engine's start returned: a status that shows mode 0
+ * and then 2 (the runtime caught up) passes; the thread below plays the runtime. */
+static void *load_filter_later(void *arg)
+{
+    (void)arg;
+    sleep_ms(30);
+    put("proc/4242/status", GOOD_STATUS);
+    return NULL;
+}
+
+static void test_runtime_filter_loaded_late(void **state)
+{
+    (void)state;
+    strbuf st = STRBUF_INIT;
+    const char *at = strstr(GOOD_STATUS, "Seccomp:\t2");
+    strbuf_add(&st, GOOD_STATUS, (size_t)(at - GOOD_STATUS));
+    strbuf_addstr(&st, "Seccomp:\t0");
+    strbuf_addstr(&st, at + strlen("Seccomp:\t2"));
+    build_tree(st.buf, GOOD_MOUNTINFO, "536870912\n", "256\n", LO_ONLY, false);
+    strbuf_release(&st);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, load_filter_later, NULL), 0);
+    sandbox_spec s = make_spec(ENGINE_DOCKER);
+    strbuf report = STRBUF_INIT;
+    nc_error *err = NULL;
+    int r = run_runtime(&s, &report, &err);
+    pthread_join(th, NULL);
+    if (r != 0)
+        fail_msg("runtime: %s\n%s", nc_error_msg(err), report.buf);
+    assert_non_null(strstr(report.buf, "ok runtime.Seccomp\n"));
     strbuf_release(&report);
     drop_tree();
 }
@@ -1316,6 +1526,13 @@ static void test_runtime_waivers(void **state)
     err = NULL;
     cfg->sandbox.allow_unenforced = (char *[]){"runtime", NULL};
     assert_int_equal(sandbox_verify_runtime(&s, 999, proc, "/x", NULL, &err), 0);
+    /* An engine on another host (pid -1): even a pid that exists here is never read. */
+    cfg->sandbox.allow_unenforced = NULL;
+    build_tree(GOOD_STATUS, GOOD_MOUNTINFO, "1", "1", LO_ONLY, false);
+    assert_int_equal(sandbox_verify_runtime(&s, -1, proc, "/x", NULL, &err), -EPERM);
+    assert_non_null(strstr(err->msg, "the engine runs on another host"));
+    nc_error_free(err);
+    err = NULL;
     drop_tree();
     cfg->sandbox.allow_unenforced = saved;
 }
@@ -1396,9 +1613,12 @@ int main(void)
         cmocka_unit_test(test_create_warning_is_fatal),
         cmocka_unit_test(test_libpod_rootless_warning),
         cmocka_unit_test(test_libpod_create_errors),
+        cmocka_unit_test(test_libpod_runtime),
+        cmocka_unit_test(test_bundle_seccomp),
         cmocka_unit_test(test_podman3_uses_compat_create),
         cmocka_unit_test(test_inspect_waivers),
         cmocka_unit_test(test_runtime),
+        cmocka_unit_test(test_runtime_filter_loaded_late),
         cmocka_unit_test(test_runtime_system_paths),
         cmocka_unit_test(test_runtime_waivers),
         cmocka_unit_test(test_home_tmpfs),

@@ -829,6 +829,81 @@ static void test_python_under_filter(void **state)
     run_runtime("python3", "-c", "tests/policies/workloads/python.py", NULL);
 }
 
+/* The OCI form Podman generates from a profile (its bundle's config.json, linux.seccomp) is
+ * accepted when it holds exactly the rules that apply on this host, in order; every kind of
+ * difference is refused and named. */
+static void test_matches_oci(void **state)
+{
+    (void)state;
+    bool arm = seccomp_arch_native() == SCMP_ARCH_AARCH64;
+    const char *here = arm ? "arm64" : "amd64", *other = arm ? "amd64" : "arm64";
+    _cleanup_free_ char *profile = xasprintf(
+        "{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"defaultErrnoRet\":38,\"syscalls\":["
+        "{\"names\":[\"read\",\"write\"],\"action\":\"SCMP_ACT_ALLOW\"},"
+        "{\"names\":[\"getpid\"],\"action\":\"SCMP_ACT_ALLOW\",\"includes\":{\"arches\":[\"%s\"]}},"
+        "{\"names\":[\"gettid\"],\"action\":\"SCMP_ACT_ALLOW\",\"includes\":{\"arches\":[\"%s\"]}},"
+        "{\"names\":[\"personality\"],\"action\":\"SCMP_ACT_ALLOW\",\"args\":[{\"index\":0,"
+        "\"value\":0,\"valueTwo\":0,\"op\":\"SCMP_CMP_EQ\"}]},"
+        "{\"names\":[\"kill\"],\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":1}]}",
+        here, other);
+    seccomp_policy *p = NULL;
+    nc_error *err = NULL;
+    if (seccomp_policy_load_text(profile, strlen(profile), "oci-test", &p, &err) < 0)
+        fail_msg("%s", nc_error_msg(err));
+    const char *rw = "{\"names\":[\"read\",\"write\"],\"action\":\"SCMP_ACT_ALLOW\"}";
+    const char *pid = "{\"names\":[\"getpid\"],\"action\":\"SCMP_ACT_ALLOW\"}";
+    const char *tid = "{\"names\":[\"gettid\"],\"action\":\"SCMP_ACT_ALLOW\"}";
+    const char *pers = "{\"names\":[\"personality\"],\"action\":\"SCMP_ACT_ALLOW\",\"args\":[{"
+                       "\"index\":0,\"value\":0,\"op\":\"SCMP_CMP_EQ\"}]}";
+    const char *pers1 = "{\"names\":[\"personality\"],\"action\":\"SCMP_ACT_ALLOW\",\"args\":[{"
+                        "\"index\":0,\"value\":1,\"op\":\"SCMP_CMP_EQ\"}]}";
+    const char *kill1 = "{\"names\":[\"kill\"],\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":1}";
+    const char *kill2 = "{\"names\":[\"kill\"],\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":2}";
+    const char *killa = "{\"names\":[\"kill\"],\"action\":\"SCMP_ACT_ALLOW\"}";
+    _cleanup_free_ char *arch = xasprintf("\"%s\"", native_arch());
+    _cleanup_free_ char *arches =
+        xasprintf("\"%s\",\"%s\"", native_arch(), arm ? "SCMP_ARCH_X86_64" : "SCMP_ARCH_AARCH64");
+    const struct {
+        const char *dflt, *arches, *r[6], *why; /* why: NULL = accepted */
+    } cases[] = {
+        {"SCMP_ACT_ERRNO", arch, {rw, pid, pers, kill1}, NULL},
+        {"SCMP_ACT_ERRNO", arch, {rw, pid, kill1}, "syscalls[2] has other names"},
+        {"SCMP_ACT_ERRNO", arch, {rw, pid, pers}, "profile rule syscalls[4] is missing"},
+        {"SCMP_ACT_ERRNO", arch, {rw, pid, tid, pers, kill1}, "syscalls[2] has other names"},
+        {"SCMP_ACT_ERRNO", arch, {rw, pid, pers, kill1, tid}, "1 rules more than the profile's"},
+        {"SCMP_ACT_ERRNO", arch, {rw, pid, pers1, kill1}, "syscalls[2] has other args"},
+        {"SCMP_ACT_ERRNO", arch, {rw, pid, pers, kill2}, "syscalls[3] has other errnoRet"},
+        {"SCMP_ACT_ERRNO", arch, {rw, pid, pers, killa}, "syscalls[3] has other action"},
+        {"SCMP_ACT_ALLOW", arch, {rw, pid, pers, kill1}, "defaultAction 'SCMP_ACT_ALLOW'"},
+        {"SCMP_ACT_ERRNO", arches, {rw, pid, pers, kill1}, "is not one the profile names"},
+        {"SCMP_ACT_ERRNO", "", {rw, pid, pers, kill1}, "is not listed"},
+    };
+    for (size_t i = 0; i < NC_ARRAY_SIZE(cases); i++) {
+        strbuf oci = STRBUF_INIT;
+        strbuf_addf(&oci,
+                    "{\"defaultAction\":\"%s\",\"defaultErrnoRet\":38,\"architectures\":[%s],"
+                    "\"syscalls\":[",
+                    cases[i].dflt, cases[i].arches);
+        for (size_t k = 0; cases[i].r[k]; k++)
+            strbuf_addf(&oci, "%s%s", k ? "," : "", cases[i].r[k]);
+        strbuf_addstr(&oci, "]}");
+        nc_json *doc = NULL;
+        assert_int_equal(json_parse(oci.buf, oci.len, &doc, NULL), 0);
+        char *why = NULL;
+        bool same = seccomp_policy_matches_oci(p, doc, &why);
+        if (cases[i].why ? same || !why || !strstr(why, cases[i].why) : !same)
+            fail_msg("case %zu: %s: %s", i, same ? "accepted" : "refused", why ? why : "");
+        free(why);
+        json_free(doc);
+        strbuf_release(&oci);
+    }
+    char *why = NULL;
+    assert_false(seccomp_policy_matches_oci(p, NULL, &why));
+    assert_string_equal(why, "no seccomp section");
+    free(why);
+    seccomp_policy_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -840,6 +915,7 @@ int main(void)
         cmocka_unit_test(test_too_many_instructions),
         cmocka_unit_test(test_canonical_and_digest),
         cmocka_unit_test(test_write_once),
+        cmocka_unit_test(test_matches_oci),
         cmocka_unit_test(test_filter_by_effect),
         cmocka_unit_test(test_libseccomp_unconditional_wins),
         cmocka_unit_test(test_node_under_filter),

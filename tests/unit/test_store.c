@@ -231,10 +231,10 @@ static void test_migrate_new(void **state)
     assert_true(exists(f->path, "-wal"));
     assert_int_equal(file_mode(f->path, "-wal"), 0600);
     assert_int_equal(file_mode(f->path, "-shm"), 0600);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM schema_version"), 1);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM schema_version"), STORE_SCHEMA_VERSION);
     assert_int_equal(raw_int(f->path, "SELECT max(version) FROM schema_version"),
                      STORE_SCHEMA_VERSION);
-    assert_true(raw_int(f->path, "SELECT applied_ms FROM schema_version") > 1600000000000LL);
+    assert_true(raw_int(f->path, "SELECT min(applied_ms) FROM schema_version") > 1600000000000LL);
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM pragma_journal_mode WHERE "
                                       "journal_mode = 'wal'"),
                      1);
@@ -269,9 +269,16 @@ static void test_reopen_is_noop(void **state)
     f->s = NULL;
     file_hash(f->path, after);
     assert_string_equal(before, after);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM schema_version"), 1);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM schema_version"), STORE_SCHEMA_VERSION);
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM groups"), 1);
 }
+
+/* The schema version after this build's, as text, for the messages below. */
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define THIS_VERSION STR(STORE_SCHEMA_VERSION)
+#define NEWER_VERSION "4"
+_Static_assert(STORE_SCHEMA_VERSION + 1 == 4, "NEWER_VERSION is STORE_SCHEMA_VERSION + 1");
 
 static void test_newer_schema_refused(void **state)
 {
@@ -279,17 +286,21 @@ static void test_newer_schema_refused(void **state)
     OK(store_open(f->dir, &f->s, &e));
     store_close(f->s);
     f->s = NULL;
-    raw_exec(f->path, "INSERT INTO schema_version VALUES (2, 1)");
+    char *newer = xasprintf("INSERT INTO schema_version VALUES (%d, 1)", STORE_SCHEMA_VERSION + 1);
+    raw_exec(f->path, newer);
+    free(newer);
     assert_false(exists(f->path, "-wal"));
     char before[SHA256_HEX_SIZE], after[SHA256_HEX_SIZE];
     file_hash(f->path, before);
-    ERR(EPROTONOSUPPORT, "has schema version 2, newer than this nanocell's 1",
+    ERR(EPROTONOSUPPORT,
+        "has schema version " NEWER_VERSION ", newer than this nanocell's " THIS_VERSION,
         store_open(f->dir, &f->s, &e));
     assert_null(f->s);
     file_hash(f->path, after);
     assert_string_equal(before, after);
     assert_false(exists(f->path, "-wal"));
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM schema_version"), 2);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM schema_version"),
+                     STORE_SCHEMA_VERSION + 1);
 }
 
 /* A newer nanocell was killed with its last commit still in the -wal: the refused open must not
@@ -307,7 +318,7 @@ static void test_newer_schema_in_wal_refused(void **state)
         if (sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
             sqlite3_exec(db,
                          "PRAGMA wal_autocheckpoint = 0; INSERT INTO schema_version VALUES "
-                         "(2, 1)",
+                         "(" NEWER_VERSION ", 1)",
                          NULL, NULL, NULL) != SQLITE_OK)
             _exit(2);
         raise(SIGKILL);
@@ -321,7 +332,8 @@ static void test_newer_schema_in_wal_refused(void **state)
     char wal_before[SHA256_HEX_SIZE], wal_after[SHA256_HEX_SIZE];
     file_hash(f->path, before);
     file_hash(wal, wal_before);
-    ERR(EPROTONOSUPPORT, "has schema version 2, newer than this nanocell's 1",
+    ERR(EPROTONOSUPPORT,
+        "has schema version " NEWER_VERSION ", newer than this nanocell's " THIS_VERSION,
         store_open(f->dir, &f->s, &e));
     file_hash(f->path, after);
     file_hash(wal, wal_after);
