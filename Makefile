@@ -31,6 +31,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/u
 INTEG_TESTS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(wildcard tests/integration/test_*.c))
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 REPLAYS := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/fuzz/replay_%,$(FUZZ_SRC))
+BENCH_PROGS := $(patsubst tests/bench/%.c,$(BUILD)/tests/bench/%,$(wildcard tests/bench/*.c))
 # Helper programs the CLI tests run (each one file linked with the library).
 TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard tests/tools/*.c))
 
@@ -73,6 +74,7 @@ $(BUILD)/%.o: %.c
 
 # Embedded data (.incbin) is assembled from the repository root; the data files are listed.
 $(BUILD)/src/sandbox/builtin_profile.o: policies/seccomp/agent.json
+$(BUILD)/src/proxy/builtin_policy.o: policies/egress.toml
 $(BUILD)/%.o: %.S
 	@mkdir -p $(@D)
 	@$(if $(V),,echo "  AS      $<")
@@ -87,6 +89,11 @@ $(BUILD)/tests/integration/%: tests/integration/%.c $(OBJ_TSUP) $(LIB)
 	@mkdir -p $(@D)
 	@$(if $(V),,echo "  TEST    $@")
 	$(Q)$(CC) $(CFLAGS_ALL) -Itests -o $@ $< $(OBJ_TSUP) $(LIB) $(PKG_LIBS) $(CMOCKA_LIBS) -lpthread $(LDFLAGS_ALL)
+
+$(BUILD)/tests/bench/%: tests/bench/%.c $(LIB)
+	@mkdir -p $(@D)
+	@$(if $(V),,echo "  BENCH   $@")
+	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(LIB) $(PKG_LIBS) -lpthread $(LDFLAGS_ALL)
 
 $(BUILD)/tests/support/%.o: tests/support/%.c
 	@mkdir -p $(@D)
@@ -133,12 +140,13 @@ demo:
 	@scripts/demo.sh
 
 # Benchmarks: nanocell against `docker run -i --rm` on the same image, in the same run.
-bench: all images
+bench: all images $(BENCH_PROGS)
 	@scripts/engine-up.sh
 	@scripts/build-images.sh
 	@scripts/bench.sh
 	@scripts/bench-daemon.sh
 	@scripts/bench-ipc.sh
+	@scripts/bench-proxy.sh
 
 # The one test command (README, .ci/run): installs what is missing, builds, brings up Docker and
 # Podman, and runs every layer. It ends with "N passed, N failed, N skipped".

@@ -51,7 +51,7 @@ _nanocell() {
 	local cur=${COMP_WORDS[COMP_CWORD]}
 	local prev=""
 	((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
-	local commands="run doctor ps gc serve policy send chat groups messages status retry tasks"
+	local commands="run doctor ps gc serve policy send chat groups messages status retry tasks audit"
 	local common="--config --host --help"
 	COMPREPLY=()
 
@@ -75,7 +75,7 @@ _nanocell() {
 		COMPREPLY=($(compgen -W "$(_nanocell_groups)" -- "$cur"))
 		return 0
 		;;
-	--image | --timeout | --session | --name | --trigger | --after | --limit)
+	--image | --timeout | --session | --name | --trigger | --after | --limit | --since)
 		return 0
 		;;
 	esac
@@ -96,6 +96,7 @@ _nanocell() {
 	chat) opts="--api --group --help" ;;
 	messages) opts="--api --group --after --limit --json --help" ;;
 	status) opts="--api --json --help" ;;
+	audit) opts="--config --group --since --json --help" ;;
 	retry)
 		opts="--api --help"
 		if [[ $cur != -* ]]; then

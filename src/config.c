@@ -30,7 +30,7 @@ enum key_type { K_STRING, K_BOOL, K_INT, K_SIZE, K_DURATION, K_STRINGS, K_CPUS }
 
 /* Keys live in nc_config (BASE_CONFIG) or in sandbox_settings (BASE_SANDBOX). Sandbox keys
  * have a value per group: the global one, or the group's override. */
-enum key_base { BASE_CONFIG, BASE_SANDBOX };
+enum key_base { BASE_CONFIG, BASE_SANDBOX, BASE_PROXY };
 
 struct key {
     const char *name; /* dotted, as written in the file */
@@ -98,6 +98,20 @@ static int check_runtime(const char *v, nc_error **err)
     for (const char *p = v; *p; p++)
         if (!isalnum((unsigned char)*p) && !strchr("._-", *p))
             return nc_error_set(err, EINVAL, "runtime name '%s' is not valid", v);
+    return 0;
+}
+
+/* agent.model goes into the container's environment and a JSON request: a plain token. */
+static int check_model(const char *v, nc_error **err)
+{
+    if (!*v || strlen(v) > 128)
+        return nc_error_set(err, EINVAL, "a model name is 1-128 characters");
+    for (const char *p = v; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr("._:@/-", *p))
+            return nc_error_set(err, EINVAL,
+                                "model name '%s' holds a character other than "
+                                "letters, digits and ._:@/-",
+                                v);
     return 0;
 }
 
@@ -240,6 +254,7 @@ static int check_agent_dirs(const nc_config *c, const char *file, nc_error **err
 
 #define OFF(field) BASE_CONFIG, offsetof(nc_config, field)
 #define SOFF(field) BASE_SANDBOX, offsetof(sandbox_settings, field)
+#define POFF(field) BASE_PROXY, offsetof(proxy_settings, field)
 #define MS(s) ((int64_t)(s)*1000)
 #define MIB ((int64_t)1024 * 1024)
 
@@ -324,6 +339,31 @@ static const struct key keys[] = {
     {"sandbox.runtime", K_STRING, SOFF(runtime), "\"auto\"", 0, 0, check_runtime, NULL},
     {"sandbox.mount_allowlist", K_STRING, OFF(mount_allowlist), "\"\"", 0, 0,
      check_absolute_or_empty, NULL},
+    {"agent.model", K_STRING, OFF(agent_model), "\"claude-sonnet-4-5\"", 0, 0, check_model, NULL},
+    {"proxy.upstream", K_STRING, POFF(upstream), "\"https://api.anthropic.com\"", 0, 0,
+     proxy_check_upstream, NULL},
+    {"proxy.api_key_file", K_STRING, POFF(api_key_file), "\"\"", 0, 0, check_absolute_or_empty,
+     NULL},
+    {"proxy.api_key_env", K_STRING, POFF(api_key_env), "\"\"", 0, 0, proxy_check_env_name, NULL},
+    {"proxy.ca_file", K_STRING, POFF(ca_file), "\"\"", 0, 0, check_absolute_or_empty, NULL},
+    {"proxy.policy", K_STRING, POFF(policy), "\"\"", 0, 0, check_absolute_or_empty, NULL},
+    {"proxy.allow", K_STRINGS, POFF(allow), "[]", 0, 0, proxy_check_host_port, NULL},
+    {"proxy.deny", K_STRINGS, POFF(deny), "[]", 0, 0, proxy_check_host_port, NULL},
+    {"proxy.allow_private", K_STRINGS, POFF(allow_private), "[]", 0, 0, proxy_check_host_port,
+     NULL},
+    {"proxy.max_request_bytes", K_SIZE, POFF(max_request_bytes), "\"8m\"", 1024, 1024 * MIB, NULL,
+     NULL},
+    {"proxy.max_requests_per_turn", K_INT, POFF(max_requests_per_turn), "500", 1, 1000000, NULL,
+     NULL},
+    {"proxy.max_upstream_bytes_per_turn", K_SIZE, POFF(max_upstream_bytes_per_turn), "\"1g\"", 1024,
+     1024 * 1024 * MIB, NULL, NULL},
+    {"proxy.max_connections", K_INT, POFF(max_connections), "16", 1, 4096, NULL, NULL},
+    {"proxy.request_timeout", K_DURATION, POFF(request_timeout_ms), "\"10m\"", 1000, MS(24 * 3600),
+     NULL, NULL},
+    {"proxy.header_timeout", K_DURATION, POFF(header_timeout_ms), "\"10s\"", 100, MS(300), NULL,
+     NULL},
+    {"proxy.audit_max_size", K_SIZE, OFF(proxy_audit_max), "\"64m\"", 64 * 1024, 64 * 1024 * MIB,
+     NULL, NULL},
 };
 
 /* Everything a value is checked against, as one error path: "file:line:col: key 'k': why". */
@@ -438,6 +478,8 @@ static void *key_base(const struct key *k, nc_config *c, sandbox_settings *group
 {
     if (k->base == BASE_SANDBOX)
         return group ? group : &c->sandbox;
+    if (k->base == BASE_PROXY)
+        return &c->proxy;
     return c;
 }
 
@@ -491,10 +533,27 @@ static int apply_group_sandbox(nc_config *c, nc_group_config *g, const toml_node
     return 0;
 }
 
+/* Applies a group's `proxy` table on top of the copy of the global proxy settings. */
+static int apply_group_proxy(nc_group_config *g, const toml_node *t, const char *file,
+                             nc_error **err)
+{
+    for (size_t i = 0; i < t->len; i++) {
+        _cleanup_free_ char *name = xasprintf("proxy.%s", t->keys[i]);
+        const struct key *k = find_key(name);
+        if (!k || k->base != BASE_PROXY)
+            return key_error(file, t->items[i], name, err, EINVAL, "unknown key in [[group]]");
+        int r = set_value(k, t->items[i], &g->proxy, file, err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
 static int parse_group(nc_config *c, const toml_node *t, const char *file, nc_error **err)
 {
     nc_group_config g = {0};
     sandbox_settings_copy(&g.sandbox, &c->sandbox);
+    proxy_settings_copy(&g.proxy, &c->proxy);
     int r = 0;
     for (size_t i = 0; i < t->len && r == 0; i++) {
         const char *k = t->keys[i];
@@ -515,6 +574,8 @@ static int parse_group(nc_config *c, const toml_node *t, const char *file, nc_er
                 g.main = v->boolean;
         } else if (strcmp(k, "sandbox") == 0 && v->type == TOML_TABLE) {
             r = apply_group_sandbox(c, &g, v, file, err);
+        } else if (strcmp(k, "proxy") == 0 && v->type == TOML_TABLE) {
+            r = apply_group_proxy(&g, v, file, err);
         } else if (strcmp(k, "engine_labels") == 0) {
             r = config_parse_labels(v, "group.engine_labels", file, &g.engine_labels, err);
         } else {
@@ -530,6 +591,7 @@ static int parse_group(nc_config *c, const toml_node *t, const char *file, nc_er
         free(g.name);
         strv_free(g.engine_labels);
         sandbox_settings_release(&g.sandbox);
+        proxy_settings_release(&g.proxy);
         return r;
     }
     c->groups = xreallocarray(c->groups, c->ngroups + 1, sizeof(*c->groups));
@@ -730,10 +792,12 @@ void config_free(nc_config *c)
         if (keys[i].base == BASE_CONFIG && keys[i].type == K_STRING)
             free(*(char **)((char *)c + keys[i].offset));
     sandbox_settings_release(&c->sandbox);
+    proxy_settings_release(&c->proxy);
     for (size_t i = 0; i < c->ngroups; i++) {
         free(c->groups[i].name);
         strv_free(c->groups[i].engine_labels);
         sandbox_settings_release(&c->groups[i].sandbox);
+        proxy_settings_release(&c->groups[i].proxy);
     }
     free(c->groups);
     for (size_t i = 0; i < c->nhooks; i++) {
@@ -766,6 +830,12 @@ const nc_group_config *config_group(const nc_config *c, const char *name)
         if (strcmp(c->groups[i].name, name) == 0)
             return &c->groups[i];
     return NULL;
+}
+
+const proxy_settings *config_proxy(const nc_config *c, const char *group)
+{
+    const nc_group_config *g = group ? config_group(c, group) : NULL;
+    return g ? &g->proxy : &c->proxy;
 }
 
 const sandbox_settings *config_sandbox(const nc_config *c, const char *group)
@@ -862,6 +932,8 @@ char *config_diff(const nc_config *a, const nc_config *b)
     const char *k = diff_keys(a, b, BASE_CONFIG);
     if (!k)
         k = diff_keys(&a->sandbox, &b->sandbox, BASE_SANDBOX);
+    if (!k)
+        k = diff_keys(&a->proxy, &b->proxy, BASE_PROXY);
     if (k)
         return xasprintf("key '%s' differs", k);
     if (a->ngroups != b->ngroups)
@@ -871,6 +943,8 @@ char *config_diff(const nc_config *a, const nc_config *b)
             a->groups[i].main != b->groups[i].main)
             return xasprintf("group %zu differs", i);
         k = diff_keys(&a->groups[i].sandbox, &b->groups[i].sandbox, BASE_SANDBOX);
+        if (!k)
+            k = diff_keys(&a->groups[i].proxy, &b->groups[i].proxy, BASE_PROXY);
         if (k)
             return xasprintf("group '%s': key '%s' differs", a->groups[i].name, k);
     }

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "engine/endpoint.h"
+#include "proxy/settings.h"
 #include "sandbox/settings.h"
 #include "util/cleanup.h"
 #include "util/error.h"
@@ -30,6 +31,7 @@ typedef struct nc_group_config {
     bool main; /* the main group: may have read-write extra mounts; others are forced read-only */
     char **engine_labels;     /* serve with [[engines]]: only engines with all of these run it */
     sandbox_settings sandbox; /* the global [sandbox] with this group's overrides */
+    proxy_settings proxy;     /* the global [proxy] with this group's overrides */
 } nc_group_config;
 
 /* A webhook ([[hook]]): POST /hooks/<name> talks to group; replies go to url (optional). The
@@ -115,6 +117,12 @@ typedef struct nc_config {
     sandbox_settings sandbox;
     char *mount_allowlist; /* sandbox.mount_allowlist: global only; "" = default path */
 
+    /* [proxy]: the credential and egress proxy (proxy/settings.h); agent.model is the model
+     * the reference agent asks for through it */
+    proxy_settings proxy;
+    char *agent_model;
+    uint64_t proxy_audit_max; /* proxy.audit_max_size: audit.log is rotated to .1 past this */
+
     nc_group_config *groups; /* [[group]] entries, in file order */
     size_t ngroups;
     nc_hook_config *hooks; /* [[hook]] entries, in file order */
@@ -150,6 +158,8 @@ const nc_group_config *config_group(const nc_config *c, const char *name);
 /* The sandbox settings for a group: its [[group]] overrides, or the global ones. */
 const sandbox_settings *config_sandbox(const nc_config *c, const char *group);
 bool config_valid_group_name(const char *name);
+/* The proxy settings for a group: its [[group]] overrides, or the global ones. */
+const proxy_settings *config_proxy(const nc_config *c, const char *group);
 
 /* Compares two configurations key by key. Returns NULL when equal, else an allocated text
  * naming the first differing key. */

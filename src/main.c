@@ -29,8 +29,8 @@ static const struct command commands[] = {
     {"ps", cmd_ps, "list the containers this install owns", false},
     {"gc", cmd_gc, "remove this install's orphaned containers", false},
     {"serve", cmd_serve, "run the daemon: store, queue and the local API", false},
-    {"policy", cmd_policy, "validate seccomp profiles and mount allowlists ('policy check')",
-     false},
+    {"policy", cmd_policy,
+     "validate seccomp profiles, mount allowlists and egress policies ('policy check')", false},
     {"send", cmd_send, "send a message to a group's agent through the daemon, print its replies",
      true},
     {"chat", cmd_chat, "talk to a group's agent through the daemon, line by line", true},
@@ -39,6 +39,7 @@ static const struct command commands[] = {
     {"status", cmd_status, "show what the daemon is doing", true},
     {"retry", cmd_retry, "try a group's failed messages again", true},
     {"tasks", cmd_tasks, "add, list, show, pause, resume and remove scheduled tasks", true},
+    {"audit", cmd_audit, "show the credential proxy's audit log", false},
     {NULL, NULL, NULL, false},
 };
 

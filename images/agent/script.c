@@ -16,6 +16,7 @@
 #include "ipccmd.h"
 #include "probe.h"
 #include "protocol.h"
+#include "proxyreq.h"
 #include "text.h"
 #include "util/timeutil.h"
 #include "util/units.h"
@@ -246,6 +247,14 @@ static int run_command(const struct agent *a, const char *cmd, int *exit_code)
          * bench measures a warm turn's dispatch with it. */
         _cleanup_free_ char *msg = xasprintf("clock %llu", (unsigned long long)a->input_us);
         return proto_result(a->session_id, msg);
+    }
+    if (IS("proxy-request")) {
+        _cleanup_strbuf_ strbuf st = STRBUF_INIT;
+        _cleanup_error_ nc_error *perr = NULL;
+        if (proxyreq_run(arg, &st, &perr) < 0)
+            return fail(a, "proxy-request: %s", nc_error_msg(perr));
+        _cleanup_free_ char *text = xasprintf("proxy-request: %s", strbuf_str(&st));
+        return proto_result(a->session_id, text);
     }
 #undef IS
     bool handled;

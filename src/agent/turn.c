@@ -20,6 +20,7 @@
 #include "engine/demux.h"
 #include "orch/owner.h"
 #include "proxy/netns_relay.h"
+#include "proxy/proxy.h"
 #include "sandbox/launch.h"
 #include "sandbox/prepare.h"
 #include "sandbox/runtime.h"
@@ -88,7 +89,7 @@ struct turn {
     netns_relay *relay; /* loopback listeners for agents that speak TCP; NULL: none */
     bool is_main;
     char *owner, *home; /* the spec points at these, and at env */
-    char *env[3];
+    char **env;         /* strv: HOME, NANOCELL_WORKSPACE, and the proxy's when there is one */
     sandbox_runtime_choice rt;
     turn_warm *warm; /* req->warm until the launch used or discarded it */
 };
@@ -108,6 +109,7 @@ static void turn_state_release(struct turn *t)
     sandbox_runtime_choice_release(&t->rt);
     free(t->owner);
     free(t->home);
+    strv_free(t->env);
     free(t->session);
     free(t->verification);
     free(t->phases);
@@ -618,11 +620,18 @@ static bool prepare_container(struct turn *t, turn_result *res, const char *imag
         {.source = t->ws.ipc, .target = WORKSPACE_IPC_TARGET},
         {.source = t->ws.global, .target = WORKSPACE_GLOBAL_TARGET, .read_only = !t->is_main},
         {.source = t->ws.state, .target = cfg->agent_state_dir},
+        {.source = req->proxy_socket, .target = PROXY_CONTAINER_SOCKET},
     };
     t->home = xasprintf("HOME=%s", cfg->agent_home);
-    t->env[0] = t->home;
-    t->env[1] = "NANOCELL_WORKSPACE=/workspace";
-    t->env[2] = NULL;
+    strv_free(t->env);
+    t->env = NULL;
+    strv_push(&t->env, t->home);
+    strv_push(&t->env, "NANOCELL_WORKSPACE=/workspace");
+    if (req->proxy_socket) {
+        _cleanup_strv_ char **penv = proxy_container_env(cfg->agent_model);
+        for (size_t i = 0; penv[i]; i++)
+            strv_push(&t->env, penv[i]);
+    }
     sandbox_request sreq = {.cfg = cfg,
                             .group = req->group,
                             .engine = req->e,
@@ -632,7 +641,7 @@ static bool prepare_container(struct turn *t, turn_result *res, const char *imag
                             .run_id = run_id,
                             .owner = t->owner,
                             .own = own,
-                            .nown = NC_ARRAY_SIZE(own),
+                            .nown = NC_ARRAY_SIZE(own) - (req->proxy_socket ? 0 : 1),
                             .is_main = &t->is_main,
                             .home_tmpfs = cfg->agent_home};
     if (sandbox_runtime_choose(req->e, &sreq, NULL, &t->rt, &err) < 0) {

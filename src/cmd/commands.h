@@ -15,5 +15,6 @@ int cmd_messages(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_retry(int argc, char **argv);
 int cmd_tasks(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 
 #endif

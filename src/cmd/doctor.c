@@ -21,6 +21,8 @@
 #include "engine/libpod.h"
 #include "sandbox/mounts.h"
 #include "orch/owner.h"
+#include "proxy/credential.h"
+#include "proxy/policy.h"
 #include "sandbox/prepare.h"
 #include "sandbox/runtime.h"
 #include "sandbox/seccomp.h"
@@ -360,6 +362,37 @@ static void on_channel_check(void *ud, channel_check_status st, const char *text
               "%s", text);
 }
 
+/* Model mode: on when a key is configured, and then the key must load (it is never shown), the
+ * egress policy must be valid and list proxy.upstream. */
+static void check_proxy(struct doctor *d, const nc_config *cfg, const nc_group_config *g)
+{
+    const proxy_settings *s = g ? &g->proxy : &cfg->proxy;
+    _cleanup_free_ char *scope = scope_of(g);
+    if (g && proxy_settings_equal(s, &cfg->proxy))
+        return; /* same as the global settings: reported once */
+    if (!proxy_settings_enabled(s)) {
+        add_check(d, CHECK_OK,
+                  "%smodel mode off: no proxy.api_key_file or proxy.api_key_env, so no proxy runs "
+                  "and the agent runs scripted",
+                  scope);
+        return;
+    }
+    _cleanup_(proxy_credential_freep) proxy_credential *cred = NULL;
+    _cleanup_(egress_policy_freep) egress_policy *pol = NULL;
+    _cleanup_error_ nc_error *err = NULL;
+    if (proxy_credential_load(s, &cred, &err) < 0) {
+        add_check(d, CHECK_PROBLEM, "%smodel mode: %s", scope, nc_error_msg(err));
+        return;
+    }
+    if (egress_policy_for(s, &pol, &err) < 0) {
+        add_check(d, CHECK_PROBLEM, "%smodel mode: %s", scope, nc_error_msg(err));
+        return;
+    }
+    _cleanup_free_ char *desc = egress_policy_describe(pol);
+    add_check(d, CHECK_OK, "%smodel mode on: key from %s, upstream %s, model %s; %s", scope,
+              proxy_credential_source(cred), s->upstream, cfg->agent_model, desc);
+}
+
 /* Every check of what `run` needs, for the global settings and each group. */
 static void run_checks(struct doctor *d, const nc_config *cfg, engine *e, const engine_info *info)
 {
@@ -376,6 +409,7 @@ static void run_checks(struct doctor *d, const nc_config *cfg, engine *e, const 
         check_seccomp(d, cfg, g);
         check_runtime(d, cfg, g, e, info, podman_rt, podman_err ? nc_error_msg(podman_err) : NULL);
         check_mounts(d, cfg, g, e);
+        check_proxy(d, cfg, g);
     }
     check_loosened(d, cfg);
     channels_check_config(cfg, on_channel_check, d);

@@ -20,6 +20,7 @@
 #include "cmd/cmd.h"
 #include "cmd/commands.h"
 #include "cmd/common.h"
+#include "proxy/proxy.h"
 #include "util/fileutil.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -353,10 +354,25 @@ int cmd_run(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* With a credential configured, the turn gets a proxy of its own (threads in this process)
+     * and model mode; without one, no proxy runs and the agent has no route out at all. */
+    _cleanup_(proxy_freep) proxy *px = NULL;
+    const char *proxy_socket = NULL;
+    _cleanup_free_ char *run_id = turn_make_run_id();
+    if (proxy_settings_enabled(config_proxy(cfg, group))) {
+        _cleanup_error_ nc_error *perr = NULL;
+        if (proxy_new(cfg, &px, &perr) < 0 ||
+            proxy_add_group(px, cfg, group, &proxy_socket, &perr) < 0)
+            return fail(&ui, EXIT_USAGE, "%s", nc_error_msg(perr));
+        proxy_begin_turn(px, group, run_id);
+    }
+
     turn_request req = {
         .cfg = cfg,
         .e = e,
         .group = group,
+        .run_id = run_id,
+        .proxy_socket = proxy_socket,
         .prompt = prompt,
         .session_id = session,
         .image = image,

@@ -24,6 +24,7 @@
 #include "orch/router.h"
 #include "orch/ipc.h"
 #include "orch/scheduler.h"
+#include "proxy/proxy.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/strv.h"
@@ -633,6 +634,11 @@ int daemon_open(const daemon_opts *o, nc_daemon **ret, nc_error **err)
         return -EINVAL;
     }
     r = store_open(cfg->data_dir, &d->st, err);
+    bool keyed = proxy_settings_enabled(&cfg->proxy);
+    for (size_t i = 0; i < cfg->ngroups; i++)
+        keyed |= proxy_settings_enabled(&cfg->groups[i].proxy);
+    if (r >= 0 && keyed)
+        r = proxy_new(cfg, &d->px, err);
     if (r >= 0)
         r = scheduler_new(cfg, &d->sched, err);
     if (r >= 0)
@@ -730,6 +736,7 @@ void daemon_free(nc_daemon *d)
     if (!d)
         return;
     api_stop(d->api);
+    proxy_free(d->px);
     api_stop(d->api_tcp);
     if (d->tcp_fd >= 0)
         close(d->tcp_fd);

@@ -125,6 +125,9 @@ struct nc_daemon {
     uint64_t dispatch_count[NDISPATCH + 1];
     double dispatch_sum;
     bool reaped; /* orphans were reaped at start: turns need not list them again */
+    /* The credential proxy (proxy/proxy.h), one for all groups, with a socket per group made at
+     * its first turn; NULL when no key is configured when the daemon starts. */
+    struct proxy *px;
     /* (lock) the newest messages the API accepted and when (mono_us), a ring: a turn's
      * dispatch latency is measured from its batch's message being committed */
     struct {

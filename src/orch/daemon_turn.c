@@ -12,6 +12,7 @@
 #include "agent/workspace.h"
 #include "orch/router.h"
 #include "orch/scheduler.h"
+#include "proxy/proxy.h"
 #include "util/log.h"
 #include "util/units.h"
 #include "util/timeutil.h"
@@ -219,7 +220,15 @@ void *daemon_turn_main(void *arg)
             (turn_result){.status = cancelled ? TURN_INTERRUPTED : TURN_ENGINE, .exit_code = -1};
         s->res.message = xstrdup(nc_error_msg(err));
     } else {
+        /* The group's proxy socket, made at its first turn; this turn's counters start now. */
+        const char *proxy_socket = NULL;
+        _cleanup_error_ nc_error *perr = NULL;
+        if (s->d->px && proxy_settings_enabled(config_proxy(cfg, s->group))) {
+            if (proxy_add_group(s->d->px, cfg, s->group, &proxy_socket, &perr) == 0)
+                proxy_begin_turn(s->d->px, s->group, s->run_id);
+        }
         turn_request req = {
+            .proxy_socket = proxy_socket,
             .cfg = cfg,
             .e = e,
             .group = s->group,
@@ -243,7 +252,11 @@ void *daemon_turn_main(void *arg)
                    .on_launch = turn_on_launch,
                    .userdata = s},
         };
-        turn_run(&req, &s->res);
+        if (perr)
+            s->res = (turn_result){
+                .status = TURN_CONFIG, .exit_code = -1, .message = xstrdup(nc_error_msg(perr))};
+        else
+            turn_run(&req, &s->res);
         if (s->d->fleet)
             fleet_release(s->d->fleet, fleet_idx, TAKE_PTR(e), s->res.status == TURN_ENGINE,
                           s->res.message);

@@ -25,6 +25,7 @@
 #include "agent/warm.h"
 #include "sandbox/launch.h"
 #include "orch/daemon_internal.h"
+#include "proxy/proxy.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -300,8 +301,17 @@ static void fill(nc_daemon *d, engine **ep, struct cfg_ref *cr, const char *grou
     _cleanup_error_ nc_error *err = NULL;
     int r = -EIO;
     uint64_t t0 = mono_ms(), cpu0 = thread_cpu_us();
+    /* A group with a key gets its proxy socket in the pooled container too, so that the
+     * container matches what a cold turn would create (agent/warm.h compares them). */
+    const char *proxy_socket = NULL;
+    if (*ep && d->px && proxy_settings_enabled(config_proxy(cfg, group)) &&
+        proxy_add_group(d->px, cfg, group, &proxy_socket, &err) < 0) {
+        log_debug("warm pool: group '%s': %s", group, nc_error_msg(err));
+        nc_error_free(TAKE_PTR(err));
+    }
     if (*ep) {
         turn_request req = {.cfg = cfg,
+                            .proxy_socket = proxy_socket,
                             .e = *ep,
                             .group = group,
                             .image = image,

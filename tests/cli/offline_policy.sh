@@ -31,4 +31,24 @@ run "$NC" policy check "$TMP/x.yaml"
 expect_rc "an unknown policy kind is a usage error" 2
 run "$NC" policy frobnicate
 expect_rc "an unknown policy subcommand is a usage error" 2
+
+# egress policies (policies/egress.toml's format)
+run "$NC" policy check policies/egress.toml
+expect_match "the shipped egress policy is checked as one" "$OUT" "^ok  egress policies/egress.toml: 1 model upstream"
+printf '[model]\nupstreams = ["https://api.anthropic.com"]\nmethods = ["POST"]\npaths = ["/v1/messages"]\n[egress]\nallow = ["169.254.169.254:80"]\n' >"$TMP/ip.toml"
+run "$NC" policy check "$TMP/ip.toml"
+expect_rc "an egress policy naming an address is refused" 1
+expect_match "with the reason" "$OUT" "BAD egress .*'169.254.169.254' is not a host name"
+printf '[egress]\nallow = ["github.com"]\n' >"$TMP/noport.toml"
+run "$NC" policy check "$TMP/noport.toml"
+expect_rc "an egress entry without a port is refused" 1
+expect_match "a port is required" "$OUT" "needs a port"
+printf '[install]\ndata_dir = "%s/data"\n[proxy]\nupstream = "https://llm.example.com"\n' "$TMP" >"$NANOCELL_CONFIG"
+run "$NC" policy check
+expect_rc "an upstream the egress policy does not list is a problem" 1
+expect_match "and is named" "$OUT" "BAD egress for the global settings: proxy.upstream 'https://llm.example.com' is not one"
+printf '[install]\ndata_dir = "%s/data"\n[[group]]\nname = "g"\nproxy.policy = "%s/ip.toml"\n' "$TMP" "$TMP" >"$NANOCELL_CONFIG"
+run "$NC" policy check
+expect_rc "a group's broken egress policy is a problem" 1
+expect_match "named with its group" "$OUT" "BAD egress for group 'g'"
 done_testing

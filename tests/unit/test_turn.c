@@ -7,9 +7,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "agent/turn.h"
 #include "sandbox/verify.h"
@@ -138,6 +142,9 @@ static int teardown_data(void **state)
     return 0;
 }
 
+/* The next turn's request.proxy_socket (create_body_raw and turn_stdin). */
+static const char *proxy_socket;
+
 /* Runs a turn of group against the fake engine up to the create request, which the engine
  * refuses, and returns that request's body, parsed (and as text in *raw, when raw is set). */
 static nc_json *create_body_raw(const char *config_text, const char *group, char **raw)
@@ -167,7 +174,12 @@ static nc_json *create_body_raw(const char *config_text, const char *group, char
     engine *e = NULL;
     if (engine_open(&eo, NULL, &e, &err) < 0)
         fail_msg("engine_open: %s", nc_error_msg(err));
-    turn_request req = {.cfg = cfg, .e = e, .group = group, .prompt = "probe", .cancel_fd = -1};
+    turn_request req = {.cfg = cfg,
+                        .e = e,
+                        .group = group,
+                        .prompt = "probe",
+                        .cancel_fd = -1,
+                        .proxy_socket = proxy_socket};
     turn_result res;
     turn_run(&req, &res);
     if (res.status != TURN_ENGINE || !strstr(res.message, "refused by the test"))
@@ -319,8 +331,7 @@ static char *inspect_of(const char *create, const nc_json *body)
     return r;
 }
 
-/* The next turn_stdin's request.proxy_socket, and the warnings its turn gave. */
-static const char *proxy_socket;
+/* The warnings the next turn_stdin's turn gave. */
 static strbuf warnings = STRBUF_INIT;
 
 static void on_warning(const char *msg, void *userdata)
@@ -443,9 +454,17 @@ static void test_proxy_listener(void **state)
     (void)state;
     _cleanup_json_ nc_json *plain = turn_stdin("g1", NULL);
     assert_null(strstr(strbuf_str(&warnings), "loopback"));
-    proxy_socket = "/nonexistent/proxy.sock";
+    /* The turn bind-mounts the socket, so it must exist (nothing listens: the fake container
+     * has no process to give it to). */
+    _cleanup_free_ char *sock = xasprintf("%s/proxy.sock", data_dir);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    proxy_socket = sock;
     _cleanup_json_ nc_json *in = turn_stdin("g1", NULL);
     proxy_socket = NULL;
+    close(fd);
     assert_non_null(strstr(strbuf_str(&warnings),
                            "no loopback listener for agents that speak TCP to the proxy: no "
                            "process id for the container"));
