@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util/relay.h"
@@ -27,6 +28,7 @@ struct netns_relay {
 /* What the short-lived thread that enters the namespace is given and hands back. */
 struct opener {
     int ns_fd;
+    int64_t pid;
     const uint16_t *ports;
     size_t nports;
     int lfd[NETNS_RELAY_MAX_PORTS];
@@ -50,7 +52,17 @@ static void *open_listeners(void *arg)
                      e == EPERM ? " (this needs root: CAP_SYS_ADMIN)" : "");
         return NULL;
     }
-    for (size_t i = 0; i < o->nports; i++) {
+    /* The host's own namespace (a pid of another host's engine, or one reused after the
+     * container ended): listeners there would give every local user the proxy. */
+    struct stat hs, cs;
+    if (fstat(home, &hs) < 0 || fstat(o->ns_fd, &cs) < 0) {
+        nc_error_set(&o->err, errno, "fstat a network namespace: %s", strerror(errno));
+    } else if (hs.st_dev == cs.st_dev && hs.st_ino == cs.st_ino) {
+        nc_error_set(&o->err, EEXIST,
+                     "process %lld is in nanocell's own network namespace, not a container's",
+                     (long long)o->pid);
+    }
+    for (size_t i = 0; i < o->nports && !o->err; i++) {
         _cleanup_error_ nc_error *lerr = NULL;
         int r = relay_listen_loopback(o->ports[i], &o->lfd[i], &o->port[i], &lerr);
         if (r == -EADDRINUSE && i > 0)
@@ -141,7 +153,7 @@ int netns_relay_start(int64_t pid, const char *sock_path, const uint16_t *ports,
     r->n = nports;
     r->sock_path = xstrdup(sock_path);
 
-    struct opener o = {.ns_fd = ns_fd, .ports = ports, .nports = nports};
+    struct opener o = {.ns_fd = ns_fd, .pid = pid, .ports = ports, .nports = nports};
     for (size_t i = 0; i < NETNS_RELAY_MAX_PORTS; i++)
         o.lfd[i] = -1;
     pthread_t t;

@@ -31,7 +31,8 @@ typedef struct netns_relay netns_relay;
 
 /* Opens 127.0.0.1:ports[i] (0: a free port) in the network namespace of pid and serves them,
  * relaying to sock_path, until netns_relay_stop. nports is 1 to NETNS_RELAY_MAX_PORTS. EPERM
- * when the namespace cannot be opened or entered (not root), ESRCH when pid is gone. */
+ * when the namespace cannot be opened or entered (not root), ESRCH when pid is gone, EEXIST
+ * when pid is in this process's own network namespace (never a container's). */
 int netns_relay_start(int64_t pid, const char *sock_path, const uint16_t *ports, size_t nports,
                       netns_relay **ret, nc_error **err);
 /* The port bound for ports[i]; 0 when it was skipped. */

@@ -53,15 +53,6 @@ static void ulimit(nc_jgen *g, const char *name, int64_t v)
     jgen_obj_close(g);
 }
 
-static void str_array(nc_jgen *g, const char *key, char *const *v)
-{
-    jgen_key(g, key);
-    jgen_arr_open(g);
-    for (size_t i = 0; v && v[i]; i++)
-        jgen_str(g, v[i]);
-    jgen_arr_close(g);
-}
-
 static void host_config(nc_jgen *g, const sandbox_spec *s)
 {
     const sandbox_settings *st = s->settings;
@@ -73,7 +64,7 @@ static void host_config(nc_jgen *g, const sandbox_spec *s)
     jgen_arr_open(g);
     jgen_str(g, "ALL");
     jgen_arr_close(g);
-    str_array(g, "CapAdd", st->cap_add);
+    jgen_kv_strv(g, "CapAdd", st->cap_add);
     jgen_key(g, "SecurityOpt");
     jgen_arr_open(g);
     if (st->no_new_privileges)
@@ -161,8 +152,8 @@ int sandbox_spec_json(const sandbox_spec *s, strbuf *out, nc_error **err)
     jgen_obj_open(g);
     jgen_kv_str(g, "Image", s->image);
     if (s->cmd)
-        str_array(g, "Cmd", s->cmd);
-    str_array(g, "Env", s->env);
+        jgen_kv_strv(g, "Cmd", s->cmd);
+    jgen_kv_strv(g, "Env", s->env);
     if (s->workdir)
         jgen_kv_str(g, "WorkingDir", s->workdir);
     jgen_kv_str(g, "User", st->user);

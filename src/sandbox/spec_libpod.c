@@ -38,15 +38,6 @@ static void rlimit(nc_jgen *g, const char *type, int64_t v)
     jgen_obj_close(g);
 }
 
-static void str_array(nc_jgen *g, const char *key, char *const *v)
-{
-    jgen_key(g, key);
-    jgen_arr_open(g);
-    for (size_t i = 0; v && v[i]; i++)
-        jgen_str(g, v[i]);
-    jgen_arr_close(g);
-}
-
 static void mount_entry(nc_jgen *g, const char *type, const char *source, const char *target,
                         const char *const *options)
 {
@@ -142,7 +133,7 @@ int sandbox_spec_libpod_json(const sandbox_spec *s, const sandbox_libpod_opts *o
     jgen_kv_str(g, "name", o->name);
     jgen_kv_str(g, "image", s->image);
     if (s->cmd)
-        str_array(g, "command", s->cmd);
+        jgen_kv_strv(g, "command", s->cmd);
     int r = env_map(g, s->env, err);
     if (r < 0)
         return r;
@@ -168,8 +159,8 @@ int sandbox_spec_libpod_json(const sandbox_spec *s, const sandbox_libpod_opts *o
     jgen_obj_close(g);
     /* security */
     jgen_kv_bool(g, "privileged", false);
-    str_array(g, "cap_drop", (char *[]){"ALL", NULL});
-    str_array(g, "cap_add", st->cap_add);
+    jgen_kv_strv(g, "cap_drop", (char *[]){"ALL", NULL});
+    jgen_kv_strv(g, "cap_add", st->cap_add);
     jgen_kv_bool(g, "no_new_privileges", st->no_new_privileges);
     jgen_kv_str(g, "seccomp_profile_path", seccomp);
     jgen_kv_bool(g, "read_only_filesystem", st->read_only_rootfs);

@@ -478,6 +478,15 @@ void jgen_kv_str(nc_jgen *g, const char *key, const char *s)
     jgen_str(g, s);
 }
 
+void jgen_kv_strv(nc_jgen *g, const char *key, char *const *v)
+{
+    jgen_key(g, key);
+    jgen_arr_open(g);
+    for (size_t i = 0; v && v[i]; i++)
+        jgen_str(g, v[i]);
+    jgen_arr_close(g);
+}
+
 void jgen_kv_int(nc_jgen *g, const char *key, int64_t v)
 {
     jgen_key(g, key);

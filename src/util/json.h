@@ -86,6 +86,8 @@ void jgen_value(nc_jgen *g, const nc_json *v, bool sort_keys);
 void jgen_kv_str(nc_jgen *g, const char *key, const char *s);
 void jgen_kv_int(nc_jgen *g, const char *key, int64_t v);
 void jgen_kv_bool(nc_jgen *g, const char *key, bool v);
+/* key: an array of the NULL-terminated strings v (empty for NULL). */
+void jgen_kv_strv(nc_jgen *g, const char *key, char *const *v);
 
 /* Appends the generated text to out. Fails if any call was misused or the document is not
  * complete. Every control character in a string is escaped, C0 (as yajl does), DEL and C1

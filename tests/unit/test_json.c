@@ -173,12 +173,13 @@ static void test_generator(void **state)
     jgen_arr_open(g);
     jgen_strn(g, "xyz", 2);
     jgen_arr_close(g);
+    jgen_kv_strv(g, "v", (char *[]){"p", "q", NULL});
+    jgen_kv_strv(g, "e", NULL);
     jgen_obj_close(g);
     strbuf out = STRBUF_INIT;
     assert_int_equal(jgen_finish(g, &out, NULL), 0);
-    assert_string_equal(
-        out.buf,
-        "{\"s\":\"a\\\"b\\\\c\\n\\u0001/\",\"i\":-5,\"t\":true,\"n\":null,\"a\":[\"xy\"]}");
+    assert_string_equal(out.buf, "{\"s\":\"a\\\"b\\\\c\\n\\u0001/\",\"i\":-5,\"t\":true,\"n\":null,"
+                                 "\"a\":[\"xy\"],\"v\":[\"p\",\"q\"],\"e\":[]}");
     /* Round trip. */
     _cleanup_json_ nc_json *r = parse_ok(out.buf);
     assert_string_equal(json_string(json_get(r, "s")), "a\"b\\c\n\x01/");

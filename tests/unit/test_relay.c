@@ -1,5 +1,5 @@
 /* The byte relay from loopback TCP to a unix socket (util/relay.h), and the host's listeners in
- * a network namespace (proxy/netns_relay.h), here entered in this process's own namespace: an
+ * a network namespace (proxy/netns_relay.h), here a child's namespace of its own: an
  * echo server on a unix socket stands in for the proxy. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,13 +10,18 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -211,43 +216,147 @@ static void test_path_too_long(void **state)
     nc_error_free(err);
 }
 
-/* The host's listeners, opened in a namespace entered with setns: this process's own (as root),
- * which is where they can be reached from here. */
+/* A child in a network namespace of its own, its loopback up, that waits to be killed: the
+ * container's init, as far as the relay can tell. */
+static pid_t netns_child(void)
+{
+    int p[2];
+    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char ok = 0;
+        /* Gone with the test, even one that fails before netns_child_end. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) == 0 && unshare(CLONE_NEWNET) == 0) {
+            int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+            struct ifreq ifr = {0};
+            snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+            if (fd >= 0 && ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
+                ifr.ifr_flags |= IFF_UP;
+                ok = ioctl(fd, SIOCSIFFLAGS, &ifr) == 0;
+            }
+        }
+        if (write(p[1], &ok, 1) != 1 || !ok)
+            _exit(1);
+        for (;;)
+            pause();
+    }
+    close(p[1]);
+    char ok = 0;
+    assert_int_equal(read(p[0], &ok, 1), 1);
+    close(p[0]);
+    assert_true(ok);
+    return pid;
+}
+
+static void netns_child_end(pid_t pid)
+{
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+/* What a thread does inside the child's namespace: a roundtrip to port, a check that nothing
+ * listens on port (refused), or (port 0) a listener that takes a free port, whose number and
+ * fd it hands back. */
+struct inside {
+    pid_t pid;
+    uint16_t port;
+    bool refused;
+    int fd;
+    bool ok;
+};
+
+static bool refused(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool r =
+        fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno == ECONNREFUSED;
+    if (fd >= 0)
+        close(fd);
+    return r;
+}
+
+static void *inside_main(void *arg)
+{
+    struct inside *in = arg;
+    _cleanup_free_ char *path = xasprintf("/proc/%d/ns/net", (int)in->pid);
+    int ns = open(path, O_RDONLY | O_CLOEXEC);
+    if (ns < 0 || setns(ns, CLONE_NEWNET) < 0)
+        return NULL; /* the thread ends in whatever namespace it is in */
+    close(ns);
+    if (in->refused)
+        in->ok = refused(in->port);
+    else if (in->port)
+        in->ok = (uintptr_t)roundtrip((void *)(uintptr_t)in->port) != 0;
+    else
+        in->ok = relay_listen_loopback(0, &in->fd, &in->port, NULL) == 0;
+    return NULL;
+}
+
+static struct inside run_inside(pid_t pid, uint16_t port, bool want_refused)
+{
+    struct inside in = {.pid = pid, .port = port, .refused = want_refused, .fd = -1};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, inside_main, &in), 0);
+    pthread_join(t, NULL);
+    return in;
+}
+
+/* The host's listeners, opened in the namespace of another process (as root), and reached
+ * from a thread that enters it too. */
 static void test_netns_relay(void **state)
 {
     (void)state;
     if (geteuid() != 0)
         skip();
-    /* A port taken: the required one fails, a best-effort one is skipped. */
-    int busy;
-    uint16_t busy_port;
-    assert_int_equal(relay_listen_loopback(0, &busy, &busy_port, NULL), 0);
+    pid_t child = netns_child();
+    /* A port taken inside: the required one fails, a best-effort one is skipped. */
+    struct inside busy = run_inside(child, 0, false);
+    assert_true(busy.ok);
 
     netns_relay *r = NULL;
     nc_error *err = NULL;
-    uint16_t ports[] = {0, busy_port};
-    assert_int_equal(netns_relay_start(getpid(), sock_path, ports, 2, &r, &err), 0);
+    uint16_t ports[] = {0, busy.port};
+    assert_int_equal(netns_relay_start(child, sock_path, ports, 2, &r, &err), 0);
     uint16_t port = netns_relay_port(r, 0);
     assert_true(port > 0);
     assert_int_equal(netns_relay_port(r, 1), 0);
-    void *ok = roundtrip((void *)(uintptr_t)port);
-    assert_true((uintptr_t)ok);
+    assert_true(run_inside(child, port, false).ok);
     netns_relay_stop(r);
     /* Stopped: nothing listens there any more. */
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), -1);
-    assert_int_equal(errno, ECONNREFUSED);
-    close(fd);
+    assert_true(run_inside(child, port, true).ok);
 
-    uint16_t first_busy[] = {busy_port};
+    uint16_t first_busy[] = {busy.port};
     r = NULL;
-    assert_int_equal(netns_relay_start(getpid(), sock_path, first_busy, 1, &r, &err), -EADDRINUSE);
+    assert_int_equal(netns_relay_start(child, sock_path, first_busy, 1, &r, &err), -EADDRINUSE);
     assert_null(r);
     assert_non_null(strstr(nc_error_msg(err), "bind 127.0.0.1:"));
     nc_error_free(TAKE_PTR(err));
-    close(busy);
+    close(busy.fd);
+    netns_child_end(child);
+}
+
+/* A pid in nanocell's own namespace (another host's engine's pid, or one reused after the
+ * container ended) is refused: listeners there would serve the proxy to every local user. */
+static void test_netns_relay_own_namespace(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    int probe;
+    uint16_t free_port;
+    assert_int_equal(relay_listen_loopback(0, &probe, &free_port, NULL), 0);
+    close(probe);
+    netns_relay *r = NULL;
+    nc_error *err = NULL;
+    uint16_t ports[] = {free_port};
+    assert_int_equal(netns_relay_start(getpid(), sock_path, ports, 1, &r, &err), -EEXIST);
+    assert_null(r);
+    assert_non_null(strstr(nc_error_msg(err), "own network namespace"));
+    nc_error_free(err);
+    assert_true(refused(free_port)); /* nothing was left listening */
 }
 
 static void test_netns_relay_errors(void **state)
@@ -298,9 +407,13 @@ static void test_netns_relay_not_root(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bytes_both_ways),    cmocka_unit_test(test_no_proxy),
-        cmocka_unit_test(test_path_too_long),      cmocka_unit_test(test_netns_relay),
-        cmocka_unit_test(test_netns_relay_errors), cmocka_unit_test(test_netns_relay_not_root),
+        cmocka_unit_test(test_bytes_both_ways),
+        cmocka_unit_test(test_no_proxy),
+        cmocka_unit_test(test_path_too_long),
+        cmocka_unit_test(test_netns_relay),
+        cmocka_unit_test(test_netns_relay_errors),
+        cmocka_unit_test(test_netns_relay_not_root),
+        cmocka_unit_test(test_netns_relay_own_namespace),
     };
     return cmocka_run_group_tests_name("relay", tests, setup, teardown);
 }
