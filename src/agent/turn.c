@@ -779,8 +779,12 @@ static void run_body(struct turn *t, turn_result *res, const char *image, const 
         return;
     res->container_id = xstrdup(t->c->id);
     t->verification = xstrdup(strbuf_str(&t->c->report));
-    if (req->proxy_socket)
+    /* The pid is the engine's: it names this host's process only for a local engine. */
+    if (req->proxy_socket && endpoint_is_local(&req->e->ep))
         start_relay(t);
+    else if (req->proxy_socket)
+        progress(t, "no loopback listener for agents that speak TCP to the proxy: the engine is "
+                    "on another host");
     /* What the engine reports it used, and, under auto, why it was asked for. */
     const char *used = t->c->runtime ? t->c->runtime : "engine default";
     t->runtime = t->rt.from_auto ? xasprintf("%s (%s)", used, t->rt.why) : xstrdup(used);

@@ -1,7 +1,9 @@
 #include "cmd/common.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "cmd/cmd.h"
 #include "util/log.h"
@@ -138,4 +140,12 @@ int cmd_connect_msg(const cmd_common *c, nc_config **ret_cfg, engine **ret_e, ch
 int cmd_connect(const cmd_common *c, nc_config **ret_cfg, engine **ret_e)
 {
     return cmd_connect_msg(c, ret_cfg, ret_e, NULL);
+}
+
+void cmd_no_core_dumps(void)
+{
+    struct rlimit none = {0, 0};
+    if (setrlimit(RLIMIT_CORE, &none) < 0)
+        log_warn("could not turn core files off (%s): a crash may write secrets to disk",
+                 strerror(errno));
 }

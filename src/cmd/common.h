@@ -46,6 +46,10 @@ int cmd_parse_switches(int argc, char **argv, const char *usage, const cmd_switc
 /* Prints usage to stderr and returns the usage exit status. */
 int cmd_usage_error(const char *usage);
 
+/* A process that holds secrets (the model key, a bot token, webhook secrets) writes no core
+ * file: a crash must not put them on disk. Warns if the limit cannot be set. */
+void cmd_no_core_dumps(void);
+
 /* Loads (--config path, may be NULL) and resolves the configuration. EXIT_USAGE on failure. */
 int cmd_load_config(const char *path, nc_config **ret);
 /* Connects to the engine, in the order of engine/endpoint.h: --host (may be NULL),

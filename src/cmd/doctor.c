@@ -464,15 +464,6 @@ static void json_candidates(nc_jgen *g, const engine_report *rep)
     jgen_arr_close(g);
 }
 
-static void json_strv(nc_jgen *g, const char *key, char **v)
-{
-    jgen_key(g, key);
-    jgen_arr_open(g);
-    for (size_t i = 0; v && v[i]; i++)
-        jgen_str(g, v[i]);
-    jgen_arr_close(g);
-}
-
 static void json_kv_str_or_null(nc_jgen *g, const char *key, const char *s)
 {
     jgen_key(g, key);
@@ -511,7 +502,7 @@ static void print_json(const struct doctor *d, const nc_config *cfg, const engin
         jgen_kv_str(g, "api", api);
         jgen_kv_str(g, "server_api", server_api);
         json_kv_str_or_null(g, "min_api", info->min_api);
-        json_strv(g, "runtimes", info->runtimes);
+        jgen_kv_strv(g, "runtimes", info->runtimes);
         json_kv_str_or_null(g, "default_runtime", info->default_runtime);
         json_kv_str_or_null(g, "cgroup_version", info->cgroup_version);
         json_kv_str_or_null(g, "cgroup_driver", info->cgroup_driver);

@@ -360,6 +360,7 @@ int cmd_run(int argc, char **argv)
     const char *proxy_socket = NULL;
     _cleanup_free_ char *run_id = turn_make_run_id();
     if (proxy_settings_enabled(config_proxy(cfg, group))) {
+        cmd_no_core_dumps();
         _cleanup_error_ nc_error *perr = NULL;
         if (proxy_new(cfg, &px, &perr) < 0 ||
             proxy_add_group(px, cfg, group, &proxy_socket, &perr) < 0)

@@ -53,6 +53,7 @@ int cmd_serve(int argc, char **argv)
     }
     if (optind < argc)
         return cmd_usage_error(usage_text);
+    cmd_no_core_dumps();
     daemon_opts dopts = {.config_path = common.config_path, .host = common.host, .api_socket = api};
     nc_daemon *d = NULL;
     _cleanup_error_ nc_error *err = NULL;

@@ -55,6 +55,8 @@ DPID=$!
 for _ in $(seq 1 50); do "$NC" status >/dev/null 2>&1 && break; sleep 0.1; done
 run "$NC" status
 expect_rc "the daemon answers with its engine down" 0
+grep -Eq '^Max core file size +0 +0 ' "/proc/$DPID/limits" && ok "the daemon writes no core file" ||
+	not_ok "the daemon writes no core file" "$(grep core "/proc/$DPID/limits")"
 NANOCELL_API="$TMP/api2/api.sock" serve_fails "a second daemon on the same data dir" 1 "lock|busy|another"
 run "$NC" groups add g1 --no-trigger
 expect_rc "groups can be added with the engine down" 0
