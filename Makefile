@@ -41,6 +41,8 @@ AGENT := $(BUILD)/static/images/agent/agent
 AGENT_SRC := $(wildcard images/agent/*.c)
 AGENT_UTIL := $(addprefix src/util/,error.c fileutil.c json.c relay.c strbuf.c strv.c timeutil.c \
 	units.c xalloc.c)
+# The host's schedule parser, so that the model's schedule_task tool checks a schedule first.
+AGENT_SCHED := src/orch/cron.c src/orch/schedule.c src/util/tz.c src/util/tz_posix.c
 # Debian's static yajl (libyajl-dev); the dynamic one cannot go into a FROM-scratch image.
 YAJL_STATIC ?= /usr/lib/x86_64-linux-gnu/libyajl_s.a
 STATIC_PROGS := $(patsubst %.c,$(BUILD)/static/%,$(wildcard tests/probe/*.c)) $(AGENT)
@@ -113,11 +115,12 @@ $(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c $(LIB)
 
 # An explicit target, so it wins over the pattern rule below for files under images/agent.
 $(AGENT): $(AGENT_SRC) $(wildcard images/agent/*.h) $(AGENT_UTIL) $(AGENT_UTIL:.c=.h) \
-		src/util/banned.h src/util/cleanup.h
+		src/util/banned.h src/util/cleanup.h $(AGENT_SCHED) src/orch/cron.h src/orch/schedule.h \
+		src/util/tz.h src/util/tz_internal.h
 	@mkdir -p $(@D)
 	@$(if $(V),,echo "  STATIC  $@")
 	$(Q)$(CC) -std=gnu17 -D_GNU_SOURCE -O2 $(WARN) -Isrc -Iimages/agent -static -o $@ \
-		$(AGENT_SRC) $(AGENT_UTIL) $(YAJL_STATIC)
+		$(AGENT_SRC) $(AGENT_UTIL) $(AGENT_SCHED) $(YAJL_STATIC)
 
 # The agent's tests run the static binary as a subprocess.
 $(BUILD)/tests/unit/test_agent: | $(AGENT)

@@ -154,10 +154,9 @@ char *ipc_iso_now(void)
                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(ms % 1000));
 }
 
-int ipc_write_file(const struct agent *a, const char *dir, const char *json, size_t len,
-                   nc_error **err)
+char *ipc_unique_name(void)
 {
-    /* <ms>-<6 base36 chars>.json, as NanoClaw's writers name them. */
+    /* <ms>-<6 base36 chars>, as NanoClaw's writers name files and tasks. */
     static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
     unsigned char rnd[6] = {0};
     if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd)) {
@@ -169,14 +168,21 @@ int ipc_write_file(const struct agent *a, const char *dir, const char *json, siz
     for (size_t i = 0; i < sizeof(rnd); i++)
         suffix[i] = digits[rnd[i] % 36];
     suffix[sizeof(rnd)] = '\0';
-    _cleanup_free_ char *path = xasprintf("%s/ipc/%s/%llu-%s.json", a->workspace, dir,
-                                          (unsigned long long)wall_ms(), suffix);
+    return xasprintf("%llu-%s", (unsigned long long)wall_ms(), suffix);
+}
+
+int ipc_write_file(const struct agent *a, const char *dir, const char *json, size_t len,
+                   nc_error **err)
+{
+    _cleanup_free_ char *name = ipc_unique_name();
+    _cleanup_free_ char *path = xasprintf("%s/ipc/%s/%s.json", a->workspace, dir, name);
     /* write_file_atomic writes "<path>.tmp.<pid>.<rand>" and renames it: the host reads only
      * names ending in ".json", so it never sees a partial file. */
     return write_file_atomic(path, json, len, 0644, err);
 }
 
-int ipc_send_message(const struct agent *a, const char *chat_jid, const char *text, nc_error **err)
+int ipc_send_message(const struct agent *a, const char *chat_jid, const char *text,
+                     const char *sender, nc_error **err)
 {
     _cleanup_free_ char *ts = ipc_iso_now();
     _cleanup_jgen_ nc_jgen *g = jgen_new();
@@ -184,6 +190,8 @@ int ipc_send_message(const struct agent *a, const char *chat_jid, const char *te
     jgen_kv_str(g, "type", "message");
     jgen_kv_str(g, "chatJid", chat_jid ? chat_jid : a->chat_jid);
     jgen_kv_str(g, "text", text);
+    if (sender)
+        jgen_kv_str(g, "sender", sender);
     jgen_kv_str(g, "groupFolder", a->group_folder);
     jgen_kv_str(g, "timestamp", ts);
     jgen_obj_close(g);

@@ -35,8 +35,12 @@ size_t ipc_drain_input(const struct agent *a, strbuf *prompt);
  * looks at input/ afterwards either way. */
 void ipc_wait(const struct agent *a, uint64_t max_ms);
 /* Writes messages/<ms>-<rand>.json for text to chat_jid (NULL: the agent's own chat),
- * atomically. */
-int ipc_send_message(const struct agent *a, const char *chat_jid, const char *text, nc_error **err);
+ * atomically; sender (NULL: none) is NanoClaw's optional "sender" field. */
+int ipc_send_message(const struct agent *a, const char *chat_jid, const char *text,
+                     const char *sender, nc_error **err);
+/* "<ms>-<6 random base36 chars>", NanoClaw's name for a file (plus ".json") or a task (after
+ * "task-"). Allocated. */
+char *ipc_unique_name(void);
 /* Writes json into ipc/<dir>/<ms>-<rand>.json atomically (dir: "messages" or "tasks"). */
 int ipc_write_file(const struct agent *a, const char *dir, const char *json, size_t len,
                    nc_error **err);

@@ -1,16 +1,15 @@
-/* Scripted mode's IPC commands (see ipccmd.h): each writes one NanoClaw-format file into
- * ipc/messages or ipc/tasks, as NanoClaw's MCP tools do (ipc-mcp-stdio.ts), and reports a
- * result. Like those tools they are fire-and-forget: the result says the file was written, not
- * what the host decided. */
+/* Scripted mode's IPC commands (see ipccmd.h): each parses its words and makes one request of
+ * ipcreq.h (one NanoClaw-format file in ipc/messages or ipc/tasks), then reports a result. Like
+ * NanoClaw's tools they are fire-and-forget: the result says the file was written, not what the
+ * host decided. */
 #include "ipccmd.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #include "ipc.h"
+#include "ipcreq.h"
 #include "protocol.h"
-#include "util/fileutil.h"
-#include "util/json.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
@@ -49,27 +48,14 @@ static char *rest(const char *p)
     return xstrdup(p);
 }
 
-static int write_task(const struct agent *a, nc_jgen *g, const char *what, const char *shown)
+/* The result of one request: shown on success, else an error naming the command. */
+static int report(const struct agent *a, int r, nc_error *err, const char *what, const char *shown)
 {
-    _cleanup_strbuf_ strbuf json = STRBUF_INIT;
-    _cleanup_error_ nc_error *err = NULL;
-    int r = jgen_finish(g, &json, &err);
-    if (r >= 0)
-        r = ipc_write_file(a, "tasks", json.buf, json.len, &err);
     if (r < 0) {
         _cleanup_free_ char *msg = xasprintf("%s: %s", what, nc_error_msg(err));
         return proto_error(a->session_id, msg);
     }
     return proto_result(a->session_id, shown);
-}
-
-static void common(const struct agent *a, nc_jgen *g, const char *type)
-{
-    _cleanup_free_ char *ts = ipc_iso_now();
-    jgen_kv_str(g, "type", type);
-    jgen_kv_str(g, "groupFolder", a->group_folder);
-    jgen_kv_bool(g, "isMain", a->is_main);
-    jgen_kv_str(g, "timestamp", ts);
 }
 
 /* schedule [--id ID] [--target JID] [--context C] [--script S] TYPE VALUE PROMPT */
@@ -100,24 +86,20 @@ static int cmd_schedule(const struct agent *a, const char *arg)
     _cleanup_free_ char *prompt = rest(p);
     if (!type || !value || !*prompt)
         return proto_error(a->session_id, "schedule: TYPE VALUE PROMPT expected");
-    _cleanup_jgen_ nc_jgen *g = jgen_new();
-    jgen_obj_open(g);
-    common(a, g, "schedule_task");
-    if (id)
-        jgen_kv_str(g, "taskId", id);
-    jgen_kv_str(g, "prompt", prompt);
-    if (script)
-        jgen_kv_str(g, "script", script);
-    jgen_kv_str(g, "schedule_type", type);
-    jgen_kv_str(g, "schedule_value", value);
-    jgen_kv_str(g, "context_mode", context ? context : "group");
-    /* The MCP tool forces a non-main agent's target to its own chat; this command writes any
-     * --target, so that tests see the host refuse it. */
-    jgen_kv_str(g, "targetJid", target ? target : a->chat_jid);
-    jgen_kv_str(g, "createdBy", a->group_folder);
-    jgen_obj_close(g);
+    /* The model's tool forces a non-main agent's target to its own chat and checks the schedule
+     * (mcptool.c); this command writes any --target and any value, so that tests see the host
+     * refuse them. */
+    struct ipcreq_schedule s = {.task_id = id,
+                                .prompt = prompt,
+                                .script = script,
+                                .schedule_type = type,
+                                .schedule_value = value,
+                                .context_mode = context,
+                                .target_jid = target};
+    _cleanup_error_ nc_error *err = NULL;
+    int r = ipcreq_schedule(a, &s, &err);
     _cleanup_free_ char *shown = xasprintf("scheduled %s %s", type, value);
-    return write_task(a, g, "schedule", shown);
+    return report(a, r, err, "schedule", shown);
 }
 
 /* pause-task, resume-task, cancel-task ID */
@@ -126,13 +108,10 @@ static int cmd_task_op(const struct agent *a, const char *type, const char *arg)
     _cleanup_free_ char *id = rest(arg);
     if (!*id)
         return proto_error(a->session_id, "a task id is expected");
-    _cleanup_jgen_ nc_jgen *g = jgen_new();
-    jgen_obj_open(g);
-    common(a, g, type);
-    jgen_kv_str(g, "taskId", id);
-    jgen_obj_close(g);
+    _cleanup_error_ nc_error *err = NULL;
+    int r = ipcreq_task_op(a, type, id, &err);
     _cleanup_free_ char *shown = xasprintf("%s %s", type, id);
-    return write_task(a, g, type, shown);
+    return report(a, r, err, type, shown);
 }
 
 /* update-task ID PROMPT */
@@ -143,14 +122,11 @@ static int cmd_update(const struct agent *a, const char *arg)
     _cleanup_free_ char *prompt = rest(p);
     if (!id || !*prompt)
         return proto_error(a->session_id, "update-task: ID PROMPT expected");
-    _cleanup_jgen_ nc_jgen *g = jgen_new();
-    jgen_obj_open(g);
-    common(a, g, "update_task");
-    jgen_kv_str(g, "taskId", id);
-    jgen_kv_str(g, "prompt", prompt);
-    jgen_obj_close(g);
+    struct ipcreq_update u = {.task_id = id, .prompt = prompt};
+    _cleanup_error_ nc_error *err = NULL;
+    int r = ipcreq_update(a, &u, &err);
     _cleanup_free_ char *shown = xasprintf("update_task %s", id);
-    return write_task(a, g, "update-task", shown);
+    return report(a, r, err, "update-task", shown);
 }
 
 /* register-group JID NAME FOLDER TRIGGER [--main] */
@@ -161,43 +137,15 @@ static int cmd_register(const struct agent *a, const char *arg)
                         *trigger = next_word(&p), *flag = next_word(&p);
     if (!trigger)
         return proto_error(a->session_id, "register-group: JID NAME FOLDER TRIGGER expected");
-    _cleanup_jgen_ nc_jgen *g = jgen_new();
-    jgen_obj_open(g);
-    _cleanup_free_ char *ts = ipc_iso_now();
-    jgen_kv_str(g, "type", "register_group");
-    jgen_kv_str(g, "jid", jid);
-    jgen_kv_str(g, "name", name);
-    jgen_kv_str(g, "folder", folder);
-    jgen_kv_str(g, "trigger", trigger);
-    jgen_kv_bool(g, "requiresTrigger", false);
-    if (flag && strcmp(flag, "--main") == 0)
-        jgen_kv_bool(g, "isMain", true); /* the host must refuse this */
-    jgen_kv_str(g, "timestamp", ts);
-    jgen_obj_close(g);
-    _cleanup_free_ char *shown = xasprintf("register_group %s", folder);
-    return write_task(a, g, "register-group", shown);
-}
-
-/* list-tasks: the ids and states in ipc/current_tasks.json, as NanoClaw's list_tasks. */
-static int cmd_list(const struct agent *a)
-{
-    _cleanup_free_ char *path = xasprintf("%s/ipc/current_tasks.json", a->workspace);
-    _cleanup_strbuf_ strbuf raw = STRBUF_INIT;
+    struct ipcreq_group g = {.jid = jid,
+                             .name = name,
+                             .folder = folder,
+                             .trigger = trigger,
+                             .ask_main = flag && strcmp(flag, "--main") == 0};
     _cleanup_error_ nc_error *err = NULL;
-    _cleanup_json_ nc_json *root = NULL;
-    if (read_file(path, 1 << 20, &raw, &err) < 0 ||
-        json_parse(raw.buf ? raw.buf : "", raw.len, &root, &err) < 0) {
-        _cleanup_free_ char *msg = xasprintf("list-tasks: %s", nc_error_msg(err));
-        return proto_error(a->session_id, msg);
-    }
-    _cleanup_strbuf_ strbuf out = STRBUF_INIT;
-    for (size_t i = 0; i < json_array_len(root); i++) {
-        const nc_json *t = json_array_at(root, i);
-        const char *id = json_string(json_get(t, "id"));
-        const char *st = json_string(json_get(t, "status"));
-        strbuf_addf(&out, "%s- [%s] %s", i ? "\n" : "", id ? id : "?", st ? st : "?");
-    }
-    return proto_result(a->session_id, out.len ? out.buf : "no tasks");
+    int r = ipcreq_register_group(a, &g, &err);
+    _cleanup_free_ char *shown = xasprintf("register_group %s", folder);
+    return report(a, r, err, "register-group", shown);
 }
 
 int ipccmd_run(const struct agent *a, const char *word, size_t wlen, const char *arg, bool *handled)
@@ -211,7 +159,7 @@ int ipccmd_run(const struct agent *a, const char *word, size_t wlen, const char 
         _cleanup_error_ nc_error *err = NULL;
         if (!jid || !*text)
             return proto_error(a->session_id, "ipc-send-to: JID TEXT expected");
-        if (ipc_send_message(a, jid, text, &err) < 0) {
+        if (ipc_send_message(a, jid, text, NULL, &err) < 0) {
             _cleanup_free_ char *msg = xasprintf("ipc-send-to: %s", nc_error_msg(err));
             return proto_error(a->session_id, msg);
         }
@@ -230,14 +178,16 @@ int ipccmd_run(const struct agent *a, const char *word, size_t wlen, const char 
     if (IS("register-group"))
         return cmd_register(a, arg);
     if (IS("refresh-groups")) {
-        _cleanup_jgen_ nc_jgen *g = jgen_new();
-        jgen_obj_open(g);
-        common(a, g, "refresh_groups");
-        jgen_obj_close(g);
-        return write_task(a, g, "refresh-groups", "refresh_groups");
+        _cleanup_error_ nc_error *err = NULL;
+        int r = ipcreq_refresh_groups(a, &err);
+        return report(a, r, err, "refresh-groups", "refresh_groups");
     }
-    if (IS("list-tasks"))
-        return cmd_list(a);
+    if (IS("list-tasks")) {
+        _cleanup_strbuf_ strbuf out = STRBUF_INIT;
+        _cleanup_error_ nc_error *err = NULL;
+        int r = ipcreq_list_tasks(a, &out, &err);
+        return report(a, r, err, "list-tasks", strbuf_str(&out));
+    }
 #undef IS
     *handled = false;
     return 0;

@@ -3,7 +3,7 @@
  *   schedule [--id ID] [--target JID] [--context group|isolated] [--script S] TYPE VALUE PROMPT
  *   pause-task ID | resume-task ID | cancel-task ID | update-task ID PROMPT
  *   register-group JID NAME FOLDER TRIGGER [--main]
- *   refresh-groups | list-tasks
+ *   refresh-groups | list-tasks (NanoClaw's list_tasks text, ipcreq.h)
  * VALUE and other words may be "quoted" to hold spaces. */
 #ifndef NC_AGENT_IPCCMD_H
 #define NC_AGENT_IPCCMD_H

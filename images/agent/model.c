@@ -10,6 +10,7 @@
 
 #include "history.h"
 #include "http.h"
+#include "mcptool.h"
 #include "sse.h"
 #include "text.h"
 #include "tool.h"
@@ -110,13 +111,16 @@ static char *system_prompt(const struct agent *a)
 {
     return xasprintf(
         "You are %s, a personal assistant answering messages in a chat. You run inside an "
-        "isolated Linux container. You have one tool, bash: it runs a shell command with "
-        "/bin/sh -c in your workspace and returns its output and exit status. Use it when a task "
-        "needs files or computation. Your final text reply is sent to the chat as your answer.",
+        "isolated Linux container. Your tool bash runs a shell command with /bin/sh -c in your "
+        "workspace and returns its output and exit status: use it when a task needs files or "
+        "computation. Your other tools talk to the host: send_message sends a message to the "
+        "chat at once, and schedule_task, list_tasks, pause_task, resume_task, cancel_task and "
+        "update_task manage scheduled tasks. Your final text reply is sent to the chat as your "
+        "answer.",
         a->assistant_name);
 }
 
-static void add_tools(nc_jgen *g)
+static void add_tools(const struct agent *a, nc_jgen *g)
 {
     jgen_arr_open(g);
     jgen_obj_open(g);
@@ -142,10 +146,12 @@ static void add_tools(nc_jgen *g)
     jgen_arr_close(g);
     jgen_obj_close(g);
     jgen_obj_close(g);
+    mcptool_add_defs(a, g);
     jgen_arr_close(g);
 }
 
-static int build_request(const struct model *m, const char *system, strbuf *body, nc_error **err)
+static int build_request(const struct model *m, const struct agent *a, const char *system,
+                         strbuf *body, nc_error **err)
 {
     _cleanup_jgen_ nc_jgen *g = jgen_new();
     jgen_obj_open(g);
@@ -160,7 +166,7 @@ static int build_request(const struct model *m, const char *system, strbuf *body
         jgen_value(g, m->messages[i], false);
     jgen_arr_close(g);
     jgen_key(g, "tools");
-    add_tools(g);
+    add_tools(a, g);
     jgen_obj_close(g);
     int r = jgen_finish(g, body, err);
     if (r < 0)
@@ -184,10 +190,11 @@ static void add_quote(strbuf *out, const char *s, size_t len)
 }
 
 /* One API call with the conversation so far; *ret_reply is the parsed reply object. */
-static int call(const struct model *m, const char *system, nc_json **ret_reply, nc_error **err)
+static int call(const struct model *m, const struct agent *a, const char *system,
+                nc_json **ret_reply, nc_error **err)
 {
     _cleanup_strbuf_ strbuf body = STRBUF_INIT;
-    int r = build_request(m, system, &body, err);
+    int r = build_request(m, a, system, &body, err);
     if (r < 0)
         return r;
     static const char *const headers[] = {"content-type: application/json",
@@ -263,11 +270,14 @@ static int run_tools(struct model *m, const struct agent *a, const nc_json *cont
             return nc_error_set(err, EPROTO, "model API reply has a tool_use without an id");
         uses++;
         const char *name = json_string(json_get(b, "name"));
-        const char *command = json_string(json_get(json_get(b, "input"), "command"));
+        const nc_json *input = json_get(b, "input");
+        const char *command = json_string(json_get(input, "command"));
         _cleanup_strbuf_ strbuf result = STRBUF_INIT;
         bool failed = true;
-        if (!name || strcmp(name, "bash") != 0) {
-            strbuf_addstr(&result, "unknown tool: only 'bash' is available");
+        if (name && strcmp(name, "bash") != 0 && mcptool_run(a, name, input, &result, &failed)) {
+            /* one of NanoClaw's tools (mcptool.h) */
+        } else if (!name || strcmp(name, "bash") != 0) {
+            strbuf_addf(&result, "unknown tool '%s'", name ? name : "");
         } else if (!command) {
             strbuf_addstr(&result, "the bash tool needs a string 'command'");
         } else {
@@ -338,7 +348,7 @@ static int query(struct model *m, const struct agent *a, const char *prompt, cha
         return r;
     for (int round = 0;; round++) {
         _cleanup_json_ nc_json *reply = NULL;
-        if ((r = call(m, system, &reply, err)) < 0)
+        if ((r = call(m, a, system, &reply, err)) < 0)
             return r;
         const nc_json *content = json_get(reply, "content");
         if ((r = push_assistant(m, content, err)) < 0)

@@ -1,5 +1,6 @@
 /* Model mode: a client for the Messages API (POST /v1/messages) through the host's credential
- * proxy, on the unix socket named by NANOCELL_MODEL_SOCKET, with a `bash` tool loop.
+ * proxy, on the unix socket named by NANOCELL_MODEL_SOCKET, with a tool loop: `bash` and
+ * NanoClaw's IPC tools (mcptool.h).
  *
  * The agent never holds a credential: its requests carry no x-api-key or authorization header,
  * and the proxy adds the key on its way out. Nothing here prints or returns an environment

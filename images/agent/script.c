@@ -132,7 +132,7 @@ static int cmd_ipc_send(const struct agent *a, const char *arg)
     if (!*arg)
         return fail(a, "ipc-send: no text to send");
     _cleanup_error_ nc_error *err = NULL;
-    if (ipc_send_message(a, NULL, arg, &err) < 0)
+    if (ipc_send_message(a, NULL, arg, NULL, &err) < 0)
         return fail(a, "ipc-send: %s", nc_error_msg(err));
     return proto_result(a->session_id, "sent");
 }

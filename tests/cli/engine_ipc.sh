@@ -165,7 +165,7 @@ wait_log "group work: ipc pause_task denied .*: the task belongs to another grou
 	task_json tick2 >/dev/null && ok "a group cannot pause or cancel another group's task" ||
 	not_ok "a group cannot pause or cancel another group's task" "$(tail -5 "$TMP/serve.log")"
 run "$NC" send --group fam "list-tasks"
-expect_match "the agent reads its current_tasks.json through its mount" "$OUT" "\[tick2\] paused"
+expect_match "the agent reads its current_tasks.json through its mount" "$OUT" "\[tick2\] .* - paused, next: "
 run "$NC" send --group fam "update-task tick2 echo updated prompt"
 wait_task tick2 '.prompt == "echo updated prompt"' && ok "the agent updates its own task" || not_ok "the agent updates its own task" "$(task_json tick2)"
 run "$NC" send --group fam "resume-task tick2"

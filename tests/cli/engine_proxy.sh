@@ -9,7 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 sock=$NANOCELL_TEST_SOCKET
 [ "$NANOCELL_TEST_ENGINE" = rootless-podman ] && { echo "1..0 # SKIP rootless Podman refuses turns by default"; exit 0; }
-for tool in python3 openssl; do
+for tool in python3 openssl jq; do
 	command -v "$tool" >/dev/null || { echo "1..0 # SKIP $tool is not installed"; exit 0; }
 done
 install="proxytest$$"
@@ -192,6 +192,17 @@ for _ in $(seq 1 100); do "$NC" status >/dev/null 2>&1 && break; sleep 0.1; done
 run "$NC" send --group pg "please run the tool"
 expect_rc "a model-mode turn through serve exits 0" 0
 expect_match "serve's turn used the tool through the proxy" "$OUT" "the tool said: tool-ran-42"
+# NanoClaw's send_message tool: the model calls it, the agent writes the IPC file, and the
+# daemon delivers the message to the chat.
+run "$NC" send --group pg "send-via-tool: hello from the model"
+expect_match "the model's send_message call got NanoClaw's result" "$OUT" "the tool said: Message sent\."
+delivered=""
+for _ in $(seq 1 100); do
+	"$NC" messages --group pg --json | jq -e -s 'any(.[]; .direction == "out" and .text == "hello from the model" and .state == "delivered")' >/dev/null && delivered=1 && break
+	sleep 0.2
+done
+[ -n "$delivered" ] && ok "the daemon delivers the model's send_message to the chat" ||
+	not_ok "the daemon delivers the model's send_message to the chat" "$("$NC" messages --group pg --json)"
 ls "$TMP"/data/proxy/*/pg.sock >/dev/null 2>&1 && ok "serve keeps the group's socket" ||
 	not_ok "serve keeps the group's socket" "$(ls -R "$TMP/data/proxy")"
 kill -TERM "$DPID"

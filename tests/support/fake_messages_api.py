@@ -7,7 +7,10 @@ Listens on 127.0.0.1 (a random port, written to the port file once it is listeni
 answers:
   POST /v1/messages              a tool_use round: the first reply asks for the bash tool
                                  ("echo tool-ran-$((6*7))", or the text after "tool: " when the
-                                 first user message starts so); once the last user message holds
+                                 first user message starts so), or NanoClaw's send_message tool
+                                 with the text after "send-via-tool: " (up to a '<' or the line's
+                                 end) when the new user message holds that anywhere (the daemon
+                                 wraps prompts in XML); once the last user message holds
                                  a tool_result, the reply quotes it ("the tool said: ...").
                                  With "stream": true the reply is server-sent events.
   POST /v1/messages/count_tokens {"input_tokens": 42}
@@ -49,6 +52,18 @@ def tool_command(messages):
     if isinstance(first, str) and first.startswith("tool: "):
         return first[len("tool: "):]
     return "echo tool-ran-$((6*7))"
+
+
+def tool_use(messages):
+    """The first round's tool_use block: send_message or bash (see the usage)."""
+    prompt = messages[-1].get("content") if messages else None
+    marker = "send-via-tool: "
+    if isinstance(prompt, str) and marker in prompt:
+        text = prompt.split(marker, 1)[1].split("<", 1)[0].split("\n", 1)[0].strip()
+        return {"type": "tool_use", "id": "toolu_fake1", "name": "send_message",
+                "input": {"text": text}}
+    return {"type": "tool_use", "id": "toolu_fake1", "name": "bash",
+            "input": {"command": tool_command(messages)}}
 
 
 def tool_result_text(messages):
@@ -115,8 +130,7 @@ class Handler(BaseHTTPRequestHandler):
         result = tool_result_text(req.get("messages", []))
         if result is None:
             content = [{"type": "text", "text": "Let me run that."},
-                       {"type": "tool_use", "id": "toolu_fake1", "name": "bash",
-                        "input": {"command": tool_command(req.get("messages", []))}}]
+                       tool_use(req.get("messages", []))]
             stop = "tool_use"
         else:
             content = [{"type": "text", "text": "the tool said: " + result.strip()}]

@@ -1154,6 +1154,399 @@ static void test_model_session_id_unsafe(void **state)
     assert_false(exists("escape.jsonl"));
 }
 
+/* --- model mode: NanoClaw's tools --- */
+
+/* The one file in ipc/<dir>, parsed; fails unless there is exactly one. */
+static nc_json *only_file(const char *dir)
+{
+    _cleanup_free_ char *path = ws_path(dir);
+    DIR *d = opendir(path);
+    assert_non_null(d);
+    _cleanup_strv_ char **names = NULL;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.')
+            strv_push(&names, e->d_name);
+    closedir(d);
+    if (strv_len(names) != 1)
+        fail_msg("%zu files in %s, 1 expected", strv_len(names), dir);
+    _cleanup_free_ char *file = xasprintf("%s/%s", path, names[0]);
+    _cleanup_strbuf_ strbuf data = STRBUF_INIT;
+    assert_int_equal(read_file(file, 65536, &data, NULL), 0);
+    nc_json *v = NULL;
+    assert_int_equal(json_parse(data.buf, data.len, &v, NULL), 0);
+    return v;
+}
+
+static size_t count_files(const char *dir)
+{
+    _cleanup_free_ char *path = ws_path(dir);
+    DIR *d = opendir(path);
+    assert_non_null(d);
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* Request i of the fake server, parsed. */
+static nc_json *request(size_t i)
+{
+    size_t len;
+    const char *b = fake_engine_request_body(fe, i, &len);
+    assert_non_null(b);
+    nc_json *v = NULL;
+    assert_int_equal(json_parse(b, len, &v, NULL), 0);
+    return v;
+}
+
+/* The tool_result for tool_use id in the last message of req. */
+static const nc_json *tool_result(const nc_json *req, const char *id)
+{
+    const nc_json *msgs = json_get(req, "messages");
+    const nc_json *last = json_array_at(msgs, json_array_len(msgs) - 1);
+    assert_string_equal(json_string(json_get(last, "role")), "user");
+    const nc_json *content = json_get(last, "content");
+    for (size_t i = 0; i < json_array_len(content); i++) {
+        const nc_json *b = json_array_at(content, i);
+        if (strcmp(json_string(json_get(b, "tool_use_id")), id) == 0)
+            return b;
+    }
+    fail_msg("no tool_result for '%s'", id);
+    return NULL;
+}
+
+static void expect_tool_result(const nc_json *req, const char *id, bool is_error,
+                               const char *contains)
+{
+    const nc_json *b = tool_result(req, id);
+    assert_string_equal(json_string(json_get(b, "type")), "tool_result");
+    const char *text = json_string(json_get(b, "content"));
+    assert_non_null(text);
+    if (!strstr(text, contains))
+        fail_msg("tool_result '%s' is '%s', expected to contain '%s'", id, text, contains);
+    bool err = false;
+    json_bool(json_get(b, "is_error"), &err);
+    if (err != is_error)
+        fail_msg("tool_result '%s' ('%s'): is_error %d, expected %d", id, text, err, is_error);
+}
+
+/* The tool named name in req's "tools", or NULL. */
+static const nc_json *offered_tool(const nc_json *req, const char *name)
+{
+    const nc_json *tools = json_get(req, "tools");
+    for (size_t i = 0; i < json_array_len(tools); i++)
+        if (strcmp(json_string(json_get(json_array_at(tools, i), "name")), name) == 0)
+            return json_array_at(tools, i);
+    return NULL;
+}
+
+#define TOOL_USE(id, name, input)                                                                  \
+    "{\"type\":\"tool_use\",\"id\":\"" id "\",\"name\":\"" name "\",\"input\":" input "}"
+#define TOOL_REPLY(blocks) fake_json(200, "{\"content\":[" blocks "],\"stop_reason\":\"tool_use\"}")
+#define END_REPLY(text)                                                                            \
+    fake_json(200, "{\"content\":[{\"type\":\"text\",\"text\":\"" text "\"}],"                     \
+                   "\"stop_reason\":\"end_turn\"}")
+
+/* The model schedules a task, then sends a message: each tool writes NanoClaw's file, and its
+ * result goes back to the model. A non-main agent is not offered register_group or a target,
+ * and a target it names anyway is ignored. */
+static void test_model_ipc_tools(void **state)
+{
+    (void)state;
+    const struct fake_exchange script[] = {
+        {.method = "POST",
+         .path = "/v1/messages",
+         .body_contains = "\"name\":\"schedule_task\"",
+         .response = TOOL_REPLY(
+             TOOL_USE("tu_1", "schedule_task",
+                      "{\"prompt\":\"say tick\",\"schedule_type\":\"cron\",\"schedule_value\":"
+                      "\"*/5 * * * *\",\"target_group_jid\":\"other@g.us\",\"script\":\"true\"}"))},
+        {.method = "POST",
+         .path = "/v1/messages",
+         .body_contains = "scheduled: cron - */5 * * * *",
+         .response = TOOL_REPLY(
+             TOOL_USE("tu_2", "send_message", "{\"text\":\"hello chat\",\"sender\":\"Bot\"}"))},
+        {.method = "POST",
+         .path = "/v1/messages",
+         .body_contains = "Message sent.",
+         .response = END_REPLY("all done")},
+    };
+    fe = fake_engine_start(script, NC_ARRAY_SIZE(script), NULL);
+    struct markers m;
+    assert_int_equal(run_model(INPUT("tick every five minutes"), &m), 0);
+    expect_script_done();
+    expect_result(&m, 0, "all done");
+    markers_clear(&m);
+
+    _cleanup_json_ nc_json *r0 = request(0);
+    const char *names[] = {"bash",       "send_message", "schedule_task", "list_tasks",
+                           "pause_task", "resume_task",  "cancel_task",   "update_task"};
+    assert_int_equal(json_array_len(json_get(r0, "tools")), NC_ARRAY_SIZE(names));
+    for (size_t i = 0; i < NC_ARRAY_SIZE(names); i++)
+        assert_non_null(offered_tool(r0, names[i]));
+    assert_null(offered_tool(r0, "register_group"));
+    const nc_json *sched = json_get(offered_tool(r0, "schedule_task"), "input_schema");
+    assert_null(json_get(json_get(sched, "properties"), "target_group_jid"));
+    assert_string_equal(
+        json_string(json_array_at(
+            json_get(json_get(json_get(sched, "properties"), "schedule_type"), "enum"), 2)),
+        "once");
+    assert_string_equal(json_string(json_array_at(json_get(sched, "required"), 0)), "prompt");
+
+    _cleanup_json_ nc_json *task = only_file("ipc/tasks");
+    assert_string_equal(json_string(json_get(task, "type")), "schedule_task");
+    assert_string_equal(json_string(json_get(task, "prompt")), "say tick");
+    assert_string_equal(json_string(json_get(task, "schedule_type")), "cron");
+    assert_string_equal(json_string(json_get(task, "schedule_value")), "*/5 * * * *");
+    assert_string_equal(json_string(json_get(task, "context_mode")), "group");
+    assert_string_equal(json_string(json_get(task, "script")), "true");
+    assert_string_equal(json_string(json_get(task, "targetJid")), "chat@g.us");
+    assert_string_equal(json_string(json_get(task, "createdBy")), "grp");
+    assert_string_equal(json_string(json_get(task, "groupFolder")), "grp");
+    const char *id = json_string(json_get(task, "taskId"));
+    assert_non_null(id);
+    assert_int_equal(strncmp(id, "task-", 5), 0);
+
+    _cleanup_json_ nc_json *r1 = request(1);
+    _cleanup_free_ char *want = xasprintf("Task %s scheduled: cron - */5 * * * *", id);
+    expect_tool_result(r1, "tu_1", false, want);
+
+    _cleanup_json_ nc_json *msg = only_file("ipc/messages");
+    assert_string_equal(json_string(json_get(msg, "type")), "message");
+    assert_string_equal(json_string(json_get(msg, "chatJid")), "chat@g.us");
+    assert_string_equal(json_string(json_get(msg, "text")), "hello chat");
+    assert_string_equal(json_string(json_get(msg, "sender")), "Bot");
+    assert_string_equal(json_string(json_get(msg, "groupFolder")), "grp");
+    _cleanup_json_ nc_json *r2 = request(2);
+    expect_tool_result(r2, "tu_2", false, "Message sent.");
+}
+
+/* The main group is offered register_group and a target for its tasks. */
+static void test_model_ipc_tools_main(void **state)
+{
+    (void)state;
+    const struct fake_exchange script[] = {
+        {.method = "POST",
+         .path = "/v1/messages",
+         .body_contains = "\"name\":\"register_group\"",
+         .response = TOOL_REPLY(
+             TOOL_USE("tu_1", "register_group",
+                      "{\"jid\":\"new@g.us\",\"name\":\"New\",\"folder\":\"new-group\","
+                      "\"trigger\":\"@Andy\"}") "," TOOL_USE("tu_2", "schedule_task",
+                                                             "{\"prompt\":\"p\",\"schedule_"
+                                                             "type\":\"interval\",\"schedule_"
+                                                             "value\":\"60000\",\"target_group_"
+                                                             "jid\":\"new@g.us\",\"context_"
+                                                             "mode\":\"isolated\"}"))},
+        {.method = "POST", .path = "/v1/messages", .response = END_REPLY("ok")},
+    };
+    fe = fake_engine_start(script, NC_ARRAY_SIZE(script), NULL);
+    struct markers m;
+    assert_int_equal(run_model("{\"prompt\":\"add it\",\"groupFolder\":\"main\",\"chatJid\":"
+                               "\"main@g.us\",\"isMain\":true}",
+                               &m),
+                     0);
+    expect_script_done();
+    markers_clear(&m);
+    _cleanup_json_ nc_json *r0 = request(0);
+    const nc_json *sched = json_get(offered_tool(r0, "schedule_task"), "input_schema");
+    assert_non_null(json_get(json_get(sched, "properties"), "target_group_jid"));
+    _cleanup_json_ nc_json *r1 = request(1);
+    expect_tool_result(r1, "tu_1", false, "Group \"New\" registered.");
+    expect_tool_result(r1, "tu_2", false, "scheduled: interval - 60000");
+    assert_int_equal(count_files("ipc/tasks"), 2);
+    _cleanup_free_ char *dir = ws_path("ipc/tasks");
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *e;
+    bool reg = false, task = false;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        _cleanup_free_ char *path = xasprintf("%s/%s", dir, e->d_name);
+        _cleanup_strbuf_ strbuf data = STRBUF_INIT;
+        assert_int_equal(read_file(path, 65536, &data, NULL), 0);
+        _cleanup_json_ nc_json *v = NULL;
+        assert_int_equal(json_parse(data.buf, data.len, &v, NULL), 0);
+        const char *type = json_string(json_get(v, "type"));
+        bool b = true;
+        if (strcmp(type, "register_group") == 0) {
+            reg = true;
+            assert_string_equal(json_string(json_get(v, "jid")), "new@g.us");
+            assert_string_equal(json_string(json_get(v, "folder")), "new-group");
+            assert_string_equal(json_string(json_get(v, "trigger")), "@Andy");
+            assert_true(json_bool(json_get(v, "requiresTrigger"), &b));
+            assert_false(b);
+            assert_null(json_get(v, "isMain"));
+        } else {
+            task = true;
+            assert_string_equal(type, "schedule_task");
+            assert_string_equal(json_string(json_get(v, "targetJid")), "new@g.us");
+            assert_string_equal(json_string(json_get(v, "context_mode")), "isolated");
+            assert_true(json_bool(json_get(v, "isMain"), &b));
+            assert_true(b);
+        }
+    }
+    closedir(d);
+    assert_true(reg && task);
+}
+
+/* Unknown tools and bad input give is_error results, write nothing, and the turn goes on. */
+static void test_model_ipc_tool_errors(void **state)
+{
+    (void)state;
+    const struct fake_exchange script[] = {
+        {.method = "POST",
+         .path = "/v1/messages",
+         .response =
+             TOOL_REPLY(
+                 TOOL_USE("e1", "nope",
+                          "{}") "," TOOL_USE("e2", "register_group",
+                                             "{\"jid\":\"x@g.us\",\"name\":\"X\","
+                                             "\"folder\":\"x\",\"trigger\":\"@"
+                                             "A\"}") "," TOOL_USE("e3", "schedule_task", "{\"prompt\":\"p\",\"schedule_type\":\"cron\"}") "," TOOL_USE("e4",
+                                                                                                                                                       "schedule_task",
+                                                                                                                                                       "{\"prompt\":\"p\",\"schedule_type\":\"cron\","
+                                                                                                                                                       "\"schedule_value\":\"61 * * * *\"}") "," TOOL_USE("e5",
+                                                                                                                                                                                                          "schedule_task",
+                                                                                                                                                                                                          "{\"prompt\":\"p\",\"schedule_type\":\"weekly\","
+                                                                                                                                                                                                          "\"schedule_value\":\"1\"}") "," TOOL_USE("e6",
+                                                                                                                                                                                                                                                    "schedule_task",
+                                                                                                                                                                                                                                                    "{\"prompt\":\"p\",\"schedule_type\":\"once\","
+                                                                                                                                                                                                                                                    "\"schedule_value\":\"2030-01-01T10:00:00Z\"}") "," TOOL_USE("e7",
+                                                                                                                                                                                                                                                                                                                 "schedule_task",
+                                                                                                                                                                                                                                                                                                                 "{\"prompt\":\"p\",\"schedule_type\":\"interval\","
+                                                                                                                                                                                                                                                                                                                 "\"schedule_value\":\"0\"}") "," TOOL_USE("e8", "send_message", "{\"text\":42}") "," TOOL_USE("e9",
+                                                                                                                                                                                                                                                                                                                                                                                                               "send_message", "\"just a string\"") "," TOOL_USE("e10", "pause_task", "{}") "," TOOL_USE("e11",
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                         "update_task",
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                         "{\"task_id\":\"t1\",\"schedule_type\":\"once\","
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                         "\"schedule_value\":\"tomorrow\"}") "," TOOL_USE("e12",
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                          "send_message",
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                          "{\"text\":\"\"}") "," TOOL_USE("e13",
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                          "register_group",
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                          "{\"jid\":\"x@g.us\",\"name\":\"X\",\"folder\":\"x\",\"trigger\":"
+                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                                          "\"@A\",\"requiresTrigger\":\"yes\"}"))},
+        {.method = "POST", .path = "/v1/messages", .response = END_REPLY("recovered")},
+    };
+    fe = fake_engine_start(script, NC_ARRAY_SIZE(script), NULL);
+    struct markers m;
+    assert_int_equal(run_model(INPUT("try everything"), &m), 0);
+    expect_script_done();
+    expect_result(&m, 0, "recovered");
+    markers_clear(&m);
+    _cleanup_json_ nc_json *r1 = request(1);
+    expect_tool_result(r1, "e1", true, "unknown tool 'nope'");
+    expect_tool_result(r1, "e2", true, "unknown tool 'register_group'"); /* not main */
+    expect_tool_result(r1, "e3", true, "schedule_task: 'schedule_value' is required");
+    expect_tool_result(r1, "e4", true, "invalid schedule: invalid cron expression '61 * * * *'");
+    expect_tool_result(r1, "e5", true, "'schedule_type' must be one of");
+    expect_tool_result(r1, "e6", true, "must be a local time without 'Z' or an offset");
+    expect_tool_result(r1, "e7", true, "invalid schedule");
+    expect_tool_result(r1, "e8", true, "send_message: 'text' must be a string");
+    expect_tool_result(r1, "e9", true, "send_message: the input is not a JSON object");
+    expect_tool_result(r1, "e10", true, "pause_task: 'task_id' is required");
+    expect_tool_result(r1, "e11", true, "invalid schedule");
+    expect_tool_result(r1, "e12", true, "send_message: 'text' must not be empty");
+    expect_tool_result(r1, "e13", true, "unknown tool 'register_group'");
+    assert_int_equal(count_files("ipc/tasks"), 0);
+    assert_int_equal(count_files("ipc/messages"), 0);
+}
+
+/* list_tasks reads ipc/current_tasks.json: NanoClaw's lines, only the agent's own group unless
+ * it is main. The task operations write their files. */
+static void test_model_list_and_task_ops(void **state)
+{
+    (void)state;
+    /* 48 ASCII bytes, then a 3-byte character across the 50-byte cut. */
+    static const char tasks[] =
+        "[{\"id\":\"t-own\",\"groupFolder\":\"grp\",\"prompt\":"
+        "\"0123456789012345678901234567890123456789012345678\xe2\x82\xac tail\",\"script\":null,"
+        "\"schedule_type\":\"cron\",\"schedule_value\":\"0 9 * * *\",\"status\":\"active\","
+        "\"next_run\":\"2030-01-01T09:00:00.000Z\"},"
+        "{\"id\":\"t-other\",\"groupFolder\":\"other\",\"prompt\":\"x\",\"script\":null,"
+        "\"schedule_type\":\"once\",\"schedule_value\":\"2030-01-01T10:00:00\",\"status\":"
+        "\"paused\",\"next_run\":null}]";
+    _cleanup_free_ char *path = ws_path("ipc/current_tasks.json");
+    assert_int_equal(write_file_atomic(path, tasks, strlen(tasks), 0644, NULL), 0);
+    const struct fake_exchange script[] = {
+        {.method = "POST",
+         .path = "/v1/messages",
+         .response = TOOL_REPLY(TOOL_USE("l1", "list_tasks", "{}") "," TOOL_USE(
+             "p1", "pause_task",
+             "{\"task_id\":\"t-own\"}") "," TOOL_USE("u1", "update_task",
+                                                     "{\"task_id\":\"t-own\",\"prompt\":\"new "
+                                                     "prompt\",\"script\":\"\"}"))},
+        {.method = "POST", .path = "/v1/messages", .response = END_REPLY("listed")},
+    };
+    fe = fake_engine_start(script, NC_ARRAY_SIZE(script), NULL);
+    struct markers m;
+    assert_int_equal(run_model(INPUT("list"), &m), 0);
+    expect_script_done();
+    expect_result(&m, 0, "listed");
+    markers_clear(&m);
+    _cleanup_json_ nc_json *r1 = request(1);
+    expect_tool_result(r1, "l1", false,
+                       "Scheduled tasks:\n- [t-own] 012345678901234567890123456789012345678901234"
+                       "5678... (cron: 0 9 * * *) - active, next: 2030-01-01T09:00:00.000Z");
+    const char *list = json_string(json_get(tool_result(r1, "l1"), "content"));
+    assert_null(strstr(list, "t-other"));
+    expect_tool_result(r1, "p1", false, "Task t-own pause requested.");
+    expect_tool_result(r1, "u1", false, "Task t-own update requested.");
+    assert_int_equal(count_files("ipc/tasks"), 2);
+    _cleanup_free_ char *dir = ws_path("ipc/tasks");
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *e;
+    size_t seen = 0;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        _cleanup_free_ char *file = xasprintf("%s/%s", dir, e->d_name);
+        _cleanup_strbuf_ strbuf data = STRBUF_INIT;
+        assert_int_equal(read_file(file, 65536, &data, NULL), 0);
+        _cleanup_json_ nc_json *v = NULL;
+        assert_int_equal(json_parse(data.buf, data.len, &v, NULL), 0);
+        assert_string_equal(json_string(json_get(v, "taskId")), "t-own");
+        assert_string_equal(json_string(json_get(v, "groupFolder")), "grp");
+        const char *type = json_string(json_get(v, "type"));
+        if (strcmp(type, "update_task") == 0) {
+            assert_string_equal(json_string(json_get(v, "prompt")), "new prompt");
+            assert_string_equal(json_string(json_get(v, "script")), "");
+            assert_null(json_get(v, "schedule_type"));
+        } else {
+            assert_string_equal(type, "pause_task");
+        }
+        seen++;
+    }
+    closedir(d);
+    assert_int_equal(seen, 2);
+}
+
+/* Scripted list-tasks gives the same text as the tool; with no file, NanoClaw's answer. */
+static void test_list_tasks_command(void **state)
+{
+    (void)state;
+    struct markers m;
+    assert_int_equal(run_prompt(INPUT("list-tasks"), &m, NULL), 0);
+    expect_result(&m, 0, "No scheduled tasks found.");
+    markers_clear(&m);
+    static const char tasks[] = "[{\"id\":\"a\",\"groupFolder\":\"grp\",\"prompt\":\"short\","
+                                "\"schedule_type\":\"interval\",\"schedule_value\":\"60000\","
+                                "\"status\":\"paused\",\"next_run\":null}]";
+    _cleanup_free_ char *path = ws_path("ipc/current_tasks.json");
+    assert_int_equal(write_file_atomic(path, tasks, strlen(tasks), 0644, NULL), 0);
+    assert_int_equal(run_prompt(INPUT("list-tasks"), &m, NULL), 0);
+    expect_result(&m, 0, "Scheduled tasks:\n- [a] short... (interval: 60000) - paused, next: N/A");
+    markers_clear(&m);
+    assert_int_equal(write_file_atomic(path, "{}", 2, 0644, NULL), 0);
+    assert_int_equal(run_prompt(INPUT("list-tasks"), &m, NULL), 0);
+    expect_error(&m, 0, "list-tasks: ");
+    markers_clear(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1183,6 +1576,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_model_tool_output_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_model_session_persists, setup, teardown),
         cmocka_unit_test_setup_teardown(test_model_session_id_unsafe, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_model_ipc_tools, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_model_ipc_tools_main, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_model_ipc_tool_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_model_list_and_task_ops, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_tasks_command, setup, teardown),
     };
     return cmocka_run_group_tests_name("agent", tests, NULL, NULL);
 }
