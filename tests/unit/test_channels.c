@@ -609,6 +609,17 @@ static void test_channel_checks(void **state)
     HAS(all, "/missing' does not exist: the daemon will not start");
     free(all);
     free(conf);
+    /* A FIFO is reported, not waited on (the alarm turns a blocked open into a failure). */
+    char *fifo = xasprintf("%s/fifo", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    conf = xasprintf("[telegram]\ntoken_file = \"%s\"\n", fifo);
+    alarm(20);
+    all = checks_of(conf);
+    alarm(0);
+    HAS(all, "/fifo' is not a regular file: the daemon will not start");
+    free(all);
+    free(conf);
+    free(fifo);
     /* No channel configured: nothing to say. */
     all = checks_of("");
     assert_string_equal(all, "");
