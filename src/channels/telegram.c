@@ -491,7 +491,9 @@ static int tg_send(void *state, channel *ch, const store_message *m, nc_error **
         t->part_id = m->id;
         t->parts_done = 0;
     }
-    char **parts = split_text(m->text, TG_TEXT_LIMIT);
+    /* Agent output is any bytes: Telegram refuses a text that is not UTF-8 with a 400 for good. */
+    _cleanup_free_ char *text = split_utf8_clean(m->text);
+    char **parts = split_text(text, TG_TEXT_LIMIT);
     for (size_t i = t->parts_done; parts[i] && r >= 0; i++) {
         int64_t moved_to = 0;
         r = send_text(t, ch, chat, parts[i], &moved_to, err);

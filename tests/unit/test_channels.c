@@ -23,6 +23,7 @@
 #include "channels/webhook.h"
 #include "orch/store.h"
 #include "util/hmac.h"
+#include "util/json.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
 
@@ -117,6 +118,105 @@ static void test_split_utf8(void **state)
     assert_int_equal(strv_len(v), 2);
     assert_string_equal(v[0], "\xF0\x9F\x98\x80\xF0\x9F\x98\x80");
     strv_free(v);
+}
+
+/* Whether s is well-formed UTF-8 (RFC 3629), checked by brute force over code points. */
+static bool utf8_ok(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p, n = c < 0x80             ? 1
+                             : (c & 0xE0) == 0xC0 ? 2
+                             : (c & 0xF0) == 0xE0 ? 3
+                             : (c & 0xF8) == 0xF0 ? 4
+                                                  : 0;
+        if (!n)
+            return false;
+        unsigned cp = n == 1 ? c : c & (0x7F >> n);
+        for (unsigned i = 1; i < n; i++) {
+            if ((p[i] & 0xC0) != 0x80)
+                return false;
+            cp = cp << 6 | (p[i] & 0x3F);
+        }
+        static const unsigned min[] = {0, 0, 0x80, 0x800, 0x10000};
+        if (cp < min[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        p += n;
+    }
+    return true;
+}
+
+static void test_utf8_clean(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *want;
+    } v[] = {
+        {"plain é \xF0\x9F\x98\x80", "plain é \xF0\x9F\x98\x80"},
+        {"a\xFF"
+         "b",
+         "a\xEF\xBF\xBD"
+         "b"},
+        {"\x80", "\xEF\xBF\xBD"},                                 /* stray continuation */
+        {"x\xC3", "x\xEF\xBF\xBD"},                               /* cut at the end */
+        {"\xE2\x82y", "\xEF\xBF\xBD\xEF\xBF\xBDy"},               /* cut before ASCII */
+        {"\xC0\xAF", "\xEF\xBF\xBD\xEF\xBF\xBD"},                 /* overlong '/' */
+        {"\xE0\x80\xAF", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"}, /* overlong */
+        {"\xED\xA0\x80", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"}, /* surrogate */
+        {"\xF4\x90\x80\x80",
+         "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"}, /* past U+10FFFF */
+        {"\xF5\x80\x80z", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBDz"},
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof(v) / sizeof(*v); i++) {
+        char *got = split_utf8_clean(v[i].in);
+        assert_string_equal(got, v[i].want);
+        assert_true(utf8_ok(got));
+        free(got);
+    }
+    /* Every byte value in every position: the result is always well-formed, and the JSON
+     * generator (which validates UTF-8, as Telegram does) takes it. */
+    for (unsigned a = 0x80; a < 0x100; a++)
+        for (unsigned b = 0x01; b < 0x100; b++) {
+            char in[] = {'q', (char)a, (char)b, (char)0x80, (char)0xBF, 'z', '\0'};
+            char *got = split_utf8_clean(in);
+            if (!utf8_ok(got))
+                fail_msg("not well-formed after cleaning: %02x %02x", a, b);
+            nc_jgen *g = jgen_new();
+            jgen_obj_open(g);
+            jgen_kv_str(g, "text", got);
+            jgen_obj_close(g);
+            strbuf out = STRBUF_INIT;
+            OK(jgen_finish(g, &out, &e));
+            strbuf_release(&out);
+            jgen_free(g);
+            free(got);
+        }
+}
+
+/* The splitter never cuts a well-formed sequence, whatever the limit: each part is valid. */
+static void test_split_never_cuts(void **state)
+{
+    (void)state;
+    char *text = split_utf8_clean("a\xE2\x82\xAC"
+                                  "b\xF0\x9F\x98\x80\xFF\xC3\xA9\xED\xA0\x80"
+                                  "\xE2\x82\xAC\xE2\x82\xAC\xF0\x9F\x98\x80"
+                                  "c");
+    for (size_t limit = 2; limit < 12; limit++) {
+        char **v = split_text(text, limit);
+        strbuf joined = STRBUF_INIT;
+        for (size_t i = 0; v[i]; i++) {
+            if (!utf8_ok(v[i]))
+                fail_msg("limit %zu: part %zu is cut inside a character", limit, i);
+            if (units(v[i]) > limit)
+                fail_msg("limit %zu: part %zu has %zu units", limit, i, units(v[i]));
+            strbuf_addstr(&joined, v[i]);
+        }
+        assert_string_equal(joined.buf, text);
+        strbuf_release(&joined);
+        strv_free(v);
+    }
+    free(text);
 }
 
 static void test_split_big_reply(void **state)
@@ -895,6 +995,8 @@ int main(void)
         cmocka_unit_test(test_split_on_spaces_then_hard),
         cmocka_unit_test(test_split_utf8),
         cmocka_unit_test(test_split_big_reply),
+        cmocka_unit_test(test_utf8_clean),
+        cmocka_unit_test(test_split_never_cuts),
         cmocka_unit_test(test_backoff),
         cmocka_unit_test(test_tg_updates),
         cmocka_unit_test(test_tg_errors),
