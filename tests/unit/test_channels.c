@@ -609,6 +609,41 @@ static void test_config(void **state)
     ERR(EINVAL, "hooks are written as [[hook]] tables", parse("hook = 1\n", &c, &e));
 }
 
+/* Plain http carries the bot token (in every URL) or a hook's replies in the clear: refused
+ * unless it stays on this host. */
+static void test_config_cleartext(void **state)
+{
+    (void)state;
+    nc_config *c = NULL;
+    static const char *const refused[] = {"http://example.com", "http://10.0.0.1:8081",
+                                          "http://localhost.example.com", "http://[::2]:80",
+                                          "http://localhost@evil.example"};
+    for (size_t i = 0; i < sizeof(refused) / sizeof(*refused); i++) {
+        char *t = xasprintf("[telegram]\napi_base = \"%s\"\n", refused[i]);
+        ERR(EINVAL, "plain http to another host: the bot token (in every URL) would cross",
+            parse(t, &c, &e));
+        free(t);
+        t = xasprintf("[[hook]]\nname = \"a\"\ngroup = \"g\"\nsecret = \"0123456789abcdef\"\n"
+                      "url = \"%s/in\"\n",
+                      refused[i]);
+        ERR(EINVAL, "plain http to another host would send every reply in the clear",
+            parse(t, &c, &e));
+        free(t);
+    }
+    static const char *const fine[] = {"http://127.0.0.1:8081", "http://127.9.9.9",
+                                       "http://[::1]:80", "http://localhost:1",
+                                       "https://example.com"};
+    for (size_t i = 0; i < sizeof(fine) / sizeof(*fine); i++) {
+        char *t = xasprintf("[telegram]\napi_base = \"%s\"\n[[hook]]\nname = \"a\"\n"
+                            "group = \"g\"\nsecret = \"0123456789abcdef\"\nurl = \"%s/in\"\n",
+                            fine[i], fine[i]);
+        OK(parse(t, &c, &e));
+        assert_string_equal(c->telegram_api_base, fine[i]);
+        config_free(c);
+        free(t);
+    }
+}
+
 /* ---- doctor's channel checks ---- */
 
 static void test_url_cleartext(void **state)
@@ -677,18 +712,18 @@ static void test_channel_checks(void **state)
                   tok, tok, sec, sec);
     assert_int_equal(system(cmd), 0);
     free(cmd);
-    char *conf = xasprintf("[telegram]\ntoken_file = \"%s\"\napi_base = \"http://example.com\"\n"
+    char *conf = xasprintf("[telegram]\ntoken_file = \"%s\"\napi_base = \"http://127.0.0.1:1\"\n"
                            "[[hook]]\nname = \"a\"\ngroup = \"g\"\nsecret_file = \"%s\"\n"
-                           "url = \"http://10.1.2.3/in\"\n[[hook]]\nname = \"b\"\ngroup = \"g\"\n"
+                           "url = \"https://10.1.2.3/in\"\n[[hook]]\nname = \"b\"\ngroup = \"g\"\n"
                            "secret = \"0123456789abcdef0123456789abcdef\"\n"
                            "url = \"http://127.0.0.1:8080/in\"\n",
                            tok, sec);
     char *all = checks_of(conf);
     HAS(all, "problem telegram.token_file '");
     HAS(all, "has mode 0644: others can read the secret, and the daemon refuses it; run chmod 600");
-    HAS(all, "problem telegram.api_base 'http://example.com' is plain http to another host");
+    HAS(all, "ok telegram.api_base 'http://127.0.0.1:1' is plain http, but to this host");
     HAS(all, "warn hook 'a': the secret is only 17 bytes");
-    HAS(all, "problem hook 'a': url 'http://10.1.2.3/in' is plain http to another host");
+    HAS(all, "ok hook 'a': url 'https://10.1.2.3/in' is https");
     HAS(all, "ok hook 'b': the secret is 32 bytes");
     HAS(all, "ok hook 'b': url 'http://127.0.0.1:8080/in' is plain http, but to this host");
     assert_null(strstr(all, "123:abc")); /* never the secret */
@@ -1010,6 +1045,7 @@ int main(void)
         cmocka_unit_test(test_webhook_body),
         cmocka_unit_test(test_webhook_unknown_hook),
         cmocka_unit_test(test_config),
+        cmocka_unit_test(test_config_cleartext),
         cmocka_unit_test(test_url_cleartext),
         cmocka_unit_test(test_channel_checks),
         cmocka_unit_test_setup_teardown(test_store_cursor, setup, teardown),
