@@ -331,6 +331,16 @@ static void test_tg_errors(void **state)
     ERR(EPROTO, "not JSON", tg_parse_updates(html, strlen(html), &v, &n, NULL, &e));
     const char *noid = "{\"ok\":true,\"result\":[{\"message\":{}}]}";
     ERR(EPROTO, "no update_id", tg_parse_updates(noid, strlen(noid), &v, &n, NULL, &e));
+    /* update_id + 1 is the next offset: the largest int64 would overflow it. */
+    const char *maxid = "{\"ok\":true,\"result\":[{\"update_id\":9223372036854775807}]}";
+    ERR(EPROTO, "out of range", tg_parse_updates(maxid, strlen(maxid), &v, &n, NULL, &e));
+    const char *negid = "{\"ok\":true,\"result\":[{\"update_id\":-1}]}";
+    ERR(EPROTO, "out of range", tg_parse_updates(negid, strlen(negid), &v, &n, NULL, &e));
+    const char *bigid = "{\"ok\":true,\"result\":[{\"update_id\":9223372036854775806}]}";
+    OK(tg_parse_updates(bigid, strlen(bigid), &v, &n, NULL, &e));
+    assert_int_equal(n, 1);
+    assert_true(v[0].update_id == INT64_MAX - 1);
+    tg_updates_free(v, n);
     const char *notarr = "{\"ok\":true,\"result\":{}}";
     ERR(EPROTO, "not an array", tg_parse_updates(notarr, strlen(notarr), &v, &n, NULL, &e));
     const char *nook = "{\"result\":[]}";
