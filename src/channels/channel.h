@@ -81,6 +81,10 @@ struct nc_daemon *channel_daemon(channel *ch);
 bool channel_should_stop(channel *ch);
 /* The server asked to wait ms before the next request (rate limit). */
 void channel_retry_after(channel *ch, uint64_t ms);
+/* A server's retry delay in seconds (Retry-After, Telegram's retry_after) as milliseconds for
+ * channel_retry_after: 0 for none (0 or negative), cut to CHANNEL_RETRY_AFTER_MAX_MS before it
+ * is multiplied, so that no value the server sends can wrap. */
+uint64_t channel_retry_after_ms_of(int64_t seconds);
 /* The channel is reachable (a request succeeded). */
 void channel_connected(channel *ch);
 void channel_count_received(channel *ch);

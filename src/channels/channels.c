@@ -107,6 +107,15 @@ void channel_retry_after(channel *ch, uint64_t ms)
     pthread_mutex_unlock(&ch->cs->lock);
 }
 
+uint64_t channel_retry_after_ms_of(int64_t seconds)
+{
+    if (seconds <= 0)
+        return 0;
+    if ((uint64_t)seconds > CHANNEL_RETRY_AFTER_MAX_MS / 1000)
+        return CHANNEL_RETRY_AFTER_MAX_MS;
+    return (uint64_t)seconds * 1000;
+}
+
 void channel_connected(channel *ch)
 {
     pthread_mutex_lock(&ch->cs->lock);

@@ -179,7 +179,7 @@ static int reply_error(struct tg *t, channel *ch, const char *method, const web_
     if (!retry && resp->retry_after)
         retry = strtoll(resp->retry_after, NULL, 10);
     if (retry > 0)
-        channel_retry_after(ch, (uint64_t)retry * 1000);
+        channel_retry_after(ch, channel_retry_after_ms_of(retry));
     if (migrate_to && fail.migrate_to && fail.migrate_to != INT64_MIN)
         *migrate_to = fail.migrate_to;
     _cleanup_free_ char *desc = fail.description ? web_redact(fail.description, t->token) : NULL;

@@ -252,7 +252,7 @@ static int wh_send(void *state, channel *ch, const store_message *m, nc_error **
     if (status / 100 != 2 && resp.retry_after) {
         long long s = strtoll(resp.retry_after, NULL, 10);
         if (s > 0)
-            channel_retry_after(ch, (uint64_t)s * 1000);
+            channel_retry_after(ch, channel_retry_after_ms_of(s));
     }
     web_response_release(&resp);
     if (status / 100 != 2)

@@ -405,6 +405,24 @@ static void test_tg_migrate_updates(void **state)
 
 /* ---- delivery failures ---- */
 
+/* A server's delay is cut before it is turned into milliseconds: 2^63/1000 s and more would
+ * wrap to a short or zero wait. */
+static void test_retry_after_clamp(void **state)
+{
+    (void)state;
+    assert_int_equal(channel_retry_after_ms_of(0), 0);
+    assert_int_equal(channel_retry_after_ms_of(-5), 0);
+    assert_int_equal(channel_retry_after_ms_of(INT64_MIN), 0);
+    assert_int_equal(channel_retry_after_ms_of(3), 3000);
+    assert_int_equal(channel_retry_after_ms_of(CHANNEL_RETRY_AFTER_MAX_MS / 1000),
+                     CHANNEL_RETRY_AFTER_MAX_MS);
+    assert_int_equal(channel_retry_after_ms_of(CHANNEL_RETRY_AFTER_MAX_MS / 1000 + 1),
+                     CHANNEL_RETRY_AFTER_MAX_MS);
+    /* (uint64_t)s * 1000 wraps for these: 18446744073709552 * 1000 = 2^64 + 384 -> 384 ms. */
+    assert_int_equal(channel_retry_after_ms_of(18446744073709552LL), CHANNEL_RETRY_AFTER_MAX_MS);
+    assert_int_equal(channel_retry_after_ms_of(INT64_MAX), CHANNEL_RETRY_AFTER_MAX_MS);
+}
+
 static void test_give_up(void **state)
 {
     (void)state;
@@ -1047,6 +1065,7 @@ int main(void)
         cmocka_unit_test(test_tg_errors),
         cmocka_unit_test(test_tg_migrate_updates),
         cmocka_unit_test(test_give_up),
+        cmocka_unit_test(test_retry_after_clamp),
         cmocka_unit_test(test_webhook_status),
         cmocka_unit_test(test_tg_mentions),
         cmocka_unit_test(test_redact),
