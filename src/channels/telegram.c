@@ -184,7 +184,9 @@ static int reply_error(struct tg *t, channel *ch, const char *method, const web_
         *migrate_to = fail.migrate_to;
     _cleanup_free_ char *desc = fail.description ? web_redact(fail.description, t->token) : NULL;
     tg_error_release(&fail);
+    /* 401: Telegram refuses the token itself; no request can succeed until it is changed. */
     int code = resp->status == 429                          ? EAGAIN
+               : resp->status == 401                        ? CHANNEL_UNAUTHORIZED
                : resp->status == 400 || resp->status == 403 ? CHANNEL_PERMANENT
                                                             : EREMOTEIO;
     if (desc)
