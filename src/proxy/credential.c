@@ -70,7 +70,7 @@ static int load_file(proxy_credential *c, const char *path, nc_error **err)
     size_t len = 0;
     int r = secretfile_read_into(path, c->key, PROXY_KEY_MAX + 1, &len, err);
     if (r < 0)
-        return nc_error_wrap(err, "API key file");
+        return nc_error_wrap(err, "API key file (proxy.api_key_file)");
     /* set_key refuses a second line: a newline inside is not visible ASCII. */
     return set_key(c, c->key, len, err);
 }

@@ -43,7 +43,8 @@ static int read_checked(const char *path, char *buf, size_t cap, size_t *len, nc
                             (unsigned)st.st_uid, (unsigned)geteuid());
     if (st.st_mode & 077)
         return nc_error_set(err, EACCES,
-                            "'%s' has mode %04o: group or others can read it; run chmod 600 '%s'",
+                            "'%s' has mode %04o: it must be 0600 or 0400 (no access for group "
+                            "or others); run chmod 600 '%s'",
                             path, (unsigned)(st.st_mode & 07777), path);
     size_t n = 0;
     for (;;) {
