@@ -70,6 +70,9 @@ static int read_checked(const char *path, char *buf, size_t cap, size_t *len, nc
             break;
         n += (size_t)m;
     }
+    /* A NUL inside would hide the rest from every strlen, and from the wipe that uses it. */
+    if (memchr(buf, '\0', n))
+        return nc_error_set(err, EINVAL, "'%s' holds a NUL byte: a secret is text", path);
     if (n && buf[n - 1] == '\n') {
         n--;
         if (n && buf[n - 1] == '\r')

@@ -13,7 +13,8 @@
  * The file is opened O_NOFOLLOW (a symbolic link is ELOOP) and O_NONBLOCK, so a FIFO or a device
  * cannot block the open; what was opened must then be a regular file (EINVAL), owned by the
  * effective user (EACCES), with no permission bit for group or others (EACCES: 0600 or 0400),
- * and no longer than cap - 1 bytes (EFBIG).
+ * and no longer than cap - 1 bytes (EFBIG). A NUL byte in it is EINVAL, so *len is the secret's
+ * strlen.
  *
  * On every failure buf is wiped (explicit_bzero) before return. Messages name the path and
  * never quote what the file holds. */

@@ -127,6 +127,24 @@ static void test_refused(void **state)
     free(good);
 }
 
+/* A NUL inside would cut the secret short for strlen (and for a wipe that uses it). */
+static void test_nul_refused(void **state)
+{
+    (void)state;
+    char *p = xasprintf("%s/nul", dir);
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "s3cr3t\0tail\n", 12), 12);
+    close(fd);
+    char buf[64];
+    memset(buf, 'x', sizeof(buf));
+    size_t len = 0;
+    ERR(EINVAL, "holds a NUL byte", secretfile_read_into(p, buf, sizeof(buf), &len, &e));
+    assert_true(all_zero(buf, sizeof(buf)));
+    unlink(p);
+    free(p);
+}
+
 /* A file larger than the buffer is refused, and what was read of it is wiped. */
 static void test_too_large_is_wiped(void **state)
 {
@@ -169,10 +187,9 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_reads),
-        cmocka_unit_test(test_not_regular),
-        cmocka_unit_test(test_refused),
-        cmocka_unit_test(test_too_large_is_wiped),
+        cmocka_unit_test(test_reads),       cmocka_unit_test(test_not_regular),
+        cmocka_unit_test(test_refused),     cmocka_unit_test(test_too_large_is_wiped),
+        cmocka_unit_test(test_nul_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
