@@ -13,6 +13,7 @@
 
 #include "config_internal.h"
 #include "agent/workspace.h"
+#include "channels/checks.h"
 #include "engine/endpoint.h"
 #include "engine/image.h"
 #include "sandbox/mounts.h"
@@ -115,12 +116,20 @@ static int check_model(const char *v, nc_error **err)
     return 0;
 }
 
+/* The bot token is in every Bot API URL: plain http would send it in the clear, so it is
+ * only for a server on this host (a test fake, a local Bot API server). */
 static int check_api_base(const char *v, nc_error **err)
 {
     if (strncmp(v, "https://", 8) != 0 && strncmp(v, "http://", 7) != 0)
         return nc_error_set(err, EINVAL, "'%s' must start with https:// (or http://)", v);
     if (v[strlen(v) - 1] == '/')
         return nc_error_set(err, EINVAL, "'%s' must not end with '/'", v);
+    if (channel_url_cleartext_remote(v))
+        return nc_error_set(err, EINVAL,
+                            "'%s' is plain http to another host: the bot token (in every URL) "
+                            "would cross the network in the clear; use https (http only to "
+                            "127.0.0.0/8, [::1] or localhost)",
+                            v);
     return 0;
 }
 
@@ -624,6 +633,12 @@ static int parse_hook(nc_config *c, const toml_node *t, const char *file, nc_err
         else if (field == &h.url && strncmp(v->str, "https://", 8) != 0 &&
                  strncmp(v->str, "http://", 7) != 0)
             r = key_error(file, v, key, err, EINVAL, "must start with https:// (or http://)");
+        /* Replies go there with their text: over plain http, anyone on the path reads them
+         * (and could hold and replay a signed delivery within its window). */
+        else if (field == &h.url && channel_url_cleartext_remote(v->str))
+            r = key_error(file, v, key, err, EINVAL,
+                          "plain http to another host would send every reply in the clear; use "
+                          "https (http only to 127.0.0.0/8, [::1] or localhost)");
         else if (field == &h.secret_file && v->str[0] != '/')
             r = key_error(file, v, key, err, EINVAL, "must be an absolute path");
         else if (field == &h.secret && strlen(v->str) < 16)

@@ -51,6 +51,13 @@ typedef struct channel channel;
 #define CHANNEL_OUTBOX_BATCH 32
 /* The error code of a send that failed for good: retrying cannot help. */
 #define CHANNEL_PERMANENT ENOTRECOVERABLE
+/* The error code of a call the other side refused for the channel's credentials (Telegram's 401:
+ * a wrong or revoked token). No request of the channel can succeed until the configuration
+ * changes, so the channel is marked unauthorized (status, metrics, one error in the log) and
+ * waits CHANNEL_UNAUTHORIZED_RETRY_MS between tries, receiving and delivering; replies stay
+ * pending (no try counts against channels.max_attempts) and go out once a request succeeds. */
+#define CHANNEL_UNAUTHORIZED EKEYREJECTED
+#define CHANNEL_UNAUTHORIZED_RETRY_MS (10 * 60 * 1000)
 
 typedef struct channel_ops {
     const char *name;   /* "telegram": status, metrics and logs */
@@ -81,6 +88,10 @@ struct nc_daemon *channel_daemon(channel *ch);
 bool channel_should_stop(channel *ch);
 /* The server asked to wait ms before the next request (rate limit). */
 void channel_retry_after(channel *ch, uint64_t ms);
+/* A server's retry delay in seconds (Retry-After, Telegram's retry_after) as milliseconds for
+ * channel_retry_after: 0 for none (0 or negative), cut to CHANNEL_RETRY_AFTER_MAX_MS before it
+ * is multiplied, so that no value the server sends can wrap. */
+uint64_t channel_retry_after_ms_of(int64_t seconds);
 /* The channel is reachable (a request succeeded). */
 void channel_connected(channel *ch);
 void channel_count_received(channel *ch);

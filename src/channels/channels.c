@@ -41,6 +41,7 @@ struct channel {
     bool has_rx, has_tx;
     /* guarded by cs->lock */
     bool connected;
+    bool unauthorized; /* the last request was refused for the credentials (CHANNEL_UNAUTHORIZED) */
     char *last_error;
     int64_t last_error_ms, last_success_ms; /* wall clock; 0: never */
     unsigned failures;                      /* receive failures in a row */
@@ -51,6 +52,7 @@ struct channel {
     struct pending_try *tries;
     size_t ntries;
     uint64_t tx_hold_until; /* mono_ms: a rate limit holds every delivery until then */
+    bool tx_hold_auth;      /* the hold is for refused credentials: it ends when they work */
 };
 
 struct channels {
@@ -107,12 +109,25 @@ void channel_retry_after(channel *ch, uint64_t ms)
     pthread_mutex_unlock(&ch->cs->lock);
 }
 
+uint64_t channel_retry_after_ms_of(int64_t seconds)
+{
+    if (seconds <= 0)
+        return 0;
+    if ((uint64_t)seconds > CHANNEL_RETRY_AFTER_MAX_MS / 1000)
+        return CHANNEL_RETRY_AFTER_MAX_MS;
+    return (uint64_t)seconds * 1000;
+}
+
 void channel_connected(channel *ch)
 {
     pthread_mutex_lock(&ch->cs->lock);
     ch->connected = true;
     ch->last_success_ms = (int64_t)wall_ms();
+    bool was_unauthorized = ch->unauthorized;
+    ch->unauthorized = false;
     pthread_mutex_unlock(&ch->cs->lock);
+    if (was_unauthorized)
+        log_info("channel %s: the credentials are accepted again", ch->ops->name);
 }
 
 void channel_count_received(channel *ch)
@@ -156,6 +171,29 @@ static uint64_t record_failure(channel *ch, const char *what, const nc_error *er
     return wait;
 }
 
+/* Records a CHANNEL_UNAUTHORIZED failure and returns how long to wait. The first one in a row
+ * is logged as an error; the repeats (every CHANNEL_UNAUTHORIZED_RETRY_MS) at debug only. */
+static uint64_t record_unauthorized(channel *ch, const char *what, const nc_error *err)
+{
+    pthread_mutex_lock(&ch->cs->lock);
+    free(ch->last_error);
+    ch->last_error = xstrdup(nc_error_msg(err));
+    ch->last_error_ms = (int64_t)wall_ms();
+    ch->errors++;
+    ch->retry_after_ms = 0;
+    ch->connected = false;
+    bool first = !ch->unauthorized;
+    ch->unauthorized = true;
+    pthread_mutex_unlock(&ch->cs->lock);
+    if (first)
+        log_error("channel %s: %s: %s: the credentials were refused; fix them and restart the "
+                  "daemon (replies wait; next try in %d min)",
+                  ch->ops->name, what, nc_error_msg(err), CHANNEL_UNAUTHORIZED_RETRY_MS / 60000);
+    else
+        log_debug("channel %s: %s: still unauthorized: %s", ch->ops->name, what, nc_error_msg(err));
+    return CHANNEL_UNAUTHORIZED_RETRY_MS;
+}
+
 /* Sleeps until mono deadline, the stop, or (wake_on_change) a store change. */
 static void nap(channel *ch, uint64_t ms)
 {
@@ -190,7 +228,9 @@ static void *rx_main(void *arg)
             continue;
         }
         failures++;
-        uint64_t wait = record_failure(ch, "receive", err, failures, NULL);
+        uint64_t wait = err && err->code == CHANNEL_UNAUTHORIZED
+                            ? record_unauthorized(ch, "receive", err)
+                            : record_failure(ch, "receive", err, failures, NULL);
         pthread_mutex_lock(&ch->cs->lock);
         ch->failures = failures;
         ch->rx_wait_until = mono_ms() + wait;
@@ -245,6 +285,15 @@ static void give_up(channel *ch, const store_message *m, const nc_error *err, in
 /* Delivers what is due. Returns the mono_ms of the next try that waits (0: none). */
 static uint64_t deliver_round(channel *ch)
 {
+    if (ch->tx_hold_auth) {
+        pthread_mutex_lock(&ch->cs->lock);
+        bool still = ch->unauthorized;
+        pthread_mutex_unlock(&ch->cs->lock);
+        if (!still) { /* a request went through meanwhile (receiving) */
+            ch->tx_hold_auth = false;
+            ch->tx_hold_until = 0;
+        }
+    }
     if (ch->tx_hold_until > mono_ms())
         return ch->tx_hold_until;
     store *st = daemon_store(ch->d);
@@ -285,6 +334,14 @@ static uint64_t deliver_round(channel *ch)
             continue;
         }
         int code = err ? err->code : EIO;
+        if (code == CHANNEL_UNAUTHORIZED) {
+            /* No reply of the channel can go: all of them wait, none loses a try. */
+            ch->tx_hold_until = mono_ms() + record_unauthorized(ch, "deliver", err);
+            ch->tx_hold_auth = true;
+            if (!next || ch->tx_hold_until < next)
+                next = ch->tx_hold_until;
+            break;
+        }
         int64_t attempts = (int64_t)v[i].attempts + 1;
         if (channel_give_up(code, attempts, ch->cs->max_attempts)) {
             give_up(ch, &v[i], err, attempts);
@@ -305,6 +362,7 @@ static uint64_t deliver_round(channel *ch)
         strv_push(&blocked, v[i].chat_jid);
         if (limited && !ch->ops->limit_per_chat) { /* it holds every chat of the channel */
             ch->tx_hold_until = t->next_ms;
+            ch->tx_hold_auth = false;
             break;
         }
     }
@@ -475,6 +533,7 @@ void channels_status_json(channels *cs, struct nc_jgen *g)
             jgen_obj_open(g);
             jgen_kv_str(g, "name", ch->ops->name);
             jgen_kv_bool(g, "connected", ch->connected);
+            jgen_kv_bool(g, "unauthorized", ch->unauthorized);
             jgen_key(g, "last_error");
             if (ch->last_error)
                 jgen_str(g, ch->last_error);
@@ -510,6 +569,8 @@ void channels_metrics(channels *cs, strbuf *out)
          "When a channel last succeeded (Unix time; 0: never)."},
         {"nanocell_channel_undeliverable_total", "counter",
          "Replies a channel gave up on (refused for good, or out of tries)."},
+        {"nanocell_channel_unauthorized", "gauge",
+         "1 when the other side refused the channel's credentials (a wrong token)."},
     };
     pthread_mutex_lock(&cs->lock);
     for (size_t k = 0; k < NC_ARRAY_SIZE(m); k++) {
@@ -522,7 +583,8 @@ void channels_metrics(channels *cs, strbuf *out)
                                    : k == 2 ? ch->received
                                    : k == 3 ? ch->sent
                                    : k == 4 ? (unsigned long long)(ch->last_success_ms / 1000)
-                                            : ch->given_up;
+                                   : k == 5 ? ch->given_up
+                                            : ch->unauthorized;
             strbuf_addf(out, "%s{channel=\"%s\"} %llu\n", m[k].name, ch->ops->name, v);
         }
     }

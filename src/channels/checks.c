@@ -71,7 +71,7 @@ bool channel_url_cleartext_remote(const char *url)
 static bool check_secret_file(const struct out *o, const char *what, const char *path, size_t *len)
 {
     *len = 0;
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0) {
         int e = errno;

@@ -3,29 +3,72 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "util/strbuf.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-/* The length in bytes of the UTF-8 sequence at p (1 for an invalid byte) and its UTF-16 units. */
+/* The length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong form, no surrogate,
+ * nothing past U+10FFFF), or 0 when the bytes there are not one. */
+static size_t utf8_len(const unsigned char *p, size_t avail)
+{
+    unsigned char c = p[0];
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xBF; /* the range of the second byte */
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else {
+        return 0;
+    }
+    if (n > avail || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    return n;
+}
+
+/* The length in bytes of the character at p (1 for a byte that starts no well-formed sequence)
+ * and its UTF-16 units. */
 static size_t char_len(const unsigned char *p, size_t avail, size_t *units)
 {
-    size_t n = 1;
-    if (p[0] >= 0xF0 && p[0] <= 0xF4)
-        n = 4;
-    else if (p[0] >= 0xE0)
-        n = 3;
-    else if (p[0] >= 0xC2 && p[0] < 0xE0)
-        n = 2;
-    if (n > avail)
+    size_t n = utf8_len(p, avail);
+    if (!n)
         n = 1;
-    for (size_t i = 1; i < n; i++)
-        if ((p[i] & 0xC0) != 0x80) {
-            n = 1;
-            break;
-        }
     *units = n == 4 ? 2 : 1;
     return n;
+}
+
+char *split_utf8_clean(const char *text)
+{
+    size_t len = strlen(text);
+    strbuf out = STRBUF_INIT;
+    strbuf_grow(&out, len + 1);
+    for (size_t i = 0; i < len;) {
+        size_t n = utf8_len((const unsigned char *)text + i, len - i);
+        if (n) {
+            strbuf_add(&out, text + i, n);
+            i += n;
+        } else {
+            strbuf_addstr(&out, "\xEF\xBF\xBD"); /* U+FFFD */
+            i++;
+        }
+    }
+    return out.buf ? strbuf_detach(&out, NULL) : xstrdup("");
 }
 
 static bool blank(const char *s, size_t n)

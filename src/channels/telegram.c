@@ -40,6 +40,7 @@
 #include "util/fileutil.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/secretfile.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
@@ -79,47 +80,30 @@ static bool token_ok(const char *t)
     return true;
 }
 
-/* Reads token_file: a regular file of ours that group and others cannot read. */
-static int read_token_file(const char *path, char **ret, nc_error **err)
+/* Wipes and frees a string that holds the token (the token itself, a URL built from it). */
+static void free_secret(char *s)
 {
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-    if (fd < 0)
-        return nc_error_set(err, errno, "telegram.token_file '%s': %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) < 0)
-        return nc_error_set(err, errno, "telegram.token_file '%s': %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode))
-        return nc_error_set(err, EINVAL, "telegram.token_file '%s' is not a regular file", path);
-    if (st.st_uid != geteuid())
-        return nc_error_set(err, EACCES, "telegram.token_file '%s' is not owned by this user",
-                            path);
-    if (st.st_mode & 077)
-        return nc_error_set(err, EACCES,
-                            "telegram.token_file '%s' is readable by others (mode %04o): run "
-                            "chmod 600 '%s'",
-                            path, (unsigned)(st.st_mode & 07777), path);
-    char buf[TG_TOKEN_FILE_MAX + 1];
-    ssize_t n = read(fd, buf, sizeof(buf));
-    if (n < 0)
-        return nc_error_set(err, errno, "telegram.token_file '%s': %s", path, strerror(errno));
-    if ((size_t)n > TG_TOKEN_FILE_MAX)
-        return nc_error_set(err, EFBIG, "telegram.token_file '%s' is too large", path);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
-        n--;
-    *ret = xstrndup(buf, (size_t)n);
-    explicit_bzero(buf, sizeof(buf));
-    return 0;
+    if (!s)
+        return;
+    explicit_bzero(s, strlen(s));
+    free(s);
+}
+
+static void free_secretp(char **s)
+{
+    free_secret(*s);
 }
 
 static int tg_open(const nc_config *cfg, struct nc_daemon *d, void **state, nc_error **err)
 {
-    _cleanup_free_ char *token = NULL;
+    _cleanup_(free_secretp) char *token = NULL;
     if (cfg->telegram_token_file[0]) {
         if (cfg->telegram_token[0])
             return nc_error_set(err, EINVAL, "set telegram.token or telegram.token_file, not both");
-        int r = read_token_file(cfg->telegram_token_file, &token, err);
+        size_t len = 0;
+        int r = secretfile_read(cfg->telegram_token_file, TG_TOKEN_FILE_MAX, &token, &len, err);
         if (r < 0)
-            return r;
+            return nc_error_wrap(err, "telegram.token_file");
     } else if (cfg->telegram_token[0]) {
         token = xstrdup(cfg->telegram_token);
     } else {
@@ -135,7 +119,7 @@ static int tg_open(const nc_config *cfg, struct nc_daemon *d, void **state, nc_e
     t->base = xstrdup(cfg->telegram_api_base);
     _cleanup_error_ nc_error *cerr = NULL;
     if (store_cursor_get(daemon_store(d), TG_CURSOR, &t->offset, &cerr) < 0) {
-        free(t->token);
+        free_secret(t->token);
         free(t->base);
         free(t);
         return nc_error_set(err, cerr->code, "%s", nc_error_msg(cerr));
@@ -149,8 +133,7 @@ static void tg_close(void *state)
     struct tg *t = state;
     if (!t)
         return;
-    explicit_bzero(t->token, strlen(t->token));
-    free(t->token);
+    free_secret(t->token);
     free(t->base);
     free(t->username);
     free(t);
@@ -161,7 +144,7 @@ static void tg_close(void *state)
 static int call(struct tg *t, channel *ch, const char *method, const char *body, long timeout_ms,
                 web_response *resp, nc_error **err)
 {
-    _cleanup_free_ char *url = xasprintf("%s/bot%s/%s", t->base, t->token, method);
+    _cleanup_(free_secretp) char *url = xasprintf("%s/bot%s/%s", t->base, t->token, method);
     web_request req = {
         .method = "POST",
         .url = url,
@@ -173,7 +156,6 @@ static int call(struct tg *t, channel *ch, const char *method, const char *body,
         .userdata = ch,
     };
     int r = web_request_send(&req, resp, err);
-    explicit_bzero(url, strlen(url));
     if (r < 0)
         return nc_error_wrap(err, "telegram: %s", method);
     return 0;
@@ -197,12 +179,14 @@ static int reply_error(struct tg *t, channel *ch, const char *method, const web_
     if (!retry && resp->retry_after)
         retry = strtoll(resp->retry_after, NULL, 10);
     if (retry > 0)
-        channel_retry_after(ch, (uint64_t)retry * 1000);
+        channel_retry_after(ch, channel_retry_after_ms_of(retry));
     if (migrate_to && fail.migrate_to && fail.migrate_to != INT64_MIN)
         *migrate_to = fail.migrate_to;
     _cleanup_free_ char *desc = fail.description ? web_redact(fail.description, t->token) : NULL;
     tg_error_release(&fail);
+    /* 401: Telegram refuses the token itself; no request can succeed until it is changed. */
     int code = resp->status == 429                          ? EAGAIN
+               : resp->status == 401                        ? CHANNEL_UNAUTHORIZED
                : resp->status == 400 || resp->status == 403 ? CHANNEL_PERMANENT
                                                             : EREMOTEIO;
     if (desc)
@@ -509,7 +493,9 @@ static int tg_send(void *state, channel *ch, const store_message *m, nc_error **
         t->part_id = m->id;
         t->parts_done = 0;
     }
-    char **parts = split_text(m->text, TG_TEXT_LIMIT);
+    /* Agent output is any bytes: Telegram refuses a text that is not UTF-8 with a 400 for good. */
+    _cleanup_free_ char *text = split_utf8_clean(m->text);
+    char **parts = split_text(text, TG_TEXT_LIMIT);
     for (size_t i = t->parts_done; parts[i] && r >= 0; i++) {
         int64_t moved_to = 0;
         r = send_text(t, ch, chat, parts[i], &moved_to, err);

@@ -190,9 +190,16 @@ int tg_parse_updates(const char *body, size_t len, tg_update **ret, size_t *n, t
         const nc_json *u = json_array_at(res, i);
         bool ok = false;
         int64_t id = json_is_object(u) ? int_member(u, "update_id", &ok) : 0;
-        if (!ok || id < 0) {
+        if (!ok) {
             tg_updates_free(v, i);
             return nc_error_set(err, EPROTO, "telegram: update %zu has no update_id", i);
+        }
+        /* The offset stored after an update is update_id + 1: INT64_MAX would overflow. */
+        if (id < 0 || id == INT64_MAX) {
+            tg_updates_free(v, i);
+            return nc_error_set(err, EPROTO,
+                                "telegram: update %zu has update_id %lld, out of range", i,
+                                (long long)id);
         }
         v[i] = (tg_update){.update_id = id, .kind = TG_NONE};
         v[i].chat_type = xstrdup("");

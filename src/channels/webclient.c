@@ -148,6 +148,7 @@ int web_request_send(const web_request *req, web_response *resp, nc_error **err)
         int e = s.too_big ? EFBIG : errno_of(c);
         _cleanup_free_ char *why =
             web_redact(errbuf[0] ? errbuf : curl_easy_strerror(c), req->redact);
+        explicit_bzero(errbuf, sizeof(errbuf)); /* it may quote the URL, and a token in it */
         web_response_release(resp);
         if (e == EFBIG)
             return nc_error_set(err, e, "the reply is larger than %zu bytes", WEB_MAX_BODY);

@@ -16,6 +16,7 @@
 #include "util/hmac.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/secretfile.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
@@ -133,33 +134,21 @@ int webhook_receive(void *state, struct nc_daemon *d, const char *name, const ch
     return r;
 }
 
-/* Reads secret_file: a regular file of ours that group and others cannot read. */
+/* Reads secret_file (see secretfile.h for the checks). */
 static int read_secret(const char *hook, const char *path, char **ret, nc_error **err)
 {
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0)
-        return nc_error_set(err, errno, "hook '%s': secret_file '%s': %s", hook, path,
-                            strerror(errno));
-    if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077))
-        return nc_error_set(err, EACCES,
-                            "hook '%s': secret_file '%s' must be a regular file of this user "
-                            "that only it can read: run chmod 600 '%s'",
-                            hook, path, path);
-    char buf[SECRET_FILE_MAX + 1];
-    ssize_t n = read(fd, buf, sizeof(buf));
-    if (n < 0 || (size_t)n > SECRET_FILE_MAX)
-        return nc_error_set(err, n < 0 ? errno : EFBIG,
-                            "hook '%s': secret_file '%s' cannot be read", hook, path);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
-        n--;
+    char *buf = NULL;
+    size_t n = 0;
+    int r = secretfile_read(path, SECRET_FILE_MAX, &buf, &n, err);
+    if (r < 0)
+        return nc_error_wrap(err, "hook '%s': secret_file", hook);
     if (n < 16) {
-        explicit_bzero(buf, sizeof(buf));
+        explicit_bzero(buf, SECRET_FILE_MAX + 1);
+        free(buf);
         return nc_error_set(err, EINVAL, "hook '%s': the secret in '%s' is shorter than 16 bytes",
                             hook, path);
     }
-    *ret = xstrndup(buf, (size_t)n);
-    explicit_bzero(buf, sizeof(buf));
+    *ret = buf;
     return 0;
 }
 
@@ -263,7 +252,7 @@ static int wh_send(void *state, channel *ch, const store_message *m, nc_error **
     if (status / 100 != 2 && resp.retry_after) {
         long long s = strtoll(resp.retry_after, NULL, 10);
         if (s > 0)
-            channel_retry_after(ch, (uint64_t)s * 1000);
+            channel_retry_after(ch, channel_retry_after_ms_of(s));
     }
     web_response_release(&resp);
     if (status / 100 != 2)

@@ -16,8 +16,8 @@ static const char usage_text[] =
     "\n"
     "Shows the running daemon's state: the engine, each group's queue (running, idle,\n"
     "waiting, retries), running turns, the warm pool (size, memory, hits, misses,\n"
-    "discards), failed batches, the channels (connected, last error, last success) and\n"
-    "message counts per group.\n"
+    "discards), failed batches, the channels (connected, unauthorized, last error, last\n"
+    "success) and message counts per group.\n"
     "--json prints the daemon's status object on one line.\n"
     "  --api SOCKET the daemon's socket (default: $NANOCELL_API, /run/nanocell/api.sock\n"
     "               as root, else $XDG_RUNTIME_DIR/nanocell/api.sock)\n";

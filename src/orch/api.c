@@ -90,9 +90,6 @@ static int http_status_for(int code)
         return MHD_HTTP_CONFLICT;
     case EINVAL:
         return MHD_HTTP_BAD_REQUEST;
-    case EACCES:
-    case ETIME:
-        return MHD_HTTP_UNAUTHORIZED;
     case EFBIG:
         return MHD_HTTP_CONTENT_TOO_LARGE;
     case ESHUTDOWN:
@@ -606,8 +603,14 @@ static enum MHD_Result post_hook(api_server *s, struct MHD_Connection *c, const 
     int64_t id = 0;
     _cleanup_error_ nc_error *err = NULL;
     if (daemon_webhook(s->d, name, sig, ts, r->body.buf ? r->body.buf : "", r->body.len, &id,
-                       &err) < 0)
+                       &err) < 0) {
+        /* A missing or wrong signature (EACCES) or timestamp (ETIME): only here do these codes
+         * mean the caller is not who it says. Elsewhere EACCES is the daemon's own trouble (a
+         * file it cannot read), a 500. */
+        if (err->code == EACCES || err->code == ETIME)
+            return reply_error(c, MHD_HTTP_UNAUTHORIZED, "%s", nc_error_msg(err));
         return reply_nc_error(c, err);
+    }
     _cleanup_jgen_ nc_jgen *g = jgen_new();
     jgen_obj_open(g);
     jgen_kv_int(g, "id", id);

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/secretfile.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
@@ -63,40 +64,13 @@ static int set_key(proxy_credential *c, const char *key, size_t len, nc_error **
     return 0;
 }
 
+/* Reads into the protected page itself, never a heap buffer. */
 static int load_file(proxy_credential *c, const char *path, nc_error **err)
 {
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0)
-        return nc_error_set(err, errno, "open API key file '%s': %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) < 0)
-        return nc_error_set(err, errno, "stat API key file '%s': %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode))
-        return nc_error_set(err, EINVAL, "API key file '%s' is not a regular file", path);
-    if (st.st_uid != geteuid())
-        return nc_error_set(err, EPERM, "API key file '%s' is owned by uid %u, not by us (%u)",
-                            path, (unsigned)st.st_uid, (unsigned)geteuid());
-    if (st.st_mode & 0077)
-        return nc_error_set(err, EPERM,
-                            "API key file '%s' has mode %04o: it must be 0600 (no access for "
-                            "group or others)",
-                            path, (unsigned)(st.st_mode & 07777));
-    /* Read into the protected page itself, never a heap buffer. */
     size_t len = 0;
-    for (;;) {
-        if (len >= c->cap - 1)
-            return nc_error_set(err, EFBIG, "API key file '%s' is longer than %d bytes", path,
-                                PROXY_KEY_MAX);
-        ssize_t n = read(fd, c->key + len, c->cap - 1 - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return nc_error_set(err, errno, "read API key file '%s': %s", path, strerror(errno));
-        if (n == 0)
-            break;
-        len += (size_t)n;
-    }
-    c->key[len] = '\0';
+    int r = secretfile_read_into(path, c->key, PROXY_KEY_MAX + 1, &len, err);
+    if (r < 0)
+        return nc_error_wrap(err, "API key file (proxy.api_key_file)");
     /* set_key refuses a second line: a newline inside is not visible ASCII. */
     return set_key(c, c->key, len, err);
 }

@@ -367,4 +367,50 @@ expect_match "and says what to run" "$ERR" "chmod 600"
 expect_no_match "without the token" "$ERR" "$TOKEN"
 chmod 600 "$TMP/token"
 
+# --- a token file that is a FIFO is refused at once (the open does not wait for a writer) ---
+mv "$TMP/token" "$TMP/token.real"
+mkfifo -m 600 "$TMP/token"
+run timeout 60 "$NC" serve
+expect_rc "serve refuses a token file that is a FIFO, without blocking" 1
+expect_match "and says what it is" "$ERR" "telegram.token_file: '$TMP/token' is a fifo"
+rm -f "$TMP/token"
+mv "$TMP/token.real" "$TMP/token"
+
+# --- a token Telegram refuses (401) holds the replies without spinning and without losing them ---
+# A reply left pending: the first try fails (502), and the daemon stops before the next.
+tg_fail '{"method":"sendMessage","status":502,"count":1000}'
+failed_before=$(state | jq '.failed.sendMessage // 0')
+start_daemon || not_ok "the daemon starts again" "$(tail -20 "$TMP/serve.log")"
+tg_msg 100 "echo held by a refused token"
+for _ in $(seq 1 300); do [ "$(state | jq '.failed.sendMessage // 0')" -gt "$failed_before" ] && break; sleep 0.2; done
+kill -TERM "$DPID"; wait "$DPID"; DPID=""
+tg_fail '{"method":"sendMessage","status":502,"count":0}'
+held() { msgs boss | jq -c -s '[.[] | select(.direction == "out" and .text == "held by a refused token")][0]'; }
+printf '123456:AAH-wrong_token_%s\n' "$RANDOM" >"$TMP/token"
+log_before=$(wc -l <"$TMP/serve.log")
+start_daemon || not_ok "the daemon starts with a token Telegram refuses" "$(tail -20 "$TMP/serve.log")"
+for _ in $(seq 1 150); do
+	"$NC" status --json | jq -e '.channels[] | select(.name == "telegram") | .unauthorized' >/dev/null && break
+	sleep 0.2
+done
+run "$NC" status --json
+tgstatus=$(printf '%s' "$OUT" | jq -c '.channels[] | select(.name == "telegram")')
+printf '%s' "$tgstatus" | jq -e '.unauthorized == true and .connected == false and (.last_error | test("HTTP 401"))' >/dev/null && ok "status shows the telegram channel unauthorized, with the 401" || not_ok "status shows the telegram channel unauthorized, with the 401" "$tgstatus"
+# The next receive waits CHANNEL_UNAUTHORIZED_RETRY_MS (10 min), far past the 60 s backoff cap.
+printf '%s' "$tgstatus" | jq -e '.retry_in_ms > 60000' >/dev/null && ok "and waits longer than any backoff before the next try" || not_ok "and waits longer than any backoff before the next try" "$tgstatus"
+run curl -sf --unix-socket "$NANOCELL_API" http://localhost/metrics
+expect_match "metrics show it" "$OUT" 'nanocell_channel_unauthorized\{channel="telegram"\} 1'
+for _ in $(seq 1 150); do [ "$(state | jq .bad_token)" -ge 2 ] && break; sleep 0.2; done
+[ "$(state | jq .bad_token)" -eq 2 ] && ok "one refused request to receive, one to deliver: no spinning" || not_ok "one refused request to receive, one to deliver: no spinning" "$(state | jq -c '{bad_token, failed}')"
+newlog=$(tail -n +"$((log_before + 1))" "$TMP/serve.log")
+[ "$(printf '%s\n' "$newlog" | grep -c 'the credentials were refused')" -eq 1 ] && ok "it is logged once" || not_ok "it is logged once" "$newlog"
+expect_match "as an error" "$newlog" "error: channel telegram: .*HTTP 401: Unauthorized: the credentials were refused"
+# Its last counted try is still the 502 of the first daemon: the 401 counted none.
+held | jq -e '.state == "pending" and (.error | test("HTTP 502"))' >/dev/null && ok "the reply still waits, with no try counted for the 401" || not_ok "the reply still waits, with no try counted for the 401" "$(held)"
+kill -TERM "$DPID"; wait "$DPID"; DPID=""
+printf '%s\n' "$TOKEN" >"$TMP/token"
+start_daemon || not_ok "the daemon starts with the right token again" "$(tail -20 "$TMP/serve.log")"
+wait_sent 100 '^held by a refused token$' && ok "with the right token, the held reply goes out" || not_ok "with the right token, the held reply goes out" "$(state | jq -c .sent)" "$(tail -20 "$TMP/serve.log")"
+kill -TERM "$DPID"; wait "$DPID"; DPID=""
+
 done_testing

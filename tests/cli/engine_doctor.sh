@@ -90,18 +90,32 @@ printf '123456:abc\n' >"$TMP/token"
 chmod 644 "$TMP/token"
 {
 	base
-	printf '[telegram]\ntoken_file = "%s/token"\napi_base = "http://api.example.com"\n' "$TMP"
-	printf '[[hook]]\nname = "ci"\ngroup = "g"\nsecret = "0123456789abcdef"\nurl = "http://ci.example.com/in"\n'
+	printf '[telegram]\ntoken_file = "%s/token"\n' "$TMP"
+	printf '[[hook]]\nname = "ci"\ngroup = "g"\nsecret = "0123456789abcdef"\nurl = "https://ci.example.com/in"\n'
 	printf '[[hook]]\nname = "local"\ngroup = "g"\nsecret = "0123456789abcdef0123456789abcdef"\nurl = "http://127.0.0.1:9/in"\n'
 } >"$NANOCELL_CONFIG"
 run "$NC" doctor
 expect_rc "unsafe channel settings are problems" 1
 expect_match "a token file others can read" "$OUT" "problem +telegram.token_file '$TMP/token' has mode 0644: others can read the secret, and the daemon refuses it; run chmod 600"
-expect_match "the Bot API over plain http" "$OUT" "problem +telegram.api_base 'http://api.example.com' is plain http to another host"
 expect_match "a short hook secret" "$OUT" "warn +hook 'ci': the secret is only 16 bytes"
-expect_match "a hook url over plain http" "$OUT" "problem +hook 'ci': url 'http://ci.example.com/in' is plain http to another host"
 expect_match "plain http to this host is fine" "$OUT" "ok +hook 'local': url 'http://127.0.0.1:9/in' is plain http, but to this host"
 expect_no_match "the token is never shown" "$OUT" "123456:abc"
+# Plain http to another host would carry the token (in every URL) or the replies in the clear:
+# a configuration error, not a warning.
+{
+	base
+	printf '[telegram]\ntoken_file = "%s/token"\napi_base = "http://api.example.com"\n' "$TMP"
+} >"$NANOCELL_CONFIG"
+run "$NC" doctor
+expect_rc "the Bot API over plain http is refused" 2
+expect_match "and why" "$ERR" "'http://api.example.com' is plain http to another host: the bot token"
+{
+	base
+	printf '[[hook]]\nname = "ci"\ngroup = "g"\nsecret = "0123456789abcdef"\nurl = "http://ci.example.com/in"\n'
+} >"$NANOCELL_CONFIG"
+run "$NC" doctor
+expect_rc "a hook url over plain http is refused" 2
+expect_match "and why" "$ERR" "plain http to another host would send every reply in the clear"
 chmod 600 "$TMP/token"
 {
 	base

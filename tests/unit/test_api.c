@@ -80,7 +80,13 @@ int daemon_webhook(nc_daemon *d, const char *name, const char *signature, const 
                    const char *body, size_t len, int64_t *id, nc_error **err)
 {
     (void)d, (void)signature, (void)timestamp, (void)body, (void)len, (void)id;
-    return nc_error_set(err, ENOENT, "no hook '%s'", name); /* no hook is configured here */
+    /* Hook "signed" refuses every signature, hook "stale" every timestamp; no other hook is
+     * configured here. */
+    if (strcmp(name, "signed") == 0)
+        return nc_error_set(err, EACCES, "the signature does not match");
+    if (strcmp(name, "stale") == 0)
+        return nc_error_set(err, ETIME, "the timestamp is too old");
+    return nc_error_set(err, ENOENT, "no hook '%s'", name);
 }
 
 char *daemon_waits_for_trigger(nc_daemon *d, const char *group, const char *text)
@@ -91,8 +97,14 @@ char *daemon_waits_for_trigger(nc_daemon *d, const char *group, const char *text
     return strstr(text, "#context") ? xstrdup("fake: context for the trigger") : NULL;
 }
 
+/* When set, daemon_retry fails with this code (the daemon's own trouble, such as EACCES on a
+ * file it cannot read). */
+static int fake_retry_error;
+
 int daemon_retry(nc_daemon *d, const char *group, nc_error **err)
 {
+    if (fake_retry_error)
+        return nc_error_set(err, fake_retry_error, "fake: %s", strerror(fake_retry_error));
     int n = store_group_retry(d->db, group, err);
     if (n >= 0)
         bump(d);
@@ -998,6 +1010,22 @@ static void test_post_refusals(void **state)
 }
 
 /* A full disk refuses the message with 507, and nothing is half stored. */
+/* 401 is the hooks' answer to a bad signature or timestamp; the same error codes from anything
+ * else are the daemon's trouble, a 500, never "unauthorized". */
+static void test_unauthorized_only_for_hooks(void **state)
+{
+    (void)state;
+    expect_error("POST", "/hooks/signed", "{\"text\":\"x\"}", 401, "signature does not match");
+    expect_error("POST", "/hooks/stale", "{\"text\":\"x\"}", 401, "too old");
+    expect_error("POST", "/hooks/other", "{\"text\":\"x\"}", 404, "no hook 'other'");
+    add_group("{\"folder\":\"main\",\"is_main\":true}");
+    fake_retry_error = EACCES;
+    expect_error("POST", "/v1/groups/main/retry", NULL, 500, "Permission denied");
+    fake_retry_error = ETIME;
+    expect_error("POST", "/v1/groups/main/retry", NULL, 500, "fake");
+    fake_retry_error = 0;
+}
+
 static void test_disk_full(void **state)
 {
     (void)state;
@@ -1440,6 +1468,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_shutting_down, setup, teardown),
         cmocka_unit_test_setup_teardown(test_post_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unauthorized_only_for_hooks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_other_channel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_failure, setup, teardown),

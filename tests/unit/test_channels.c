@@ -23,6 +23,7 @@
 #include "channels/webhook.h"
 #include "orch/store.h"
 #include "util/hmac.h"
+#include "util/json.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
 
@@ -117,6 +118,105 @@ static void test_split_utf8(void **state)
     assert_int_equal(strv_len(v), 2);
     assert_string_equal(v[0], "\xF0\x9F\x98\x80\xF0\x9F\x98\x80");
     strv_free(v);
+}
+
+/* Whether s is well-formed UTF-8 (RFC 3629), checked by brute force over code points. */
+static bool utf8_ok(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p, n = c < 0x80             ? 1
+                             : (c & 0xE0) == 0xC0 ? 2
+                             : (c & 0xF0) == 0xE0 ? 3
+                             : (c & 0xF8) == 0xF0 ? 4
+                                                  : 0;
+        if (!n)
+            return false;
+        unsigned cp = n == 1 ? c : c & (0x7F >> n);
+        for (unsigned i = 1; i < n; i++) {
+            if ((p[i] & 0xC0) != 0x80)
+                return false;
+            cp = cp << 6 | (p[i] & 0x3F);
+        }
+        static const unsigned min[] = {0, 0, 0x80, 0x800, 0x10000};
+        if (cp < min[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        p += n;
+    }
+    return true;
+}
+
+static void test_utf8_clean(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *want;
+    } v[] = {
+        {"plain é \xF0\x9F\x98\x80", "plain é \xF0\x9F\x98\x80"},
+        {"a\xFF"
+         "b",
+         "a\xEF\xBF\xBD"
+         "b"},
+        {"\x80", "\xEF\xBF\xBD"},                                 /* stray continuation */
+        {"x\xC3", "x\xEF\xBF\xBD"},                               /* cut at the end */
+        {"\xE2\x82y", "\xEF\xBF\xBD\xEF\xBF\xBDy"},               /* cut before ASCII */
+        {"\xC0\xAF", "\xEF\xBF\xBD\xEF\xBF\xBD"},                 /* overlong '/' */
+        {"\xE0\x80\xAF", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"}, /* overlong */
+        {"\xED\xA0\x80", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"}, /* surrogate */
+        {"\xF4\x90\x80\x80",
+         "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"}, /* past U+10FFFF */
+        {"\xF5\x80\x80z", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBDz"},
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof(v) / sizeof(*v); i++) {
+        char *got = split_utf8_clean(v[i].in);
+        assert_string_equal(got, v[i].want);
+        assert_true(utf8_ok(got));
+        free(got);
+    }
+    /* Every byte value in every position: the result is always well-formed, and the JSON
+     * generator (which validates UTF-8, as Telegram does) takes it. */
+    for (unsigned a = 0x80; a < 0x100; a++)
+        for (unsigned b = 0x01; b < 0x100; b++) {
+            char in[] = {'q', (char)a, (char)b, (char)0x80, (char)0xBF, 'z', '\0'};
+            char *got = split_utf8_clean(in);
+            if (!utf8_ok(got))
+                fail_msg("not well-formed after cleaning: %02x %02x", a, b);
+            nc_jgen *g = jgen_new();
+            jgen_obj_open(g);
+            jgen_kv_str(g, "text", got);
+            jgen_obj_close(g);
+            strbuf out = STRBUF_INIT;
+            OK(jgen_finish(g, &out, &e));
+            strbuf_release(&out);
+            jgen_free(g);
+            free(got);
+        }
+}
+
+/* The splitter never cuts a well-formed sequence, whatever the limit: each part is valid. */
+static void test_split_never_cuts(void **state)
+{
+    (void)state;
+    char *text = split_utf8_clean("a\xE2\x82\xAC"
+                                  "b\xF0\x9F\x98\x80\xFF\xC3\xA9\xED\xA0\x80"
+                                  "\xE2\x82\xAC\xE2\x82\xAC\xF0\x9F\x98\x80"
+                                  "c");
+    for (size_t limit = 2; limit < 12; limit++) {
+        char **v = split_text(text, limit);
+        strbuf joined = STRBUF_INIT;
+        for (size_t i = 0; v[i]; i++) {
+            if (!utf8_ok(v[i]))
+                fail_msg("limit %zu: part %zu is cut inside a character", limit, i);
+            if (units(v[i]) > limit)
+                fail_msg("limit %zu: part %zu has %zu units", limit, i, units(v[i]));
+            strbuf_addstr(&joined, v[i]);
+        }
+        assert_string_equal(joined.buf, text);
+        strbuf_release(&joined);
+        strv_free(v);
+    }
+    free(text);
 }
 
 static void test_split_big_reply(void **state)
@@ -231,6 +331,16 @@ static void test_tg_errors(void **state)
     ERR(EPROTO, "not JSON", tg_parse_updates(html, strlen(html), &v, &n, NULL, &e));
     const char *noid = "{\"ok\":true,\"result\":[{\"message\":{}}]}";
     ERR(EPROTO, "no update_id", tg_parse_updates(noid, strlen(noid), &v, &n, NULL, &e));
+    /* update_id + 1 is the next offset: the largest int64 would overflow it. */
+    const char *maxid = "{\"ok\":true,\"result\":[{\"update_id\":9223372036854775807}]}";
+    ERR(EPROTO, "out of range", tg_parse_updates(maxid, strlen(maxid), &v, &n, NULL, &e));
+    const char *negid = "{\"ok\":true,\"result\":[{\"update_id\":-1}]}";
+    ERR(EPROTO, "out of range", tg_parse_updates(negid, strlen(negid), &v, &n, NULL, &e));
+    const char *bigid = "{\"ok\":true,\"result\":[{\"update_id\":9223372036854775806}]}";
+    OK(tg_parse_updates(bigid, strlen(bigid), &v, &n, NULL, &e));
+    assert_int_equal(n, 1);
+    assert_true(v[0].update_id == INT64_MAX - 1);
+    tg_updates_free(v, n);
     const char *notarr = "{\"ok\":true,\"result\":{}}";
     ERR(EPROTO, "not an array", tg_parse_updates(notarr, strlen(notarr), &v, &n, NULL, &e));
     const char *nook = "{\"result\":[]}";
@@ -294,6 +404,24 @@ static void test_tg_migrate_updates(void **state)
 }
 
 /* ---- delivery failures ---- */
+
+/* A server's delay is cut before it is turned into milliseconds: 2^63/1000 s and more would
+ * wrap to a short or zero wait. */
+static void test_retry_after_clamp(void **state)
+{
+    (void)state;
+    assert_int_equal(channel_retry_after_ms_of(0), 0);
+    assert_int_equal(channel_retry_after_ms_of(-5), 0);
+    assert_int_equal(channel_retry_after_ms_of(INT64_MIN), 0);
+    assert_int_equal(channel_retry_after_ms_of(3), 3000);
+    assert_int_equal(channel_retry_after_ms_of(CHANNEL_RETRY_AFTER_MAX_MS / 1000),
+                     CHANNEL_RETRY_AFTER_MAX_MS);
+    assert_int_equal(channel_retry_after_ms_of(CHANNEL_RETRY_AFTER_MAX_MS / 1000 + 1),
+                     CHANNEL_RETRY_AFTER_MAX_MS);
+    /* (uint64_t)s * 1000 wraps for these: 18446744073709552 * 1000 = 2^64 + 384 -> 384 ms. */
+    assert_int_equal(channel_retry_after_ms_of(18446744073709552LL), CHANNEL_RETRY_AFTER_MAX_MS);
+    assert_int_equal(channel_retry_after_ms_of(INT64_MAX), CHANNEL_RETRY_AFTER_MAX_MS);
+}
 
 static void test_give_up(void **state)
 {
@@ -509,6 +637,41 @@ static void test_config(void **state)
     ERR(EINVAL, "hooks are written as [[hook]] tables", parse("hook = 1\n", &c, &e));
 }
 
+/* Plain http carries the bot token (in every URL) or a hook's replies in the clear: refused
+ * unless it stays on this host. */
+static void test_config_cleartext(void **state)
+{
+    (void)state;
+    nc_config *c = NULL;
+    static const char *const refused[] = {"http://example.com", "http://10.0.0.1:8081",
+                                          "http://localhost.example.com", "http://[::2]:80",
+                                          "http://localhost@evil.example"};
+    for (size_t i = 0; i < sizeof(refused) / sizeof(*refused); i++) {
+        char *t = xasprintf("[telegram]\napi_base = \"%s\"\n", refused[i]);
+        ERR(EINVAL, "plain http to another host: the bot token (in every URL) would cross",
+            parse(t, &c, &e));
+        free(t);
+        t = xasprintf("[[hook]]\nname = \"a\"\ngroup = \"g\"\nsecret = \"0123456789abcdef\"\n"
+                      "url = \"%s/in\"\n",
+                      refused[i]);
+        ERR(EINVAL, "plain http to another host would send every reply in the clear",
+            parse(t, &c, &e));
+        free(t);
+    }
+    static const char *const fine[] = {"http://127.0.0.1:8081", "http://127.9.9.9",
+                                       "http://[::1]:80", "http://localhost:1",
+                                       "https://example.com"};
+    for (size_t i = 0; i < sizeof(fine) / sizeof(*fine); i++) {
+        char *t = xasprintf("[telegram]\napi_base = \"%s\"\n[[hook]]\nname = \"a\"\n"
+                            "group = \"g\"\nsecret = \"0123456789abcdef\"\nurl = \"%s/in\"\n",
+                            fine[i], fine[i]);
+        OK(parse(t, &c, &e));
+        assert_string_equal(c->telegram_api_base, fine[i]);
+        config_free(c);
+        free(t);
+    }
+}
+
 /* ---- doctor's channel checks ---- */
 
 static void test_url_cleartext(void **state)
@@ -577,18 +740,18 @@ static void test_channel_checks(void **state)
                   tok, tok, sec, sec);
     assert_int_equal(system(cmd), 0);
     free(cmd);
-    char *conf = xasprintf("[telegram]\ntoken_file = \"%s\"\napi_base = \"http://example.com\"\n"
+    char *conf = xasprintf("[telegram]\ntoken_file = \"%s\"\napi_base = \"http://127.0.0.1:1\"\n"
                            "[[hook]]\nname = \"a\"\ngroup = \"g\"\nsecret_file = \"%s\"\n"
-                           "url = \"http://10.1.2.3/in\"\n[[hook]]\nname = \"b\"\ngroup = \"g\"\n"
+                           "url = \"https://10.1.2.3/in\"\n[[hook]]\nname = \"b\"\ngroup = \"g\"\n"
                            "secret = \"0123456789abcdef0123456789abcdef\"\n"
                            "url = \"http://127.0.0.1:8080/in\"\n",
                            tok, sec);
     char *all = checks_of(conf);
     HAS(all, "problem telegram.token_file '");
     HAS(all, "has mode 0644: others can read the secret, and the daemon refuses it; run chmod 600");
-    HAS(all, "problem telegram.api_base 'http://example.com' is plain http to another host");
+    HAS(all, "ok telegram.api_base 'http://127.0.0.1:1' is plain http, but to this host");
     HAS(all, "warn hook 'a': the secret is only 17 bytes");
-    HAS(all, "problem hook 'a': url 'http://10.1.2.3/in' is plain http to another host");
+    HAS(all, "ok hook 'a': url 'https://10.1.2.3/in' is https");
     HAS(all, "ok hook 'b': the secret is 32 bytes");
     HAS(all, "ok hook 'b': url 'http://127.0.0.1:8080/in' is plain http, but to this host");
     assert_null(strstr(all, "123:abc")); /* never the secret */
@@ -609,6 +772,17 @@ static void test_channel_checks(void **state)
     HAS(all, "/missing' does not exist: the daemon will not start");
     free(all);
     free(conf);
+    /* A FIFO is reported, not waited on (the alarm turns a blocked open into a failure). */
+    char *fifo = xasprintf("%s/fifo", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    conf = xasprintf("[telegram]\ntoken_file = \"%s\"\n", fifo);
+    alarm(20);
+    all = checks_of(conf);
+    alarm(0);
+    HAS(all, "/fifo' is not a regular file: the daemon will not start");
+    free(all);
+    free(conf);
+    free(fifo);
     /* No channel configured: nothing to say. */
     all = checks_of("");
     assert_string_equal(all, "");
@@ -884,11 +1058,14 @@ int main(void)
         cmocka_unit_test(test_split_on_spaces_then_hard),
         cmocka_unit_test(test_split_utf8),
         cmocka_unit_test(test_split_big_reply),
+        cmocka_unit_test(test_utf8_clean),
+        cmocka_unit_test(test_split_never_cuts),
         cmocka_unit_test(test_backoff),
         cmocka_unit_test(test_tg_updates),
         cmocka_unit_test(test_tg_errors),
         cmocka_unit_test(test_tg_migrate_updates),
         cmocka_unit_test(test_give_up),
+        cmocka_unit_test(test_retry_after_clamp),
         cmocka_unit_test(test_webhook_status),
         cmocka_unit_test(test_tg_mentions),
         cmocka_unit_test(test_redact),
@@ -897,6 +1074,7 @@ int main(void)
         cmocka_unit_test(test_webhook_body),
         cmocka_unit_test(test_webhook_unknown_hook),
         cmocka_unit_test(test_config),
+        cmocka_unit_test(test_config_cleartext),
         cmocka_unit_test(test_url_cleartext),
         cmocka_unit_test(test_channel_checks),
         cmocka_unit_test_setup_teardown(test_store_cursor, setup, teardown),

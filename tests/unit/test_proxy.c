@@ -442,6 +442,16 @@ static void test_credential(void **state)
     assert_true(proxy_credential_load(&s, &c, &err) < 0);
     nc_error_free(err);
     err = NULL;
+    /* A FIFO is refused, not waited on (the alarm turns a blocked open into a failure). */
+    _cleanup_free_ char *fifo = xasprintf("%s/fifo", tmpdir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    s.api_key_file = fifo;
+    alarm(20);
+    assert_int_equal(proxy_credential_load(&s, &c, &err), -EINVAL);
+    alarm(0);
+    assert_non_null(strstr(nc_error_msg(err), "is a fifo"));
+    nc_error_free(err);
+    err = NULL;
 
     setenv("NC_TEST_PROXY_KEY", "sk-env-secret", 1);
     s = (proxy_settings){.api_key_env = "NC_TEST_PROXY_KEY"};
