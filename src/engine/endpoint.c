@@ -148,11 +148,6 @@ void endpoint_release(engine_endpoint *ep)
     *ep = (engine_endpoint){0};
 }
 
-static char *dup_or_null(const char *s)
-{
-    return s ? xstrdup(s) : NULL;
-}
-
 bool endpoint_is_local(const engine_endpoint *ep)
 {
     if (!ep->tcp_host)
@@ -169,18 +164,18 @@ bool endpoint_is_local(const engine_endpoint *ep)
 void endpoint_copy(engine_endpoint *dst, const engine_endpoint *src)
 {
     *dst = (engine_endpoint){
-        .uri = dup_or_null(src->uri),
-        .socket_path = dup_or_null(src->socket_path),
-        .tcp_host = dup_or_null(src->tcp_host),
+        .uri = xstrdup_or_null(src->uri),
+        .socket_path = xstrdup_or_null(src->socket_path),
+        .tcp_host = xstrdup_or_null(src->tcp_host),
         .tcp_port = src->tcp_port,
-        .source = dup_or_null(src->source),
-        .context = dup_or_null(src->context),
+        .source = xstrdup_or_null(src->source),
+        .context = xstrdup_or_null(src->context),
         .tls = {.enabled = src->tls.enabled,
                 .verify = src->tls.verify,
-                .ca = dup_or_null(src->tls.ca),
-                .cert = dup_or_null(src->tls.cert),
-                .key = dup_or_null(src->tls.key),
-                .server_name = dup_or_null(src->tls.server_name)},
+                .ca = xstrdup_or_null(src->tls.ca),
+                .cert = xstrdup_or_null(src->tls.cert),
+                .key = xstrdup_or_null(src->tls.key),
+                .server_name = xstrdup_or_null(src->tls.server_name)},
     };
 }
 

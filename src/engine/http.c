@@ -41,20 +41,15 @@ struct owned_opts {
     char *socket_path, *tcp_host, *ca, *cert, *key, *server_name;
 };
 
-static char *dup_or_null(const char *s)
-{
-    return s ? xstrdup(s) : NULL;
-}
-
 static void opts_own(struct owned_opts *w, const http_opts *o)
 {
     w->o = *o;
-    w->o.socket_path = w->socket_path = dup_or_null(o->socket_path);
-    w->o.tcp_host = w->tcp_host = dup_or_null(o->tcp_host);
-    w->o.tls_ca = w->ca = dup_or_null(o->tls_ca);
-    w->o.tls_cert = w->cert = dup_or_null(o->tls_cert);
-    w->o.tls_key = w->key = dup_or_null(o->tls_key);
-    w->o.tls_server_name = w->server_name = dup_or_null(o->tls_server_name);
+    w->o.socket_path = w->socket_path = xstrdup_or_null(o->socket_path);
+    w->o.tcp_host = w->tcp_host = xstrdup_or_null(o->tcp_host);
+    w->o.tls_ca = w->ca = xstrdup_or_null(o->tls_ca);
+    w->o.tls_cert = w->cert = xstrdup_or_null(o->tls_cert);
+    w->o.tls_key = w->key = xstrdup_or_null(o->tls_key);
+    w->o.tls_server_name = w->server_name = xstrdup_or_null(o->tls_server_name);
 }
 
 static void opts_release(struct owned_opts *w)

@@ -10,30 +10,17 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-static char **copy_strv(char *const *v)
-{
-    char **out = NULL;
-    for (size_t i = 0; v && v[i]; i++)
-        strv_push(&out, v[i]);
-    return out;
-}
-
-static char *dup_or_null(const char *s)
-{
-    return s ? xstrdup(s) : NULL;
-}
-
 void proxy_settings_copy(proxy_settings *dst, const proxy_settings *src)
 {
     *dst = *src;
-    dst->upstream = dup_or_null(src->upstream);
-    dst->api_key_file = dup_or_null(src->api_key_file);
-    dst->api_key_env = dup_or_null(src->api_key_env);
-    dst->ca_file = dup_or_null(src->ca_file);
-    dst->policy = dup_or_null(src->policy);
-    dst->allow = copy_strv(src->allow);
-    dst->deny = copy_strv(src->deny);
-    dst->allow_private = copy_strv(src->allow_private);
+    dst->upstream = xstrdup_or_null(src->upstream);
+    dst->api_key_file = xstrdup_or_null(src->api_key_file);
+    dst->api_key_env = xstrdup_or_null(src->api_key_env);
+    dst->ca_file = xstrdup_or_null(src->ca_file);
+    dst->policy = xstrdup_or_null(src->policy);
+    dst->allow = strv_dup(src->allow);
+    dst->deny = strv_dup(src->deny);
+    dst->allow_private = strv_dup(src->allow_private);
 }
 
 void proxy_settings_release(proxy_settings *s)

@@ -10,30 +10,17 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-static char **strv_copy(char *const *v)
-{
-    char **out = NULL;
-    for (size_t i = 0; v && v[i]; i++)
-        strv_push(&out, v[i]);
-    return out;
-}
-
-static char *dup_or_null(const char *s)
-{
-    return s ? xstrdup(s) : NULL;
-}
-
 void sandbox_settings_copy(sandbox_settings *dst, const sandbox_settings *src)
 {
     *dst = *src;
-    dst->cap_add = strv_copy(src->cap_add);
-    dst->network = dup_or_null(src->network);
-    dst->user = dup_or_null(src->user);
-    dst->seccomp_profile = dup_or_null(src->seccomp_profile);
-    dst->mounts = strv_copy(src->mounts);
-    dst->on_rejected_mount = dup_or_null(src->on_rejected_mount);
-    dst->allow_unenforced = strv_copy(src->allow_unenforced);
-    dst->runtime = dup_or_null(src->runtime);
+    dst->cap_add = strv_dup(src->cap_add);
+    dst->network = xstrdup_or_null(src->network);
+    dst->user = xstrdup_or_null(src->user);
+    dst->seccomp_profile = xstrdup_or_null(src->seccomp_profile);
+    dst->mounts = strv_dup(src->mounts);
+    dst->on_rejected_mount = xstrdup_or_null(src->on_rejected_mount);
+    dst->allow_unenforced = strv_dup(src->allow_unenforced);
+    dst->runtime = xstrdup_or_null(src->runtime);
 }
 
 void sandbox_settings_release(sandbox_settings *s)

@@ -35,6 +35,14 @@ bool strv_contains(char *const *v, const char *s)
     return false;
 }
 
+char **strv_dup(char *const *v)
+{
+    char **out = NULL;
+    for (size_t i = 0; v && v[i]; i++)
+        strv_push(&out, v[i]);
+    return out;
+}
+
 void strv_free(char **v)
 {
     for (size_t i = 0; v && v[i]; i++)
