@@ -112,12 +112,13 @@ elif want_engines; then
 	fi
 	step build-images scripts/build-images.sh
 	NANOCELL_TESTS=$filter
-	for e in $engines; do
-		case $e in
-		docker) sock=/var/run/docker.sock ;;
-		podman) sock=/run/podman/podman.sock ;;
-		rootless-podman) sock=/run/user/$(id -u nanocell-rootless)/podman/podman.sock ;;
-		esac
+	# The engines are independent (own sockets, stores and images; every test has its own
+	# temporary directory and random ports), and their steps mostly wait on containers: they
+	# run at once, each in a subshell with its own counts, printed in order when all are done.
+	# NANOCELL_SERIAL_ENGINES=1 runs them one after the other.
+	engine_steps() {
+		local e=$1 sock=$2 t
+		passed=0 failed=0 skipped=0 failures=""
 		for t in "$NANOCELL_BUILD"/tests/integration/test_*; do
 			[ -x "$t" ] && step "$e/$(basename "$t")" env NANOCELL_TEST_ENGINE="$e" \
 				NANOCELL_TEST_SOCKET="$sock" "$t"
@@ -126,6 +127,32 @@ elif want_engines; then
 			[ -x "$t" ] && step "$e/cli/$(basename "$t" .sh)" env NANOCELL_TEST_ENGINE="$e" \
 				NANOCELL_TEST_SOCKET="$sock" "$t"
 		done
+		echo "$passed $failed $skipped$failures" >"$logdir/engine-$e.counts"
+	}
+	for e in $engines; do
+		case $e in
+		docker) sock=/var/run/docker.sock ;;
+		podman) sock=/run/podman/podman.sock ;;
+		rootless-podman) sock=/run/user/$(id -u nanocell-rootless)/podman/podman.sock ;;
+		esac
+		rm -f "$logdir/engine-$e.counts"
+		if [ "${NANOCELL_SERIAL_ENGINES:-0}" = 1 ]; then
+			(engine_steps "$e" "$sock") | tee "$logdir/engine-$e.out"
+		else
+			(engine_steps "$e" "$sock") >"$logdir/engine-$e.out" 2>&1 &
+		fi
+	done
+	wait
+	for e in $engines; do
+		[ "${NANOCELL_SERIAL_ENGINES:-0}" = 1 ] || cat "$logdir/engine-$e.out"
+		if ! read -r p f s fl <"$logdir/engine-$e.counts"; then
+			echo "FAIL $e: its steps ended without their counts"
+			p=0 f=1 s=0 fl=" $e"
+		fi
+		passed=$((passed + p))
+		failed=$((failed + f))
+		skipped=$((skipped + s))
+		failures="$failures${fl:+ $fl}"
 	done
 fi
 
