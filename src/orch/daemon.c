@@ -39,6 +39,34 @@
 
 /* ---- small shared helpers ---- */
 
+engine *daemon_engine_open(nc_daemon *d, const nc_config *cfg, nc_error **err)
+{
+    pthread_mutex_lock(&d->lock);
+    engine *e = d->proto ? engine_dup(d->proto) : NULL;
+    pthread_mutex_unlock(&d->lock);
+    if (e)
+        return e;
+    engine_opts eo = {
+        .host = d->engine_uri ? d->engine_uri : cfg->engine_host,
+        .host_source = d->engine_uri ? "the daemon's engine" : "config key engine.host",
+        .tls = config_engine_tls(cfg),
+        .connect_timeout_ms = (long)cfg->engine_connect_timeout_ms,
+        .request_timeout_ms = (long)cfg->engine_request_timeout_ms,
+        .max_response_bytes = cfg->engine_max_response,
+    };
+    engine_endpoint again = {0};
+    if (d->engine_ep.uri)
+        endpoint_copy(&again, &d->engine_ep);
+    if ((again.uri ? engine_open_endpoint(&eo, &again, &e, err) : engine_open(&eo, NULL, &e, err)) <
+        0)
+        return NULL;
+    pthread_mutex_lock(&d->lock);
+    if (!d->proto)
+        d->proto = engine_dup(e);
+    pthread_mutex_unlock(&d->lock);
+    return e;
+}
+
 void daemon_wake(nc_daemon *d)
 {
     uint64_t one = 1;

@@ -161,6 +161,11 @@ char *daemon_task_new_id(void);
 
 /* Wakes the dispatcher (its eventfd). Any thread. */
 void daemon_wake(nc_daemon *d);
+/* A new connection to the daemon's one engine (not the fleet's): a copy of the connection
+ * checked by a handshake when there is one (no round trip), else one opened to the engine found
+ * at start with its TLS settings (a context's files are not found again from its uri), or by
+ * discovery, which then becomes the checked one. NULL with *err. Any thread; takes the lock. */
+engine *daemon_engine_open(nc_daemon *d, const nc_config *cfg, nc_error **err);
 /* Moves the change counter and wakes its waiters; the caller holds the lock. */
 void daemon_changed_locked(nc_daemon *d);
 /* The dispatcher looks at the group's messages on its next round; the caller holds the lock. */

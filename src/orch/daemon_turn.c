@@ -165,14 +165,6 @@ void *daemon_turn_main(void *arg)
 {
     struct slot *s = arg;
     const nc_config *cfg = s->cfg->cfg;
-    engine_opts eo = {
-        .host = s->d->engine_uri ? s->d->engine_uri : cfg->engine_host,
-        .host_source = s->d->engine_uri ? "the daemon's engine" : "config key engine.host",
-        .tls = config_engine_tls(cfg),
-        .connect_timeout_ms = (long)cfg->engine_connect_timeout_ms,
-        .request_timeout_ms = (long)cfg->engine_request_timeout_ms,
-        .max_response_bytes = cfg->engine_max_response,
-    };
     _cleanup_error_ nc_error *err = NULL;
     uint64_t cpu0 = thread_cpu_us();
     _cleanup_engine_ engine *e = NULL;
@@ -188,24 +180,10 @@ void *daemon_turn_main(void *arg)
     } else {
         /* A connection an earlier turn used, if one is idle: opening one is two round trips. */
         pthread_mutex_lock(&s->d->lock);
-        e = s->d->nengines ? s->d->engines[--s->d->nengines]
-            : s->d->proto  ? engine_dup(s->d->proto)
-                           : NULL;
+        e = s->d->nengines ? s->d->engines[--s->d->nengines] : NULL;
         pthread_mutex_unlock(&s->d->lock);
-    }
-    /* The engine found at start, with its TLS settings (from a context or the config), else
-     * discovery with the daemon's address. */
-    engine_endpoint again = {0};
-    if (!e && !s->d->fleet && s->d->engine_ep.uri)
-        endpoint_copy(&again, &s->d->engine_ep);
-    if (!e && !s->d->fleet &&
-        (again.uri ? engine_open_endpoint(&eo, &again, &e, &err)
-                   : engine_open(&eo, NULL, &e, &err)) == 0) {
-        /* Checked by its handshake: the next turns' connections are copies of it. */
-        pthread_mutex_lock(&s->d->lock);
-        if (!s->d->proto)
-            s->d->proto = engine_dup(e);
-        pthread_mutex_unlock(&s->d->lock);
+        if (!e)
+            e = daemon_engine_open(s->d, cfg, &err);
     }
     /* The agent reads its group's current_tasks.json (and main its available_groups.json) as
      * they are now; a task turn's were written by the dispatcher already. */

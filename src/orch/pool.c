@@ -262,29 +262,12 @@ static void pool_on_warning(const char *msg, void *userdata)
     log_warn("group %s: warm pool: %s", (const char *)userdata, msg);
 }
 
-/* Opens the thread's engine connection: a copy of the daemon's checked one, else a new one. */
+/* The pool thread's engine connection; NULL (logged) when the engine does not answer. */
 static engine *pool_engine(nc_daemon *d, const nc_config *cfg)
 {
-    pthread_mutex_lock(&d->lock);
-    engine *e = d->proto ? engine_dup(d->proto) : NULL;
-    pthread_mutex_unlock(&d->lock);
-    if (e)
-        return e;
-    engine_opts eo = {
-        .host = d->engine_uri ? d->engine_uri : cfg->engine_host,
-        .host_source = d->engine_uri ? "the daemon's engine" : "config key engine.host",
-        .connect_timeout_ms = (long)cfg->engine_connect_timeout_ms,
-        .request_timeout_ms = (long)cfg->engine_request_timeout_ms,
-        .max_response_bytes = cfg->engine_max_response,
-    };
     _cleanup_error_ nc_error *err = NULL;
-    /* The engine found at start, with its TLS settings (a context's files are not found again
-     * from its uri), as turns do. */
-    engine_endpoint again = {0};
-    if (d->engine_ep.uri)
-        endpoint_copy(&again, &d->engine_ep);
-    if ((again.uri ? engine_open_endpoint(&eo, &again, &e, &err)
-                   : engine_open(&eo, NULL, &e, &err)) < 0)
+    engine *e = daemon_engine_open(d, cfg, &err);
+    if (!e)
         log_debug("warm pool: the engine does not answer: %s", nc_error_msg(err));
     return e;
 }
